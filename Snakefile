@@ -1,0 +1,40 @@
+"""Concept erasure in text-to-image diffusion models: SDD and its baselines.
+
+    snakemake --cores all                                   # the toy world (config/config.yaml)
+    snakemake --cores all --configfile config/smoke.yaml    # the CI smoke run
+    snakemake --profile slurm all --configfile config/paper.yaml   # Stable Diffusion v1.4 on SLURM
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)  # the library, also inside per-rule conda envs
+
+from erasure import paths, plan
+from erasure.config import validate_config
+
+
+configfile: "config/config.yaml"
+
+
+config.update(
+    validate_config(
+        config,
+        Path(workflow.basedir) / "config" / "schema.yaml",
+        source=", ".join(str(f) for f in workflow.configfiles) or "config",
+    )
+)
+
+
+include: "rules/common.smk"
+include: "rules/world.smk"
+include: "rules/erase.smk"
+include: "rules/generate.smk"
+include: "rules/score.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        report_targets(),

@@ -1,0 +1,56 @@
+"""Config validation with errors a user can act on: one line naming the key path and the value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from erasure.errors import ErasureError
+
+
+def load_schema(path: str | Path) -> dict:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = [str(part) for part in error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        known = sorted(error.schema.get("properties", {}))
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        extra = sorted(k for k in error.instance if k not in known and not any(p.search(k) for p in patterns))
+        if extra:
+            hint = f" (known keys here: {', '.join(known)})" if known else ""
+            return f"unknown key {'.'.join([*where, extra[0]])!r}{hint}"
+    return f"{'.'.join(where) or 'top level'}: {error.message}"
+
+
+def validate_config(config: Mapping[str, Any], schema_path: str | Path, *, source: str = "config") -> dict:
+    """Validate `config` (filling schema defaults) or raise ErasureError with a one-line message."""
+    schema = load_schema(schema_path)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = _with_defaults(validator_cls)(schema)
+    config = dict(config)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), e.message))
+    if errors:
+        raise ErasureError(f"{source}: {_describe(errors[0])}")
+    return config
+
+
+def _with_defaults(validator_cls):
+    """A validator that also fills `default:` values, as snakemake.utils.validate(set_default=True)."""
+    validate_properties = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(name, subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})

@@ -1,0 +1,171 @@
+"""A generated image set: its manifest joined with its prompt table, read in batches.
+
+Scorers take the manifest's file list rather than globbing the image folder, so a stale PNG left from an
+earlier run with more seeds can never leak into a score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from erasure.errors import ErasureError
+
+MANIFEST_COLUMNS = ("prompt_id", "seed", "method", "run", "step", "sha256", "path")
+PROMPT_COLUMNS = ("prompt_id", "prompt", "seed", "guidance")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class ImageSet:
+    """Rows of `table` are images; `table["file"]` holds absolute paths.
+
+    `table` keeps every manifest column plus the prompt table's columns (the prompt table's own `seed`,
+    the evaluation seed, is kept as `prompt_seed`, since one prompt may be drawn under several seeds).
+    """
+
+    table: pd.DataFrame
+    method: str = ""
+    promptset: str = ""
+    source: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def files(self) -> list[Path]:
+        return [Path(p) for p in self.table["file"]]
+
+    @classmethod
+    def from_manifest(
+        cls, manifest: str | Path, prompts: str | Path | None = None, *, verify: bool = False
+    ) -> ImageSet:
+        manifest = Path(manifest)
+        if not manifest.is_file():
+            raise ErasureError(f"{manifest}: manifest not found; run the generate rule for this image set")
+        table = pd.read_csv(manifest, dtype={"prompt_id": str, "sha256": str, "path": str})
+        missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
+        if missing:
+            raise ErasureError(f"{manifest}: manifest lacks columns {', '.join(missing)}; regenerate it")
+        if table.empty:
+            raise ErasureError(f"{manifest}: manifest lists no images; check the prompt set and generate rule")
+        table["seed"] = table["seed"].astype(int)
+        table["file"] = [str((manifest.parent / p).resolve()) for p in table["path"]]
+        absent = [f for f in table["file"] if not Path(f).is_file()]
+        if absent:
+            raise ErasureError(
+                f"{manifest}: {len(absent)} listed image(s) missing, e.g. {absent[0]}; rerun generation"
+            )
+        if verify:
+            from erasure.io import sha256_file
+
+            bad = [f for f, h in zip(table["file"], table["sha256"]) if sha256_file(f) != h]
+            if bad:
+                raise ErasureError(f"{manifest}: {len(bad)} image(s) differ from their sha256, e.g. {bad[0]}")
+        if prompts is not None:
+            table = join_prompts(table, prompts)
+        method = str(table["method"].iloc[0]) if "method" in table else manifest.parent.parent.name
+        return cls(table=table, method=method, promptset=manifest.parent.name, source=manifest)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> ImageSet:
+        """A reference folder of real images (no manifest), recursively, in sorted order."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ErasureError(f"{folder}: reference image folder not found; set its path in the config")
+        files = folder_images(folder)
+        if not files:
+            raise ErasureError(f"{folder}: no images (png/jpg) in the reference folder")
+        table = pd.DataFrame({"prompt_id": [f.stem for f in files], "seed": 0, "file": [str(f) for f in files]})
+        return cls(table=table, method="reference", promptset=folder.name, source=folder)
+
+    def load(self, index: int) -> np.ndarray:
+        return load_rgb(self.table["file"].iloc[index])
+
+    def iter_uint8(self, batch_size: int = 16) -> Iterator[tuple[pd.DataFrame, list[np.ndarray]]]:
+        """(rows, [H, W, 3] uint8 RGB arrays); sizes may differ within a batch."""
+        for start in range(0, len(self), batch_size):
+            rows = self.table.iloc[start : start + batch_size]
+            yield rows, [load_rgb(f) for f in rows["file"]]
+
+    def iter_tensor(
+        self, batch_size: int = 16, size: int | None = None
+    ) -> Iterator[tuple[pd.DataFrame, torch.Tensor]]:
+        """(rows, float [B, 3, H, W] in [0, 1]); `size` resizes (bicubic) so a batch stacks."""
+        for rows, arrays in self.iter_uint8(batch_size):
+            yield rows, to_tensor(arrays, size=size)
+
+
+def join_prompts(table: pd.DataFrame, prompts: str | Path | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(prompts, pd.DataFrame):
+        prompt_table, where = prompts.copy(), "prompt table"
+    else:
+        where = str(prompts)
+        if not Path(prompts).is_file():
+            raise ErasureError(f"{prompts}: prompt table not found; run the prompts rule")
+        prompt_table = pd.read_csv(prompts, dtype={"prompt_id": str})
+    missing = [c for c in PROMPT_COLUMNS if c not in prompt_table.columns]
+    if missing:
+        raise ErasureError(f"{where}: prompt table lacks columns {', '.join(missing)}")
+    prompt_table["prompt_id"] = prompt_table["prompt_id"].astype(str)
+    prompt_table = prompt_table.rename(columns={"seed": "prompt_seed"})
+    # Manifest columns win on a name clash: they describe the image actually on disk.
+    prompt_table = prompt_table.drop(columns=[c for c in prompt_table.columns if c in table.columns and c != "prompt_id"])
+    merged = table.merge(prompt_table, on="prompt_id", how="left", validate="many_to_one")
+    unknown = merged["prompt"].isna()
+    if unknown.any():
+        raise ErasureError(
+            f"{where}: {int(unknown.sum())} manifest prompt_id(s) not in the prompt table, "
+            f"e.g. {merged.loc[unknown, 'prompt_id'].iloc[0]}; regenerate with this prompt set"
+        )
+    return merged
+
+
+def folder_images(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def to_tensor(arrays: list[np.ndarray], size: int | None = None) -> torch.Tensor:
+    if size is not None:
+        arrays = [
+            a if a.shape[:2] == (size, size)
+            else np.asarray(Image.fromarray(a).resize((size, size), Image.BICUBIC))
+            for a in arrays
+        ]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        raise ErasureError(f"images: mixed sizes {sorted(shapes)} in one batch; pass size= to resize")
+    stacked = np.stack(arrays).astype(np.float32) / 255.0
+    return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
+
+
+def pair_on_seed(images: ImageSet, reference: ImageSet) -> pd.DataFrame:
+    """Join a method's images with the reference method's same-(prompt_id, seed) images.
+
+    Returns `images.table` plus `reference_file`. Paired metrics (LPIPS, feature distance) are only
+    meaningful when both were drawn from the same initial latent, so a missing partner is an error.
+    """
+    left = images.table.copy()
+    right = reference.table[["prompt_id", "seed", "file"]].rename(columns={"file": "reference_file"})
+    right = right.astype({"prompt_id": str})
+    merged = left.merge(right, on=["prompt_id", "seed"], how="left", validate="one_to_one")
+    lost = merged["reference_file"].isna()
+    if lost.any():
+        row = merged.loc[lost].iloc[0]
+        raise ErasureError(
+            f"{reference.source}: no reference image for {int(lost.sum())} of {len(merged)} "
+            f"(prompt_id, seed) pairs, e.g. ({row['prompt_id']}, {row['seed']}); generate the reference "
+            "method on the same prompt set and seeds"
+        )
+    return merged

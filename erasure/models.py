@@ -1,0 +1,76 @@
+"""Loading the base text-to-image model: the toy world's shipped asset, a locally trained toy base,
+a Hugging Face hub id (honouring the HF cache and HF_HUB_OFFLINE), or a local diffusers directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from erasure.errors import ErasureError
+
+SD_HELP = (
+    "provide the weights as a local diffusers directory (base_model: /path/to/stable-diffusion-v1-4), "
+    "or put them in the Hugging Face cache (HF_HOME, e.g. `hf download CompVis/stable-diffusion-v1-4` "
+    "after `hf auth login` on a machine with internet)"
+)
+
+
+def resolve_base_source(source: str, results_root: str | Path = "results") -> str:
+    """Turn a config `base_model` value into a local directory or a hub id."""
+    if source == "toy:shipped":
+        from erasure.worlds.toy.assets import shipped_base_dir
+
+        return str(shipped_base_dir() / "pipeline")
+    if source == "toy:trained":
+        pipeline_dir = Path(results_root) / "toy" / "base" / "pipeline"
+        if not (pipeline_dir / "model_index.json").is_file():
+            raise ErasureError(
+                f"{pipeline_dir}: no trained toy base here; build it with `snakemake --cores all toy_base` "
+                "or use base_model: toy:shipped"
+            )
+        return str(pipeline_dir)
+    path = Path(source).expanduser()
+    if path.exists():
+        if not (path / "model_index.json").is_file():
+            raise ErasureError(f"{path}: not a diffusers pipeline directory (no model_index.json)")
+        return str(path)
+    return source
+
+
+def load_base_pipeline(
+    source: str,
+    *,
+    results_root: str | Path = "results",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+):
+    """A `StableDiffusionPipeline` for `source`, without safety checker, on `device`.
+
+    Hub ids are looked up in the local cache first, so an offline machine with cached weights works
+    and a machine with neither gets one actionable message instead of a network traceback.
+    """
+    from diffusers import StableDiffusionPipeline
+
+    resolved = resolve_base_source(source, results_root)
+    kwargs = dict(torch_dtype=dtype, safety_checker=None, requires_safety_checker=False)
+    if Path(resolved).is_dir():
+        pipe = StableDiffusionPipeline.from_pretrained(resolved, local_files_only=True, **kwargs)
+    else:
+        pipe = _from_hub(StableDiffusionPipeline, resolved, kwargs)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def _from_hub(cls, repo_id: str, kwargs: dict):
+    try:
+        return cls.from_pretrained(repo_id, local_files_only=True, **kwargs)
+    except (OSError, ValueError):
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+            raise ErasureError(f"base_model {repo_id!r}: not in the Hugging Face cache and HF_HUB_OFFLINE is set; {SD_HELP}") from None
+    try:
+        return cls.from_pretrained(repo_id, **kwargs)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ErasureError(f"base_model {repo_id!r}: cannot load ({reason}); {SD_HELP}") from None

@@ -1,0 +1,105 @@
+"""The results layout (docs/architecture.md), as the only place that builds result paths."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+RUN_NAME = re.compile(r"[a-z0-9][a-z0-9+-]*")
+_FINETUNED = re.compile(r"^(?P<run>[a-z0-9][a-z0-9+-]*)(?P<student>\.student)?@(?P<step>\d+)$")
+
+
+@dataclass(frozen=True)
+class MethodId:
+    """A `{method}` path component: an inference-time method, or a fine-tuned run at a step."""
+
+    name: str
+    run: str | None = None
+    step: int | None = None
+    which: str = "default"  # "default" (SDD: EMA teacher; ESD: trained model) or "student"
+
+    @property
+    def finetuned(self) -> bool:
+        return self.run is not None
+
+    @classmethod
+    def parse(cls, text: str) -> "MethodId":
+        match = _FINETUNED.match(text)
+        if match is None:
+            return cls(name=text)
+        which = "student" if match["student"] else "default"
+        return cls(name=text, run=match["run"], step=int(match["step"]), which=which)
+
+    @staticmethod
+    def of(run: str, step: int, *, student: bool = False) -> "MethodId":
+        return MethodId.parse(f"{run}{'.student' if student else ''}@{int(step)}")
+
+
+def world_dir(root: str | Path, world: str) -> Path:
+    return Path(root) / world
+
+
+def toy_base_dir(root, world: str) -> Path:
+    return world_dir(root, world) / "base"
+
+
+def reference_dir(root, world: str) -> Path:
+    """Real images that FID compares generated sets against (toy: held-out renders)."""
+    return world_dir(root, world) / "reference"
+
+
+def prompt_table(root, world: str, promptset: str) -> Path:
+    return world_dir(root, world) / "prompts" / f"{promptset}.csv"
+
+
+def run_dir(root, world: str, run: str) -> Path:
+    return world_dir(root, world) / "models" / run
+
+
+def step_dir(run_directory: str | Path, step: int) -> Path:
+    return Path(run_directory) / f"step-{int(step):06d}"
+
+
+def run_complete(root, world: str, run: str) -> Path:
+    return run_dir(root, world, run) / "complete.json"
+
+
+def train_log(root, world: str, run: str) -> Path:
+    return run_dir(root, world, run) / "train_log.csv"
+
+
+def image_dir(root, world: str, method: str, promptset: str) -> Path:
+    return world_dir(root, world) / "images" / method / promptset
+
+
+def image_name(prompt_id: str, seed: int) -> str:
+    return f"{prompt_id}_{int(seed)}.png"
+
+
+def shard_manifest(root, world: str, method: str, promptset: str, shard: int) -> Path:
+    return image_dir(root, world, method, promptset) / "shards" / f"{int(shard):04d}.csv"
+
+
+def manifest(root, world: str, method: str, promptset: str) -> Path:
+    return image_dir(root, world, method, promptset) / "manifest.csv"
+
+
+def score_csv(root, world: str, metric: str, method: str, promptset: str) -> Path:
+    return world_dir(root, world) / "scores" / metric / method / f"{promptset}.csv"
+
+
+def score_summary(root, world: str, metric: str, method: str, promptset: str) -> Path:
+    return world_dir(root, world) / "scores" / metric / method / f"{promptset}.summary.csv"
+
+
+def table(root, world: str, name: str, ext: str) -> Path:
+    return world_dir(root, world) / "tables" / f"{name}.{ext}"
+
+
+def figure(root, world: str, name: str) -> Path:
+    return world_dir(root, world) / "figures" / f"{name}.png"
+
+
+def provenance(root, world: str, artifact: str) -> Path:
+    return world_dir(root, world) / "provenance" / f"{artifact}.json"

@@ -1,0 +1,106 @@
+"""What the workflow must produce, derived from the config alone (no file system access), so that
+Snakemake plans the whole DAG, the paper's 58,515 images per method included, before any weights exist.
+
+The report section is the root: every table, curve, grid and matrix names the (method, prompt set)
+image sets it needs; each image set is scored with every metric its prompt set lists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from erasure.errors import ErasureError
+from erasure.paths import MethodId
+
+PAIRED_METRICS = frozenset({"lpips", "paired-distance"})  # compare with the reference method's image
+
+
+@dataclass(frozen=True, order=True)
+class ImageSet:
+    method: str
+    promptset: str
+
+
+def reference_method(config: Mapping) -> str:
+    return config["generation"].get("reference_method", "sd")
+
+
+def report_image_sets(config: Mapping) -> list[ImageSet]:
+    """Every (method, prompt set) that a table, curve, grid or matrix of the report shows."""
+    report = config["report"]
+    sets: set[ImageSet] = set()
+    for table in report.get("tables", {}).values():
+        for method in table["methods"]:
+            for column in table["columns"]:
+                sets.add(ImageSet(method, column["promptset"]))
+    for curve in report.get("curves", {}).values():
+        for series in curve["series"]:
+            for step in series["steps"]:
+                method = MethodId.of(series["run"], step, student=series.get("which") == "student")
+                sets.add(ImageSet(method.name, curve["promptset"]))
+    for grid in report.get("grids", {}).values():
+        for method in grid["methods"]:
+            sets.add(ImageSet(method, grid["promptset"]))
+    for matrix in report.get("matrices", {}).values():
+        for method in matrix["methods"]:
+            sets.add(ImageSet(method, matrix["promptset"]))
+    return sorted(sets)
+
+
+def required_image_sets(config: Mapping) -> list[ImageSet]:
+    """Report image sets, plus the reference method's sets that paired metrics compare against."""
+    sets = set(report_image_sets(config))
+    reference = reference_method(config)
+    for image_set in list(sets):
+        if PAIRED_METRICS & set(config["prompt_sets"][image_set.promptset]["metrics"]):
+            sets.add(ImageSet(reference, image_set.promptset))
+    _check_known(config, sets)
+    return sorted(sets)
+
+
+def required_scores(config: Mapping) -> list[tuple[str, str, str]]:
+    """(metric, method, prompt set) triples; paired metrics skip the reference method itself."""
+    reference = reference_method(config)
+    triples = []
+    for image_set in required_image_sets(config):
+        for metric in config["prompt_sets"][image_set.promptset]["metrics"]:
+            if metric in PAIRED_METRICS and image_set.method == reference:
+                continue
+            triples.append((metric, image_set.method, image_set.promptset))
+    return sorted(triples)
+
+
+def required_runs(config: Mapping) -> list[str]:
+    return sorted({MethodId.parse(s.method).run for s in required_image_sets(config)} - {None})
+
+
+def n_images(config: Mapping, promptset: str) -> int:
+    """Images in a prompt set, known from the config so that shards can be planned before fetching."""
+    spec = config["prompt_sets"][promptset]
+    return int(spec["n_prompts"]) * int(spec.get("images_per_prompt", 1))
+
+
+def n_shards(config: Mapping, promptset: str) -> int:
+    return max(1, math.ceil(n_images(config, promptset) / int(config["generation"]["shard_size"])))
+
+
+def _check_known(config: Mapping, sets: Iterable[ImageSet]) -> None:
+    for image_set in sets:
+        if image_set.promptset not in config["prompt_sets"]:
+            raise ErasureError(f"report: unknown prompt set {image_set.promptset!r} (see prompt_sets)")
+        method = MethodId.parse(image_set.method)
+        if method.finetuned:
+            run = config["runs"].get(method.run)
+            if run is None:
+                raise ErasureError(f"report: method {method.name!r} names unknown run {method.run!r} (see runs)")
+            if method.step % run["checkpoint_every"] and method.step != run["iterations"]:
+                raise ErasureError(
+                    f"report: method {method.name!r}: step {method.step} is not a checkpoint of run "
+                    f"{method.run!r} (checkpoint_every {run['checkpoint_every']})"
+                )
+            if method.step > run["iterations"]:
+                raise ErasureError(f"report: method {method.name!r}: step {method.step} > iterations {run['iterations']}")
+        elif image_set.method not in config["inference_methods"]:
+            raise ErasureError(f"report: unknown method {image_set.method!r} (see inference_methods and runs)")

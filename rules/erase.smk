@@ -1,0 +1,1 @@
+# erase rules (being written)
