@@ -1,0 +1,159 @@
+"""FID with clean-fid 0.1.35 (mode "clean"), for any feature extractor.
+
+The generated side is read from the manifest's file list (not a folder glob) and the reference side from
+a folder (clean-fid's own recursive glob) or a saved statistics file; both go through clean-fid's
+`get_files_features` (its PIL-bicubic "clean" resize to 299 px, or the resize passed in) and its
+`frechet_distance`, i.e. exactly what `cleanfid.fid.compute_fid(dir1, dir2, ...)` computes for two
+folders (tests check this equality).
+
+The real extractor is clean-fid's Inception (the StyleGAN2 torchscript `inception-2015-12-05.pt`).
+clean-fid downloads it into /tmp when missing; offline that fails deep inside, so the file is located
+first and the extractor built with download=False.
+
+FID is a set-level number: one output row; its bootstrap interval is not computed (FID is biased in n, so
+resampled FIDs do not bracket the full-set value); ci columns are NaN.
+
+    python -m erasure.metrics.fid stats REFERENCE_FOLDER OUT.npz   # Inception statistics, computed once
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from erasure.errors import ErasureError
+
+INCEPTION_FILE = "inception-2015-12-05.pt"
+INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+INCEPTION_ENV = "ERASURE_INCEPTION"
+CLEANFID_CACHE = Path("/tmp")  # where clean-fid 0.1.35 itself looks on non-Windows systems
+
+
+def find_inception(path: str | os.PathLike | None = None) -> Path:
+    """The Inception weights: `path` (file or dir), else $ERASURE_INCEPTION, else clean-fid's /tmp cache."""
+    candidates = [Path(p).expanduser() for p in (path, os.environ.get(INCEPTION_ENV)) if p]
+    candidates.append(CLEANFID_CACHE)
+    for candidate in candidates:
+        file = candidate / INCEPTION_FILE if candidate.is_dir() else candidate
+        if file.is_file():
+            return file
+    raise ErasureError(
+        f"settings.inception: {INCEPTION_FILE} not found (looked in {', '.join(map(str, candidates))}); "
+        f"download {INCEPTION_URL} and put it in {CLEANFID_CACHE} or set {INCEPTION_ENV} / settings.inception"
+    )
+
+
+def inception_extractor(path: str | os.PathLike | None = None, device="cpu") -> torch.nn.Module:
+    from cleanfid.inception_torchscript import InceptionV3W
+
+    file = find_inception(path)
+    # InceptionV3W joins a directory with the fixed file name, so the file must carry that name.
+    if file.name != INCEPTION_FILE:
+        raise ErasureError(f"settings.inception: {file} must be named {INCEPTION_FILE}")
+    return InceptionV3W(str(file.parent), download=False, resize_inside=False).to(device).eval()
+
+
+def features(files, extractor, *, fn_resize=None, batch_size: int = 32, device="cpu") -> np.ndarray:
+    from cleanfid.fid import get_files_features
+
+    return get_files_features(
+        [str(f) for f in files], extractor, num_workers=0, batch_size=batch_size, device=torch.device(device),
+        mode="clean", custom_fn_resize=fn_resize, verbose=False,
+    )
+
+
+def statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(feats) < 2:
+        raise ErasureError(f"fid: {len(feats)} image(s); FID needs at least 2 per set")
+    return np.mean(feats, axis=0), np.cov(feats, rowvar=False)
+
+
+def reference_statistics(reference, extractor, *, fn_resize=None, batch_size: int = 32):
+    """(mu, sigma, n) for a reference folder, an ImageSet, or a saved `.npz` (mu, sigma, n)."""
+    from erasure.metrics.images import ImageSet
+
+    if isinstance(reference, (str, os.PathLike)) and str(reference).endswith(".npz"):
+        if not Path(reference).is_file():
+            raise ErasureError(f"{reference}: FID reference statistics not found; run `python -m erasure.metrics.fid stats`")
+        stats = np.load(reference)
+        return stats["mu"], stats["sigma"], int(stats["n"])
+    if not isinstance(reference, ImageSet):
+        if reference is None:
+            raise ErasureError("reference: FID needs a reference image folder (e.g. COCO val2014); set it in the config")
+        reference = ImageSet.from_folder(reference)
+    feats = features(reference.files, extractor, fn_resize=fn_resize, batch_size=batch_size)
+    mu, sigma = statistics(feats)
+    return mu, sigma, len(feats)
+
+
+def fid(images, reference, extractor, *, fn_resize=None, batch_size: int = 32) -> tuple[float, int]:
+    """(FID, number of reference images) between an ImageSet and a reference."""
+    from cleanfid.fid import frechet_distance
+
+    mu1, sigma1 = statistics(features(images.files, extractor, fn_resize=fn_resize, batch_size=batch_size))
+    mu2, sigma2, n_ref = reference_statistics(reference, extractor, fn_resize=fn_resize, batch_size=batch_size)
+    if mu1.shape != mu2.shape:
+        raise ErasureError(f"{reference}: reference features have dim {mu2.shape}, generated {mu1.shape}; recompute the statistics with this extractor")
+    return float(frechet_distance(mu1, sigma1, mu2, sigma2)), n_ref
+
+
+def set_row(images, value: float, *, n_reference: int, reference, backbone: str, label: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "prompt_id": "",
+                "seed": -1,
+                "path": "",
+                "value": float(value),
+                "n": len(images),
+                "n_reference": int(n_reference),
+                "reference": str(getattr(reference, "source", reference)),
+                "mode": "clean",
+                "set_level": True,
+                "backbone": backbone,
+                "label": label,
+            }
+        ]
+    )
+
+
+def score_fid(images, *, reference, inception=None, batch_size: int = 32, extractor=None) -> pd.DataFrame:
+    extractor = extractor or inception_extractor(inception)
+    value, n_ref = fid(images, reference, extractor, batch_size=batch_size)
+    return set_row(images, value, n_reference=n_ref, reference=reference,
+                   backbone=f"clean-fid==0.1.35 {INCEPTION_FILE}", label="fid")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m erasure.metrics.fid")
+    sub = parser.add_subparsers(dest="command", required=True)
+    stats = sub.add_parser("stats", help="Inception mean/covariance of a reference folder, saved as .npz")
+    stats.add_argument("folder", type=Path)
+    stats.add_argument("output", type=Path)
+    stats.add_argument("--inception", default=None)
+    stats.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    from erasure.io import atomic_path
+    from erasure.runtime import set_threads
+
+    set_threads(args.threads)
+    try:
+        mu, sigma, n = reference_statistics(args.folder, inception_extractor(args.inception))
+    except ErasureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with atomic_path(args.output) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, mu=mu, sigma=sigma, n=n)
+    print(f"wrote {args.output}: {n} images")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
