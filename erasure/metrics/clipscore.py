@@ -34,7 +34,7 @@ class ClipEmbedder:
 
         self.source = str(source)
         directory = resolve_source(
-            source, what="CLIP model", key=key, required=("config.json", "preprocessor_config.json")
+            source, what="CLIP model", key=key, required=("config.json",)
         )
         self.model = CLIPModel.from_pretrained(directory).to(device).eval()
         self.processor = CLIPProcessor.from_pretrained(directory)
