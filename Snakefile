@@ -12,18 +12,26 @@ sys.path.insert(0, workflow.basedir)  # the library, also inside per-rule conda 
 
 from erasure import paths, plan
 from erasure.config import validate_config
+from erasure.errors import ErasureError
 
 
-configfile: "config/config.yaml"
+# The toy world is the default only when no --configfile is given: a given config replaces it instead of
+# being deep-merged into it (which would leak toy runs into the paper's DAG).
+if not workflow.configfiles:
+
+    configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
-config.update(
-    validate_config(
-        config,
-        Path(workflow.basedir) / "config" / "schema.yaml",
-        source=", ".join(str(f) for f in workflow.configfiles) or "config",
+try:
+    config.update(
+        validate_config(
+            config,
+            Path(workflow.basedir) / "config" / "schema.yaml",
+            source=", ".join(str(f) for f in workflow.configfiles) or "config",
+        )
     )
-)
+except ErasureError as error:
+    sys.exit(f"error: {error}")
 
 
 include: "rules/common.smk"

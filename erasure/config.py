@@ -36,7 +36,11 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path, *, sourc
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = _with_defaults(validator_cls)(schema)
     config = dict(config)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), e.message))
+    # A misspelt key also makes the real key "missing": name the misspelling first, it is the cause.
+    errors = sorted(
+        validator.iter_errors(config),
+        key=lambda e: (e.validator != "additionalProperties", len(list(e.absolute_path)), e.message),
+    )
     if errors:
         raise ErasureError(f"{source}: {_describe(errors[0])}")
     return config

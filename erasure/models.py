@@ -74,3 +74,16 @@ def _from_hub(cls, repo_id: str, kwargs: dict):
     except (OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise ErasureError(f"base_model {repo_id!r}: cannot load ({reason}); {SD_HELP}") from None
+
+
+def toy_component_dir(base_model: str, component: str, results_root: str | Path = "results") -> str:
+    """A toy base's `clip/` or `oracle/` directory, for the scorers that use the toy world's own backbones.
+
+    Only the path is computed here (the DAG is planned before anything is verified or built);
+    checksums are verified when the scorer loads it.
+    """
+    if base_model == "toy:shipped":
+        return str(Path(__file__).parent / "worlds" / "toy" / "assets" / "base" / component)
+    if base_model == "toy:trained":
+        return str(Path(results_root) / "toy" / "base" / component)
+    raise ErasureError(f"base_model {base_model!r}: toy backbones ({component}) exist only for toy:shipped or toy:trained")

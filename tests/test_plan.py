@@ -1,0 +1,83 @@
+import copy
+
+import pytest
+import yaml
+
+from erasure import plan
+from erasure.config import validate_config
+from erasure.errors import ErasureError
+from erasure.paths import MethodId
+
+
+@pytest.fixture
+def config(repo):
+    with open(repo / "config/config.yaml") as handle:
+        return validate_config(yaml.safe_load(handle), repo / "config/schema.yaml")
+
+
+def test_method_ids_round_trip():
+    assert MethodId.parse("sdd-triangle@300") == MethodId.of("sdd-triangle", 300)
+    student = MethodId.parse("sdd-triangle.student@300")
+    assert (student.run, student.step, student.which) == ("sdd-triangle", 300, "student")
+    assert not MethodId.parse("sld-max").finetuned
+    assert MethodId.parse("sdd+retain-triangle@10").run == "sdd+retain-triangle"
+
+
+def test_every_table_cell_has_its_images_and_scores(config):
+    sets = set(plan.required_image_sets(config))
+    scores = set(plan.required_scores(config))
+    for table in config["report"]["tables"].values():
+        for method in table["methods"]:
+            for column in table["columns"]:
+                assert plan.ImageSet(method, column["promptset"]) in sets
+                if not (column["metric"] in plan.PAIRED_METRICS and method == plan.reference_method(config)):
+                    assert (column["metric"], method, column["promptset"]) in scores
+
+
+def test_paired_metrics_pull_in_the_reference_and_skip_it(config):
+    config = copy.deepcopy(config)
+    config["report"] = {"tables": {"t": {"methods": ["sega"], "columns": [{"promptset": "coco", "metric": "paired-distance"}]}}}
+    assert plan.ImageSet("sd", "coco") in plan.required_image_sets(config)
+    assert ("paired-distance", "sd", "coco") not in plan.required_scores(config)
+    assert ("paired-distance", "sega", "coco") in plan.required_scores(config)
+
+
+def test_curves_ask_for_every_checkpoint(config):
+    sets = plan.required_image_sets(config)
+    for curve in config["report"]["curves"].values():
+        for series in curve["series"]:
+            for step in series["steps"]:
+                name = MethodId.of(series["run"], step, student=series["which"] == "student").name
+                assert plan.ImageSet(name, curve["promptset"]) in sets
+
+
+def test_runs_are_trained_only_when_shown(config):
+    config = copy.deepcopy(config)
+    config["report"] = {"tables": {"t": {"methods": ["sd"], "columns": [{"promptset": "body", "metric": "target"}]}}}
+    assert plan.required_runs(config) == []
+
+
+@pytest.mark.parametrize(
+    "method, message",
+    [
+        ("nonexistent", "unknown method 'nonexistent'"),
+        ("ghost-run@100", "unknown run 'ghost-run'"),
+        ("sdd-triangle@150", "not a checkpoint"),
+        ("sdd-triangle@900", "> iterations"),
+    ],
+)
+def test_report_naming_something_unknown_fails_clearly(config, method, message):
+    config = copy.deepcopy(config)
+    config["report"]["tables"]["table1"]["methods"].append(method)
+    with pytest.raises(ErasureError, match=message):
+        plan.required_image_sets(config)
+
+
+def test_shards_cover_the_prompt_set(config):
+    config = copy.deepcopy(config)
+    config["prompt_sets"]["coco"].update(n_prompts=250, images_per_prompt=2)
+    config["generation"]["shard_size"] = 100
+    assert plan.n_images(config, "coco") == 500
+    assert plan.n_shards(config, "coco") == 5
+    config["generation"]["shard_size"] = 1000
+    assert plan.n_shards(config, "coco") == 1

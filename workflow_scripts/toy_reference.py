@@ -1,0 +1,32 @@
+"""Snakemake shim: render held-out real toy images (the FID-toy reference set)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from erasure.worlds.toy.render import render, sample_labels
+
+
+def main(out_dir: Path, *, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    images = render(sample_labels(n, rng), rng)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Render into a sibling temp dir and rename, so an interrupted job never leaves a partial reference set.
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        for index, image in enumerate(images):
+            Image.fromarray(image).save(tmp / f"real_{index:05d}.png")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+if "snakemake" in globals():
+    main(Path(snakemake.output[0]), **snakemake.params)
