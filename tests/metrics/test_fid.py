@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_arrays, write_image_set
+from erasure.errors import ErasureError
+from erasure.metrics import fid
+from erasure.metrics.images import ImageSet
+
+
+class TinyExtractor(torch.nn.Module):
+    """Random fixed projection of an 8x8 pooled image: takes clean-fid batches [B, 3, 299, 299] in [0, 255]."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(3 * 8 * 8, 6)
+        torch.nn.init.normal_(self.proj.weight, generator=torch.Generator().manual_seed(0))
+
+    @torch.no_grad()
+    def forward(self, x):
+        return self.proj(torch.nn.functional.adaptive_avg_pool2d(x / 255.0, 8).flatten(1))
+
+
+def test_fid_self_zero_shifted_positive_and_equal_to_compute_fid(tmp_path):
+    from cleanfid.fid import compute_fid
+
+    extractor = TinyExtractor()
+    m_a, prompts = write_image_set(tmp_path / "a", "sd", random_arrays(10, seed=0))
+    m_b, _ = write_image_set(tmp_path / "b", "x", random_arrays(10, seed=1, shift=0.4))
+    a, b = ImageSet.from_manifest(m_a), ImageSet.from_manifest(m_b)
+    self_fid, n_ref = fid.fid(a, m_a.parent, extractor)
+    assert n_ref == 10 and abs(self_fid) < 1e-6
+    shifted, _ = fid.fid(a, m_b.parent, extractor)
+    assert shifted > 0.1
+    # The same number clean-fid's own two-folder entry point gives.
+    expected = compute_fid(str(m_a.parent), str(m_b.parent), mode="clean", custom_feat_extractor=extractor,
+                           device=torch.device("cpu"), num_workers=0, verbose=False)
+    assert shifted == pytest.approx(expected, rel=1e-6)
+    # Stray PNGs in the image folder (not in the manifest) do not enter the generated side.
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(m_a.parent / "stale_0.png")
+    assert fid.fid(a, m_b.parent, extractor)[0] == pytest.approx(shifted)
+    row = fid.set_row(a, shifted, n_reference=10, reference=m_b.parent, backbone="tiny", label="test")
+    assert len(row) == 1 and bool(row["set_level"].iloc[0])
+
+
+def test_saved_reference_statistics(tmp_path):
+    extractor = TinyExtractor()
+    m_a, _ = write_image_set(tmp_path / "a", "sd", random_arrays(6, seed=0))
+    mu, sigma, n = fid.reference_statistics(m_a.parent, extractor)
+    np.savez(tmp_path / "ref.npz", mu=mu, sigma=sigma, n=n)
+    value, n_ref = fid.fid(ImageSet.from_manifest(m_a), str(tmp_path / "ref.npz"), extractor)
+    assert n_ref == 6 and abs(value) < 1e-6
+
+
+def test_missing_inception_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(fid, "CLEANFID_CACHE", tmp_path)
+    monkeypatch.delenv(fid.INCEPTION_ENV, raising=False)
+    with pytest.raises(ErasureError) as err:
+        fid.inception_extractor()
+    msg = str(err.value)
+    assert "\n" not in msg and fid.INCEPTION_FILE in msg and fid.INCEPTION_ENV in msg and str(tmp_path) in msg
