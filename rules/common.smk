@@ -37,8 +37,11 @@ def gpu_resources():
 
 
 def base_model_input():
-    """The base model as a DAG input when the DAG itself builds it (toy:trained); shipped assets and hub
-    models are verified when loaded instead."""
+    """The base model as a DAG input, so that a new base reruns everything downstream: the toy_base
+    rule's output for toy:trained, the checksum list of the shipped asset for toy:shipped. Hub models are
+    verified when loaded instead."""
     if config["base_model"] == "toy:trained":
         return [str(paths.toy_base_dir(RESULTS, "toy"))]
+    if config["base_model"] == "toy:shipped":
+        return [str(Path(workflow.basedir) / "erasure" / "worlds" / "toy" / "assets" / "base" / "SHA256SUMS")]
     return []
