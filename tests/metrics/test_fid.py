@@ -27,7 +27,7 @@ def test_fid_self_zero_shifted_positive_and_equal_to_compute_fid(tmp_path):
     extractor = TinyExtractor()
     m_a, prompts = write_image_set(tmp_path / "a", "sd", random_arrays(10, seed=0))
     m_b, _ = write_image_set(tmp_path / "b", "x", random_arrays(10, seed=1, shift=0.4))
-    a, b = ImageSet.from_manifest(m_a), ImageSet.from_manifest(m_b)
+    a = ImageSet.from_manifest(m_a)
     self_fid, n_ref = fid.fid(a, m_a.parent, extractor)
     assert n_ref == 10 and abs(self_fid) < 1e-6
     shifted, _ = fid.fid(a, m_b.parent, extractor)

@@ -1,0 +1,63 @@
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import write_image_set
+from erasure.errors import ErasureError
+from erasure.metrics import registry
+from erasure.metrics.summary import SUMMARY_COLUMNS
+
+SHIM = Path(__file__).resolve().parents[2] / "workflow_scripts" / "score.py"
+
+
+def _shim():
+    spec = importlib.util.spec_from_file_location("score_shim", SHIM)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_metric_is_registered():
+    assert set(registry.METRICS) == {"nude", "nude-mace", "harm", "fid", "lpips", "clip", "target", "alignment",
+                                     "fid-toy", "paired-distance"}
+    assert set(registry.SETTINGS) == set(registry.METRICS)
+    with pytest.raises(ErasureError, match="unknown metric"):
+        registry.get("nope")
+
+
+def test_shim_writes_scores_and_summary(tmp_path, oracle, tiny_clip_dir):
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(4)]
+    root = tmp_path / "results" / "toy"
+    m_sd, table = write_image_set(root, "sd", arrays, prompts=["a red circle"] * 4)
+    m_x, _ = write_image_set(root, "run1@000010", arrays[::-1], prompts=["a red circle"] * 4)
+    main = _shim().main
+    out = root / "scores"
+    cases = {
+        "target": ({"oracle": oracle, "concepts": "shape=triangle", "world": "toy"}, None),
+        "paired-distance": ({"oracle": oracle, "world": "toy"}, str(m_sd)),
+        "clip": ({"clip": str(tiny_clip_dir), "world": "toy"}, None),
+        "alignment": ({"oracle": oracle, "world": "toy"}, None),
+    }
+    for metric, (settings, reference) in cases.items():
+        csv, summary = out / metric / "run1@000010" / "tiny.csv", out / metric / "run1@000010" / "tiny.summary.csv"
+        main(m_x, table, csv, summary, metric=metric, settings=settings, reference=reference, threads=1)
+        rows, s = pd.read_csv(csv), pd.read_csv(summary)
+        assert len(rows) == 4 and rows["metric"].eq(metric).all()
+        assert tuple(s.columns) == SUMMARY_COLUMNS and s["metric"].iloc[0] == metric
+        assert s["method"].iloc[0] == "run1@000010" and s["promptset"].iloc[0] == "tiny"
+        assert s["label"].iloc[0].startswith("toy-")
+
+
+def test_world_mismatch_and_missing_reference(tmp_path):
+    from erasure.metrics.images import ImageSet
+
+    m, table = write_image_set(tmp_path, "sd", [np.zeros((32, 32, 3), np.uint8)] * 2)
+    images = ImageSet.from_manifest(m, table)
+    with pytest.raises(ErasureError, match="toy-world metric"):
+        registry.score("target", images, settings={"world": "sd"})
+    with pytest.raises(ErasureError, match="needs a reference"):
+        registry.score("lpips", images, settings={"world": "sd"})

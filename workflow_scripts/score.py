@@ -1,0 +1,68 @@
+"""Snakemake shim for the `score` rule: one metric on one (method, prompt set) image set.
+
+Expects:
+    input.manifest   results/{world}/images/{method}/{promptset}/manifest.csv
+    input.prompts    results/{world}/prompts/{promptset}.csv
+    input.reference  (only for metrics that need one) lpips / paired-distance: the sd manifest.csv of the
+                     same prompt set; fid: the COCO val2014 folder or an .npz from `python -m
+                     erasure.metrics.fid stats`; fid-toy: the held-out real toy image folder
+    output.csv       results/{world}/scores/{metric}/{method}/{promptset}.csv
+    output.summary   results/{world}/scores/{metric}/{method}/{promptset}.summary.csv
+    params.metric    metric name (erasure.metrics.registry.METRICS)
+    params.settings  dict of metric settings (erasure.metrics.registry.SETTINGS), including "world"
+    wildcards.method, wildcards.promptset (optional; else taken from the manifest path)
+    threads
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def main(
+    manifest: Path,
+    prompts: Path,
+    out_csv: Path,
+    out_summary: Path,
+    *,
+    metric: str,
+    settings: dict,
+    reference: str | None,
+    threads: int,
+    method: str | None = None,
+    promptset: str | None = None,
+) -> None:
+    from erasure.io import atomic_path
+    from erasure.metrics import registry
+    from erasure.metrics.images import ImageSet
+    from erasure.metrics.summary import summarize
+    from erasure.runtime import set_threads
+
+    set_threads(threads)
+    images = ImageSet.from_manifest(manifest, prompts)
+    ref = None
+    if reference:
+        # A manifest is another method's image set (paired metrics); anything else is a folder or stats file.
+        ref = ImageSet.from_manifest(reference, prompts) if Path(reference).name == "manifest.csv" else Path(reference)
+    scores = registry.score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads)
+    summary = summarize(scores, metric=metric, method=method or Path(manifest).parent.parent.name,
+                        promptset=promptset or Path(manifest).parent.name)
+    for frame, path in ((scores, out_csv), (summary, out_summary)):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+
+
+if "snakemake" in globals():
+    _sm = globals()["snakemake"]
+    main(
+        Path(_sm.input.manifest),
+        Path(_sm.input.prompts),
+        Path(_sm.output.csv),
+        Path(_sm.output.summary),
+        metric=_sm.params.metric,
+        settings=dict(getattr(_sm.params, "settings", None) or {}),
+        reference=str(_sm.input.reference) if "reference" in _sm.input.keys() else None,
+        threads=int(_sm.threads),
+        method=getattr(_sm.wildcards, "method", None),
+        promptset=getattr(_sm.wildcards, "promptset", None),
+    )
