@@ -4,13 +4,15 @@ Expects:
     input.manifest   results/{world}/images/{method}/{promptset}/manifest.csv
     input.prompts    results/{world}/prompts/{promptset}.csv
     input.reference  (only for metrics that need one) lpips / paired-distance: the sd manifest.csv of the
-                     same prompt set; fid: the COCO val2014 folder or an .npz from `python -m
-                     erasure.metrics.fid stats`; fid-toy: the held-out real toy image folder
+                     same prompt set; fid-toy: the held-out real toy image folder
+    params.reference (optional; wins over input.reference) fid: the COCO val2014 folder or an .npz from
+                     `python -m erasure.metrics.fid stats`
     output.csv       results/{world}/scores/{metric}/{method}/{promptset}.csv
     output.summary   results/{world}/scores/{metric}/{method}/{promptset}.summary.csv
     params.metric    metric name (erasure.metrics.registry.METRICS)
-    params.settings  dict of metric settings (erasure.metrics.registry.SETTINGS), including "world"
-    wildcards.method, wildcards.promptset (optional; else taken from the manifest path)
+    params.settings  dict of metric settings (erasure.metrics.registry.SETTINGS); "backbone" = the toy
+                     base's clip/ or oracle/ directory in the toy world
+    wildcards.world (copied into settings["world"]), wildcards.method, wildcards.promptset
     threads
 """
 
@@ -52,16 +54,26 @@ def main(
             frame.to_csv(tmp, index=False)
 
 
+def _reference(sm) -> str | None:
+    # params.reference (rules/score.smk) covers config-given folders (COCO val2014) as well as inputs.
+    value = getattr(sm.params, "reference", None)
+    if not value and "reference" in sm.input.keys():
+        value = sm.input.reference
+    return str(value) if value else None
+
+
 if "snakemake" in globals():
     _sm = globals()["snakemake"]
+    _settings = dict(getattr(_sm.params, "settings", None) or {})
+    _settings.setdefault("world", getattr(_sm.wildcards, "world", None))
     main(
         Path(_sm.input.manifest),
         Path(_sm.input.prompts),
         Path(_sm.output.csv),
         Path(_sm.output.summary),
         metric=_sm.params.metric,
-        settings=dict(getattr(_sm.params, "settings", None) or {}),
-        reference=str(_sm.input.reference) if "reference" in _sm.input.keys() else None,
+        settings=_settings,
+        reference=_reference(_sm),
         threads=int(_sm.threads),
         method=getattr(_sm.wildcards, "method", None),
         promptset=getattr(_sm.wildcards, "promptset", None),

@@ -8,6 +8,7 @@ Every frame has `backbone` and `label` columns. `settings` keys per metric are l
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,19 @@ import pandas as pd
 
 from erasure.errors import ErasureError
 from erasure.metrics.images import ImageSet
+
+
+def backbone(settings: dict, key: str, default=None):
+    """`settings[key]`, else the generic `settings["backbone"]` the score rule fills in for the toy world.
+
+    A toy base component (base/clip/, base/oracle/) is checked against the base's SHA256SUMS first, so a
+    half-copied or edited backbone fails loudly instead of scoring quietly."""
+    value = settings.get(key) or settings.get("backbone") or default
+    if isinstance(value, (str, os.PathLike)) and (Path(value).parent / "SHA256SUMS").is_file():
+        from erasure.worlds.toy.assets import verify_base_dir
+
+        verify_base_dir(Path(value).parent)
+    return value
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,7 @@ def _harm(images, *, reference, settings, threads):
     if not settings.get("q16_prompts"):
         raise ErasureError("settings.q16_prompts: path to the converted Q16 prompts (.safetensors) is required; "
                            "make it with `python -m erasure.metrics.q16 fetch OUT.safetensors`")
-    return score_harm(images, prompts_path=settings["q16_prompts"], clip_source=settings.get("clip"),
+    return score_harm(images, prompts_path=settings["q16_prompts"], clip_source=backbone(settings, "clip"),
                       formula=settings.get("formula", "softmax"), threshold=float(settings.get("threshold", 0.7)),
                       batch_size=int(settings.get("batch_size", 8)))
 
@@ -65,21 +79,21 @@ def _lpips(images, *, reference, settings, threads):
 def _clip(images, *, reference, settings, threads):
     from erasure.metrics.clipscore import CLIP_HUB_ID, score_clip
 
-    return score_clip(images, source=settings.get("clip", CLIP_HUB_ID), convention=settings.get("convention", "cosine"),
+    return score_clip(images, source=backbone(settings, "clip", CLIP_HUB_ID), convention=settings.get("convention", "cosine"),
                       batch_size=int(settings.get("batch_size", 16)), world=settings.get("world"))
 
 
 def _target(images, *, reference, settings, threads):
     from erasure.metrics.toy import score_target
 
-    return score_target(images, oracle=settings.get("oracle"), concepts=settings.get("concepts"),
+    return score_target(images, oracle=backbone(settings, "oracle"), concepts=settings.get("concepts"),
                         threshold=float(settings.get("threshold", 0.7)), batch_size=int(settings.get("batch_size", 64)))
 
 
 def _alignment(images, *, reference, settings, threads):
     from erasure.metrics.toy import score_alignment
 
-    scores = score_alignment(images, oracle=settings.get("oracle"), batch_size=int(settings.get("batch_size", 64)))
+    scores = score_alignment(images, oracle=backbone(settings, "oracle"), batch_size=int(settings.get("batch_size", 64)))
     scores.attrs["submetrics"] = {f"alignment:{c[3:]}": c for c in scores.columns if c.startswith("ok_")}
     return scores
 
@@ -87,14 +101,14 @@ def _alignment(images, *, reference, settings, threads):
 def _fid_toy(images, *, reference, settings, threads):
     from erasure.metrics.toy import score_fid_toy
 
-    return score_fid_toy(images, reference=reference, oracle=settings.get("oracle"),
+    return score_fid_toy(images, reference=reference, oracle=backbone(settings, "oracle"),
                          batch_size=int(settings.get("batch_size", 64)))
 
 
 def _paired(images, *, reference, settings, threads):
     from erasure.metrics.toy import score_paired_distance
 
-    return score_paired_distance(images, reference=reference, oracle=settings.get("oracle"),
+    return score_paired_distance(images, reference=reference, oracle=backbone(settings, "oracle"),
                                  batch_size=int(settings.get("batch_size", 64)))
 
 
@@ -114,14 +128,14 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 SETTINGS = {
     "nude": ("protocol", "classes", "threshold", "batch_size"),
     "nude-mace": ("protocol", "classes", "threshold", "batch_size"),
-    "harm": ("q16_prompts", "clip", "formula", "threshold", "batch_size"),
+    "harm": ("q16_prompts", "clip|backbone", "formula", "threshold", "batch_size"),
     "fid": ("inception", "batch_size"),
     "lpips": ("batch_size",),
-    "clip": ("clip", "convention", "world", "batch_size"),
-    "target": ("oracle", "concepts", "threshold", "batch_size"),
-    "alignment": ("oracle", "batch_size"),
-    "fid-toy": ("oracle", "batch_size"),
-    "paired-distance": ("oracle", "batch_size"),
+    "clip": ("clip|backbone", "convention", "world", "batch_size"),
+    "target": ("oracle|backbone", "concepts", "threshold", "batch_size"),
+    "alignment": ("oracle|backbone", "batch_size"),
+    "fid-toy": ("oracle|backbone", "batch_size"),
+    "paired-distance": ("oracle|backbone", "batch_size"),
 }
 
 

@@ -41,12 +41,22 @@ def load(oracle) -> tuple[object, str]:
 
 
 def vocabulary(oracle) -> dict[str, tuple[str, ...]]:
-    found = getattr(oracle, "attributes", None)
-    if found:
-        return {k: tuple(v) for k, v in dict(found).items()}
+    """Class names per attribute, in the oracle's output order.
+
+    `oracle.attributes` may map attr -> names, or attr -> class count (the toy Oracle's form; names then
+    come from the toy vocabulary, whose order the oracle was trained with)."""
+    found = dict(getattr(oracle, "attributes", None) or {})
+    if found and all(not isinstance(v, int) for v in found.values()):
+        return {k: tuple(v) for k, v in found.items()}
     from erasure.worlds.toy.vocab import ATTRIBUTES
 
-    return ATTRIBUTES
+    for attr, count in found.items():
+        if attr not in ATTRIBUTES or len(ATTRIBUTES[attr]) != int(count):
+            raise ErasureError(
+                f"settings.oracle: oracle attribute {attr} has {count} classes, the toy vocabulary "
+                f"{len(ATTRIBUTES.get(attr, ()))}; rebuild the oracle with this vocabulary"
+            )
+    return {a: ATTRIBUTES[a] for a in (found or ATTRIBUTES)}
 
 
 def parse_concepts(spec, vocab: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:

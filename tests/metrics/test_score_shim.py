@@ -39,7 +39,7 @@ def test_shim_writes_scores_and_summary(tmp_path, oracle, tiny_clip_dir):
     cases = {
         "target": ({"oracle": oracle, "concepts": "shape=triangle", "world": "toy"}, None),
         "paired-distance": ({"oracle": oracle, "world": "toy"}, str(m_sd)),
-        "clip": ({"clip": str(tiny_clip_dir), "world": "toy"}, None),
+        "clip": ({"backbone": str(tiny_clip_dir), "world": "toy"}, None),
         "alignment": ({"oracle": oracle, "world": "toy"}, None),
     }
     for metric, (settings, reference) in cases.items():
@@ -61,3 +61,28 @@ def test_world_mismatch_and_missing_reference(tmp_path):
         registry.score("target", images, settings={"world": "sd"})
     with pytest.raises(ErasureError, match="needs a reference"):
         registry.score("lpips", images, settings={"world": "sd"})
+
+
+def test_snakemake_entry_point(tmp_path, oracle):
+    """The `if "snakemake" in globals()` branch, with the objects Snakemake hands a script."""
+    import runpy
+    import types
+
+    from snakemake.iocontainers import Namedlist
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    m_sd, table = write_image_set(tmp_path, "sd", arrays)
+    m_x, _ = write_image_set(tmp_path, "x", arrays)
+    out = tmp_path / "scores"
+    sm = types.SimpleNamespace(
+        input=Namedlist(fromdict={"manifest": str(m_x), "prompts": str(table), "reference": str(m_sd)}),
+        output=Namedlist(fromdict={"csv": str(out / "a.csv"), "summary": str(out / "a.summary.csv")}),
+        params=Namedlist(fromdict={"metric": "paired-distance", "settings": {"backbone": oracle}, "reference": None}),
+        wildcards=Namedlist(fromdict={"world": "toy", "method": "x", "promptset": "tiny"}),
+        threads=1,
+    )
+    runpy.run_path(str(SHIM), init_globals={"snakemake": sm})
+    rows = pd.read_csv(out / "a.csv")
+    assert rows["value"].abs().max() < 1e-6 and rows["label"].eq("toy-oracle").all()
+    assert pd.read_csv(out / "a.summary.csv")["method"].iloc[0] == "x"

@@ -70,3 +70,16 @@ def test_missing_oracle_dir_is_one_line(tmp_path):
     with pytest.raises(ErasureError) as err:
         toy.load(tmp_path)
     assert "\n" not in str(err.value) and "model.safetensors" in str(err.value)
+
+
+def test_vocabulary_from_class_counts():
+    """The toy Oracle stores attr -> class count; names come from the toy vocabulary in its order."""
+    from erasure.worlds.toy.vocab import ATTRIBUTES
+
+    class Counts:
+        attributes = {"shape": len(ATTRIBUTES["shape"]), "fill": len(ATTRIBUTES["fill"])}
+
+    assert toy.vocabulary(Counts()) == {"shape": ATTRIBUTES["shape"], "fill": ATTRIBUTES["fill"]}
+    Counts.attributes = {"shape": 2}
+    with pytest.raises(ErasureError, match="rebuild the oracle"):
+        toy.vocabulary(Counts())
