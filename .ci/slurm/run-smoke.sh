@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# CI: start a one-node SLURM cluster, run the smoke config through the repository's slurm profile
+# (every job goes through sbatch), stop every daemon again (always, by PID), exit with snakemake's status.
+#
+#   .ci/slurm/run-smoke.sh [extra snakemake args...]
+#
+# ERASURE_SMOKE_GPUS=1 (default) sets `cluster: {gpus: true}`, so training/generation jobs request the
+# node's fake GPU (--gpus=1) and are scheduled through GRES for real; torch still runs on the CPU.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+export ERASURE_SLURM_STATE=${ERASURE_SLURM_STATE:-/tmp/erasure-slurm}
+GPUS=${ERASURE_SMOKE_GPUS:-1}
+
+cleanup() {
+    echo "::group::slurm: accounting for this run" >&2
+    SLURM_CONF=$ERASURE_SLURM_STATE/etc/slurm.conf timeout 20 sacct -X -S now-1days \
+        -o JobID,JobName%40,Comment%50,State,ExitCode,Elapsed,AllocTRES%45 2>/dev/null >&2 || true
+    echo "::endgroup::" >&2
+    .ci/slurm/down.sh
+}
+
+t0=$(date +%s)
+.ci/slurm/up.sh || { echo "run-smoke: cluster did not come up" >&2; exit 1; }
+trap cleanup EXIT
+# shellcheck disable=SC1091
+source "$ERASURE_SLURM_STATE/env.sh"   # SLURM_CONF, SLURM_PARTITION, SLURM_ACCOUNT for the profile
+t_up=$(date +%s)
+
+extra=()
+[ "$GPUS" = 1 ] && extra+=(--config 'cluster={"gpus": True}')
+
+# CI overrides of the profile: 2 cores -> a short queue; poll SLURM every few seconds.
+snakemake --profile slurm all --configfile config/smoke.yaml "${extra[@]}" \
+    --jobs 4 \
+    --seconds-between-status-checks 3 \
+    --slurm-init-seconds-before-status-checks 3 \
+    "$@"
+rc=$?
+t_end=$(date +%s)
+echo "run-smoke: snakemake exit status $rc; cluster up $((t_up - t0)) s, workflow $((t_end - t_up)) s" >&2
+exit $rc
