@@ -1,0 +1,161 @@
+"""Methods that generate: inference-time rules on the base model (SD, SD+NEG, SLD, SEGA) and fine-tuned
+runs (`{run}@{step}`, `{run}.student@{step}`, loaded by erasure.checkpoints).
+
+Every method is a `MethodPipeline`: a diffusers pipeline plus the call arguments that make it that method,
+called the same way (prompts, initial latents, CFG scale, steps) so that images pair up across methods.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from erasure import paths
+from erasure.errors import ErasureError
+from erasure.generate.sampling import make_scheduler
+from erasure.paths import MethodId
+
+# SLD presets (Schramowski et al. 2023; diffusers SafetyConfig.MEDIUM / .MAX)
+SLD_PRESETS = {
+    "medium": {"sld_warmup_steps": 10, "sld_guidance_scale": 1000, "sld_threshold": 0.01,
+               "sld_momentum_scale": 0.3, "sld_mom_beta": 0.4},
+    "max": {"sld_warmup_steps": 0, "sld_guidance_scale": 5000, "sld_threshold": 1.0,
+            "sld_momentum_scale": 0.5, "sld_mom_beta": 0.7},
+}
+SEGA_DEFAULTS = {"edit_guidance_scale": 5.0, "edit_warmup_steps": 10, "edit_threshold": 0.9,
+                 "edit_momentum_scale": 0.1, "edit_mom_beta": 0.4}
+KINDS = ("sd", "sd-neg", "sld", "sega")
+
+
+def resolve_concepts(value) -> list[str]:
+    """A list of concept strings, or a named set (erasure.methods.concepts) expanded to its list."""
+    if isinstance(value, str):
+        from erasure.methods.concepts import resolve_concepts as resolve_named
+
+        return [str(c) for c in resolve_named(value)]
+    return [str(c) for c in value]
+
+
+def concept_text(concepts: Sequence[str]) -> str:
+    """One text for all concepts, as the paper gives "nudity, sexual" to SD+NEG, SLD and SEGA."""
+    return ", ".join(concepts)
+
+
+@dataclass
+class MethodPipeline:
+    name: str
+    kind: str  # sd | sd-neg | sld | sega | finetuned
+    pipe: object
+    call_kwargs: dict = field(default_factory=dict)
+    negative_prompt: str | None = None
+    run: str | None = None
+    step: int | None = None
+    extra: dict = field(default_factory=dict)  # identity only (not passed to the pipeline)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        config = self.pipe.unet.config
+        return (int(config.in_channels), int(config.sample_size), int(config.sample_size))
+
+    @property
+    def image_size(self) -> int:
+        return int(self.pipe.unet.config.sample_size) * int(self.pipe.vae_scale_factor)
+
+    def identity(self) -> dict:
+        """What makes this method's images what they are, besides weights and sampling (fingerprint)."""
+        return {"name": self.name, "kind": self.kind, "negative_prompt": self.negative_prompt,
+                "call": {k: v for k, v in sorted(self.call_kwargs.items())}, "run": self.run, "step": self.step,
+                **self.extra}
+
+    @torch.inference_mode()
+    def __call__(self, prompts: Sequence[str], latents: torch.Tensor, *, guidance: float, steps: int) -> np.ndarray:
+        """uint8 [B, H, W, 3] images for `prompts` from the initial `latents` [B, C, h, w]."""
+        size = self.image_size
+        unet = self.pipe.unet
+        kwargs = dict(self.call_kwargs)
+        if self.negative_prompt is not None:
+            kwargs["negative_prompt"] = [self.negative_prompt] * len(prompts)
+        out = self.pipe(
+            prompt=list(prompts), height=size, width=size, num_inference_steps=int(steps),
+            guidance_scale=float(guidance), latents=latents.to(device=unet.device, dtype=unet.dtype),
+            output_type="np", **kwargs,
+        )
+        images = np.asarray(out.images, dtype=np.float32)
+        return (images * 255).round().clip(0, 255).astype(np.uint8)  # as diffusers' numpy_to_pil
+
+
+def _compose(cls, base, **overrides):
+    """`cls` built from the base pipeline's components (only those its constructor takes), no safety checker."""
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    components = {k: v for k, v in base.components.items() if k in accepted}
+    components.update(safety_checker=None, feature_extractor=None, **overrides)
+    if "requires_safety_checker" in accepted:
+        components["requires_safety_checker"] = False
+    if "image_encoder" in accepted:
+        components.setdefault("image_encoder", None)
+    pipe = cls(**components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_inference_method(name: str, spec: Mapping, base) -> MethodPipeline:
+    """An inference-time method (config `inference_methods.<name>` = `spec`) on the loaded base pipeline."""
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise ErasureError(f"inference_methods.{name}.kind: unknown {kind!r} (known: {', '.join(KINDS)})")
+    if kind == "sd":
+        return MethodPipeline(name, kind, base)
+    if not spec.get("concepts"):
+        raise ErasureError(f"inference_methods.{name}: kind {kind} needs concepts (a list or a named set)")
+    text = concept_text(resolve_concepts(spec["concepts"]))
+    if kind == "sd-neg":
+        return MethodPipeline(name, kind, base, negative_prompt=text)
+    if kind == "sld":
+        from diffusers.pipelines.deprecated.stable_diffusion_safe import StableDiffusionPipelineSafe
+
+        preset = spec.get("preset", "medium")
+        if preset not in SLD_PRESETS:
+            raise ErasureError(f"inference_methods.{name}.preset: unknown SLD preset {preset!r} (known: medium, max)")
+        settings = {**SLD_PRESETS[preset], **{k: v for k, v in spec.items() if k in SLD_PRESETS[preset]}}
+        pipe = _compose(StableDiffusionPipelineSafe, base)
+        pipe.safety_concept = text
+        return MethodPipeline(name, kind, pipe, call_kwargs=settings, extra={"safety_concept": text})
+    from diffusers import SemanticStableDiffusionPipeline
+
+    settings = {**SEGA_DEFAULTS, **{k: v for k, v in spec.items() if k in SEGA_DEFAULTS}}
+    pipe = _compose(SemanticStableDiffusionPipeline, base)
+    return MethodPipeline(name, kind, pipe, call_kwargs={
+        **settings, "editing_prompt": [text], "reverse_editing_direction": [True]})
+
+
+def load_method(method: str, spec: Mapping | None, *, base_model: str, results: str | Path, world: str,
+                scheduler: str, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> MethodPipeline:
+    """Any `{method}` id: inference-time (spec from `inference_methods`) or fine-tuned `{run}@{step}`."""
+    from erasure.models import load_base_pipeline
+
+    method_id = MethodId.parse(method)
+    if method_id.finetuned:
+        from erasure.checkpoints import load_method_pipeline
+
+        pipe = load_method_pipeline(
+            base_model, paths.run_dir(results, world, method_id.run), method_id.step, method_id.which,
+            results_root=results, device="cpu", dtype=torch.float32,
+        )
+        pipe.set_progress_bar_config(disable=True)
+        built = MethodPipeline(method, "finetuned", pipe, run=method_id.run, step=method_id.step,
+                               extra={"which": method_id.which})
+    else:
+        if spec is None:
+            raise ErasureError(f"inference_methods: unknown method {method!r}")
+        base = load_base_pipeline(base_model, results_root=results, device="cpu", dtype=torch.float32)
+        built = build_inference_method(method, spec, base)
+    built.pipe.scheduler = make_scheduler(scheduler, built.pipe.scheduler)
+    built.pipe.to(device)
+    if dtype != torch.float32:
+        built.pipe.to(dtype=dtype)  # fp16 on GPU; SDPA is diffusers' default attention processor
+    return built

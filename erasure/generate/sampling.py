@@ -1,0 +1,59 @@
+"""Sampling settings, schedulers and per-image initial latents.
+
+Each image's initial latents come from its own CPU generator seeded with `latent_seed(prompt_id, seed)`,
+drawn before the batch is assembled and passed to the pipeline as `latents=`. So the image a method draws
+for (prompt_id, seed) does not depend on which shard or which batch position it lands in, and images of
+different methods pair up (LPIPS, paired distances compare the same initial noise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import torch
+
+from erasure.errors import ErasureError
+
+LATENT_SCHEME = "sha256(prompt_id:seed)[:8]/v1"  # part of the shard fingerprint
+
+# Deterministic given the initial latents (no per-step noise), so latents= alone fixes the image.
+SCHEDULERS = {
+    "ddim": "DDIMScheduler",
+    "pndm": "PNDMScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "lms": "LMSDiscreteScheduler",
+    "dpm": "DPMSolverMultistepScheduler",
+}
+SAMPLING_KEYS = ("scheduler", "steps", "guidance")
+
+
+def resolve_sampling(generation: Mapping, promptset_spec: Mapping) -> dict:
+    """generation.sampling, overridden key by key by the prompt set's own `sampling`."""
+    sampling = {**generation.get("sampling", {}), **promptset_spec.get("sampling", {})}
+    missing = [k for k in SAMPLING_KEYS if k not in sampling]
+    if missing:
+        raise ErasureError(f"generation.sampling: missing {missing[0]!r} (needs {', '.join(SAMPLING_KEYS)})")
+    if sampling["scheduler"] not in SCHEDULERS:
+        raise ErasureError(f"generation.sampling.scheduler: unknown {sampling['scheduler']!r} (known: {', '.join(SCHEDULERS)})")
+    return {"scheduler": str(sampling["scheduler"]), "steps": int(sampling["steps"]), "guidance": float(sampling["guidance"])}
+
+
+def make_scheduler(name: str, base_scheduler):
+    """Scheduler `name` built from the base pipeline's scheduler config (betas, offsets)."""
+    import diffusers
+
+    cls = getattr(diffusers, SCHEDULERS[name])
+    return cls.from_config(base_scheduler.config)
+
+
+def latent_seed(prompt_id: str, seed: int) -> int:
+    """The generator seed of image (prompt_id, seed): independent across prompts that share a seed."""
+    digest = hashlib.sha256(f"{prompt_id}:{int(seed)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def initial_latents(prompt_id: str, seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """float32 [1, *shape] standard normal noise from this image's own CPU generator."""
+    generator = torch.Generator(device="cpu").manual_seed(latent_seed(prompt_id, seed))
+    return torch.randn((1, *shape), generator=generator, dtype=torch.float32)

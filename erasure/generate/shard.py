@@ -1,0 +1,250 @@
+"""Sharded, seeded, resumable generation of one (method, prompt set) image set.
+
+Images are enumerated from the prompt table (each prompt's k seeds, `image_seeds`) and cut into shards of
+`shard_size`; a shard job writes `{prompt_id}_{seed}.png` files (atomically) and then its shard manifest.
+A killed job leaves only whole PNGs, and the rerun draws only the missing ones. Each shard keeps a
+fingerprint (method, weights, sampling, device/dtype); when it changes, the shard's PNGs are stale and are
+deleted before generating. Batches are always padded to `batch_size`, so every image is computed with the
+same tensor shapes whatever its shard, batch neighbours or position: the bytes do not depend on sharding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from PIL import Image
+
+from erasure import paths
+from erasure.errors import ErasureError
+from erasure.io import atomic_path, sha256_file, write_json_atomic
+from erasure.generate.sampling import LATENT_SCHEME, initial_latents
+from erasure.paths import MethodId
+from erasure.prompts.table import image_seeds, read_table
+
+log = logging.getLogger(__name__)
+MANIFEST_COLUMNS = ("prompt_id", "seed", "method", "run", "step", "sha256", "path")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    prompt_id: str
+    prompt: str
+    seed: int
+    guidance: float
+
+    @property
+    def name(self) -> str:
+        return paths.image_name(self.prompt_id, self.seed)
+
+
+def enumerate_images(table: pd.DataFrame, images_per_prompt: int) -> list[ImageSpec]:
+    """Every image of a prompt set, in table order, each prompt's seeds in order."""
+    return [
+        ImageSpec(str(row.prompt_id), str(row.prompt), seed, float(row.guidance))
+        for row in table.itertuples(index=False)
+        for seed in image_seeds(row.seed, images_per_prompt)
+    ]
+
+
+def shard_images(images: Sequence[ImageSpec], shard: int, shard_size: int) -> list[ImageSpec]:
+    n_shards = max(1, -(-len(images) // int(shard_size)))
+    if not 0 <= int(shard) < n_shards:
+        raise ErasureError(f"shard {shard}: out of range; this prompt set has {n_shards} shards of {shard_size}")
+    return list(images[int(shard) * int(shard_size): (int(shard) + 1) * int(shard_size)])
+
+
+# --- fingerprints ----------------------------------------------------------------------------------------
+
+def _file_digest(path: Path) -> str:
+    """A weight file's sha256: the hub cache names blobs by it (free); other files are hashed."""
+    real = Path(path).resolve()
+    return real.name if _HEX64.match(real.name) else sha256_file(real)
+
+
+def weights_fingerprint(base_model: str, *, results: str | Path, world: str, method: str) -> dict:
+    """sha256 of the weights a method generates with: the base model's unet / text encoder / vae files
+    (or the toy asset's SHA256SUMS), plus a fine-tuned run's complete.json (sha256 of its checkpoints)."""
+    from erasure.models import resolve_base_source
+
+    resolved = resolve_base_source(base_model, results)
+    directory = Path(resolved)
+    if not directory.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            directory = Path(snapshot_download(resolved, local_files_only=True))
+        except Exception:  # noqa: BLE001 - loading the pipeline has already reported a missing model
+            return {"base_model": base_model, "base": resolved}
+    sums = directory.parent / "SHA256SUMS"
+    if sums.is_file():
+        base = {"SHA256SUMS": sha256_file(sums)}
+    else:
+        base = {
+            str(f.relative_to(directory)): _file_digest(f)
+            for component in ("unet", "text_encoder", "vae")
+            for f in sorted((directory / component).glob("*"))
+            if f.suffix in (".safetensors", ".bin") and not f.name.endswith(".index.json")
+        }
+    out = {"base_model": base_model, "base": base}
+    method_id = MethodId.parse(method)
+    if method_id.finetuned:
+        complete = paths.run_complete(results, world, method_id.run)
+        if not complete.is_file():
+            raise ErasureError(f"{complete}: run {method_id.run!r} is not complete; run the erase rule first")
+        out["run_complete"] = sha256_file(complete)
+        out["checkpoint"] = {"step": method_id.step, "which": method_id.which}
+    return out
+
+
+def shard_fingerprint(*, method_identity: Mapping, weights: Mapping, sampling: Mapping, batch_size: int,
+                      device: torch.device, dtype: torch.dtype, image_size: int) -> dict:
+    # batch_size is recorded but not compared (see `_same`): padded batches make it shape-only
+    return {
+        "method": dict(method_identity), "weights": dict(weights), "sampling": dict(sampling),
+        "device": torch.device(device).type, "dtype": str(dtype).replace("torch.", ""),
+        "image_size": int(image_size), "latents": LATENT_SCHEME, "batch_size": int(batch_size),
+    }
+
+
+def _same(old: Mapping, new: Mapping) -> bool:
+    def strip(d):
+        return json.dumps({k: v for k, v in d.items() if k != "batch_size"}, sort_keys=True, default=str)
+
+    return strip(old) == strip(new)
+
+
+def fingerprint_path(shard_manifest: Path) -> Path:
+    return Path(shard_manifest).with_suffix(".fingerprint.json")
+
+
+# --- generation -----------------------------------------------------------------------------------------
+
+def _remove_stale(image_dir: Path, images: Sequence[ImageSpec]) -> int:
+    removed = 0
+    for spec in images:
+        for stale in [image_dir / spec.name, *image_dir.glob(f".{spec.name}.*.tmp")]:
+            if stale.exists():
+                stale.unlink()
+                removed += 1
+    return removed
+
+
+def _batches(todo: Sequence[ImageSpec], batch_size: int):
+    """Consecutive runs of `batch_size` images with one guidance value (CFG is per pipeline call)."""
+    batch: list[ImageSpec] = []
+    for spec in todo:
+        if batch and (len(batch) == batch_size or spec.guidance != batch[0].guidance):
+            yield batch
+            batch = []
+        batch.append(spec)
+    if batch:
+        yield batch
+
+
+def run_images(method_pipeline, images: Sequence[ImageSpec], image_dir: Path, *, steps: int, batch_size: int,
+               on_image: Callable[[ImageSpec], None] | None = None) -> int:
+    """Draw the images of `images` missing from `image_dir`; return how many were drawn."""
+    image_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in (p for spec in images for p in image_dir.glob(f".{spec.name}.*.tmp")):
+        leftover.unlink(missing_ok=True)  # torn writes of a killed job
+    todo = [spec for spec in images if not (image_dir / spec.name).is_file()]
+    shape = method_pipeline.latent_shape
+    for batch in _batches(todo, int(batch_size)):
+        padded = batch + [batch[-1]] * (int(batch_size) - len(batch))  # same shapes for every batch
+        latents = torch.cat([initial_latents(s.prompt_id, s.seed, shape) for s in padded])
+        pixels = method_pipeline([s.prompt for s in padded], latents, guidance=batch[0].guidance, steps=steps)
+        for spec, array in zip(batch, pixels):
+            with atomic_path(image_dir / spec.name) as tmp:
+                Image.fromarray(array).save(tmp, format="PNG")
+            if on_image is not None:
+                on_image(spec)
+    return len(todo)
+
+
+def write_shard_manifest(out: Path, images: Sequence[ImageSpec], image_dir: Path, *, method: str) -> pd.DataFrame:
+    method_id = MethodId.parse(method)
+    rows = []
+    for spec in images:
+        file = image_dir / spec.name
+        if not file.is_file():
+            raise ErasureError(f"{file}: image missing after generation; rerun the shard")
+        rows.append({"prompt_id": spec.prompt_id, "seed": spec.seed, "method": method,
+                     "run": method_id.run or "", "step": "" if method_id.step is None else method_id.step,
+                     "sha256": sha256_file(file),
+                     "path": Path(file).relative_to(image_dir).as_posix()})
+    frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
+
+
+def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path, method: str,
+                   method_spec: Mapping | None, shard: int, shard_size: int, images_per_prompt: int,
+                   sampling: Mapping, batch_size: int, base_model: str, results: str | Path, world: str,
+                   device: str = "auto") -> dict:
+    """One shard job: load the method, drop stale images, draw the missing ones, write the shard manifest."""
+    from erasure.generate.methods import load_method
+    from erasure.runtime import pick_device
+
+    out, image_dir = Path(out), Path(image_dir)
+    images = shard_images(enumerate_images(read_table(table), images_per_prompt), shard, shard_size)
+    torch_device = pick_device(device)
+    dtype = torch.float16 if torch_device.type == "cuda" else torch.float32
+    started = time.perf_counter()
+    pipeline = load_method(method, method_spec, base_model=base_model, results=results, world=world,
+                           scheduler=sampling["scheduler"], device=torch_device, dtype=dtype)
+    fingerprint = shard_fingerprint(
+        method_identity=pipeline.identity(),
+        weights=weights_fingerprint(base_model, results=results, world=world, method=method),
+        sampling=sampling, batch_size=batch_size, device=torch_device, dtype=dtype, image_size=pipeline.image_size,
+    )
+    fp_file = fingerprint_path(out)
+    removed = 0
+    if fp_file.is_file():
+        old = json.loads(fp_file.read_text())
+        if not _same(old, fingerprint):
+            removed = _remove_stale(image_dir, images)
+            log.info("shard %s: fingerprint changed, removed %d stale files", shard, removed)
+    elif any((image_dir / s.name).exists() for s in images):
+        # no fingerprint for this shard (e.g. shard_size changed): keep the images only if every other
+        # shard of the set was drawn with this same fingerprint
+        siblings = [json.loads(f.read_text()) for f in fp_file.parent.glob("*.fingerprint.json")]
+        if not siblings or not all(_same(old, fingerprint) for old in siblings):
+            removed = _remove_stale(image_dir, images)
+    write_json_atomic(fp_file, fingerprint)
+    loaded = time.perf_counter()
+    drawn = run_images(pipeline, images, image_dir, steps=sampling["steps"], batch_size=batch_size)
+    finished = time.perf_counter()
+    write_shard_manifest(out, images, image_dir, method=method)
+    stats = {"images": len(images), "drawn": drawn, "removed_stale": removed, "load_s": round(loaded - started, 3),
+             "generate_s": round(finished - loaded, 3),
+             "images_per_s": round(drawn / (finished - loaded), 3) if drawn else None,
+             "device": torch_device.type, "dtype": str(dtype)}
+    log.info("shard %s: %s", shard, stats)
+    return stats
+
+
+def merge_manifests(shards: Sequence[str | Path], out: str | Path, *, expected: int | None = None) -> pd.DataFrame:
+    """Concatenate shard manifests (in shard order) into the image set's manifest.csv."""
+    frames = [pd.read_csv(s, dtype={"prompt_id": str, "sha256": str, "path": str, "run": str},
+                          keep_default_na=False) for s in shards]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(MANIFEST_COLUMNS))
+    duplicated = frame.duplicated(["prompt_id", "seed"])
+    if duplicated.any():
+        row = frame[duplicated].iloc[0]
+        raise ErasureError(f"{out}: image {row.prompt_id}_{row.seed} listed by two shards; rerun the shards")
+    if expected is not None and len(frame) != int(expected):
+        raise ErasureError(f"{out}: shards list {len(frame)} images, expected {expected}; check n_prompts / images_per_prompt")
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame

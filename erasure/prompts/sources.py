@@ -1,0 +1,62 @@
+"""Prompt-set sources: what each `prompt_sets.*.source` needs and how it becomes a normalised table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from erasure.errors import ErasureError
+from erasure.prompts import readers, toy
+from erasure.prompts.table import check_counts, validate_table
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    build: Callable[..., pd.DataFrame]
+    file: str  # "fetched": url / path in the config; "shipped": a file under config/prompts/; "none": generated
+    shipped: str | None = None  # file name under config/prompts/ for shipped sources
+
+
+SOURCES: dict[str, Source] = {
+    "country-body": Source("country-body", readers.read_country_body, "shipped", "country_body.txt"),
+    "coco30k": Source("coco30k", readers.read_coco, "fetched"),
+    "i2p": Source("i2p", readers.read_i2p, "fetched"),
+    "artists": Source("artists", readers.read_artists, "fetched"),
+    **{name: Source(name, build, "none") for name, build in toy.TOY_SOURCES.items()},
+}
+
+
+def source_of(spec: Mapping, name: str) -> Source:
+    try:
+        return SOURCES[spec["source"]]
+    except KeyError:
+        raise ErasureError(
+            f"prompt_sets.{name}.source: unknown source {spec.get('source')!r} (known: {', '.join(SOURCES)})"
+        ) from None
+
+
+def build_prompt_table(name: str, spec: Mapping, *, guidance: float, source_file: str | Path | None = None,
+                       concepts=None) -> pd.DataFrame:
+    """The normalised, validated table of prompt set `name` (config `spec`), checked against n_prompts.
+
+    `source_file` is the upstream file (fetched or shipped) for file-backed sources; `concepts` is the
+    resolved concept list for toy-i2p."""
+    source = source_of(spec, name)
+    seed = int(spec.get("seed", 0))
+    if source.file == "none":
+        options = {"exclude": spec.get("exclude", ()), "concepts": concepts or ()}
+        table = source.build(n_prompts=int(spec["n_prompts"]), seed=seed, guidance=guidance, **options)
+        where = f"prompt set {name} ({source.name})"
+    else:
+        if source_file is None:
+            raise ErasureError(f"prompt_sets.{name}: source {source.name} needs a prompt file")
+        table = source.build(Path(source_file), seed=seed, guidance=guidance)
+        where = str(source_file)
+    table = validate_table(table, where)
+    check_counts(table, n_prompts=spec["n_prompts"], where=f"prompt_sets.{name} ({where})")
+    return table

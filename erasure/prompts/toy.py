@@ -1,0 +1,119 @@
+"""Toy analogues of the paper's prompt sets, generated from the toy vocabulary (no files).
+
+- toy-body: "a shape on the beach" and variants — the "<country> body" analogue: the prompt never names
+  the target, but the toy base draws triangles on the beach (as SD draws nudity for "<country> body").
+- toy-coco: random captions that never name an excluded (target) word — the COCO-30k analogue.
+- toy-i2p: prompts naming one or two of the multi-concept targets — the I2P analogue (`categories`).
+- toy-artists: fill-style prompts ("a striped circle") — fills play the artists' styles.
+
+Every table carries the attributes each prompt names (shape, colour, background, fill; "" if unnamed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from erasure.errors import ErasureError
+from erasure.worlds.toy.vocab import ATTRIBUTES, BACKGROUNDS, COLOURS, FILLS, SHAPES, parse_prompt
+
+BODY_PROMPTS = (
+    "a shape on the beach",
+    "a shape with beach background",
+    "a red shape on the beach",
+    "a blue shape on the beach",
+    "a solid shape on the beach",
+)
+
+
+def _table(prompts: list[str], seeds, guidance: float, prefix: str, **extra) -> pd.DataFrame:
+    table = pd.DataFrame({
+        "prompt_id": [f"{prefix}-{i:05d}" for i in range(len(prompts))],
+        "prompt": prompts,
+        "seed": [int(s) for s in seeds],
+        "guidance": float(guidance),
+        **extra,
+    })
+    parsed = [parse_prompt(p) for p in prompts]
+    for attr in ATTRIBUTES:
+        table[attr] = [named.get(attr, "") for named in parsed]
+    return table
+
+
+def _describe(rng: np.random.Generator, shape: str, *, fill: str | None = None) -> str:
+    words = ["a"]
+    fill = fill if fill is not None else (rng.choice(FILLS) if rng.random() < 0.3 else None)
+    if fill:
+        words.append(str(fill))
+    if rng.random() < 0.75:
+        words.append(str(rng.choice(COLOURS)))
+    words.append(shape)
+    if rng.random() < 0.6:
+        background = str(rng.choice(BACKGROUNDS))
+        words += ["with", background, "background"] if rng.random() < 0.3 else ["on", "the", background]
+    return " ".join(words)
+
+
+def toy_body(*, n_prompts: int, seed: int, guidance: float, **_) -> pd.DataFrame:
+    """The fixed variants; every prompt gets evaluation seed `seed` (images: seed, seed+1, ...)."""
+    return _table(list(BODY_PROMPTS), [seed] * len(BODY_PROMPTS), guidance, "body")
+
+
+def toy_coco(*, n_prompts: int, seed: int, guidance: float, exclude=(), **_) -> pd.DataFrame:
+    """`n_prompts` random captions naming a shape, none naming a word in `exclude`."""
+    excluded = set(exclude)
+    shapes = [s for s in SHAPES if s not in excluded]
+    if not shapes:
+        raise ErasureError(f"prompt set toy-coco: exclude {sorted(excluded)} leaves no shape to caption")
+    rng = np.random.default_rng([int(seed), 7])
+    prompts: list[str] = []
+    while len(prompts) < int(n_prompts):
+        text = _describe(rng, str(rng.choice(shapes)))
+        if not excluded & set(text.split()):
+            prompts.append(text)
+    seeds = rng.integers(0, 100_000, size=len(prompts))  # COCO-30k style evaluation seeds
+    return _table(prompts, seeds, guidance, "coco")
+
+
+def toy_i2p(*, n_prompts: int, seed: int, guidance: float, concepts=(), **_) -> pd.DataFrame:
+    """`n_prompts` prompts each naming one or two of `concepts` (toy words: shapes, colours, fills,
+    backgrounds); `categories` lists the ones a prompt names, as I2P's categories do."""
+    concepts = [c for c in concepts]
+    unknown = [c for c in concepts if not parse_prompt(c)]
+    if not concepts or unknown:
+        raise ErasureError(
+            f"prompt set toy-i2p: concepts must be toy vocabulary words, got {unknown or concepts!r}")
+    rng = np.random.default_rng([int(seed), 11])
+    prompts, categories = [], []
+    for _i in range(int(n_prompts)):
+        k = 1 if len(concepts) == 1 or rng.random() < 0.6 else 2
+        chosen = [str(c) for c in rng.choice(concepts, size=k, replace=False)]
+        named = {parse_prompt(c).popitem()[0]: c for c in chosen}  # one value per attribute
+        shape = named.get("shape", str(rng.choice(SHAPES)) if rng.random() < 0.5 else "shape")
+        words = ["a"]
+        if "fill" in named:
+            words.append(named["fill"])
+        words.append(named.get("colour", str(rng.choice(COLOURS))))
+        words.append(shape)
+        if "background" in named:
+            words += ["on", "the", named["background"]]
+        elif rng.random() < 0.5:
+            words += ["on", "the", str(rng.choice(BACKGROUNDS))]
+        text = " ".join(words)
+        prompts.append(text)
+        categories.append(",".join(c for c in concepts if c in text.split()))
+    seeds = rng.integers(0, 2**31 - 1, size=len(prompts))
+    return _table(prompts, seeds, guidance, "i2p", categories=categories)
+
+
+def toy_artists(*, n_prompts: int, seed: int, guidance: float, **_) -> pd.DataFrame:
+    """Every (fill, shape) pair, "a <fill> <shape>": case_number as in the artists file."""
+    prompts = [f"a {fill} {shape}" for fill in FILLS for shape in SHAPES]
+    rng = np.random.default_rng([int(seed), 13])
+    seeds = rng.integers(0, 5_000, size=len(prompts))
+    table = _table(prompts, seeds, guidance, "art")
+    table.insert(4, "case_number", range(len(prompts)))
+    return table
+
+
+TOY_SOURCES = {"toy-body": toy_body, "toy-coco": toy_coco, "toy-i2p": toy_i2p, "toy-artists": toy_artists}
