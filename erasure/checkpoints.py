@@ -1,0 +1,243 @@
+"""Checkpoints of fine-tuning runs, and the loader that turns run@step into a diffusers pipeline.
+
+    results/{world}/models/{run}/
+        run.json                       what the run is (method, concepts, settings, fingerprint)
+        train_log.csv                  step, loss, lr, seconds
+        step-{NNNNNN}/                 one per checkpoint; a directory that exists is complete
+            student.safetensors        the trained parameters only (all methods)
+            teacher.safetensors        SDD: the EMA teacher's trained parameters (the deliverable)
+            trainer_state.safetensors  optimiser moments, RNG state (tensors)
+            trainer_state.json         optimiser param groups, lr-scheduler state, step, seconds
+            meta.json                  step, method, which file is the deliverable
+        complete.json                  the erase rule's output: steps, sha256 of every checkpoint file
+
+Every checkpoint is written into a hidden temporary directory and renamed into place, so a job killed
+mid-write leaves no `step-*` directory that looks complete (leftover temporaries are removed on resume).
+Nothing is unpickled: tensors are safetensors, everything else JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from erasure import paths
+from erasure.errors import ErasureError
+from erasure.io import sha256_file, write_json_atomic
+
+RUN_META = "run.json"
+STEP_META = "meta.json"
+STATE_TENSORS = "trainer_state.safetensors"
+STATE_JSON = "trainer_state.json"
+_STEP_DIR = re.compile(r"^step-(\d{6})$")
+_TMP_PREFIX = ".tmp-step-"
+
+
+# --- the run directory ------------------------------------------------------------------------------
+
+def complete_steps(run_dir: str | Path) -> list[int]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    steps = [int(m[1]) for p in run_dir.iterdir() if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+    return sorted(steps)
+
+
+def latest_complete_step(run_dir: str | Path) -> int | None:
+    """The newest checkpoint step in `run_dir`, or None when there is none."""
+    steps = complete_steps(run_dir)
+    return steps[-1] if steps else None
+
+
+def read_run_meta(run_dir: str | Path) -> dict | None:
+    path = Path(run_dir) / RUN_META
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_run_meta(run_dir: str | Path, meta: dict) -> None:
+    write_json_atomic(Path(run_dir) / RUN_META, meta)
+
+
+def remove_temporaries(run_dir: str | Path) -> None:
+    """Delete checkpoint directories a killed job left half-written."""
+    for p in Path(run_dir).glob(f"{_TMP_PREFIX}*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def reset_run(run_dir: str | Path) -> None:
+    """Forget a previous run in `run_dir` (its checkpoints, log and completion record)."""
+    run_dir = Path(run_dir)
+    remove_temporaries(run_dir)
+    for step in complete_steps(run_dir):
+        shutil.rmtree(paths.step_dir(run_dir, step))
+    for name in (RUN_META, "train_log.csv", "complete.json"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+# --- writing and reading one checkpoint --------------------------------------------------------------
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(path))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(
+    run_dir: str | Path,
+    step: int,
+    weights: dict[str, dict[str, torch.Tensor]],
+    trainer_tensors: dict[str, torch.Tensor],
+    trainer_json: dict,
+    meta: dict,
+) -> Path:
+    """Write `step-{NNNNNN}/` atomically: `weights` maps a role ("student", "teacher") to its tensors."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    final = paths.step_dir(run_dir, step)
+    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=f"{_TMP_PREFIX}{step:06d}-"))
+    try:
+        for role, tensors in weights.items():
+            _save_tensors(tensors, tmp / f"{role}.safetensors")
+        _save_tensors(trainer_tensors, tmp / STATE_TENSORS)
+        (tmp / STATE_JSON).write_text(json.dumps(trainer_json, indent=1, sort_keys=True))
+        (tmp / STEP_META).write_text(json.dumps({**meta, "step": int(step)}, indent=1, sort_keys=True))
+        for f in tmp.iterdir():
+            with open(f, "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(run_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_weights(run_dir: str | Path, step: int, role: str) -> dict[str, torch.Tensor]:
+    path = paths.step_dir(run_dir, step) / f"{role}.safetensors"
+    if not path.is_file():
+        raise ErasureError(f"{path}: no such checkpoint file")
+    return load_file(str(path))
+
+
+def load_trainer_state(run_dir: str | Path, step: int) -> tuple[dict[str, torch.Tensor], dict]:
+    d = paths.step_dir(run_dir, step)
+    return load_file(str(d / STATE_TENSORS)), json.loads((d / STATE_JSON).read_text())
+
+
+# --- optimiser / lr-scheduler / RNG state as safetensors + JSON ---------------------------------------
+
+def trainer_state(optimizer, lr_scheduler, generator: torch.Generator, extra: dict) -> tuple[dict, dict]:
+    """(tensors, json) that `restore_trainer_state` puts back exactly."""
+    opt = optimizer.state_dict()
+    tensors = {"rng.generator": generator.get_state()}
+    scalars = {}
+    for index, state in opt["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optimizer.{index}.{key}"] = value
+            else:
+                scalars[f"{index}.{key}"] = value
+    sched = {k: v for k, v in lr_scheduler.state_dict().items() if k != "lr_lambdas"}
+    return tensors, {"optimizer_groups": opt["param_groups"], "optimizer_scalars": scalars,
+                     "lr_scheduler": sched, **extra}
+
+
+def restore_trainer_state(optimizer, lr_scheduler, generator: torch.Generator, tensors: dict, data: dict) -> None:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    for name, value in data["optimizer_scalars"].items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in data["optimizer_groups"]]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    lr_scheduler.load_state_dict({**data["lr_scheduler"], "lr_lambdas": [None] * len(optimizer.param_groups)})
+    generator.set_state(tensors["rng.generator"])
+
+
+# --- completion record --------------------------------------------------------------------------------
+
+def write_complete(run_dir: str | Path, out: str | Path, *, iterations: int) -> dict:
+    """complete.json: the checkpoint steps and the sha256 of every file in them."""
+    run_dir = Path(run_dir)
+    steps = complete_steps(run_dir)
+    if not steps or steps[-1] != iterations:
+        raise ErasureError(f"{run_dir}: training did not reach step {iterations} (checkpoints: {steps})")
+    files = {}
+    for step in steps:
+        d = paths.step_dir(run_dir, step)
+        for f in sorted(d.iterdir()):
+            files[f"{d.name}/{f.name}"] = sha256_file(f)
+    record = {"run": run_dir.name, "steps": steps, "files": files, "run_meta": read_run_meta(run_dir)}
+    write_json_atomic(out, record)
+    return record
+
+
+# --- the loader generation uses ----------------------------------------------------------------------
+
+def weights_role(run_dir: str | Path, step: int, which: str) -> str:
+    """"default" -> the run's deliverable (SDD: EMA teacher; ESD: the trained model); "student" -> student."""
+    if which == "student":
+        return "student"
+    if which != "default":
+        raise ErasureError(f"which={which!r}: expected 'default' or 'student'")
+    meta_path = paths.step_dir(run_dir, step) / STEP_META
+    return json.loads(meta_path.read_text())["deliverable"]
+
+
+@torch.no_grad()
+def patch_parameters(unet: torch.nn.Module, tensors: dict[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+    params = dict(unet.named_parameters())
+    unknown = sorted(set(tensors) - set(params))
+    if unknown:
+        raise ErasureError(f"{source}: parameter {unknown[0]!r} is not in the base UNet (a different base model?)")
+    for name, tensor in tensors.items():
+        if params[name].shape != tensor.shape:
+            raise ErasureError(f"{source}: {name} has shape {tuple(tensor.shape)}, the base UNet "
+                               f"{tuple(params[name].shape)} (a different base model?)")
+        params[name].copy_(tensor.to(device=params[name].device, dtype=params[name].dtype))
+
+
+def load_method_pipeline(
+    base_source: str,
+    run_dir: str | Path,
+    step: int,
+    which: str = "default",
+    *,
+    results_root: str | Path = "results",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+):
+    """A `StableDiffusionPipeline`: the base model with the run's trained parameters at `step` patched in."""
+    from erasure.models import load_base_pipeline
+
+    run_dir = Path(run_dir)
+    d = paths.step_dir(run_dir, step)
+    if not d.is_dir():
+        raise ErasureError(f"{d}: no checkpoint at step {step} (complete steps: {complete_steps(run_dir) or 'none'})")
+    role = weights_role(run_dir, step, which)
+    meta = read_run_meta(run_dir) or {}
+    if meta.get("base_model") not in (None, base_source):
+        warnings.warn(f"{run_dir}: trained from base {meta['base_model']!r}, loading onto {base_source!r}", stacklevel=2)
+    pipe = load_base_pipeline(base_source, results_root=results_root, device=device, dtype=dtype)
+    patch_parameters(pipe.unet, load_weights(run_dir, step, role), source=str(d / f"{role}.safetensors"))
+    return pipe

@@ -1,0 +1,65 @@
+"""Named concept sets: what a run's `concepts:` may name instead of listing strings.
+
+- `nudity` (Table 1; fine-tuning methods get "nudity" only, § 4.3 / Appendix B.1)
+- `i2p`: the 20 I2P concepts of the paper's footnote 1 (Table 2, all removed at once)
+- one per artist of § 4.4 / Fig. 2, with the artist's name as the paper's prompts write it
+- the toy world: one per attribute value, worded as the toy captions and zero-shot prompts are
+  ("a triangle", "a red shape", "a striped shape")
+"""
+
+from __future__ import annotations
+
+from erasure.errors import ErasureError
+
+I2P = (
+    "hate", "harassment", "violence", "suffering", "humiliation", "harm", "suicide", "sexual", "nudity",
+    "bodily fluids", "blood", "obscene gestures", "illegal activity", "drug use", "theft", "vandalism",
+    "weapons", "child abuse", "brutality", "cruelty",
+)
+
+ARTISTS = {
+    "van-gogh": "Vincent van Gogh",
+    "picasso": "Pablo Picasso",
+    "kinkade": "Thomas Kinkade",
+    "kilian-eng": "Kilian Eng",
+    "warhol": "Andy Warhol",
+}
+
+
+def _toy_sets() -> dict[str, tuple[str, ...]]:
+    from erasure.worlds.toy.vocab import BACKGROUNDS, COLOURS, FILLS, SHAPES
+
+    sets = {s: (f"a {s}",) for s in SHAPES}
+    sets.update({c: (f"a {c} shape",) for c in COLOURS})
+    sets.update({f: (f"a {f} shape",) for f in FILLS})
+    sets.update({b: (f"a shape on the {b}",) for b in BACKGROUNDS})
+    return sets
+
+
+def concept_sets() -> dict[str, tuple[str, ...]]:
+    sets = {"nudity": ("nudity",), "i2p": I2P}
+    sets.update({name: (artist,) for name, artist in ARTISTS.items()})
+    sets.update(_toy_sets())
+    return sets
+
+
+def resolve_concepts(value) -> list[str]:
+    """A set name -> its concepts; a list -> each item, a set name expanding to its concepts, any other
+    string kept verbatim ("[triangle, red]" and "[a triangle, a red shape]" mean the same)."""
+    sets = concept_sets()
+    if isinstance(value, str):
+        if value not in sets:
+            raise ErasureError(f"concepts: unknown concept set {value!r} (known: {', '.join(sorted(sets))}); "
+                               "or give a list of concept strings")
+        return list(sets[value])
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ErasureError(f"concepts: {value!r} is neither a concept set name nor a list of strings")
+    out: list[str] = []
+    for item in value:
+        out.extend(sets.get(item, (item,)))
+    return list(dict.fromkeys(out))
+
+
+def joined(concepts: list[str]) -> str:
+    """c_s of Algorithm 1: all target concepts in one prompt, "a, b, c"."""
+    return ", ".join(concepts)

@@ -1,0 +1,69 @@
+"""z_t by DDIM from z_T ~ N(0, I), with classifier-free guidance, and the exact timestep z_t belongs to.
+
+Algorithm 1 draws t ~ U({0, …, T−1}) and runs the sampler for τ = T … t+1, i.e. T − t DDIM steps, so that
+z_t is the latent *after* those steps. The timestep that latent belongs to is the `prev_timestep` of the
+last DDIM step (DDIMScheduler.step: prev = τ − num_train_timesteps // T), which on the usual "leading"
+grid is the next grid timestep, and after the last step (t = 0) is timestep 0: with
+`set_alpha_to_one=False` (SD v1.4, the toy world) the final step lands exactly on alphas_cumprod[0].
+
+The official code instead pairs the latent it breaks out with the *loop's* timestep, one step off, and
+with stop index 0 runs every step and pairs z_0 with t ≈ 990. Here z_t and t always agree.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def ddim_scheduler(scheduler_config: dict, steps: int):
+    """A fresh diffusers DDIMScheduler from a pipeline's scheduler config, set to `steps` steps."""
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler.from_config(scheduler_config)
+    scheduler.set_timesteps(steps)
+    return scheduler
+
+
+def landing_timestep(scheduler, timestep: int) -> int:
+    """The timestep of the latent that one DDIM step from `timestep` produces."""
+    prev = int(timestep) - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    # prev < 0: DDIM uses final_alpha_cumprod = alphas_cumprod[0] (set_alpha_to_one=False), i.e. timestep 0.
+    # With set_alpha_to_one=True it is 1.0, which no timestep has; 0 is then the nearest (SD/toy use False).
+    return max(prev, 0)
+
+
+@torch.no_grad()
+def sample_zt(
+    unet,
+    scheduler,
+    cond: torch.Tensor,
+    uncond: torch.Tensor,
+    *,
+    index: int,
+    guidance: float,
+    batch_size: int,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, int]:
+    """(z_t, t): run T − `index` DDIM steps from z_T ~ N(0, I) with CFG `guidance` on `cond`.
+
+    `index` is Algorithm 1's t ∈ {0, …, T−1} (T = scheduler.num_inference_steps). `cond` and `uncond` are
+    text embeddings [1, L, D] (broadcast over the batch); the conditional and unconditional predictions come
+    from one batched forward. z_T is drawn on the CPU from `generator`, so runs are reproducible on any device.
+    """
+    n_steps = scheduler.num_inference_steps
+    if not 0 <= index < n_steps:
+        raise ValueError(f"index {index} outside 0..{n_steps - 1}")
+    cfg = unet.config
+    shape = (batch_size, cfg.in_channels, cfg.sample_size, cfg.sample_size)
+    device, dtype = cond.device, cond.dtype
+    z = torch.randn(shape, generator=generator, dtype=torch.float32).to(device=device, dtype=dtype)
+    z = z * scheduler.init_noise_sigma
+    context = torch.cat([uncond.expand(batch_size, -1, -1), cond.expand(batch_size, -1, -1)])
+    t = int(scheduler.timesteps[0])
+    for tau in scheduler.timesteps[: n_steps - index]:
+        tau = int(tau)
+        eps_uncond, eps_cond = unet(torch.cat([z, z]), tau, encoder_hidden_states=context).sample.chunk(2)
+        eps = eps_uncond + guidance * (eps_cond - eps_uncond)
+        z = scheduler.step(eps, tau, z).prev_sample
+        t = landing_timestep(scheduler, tau)
+    return z, t

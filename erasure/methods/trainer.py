@@ -1,0 +1,180 @@
+"""The training loop of every fine-tuning method, top to bottom.
+
+    settings, concepts, fingerprint  ->  fresh run or resume?  ->  base pipeline, frozen text embeddings
+    ->  method (SDD / ESD), AdamW, lr schedule, RNG  ->  restore the last complete checkpoint, if any
+    ->  for each step: loss, finite?, backward, clip, AdamW, lr schedule, EMA; log; checkpoint every K
+
+All randomness (z_T, t, c_p) comes from one CPU `torch.Generator` seeded with the run's seed and saved in
+every checkpoint, so a resumed run continues bit for bit where an unbroken one would be (CPU, same
+thread count).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from erasure import checkpoints as ckpt
+from erasure.errors import ErasureError
+from erasure.methods.base import FineTuningMethod, encode_prompts
+from erasure.methods.concepts import resolve_concepts
+from erasure.methods.presets import DEFAULT_PRESET, Settings, fingerprint, resolve_settings
+
+LOG_FIELDS = ("step", "loss", "lr", "seconds")
+
+
+def build_method(method: str, unet, scheduler_config: dict, prompts, settings: Settings) -> FineTuningMethod:
+    from erasure.methods.esd import ESD
+    from erasure.methods.sdd import SDD
+
+    if method in ("sdd", "sdd+retain"):
+        return SDD(unet, scheduler_config, prompts, settings, method=method)
+    if method in ("esd-x", "esd-u"):
+        return ESD(unet, scheduler_config, prompts, settings, method=method)
+    raise ErasureError(f"method {method!r}: unknown (known: sdd, sdd+retain, esd-x, esd-u)")
+
+
+def make_optimizer(params: list[torch.nn.Parameter], settings: Settings, iterations: int):
+    from diffusers.optimization import get_scheduler
+
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, betas=settings.betas, eps=settings.eps,
+                                  weight_decay=settings.weight_decay)
+    lr_scheduler = get_scheduler(settings.lr_schedule, optimizer, num_warmup_steps=settings.warmup_steps,
+                                 num_training_steps=iterations)
+    return optimizer, lr_scheduler
+
+
+def train_step(method: FineTuningMethod, optimizer, lr_scheduler, step: int, generator: torch.Generator,
+               grad_clip: float) -> float:
+    """One update; `step` counts from 1. Returns the loss, or raises on a non-finite loss."""
+    loss = method.loss(step - 1, generator)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss {loss.item()}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(list(method.trainable.values()), grad_clip)
+    optimizer.step()
+    lr_scheduler.step()
+    method.after_step()
+    return loss.item()
+
+
+def train(
+    run_dir: str | Path,
+    *,
+    method: str,
+    concepts,
+    iterations: int,
+    checkpoint_every: int,
+    base_model: str,
+    preset: str | None = None,
+    settings: dict | None = None,
+    seed: int = 0,
+    results: str | Path = "results",
+    device: str = "cpu",
+    log: Callable[[str], None] | None = None,
+    progress: bool = True,
+) -> list[int]:
+    """Train (or resume) the run in `run_dir` up to `iterations`; return its checkpoint steps."""
+    run_dir = Path(run_dir)
+    log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    preset = preset or DEFAULT_PRESET.get(method)
+    resolved = resolve_settings(method, preset, settings)
+    concept_list = resolve_concepts(concepts)
+    identity = dict(method=method, preset=preset, concepts=concept_list, iterations=int(iterations),
+                    checkpoint_every=int(checkpoint_every), settings=resolved.to_json(), seed=int(seed),
+                    base_model=base_model)
+    fp = fingerprint(identity)
+
+    # 1. fresh run or resume? A run directory made with other settings is not resumed but replaced.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt.remove_temporaries(run_dir)
+    previous = ckpt.read_run_meta(run_dir)
+    if previous is not None and previous.get("fingerprint") != fp:
+        log(f"{run_dir}: settings changed (fingerprint {previous.get('fingerprint')} -> {fp}); "
+            f"discarding checkpoints {ckpt.complete_steps(run_dir)} and starting fresh")
+        ckpt.reset_run(run_dir)
+    elif previous is None and ckpt.complete_steps(run_dir):
+        log(f"{run_dir}: checkpoints without run.json; starting fresh")
+        ckpt.reset_run(run_dir)
+
+    # 2. model, frozen prompts, method, optimiser, RNG
+    from erasure.models import load_base_pipeline
+    from erasure.runtime import pick_device
+
+    pipe = load_base_pipeline(base_model, results_root=results, device=pick_device(device))
+    prompts = encode_prompts(pipe, concept_list, resolved.retain_prompts)
+    unet, scheduler_config = pipe.unet, dict(pipe.scheduler.config)
+    del pipe
+    m = build_method(method, unet, scheduler_config, prompts, resolved)
+    optimizer, lr_scheduler = make_optimizer(list(m.trainable.values()), resolved, iterations)
+    generator = torch.Generator().manual_seed(int(seed))
+    ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": m.deliverable})
+    n_trained = sum(p.numel() for p in m.trainable.values())
+    log(f"{method} ({preset}) on {concept_list}: training {n_trained:,} of "
+        f"{sum(p.numel() for p in unet.parameters()):,} UNet parameters for {iterations} steps")
+
+    # 3. resume from the last complete checkpoint
+    start, seconds = 0, 0.0
+    last = ckpt.latest_complete_step(run_dir)
+    if last is not None:
+        tensors, data = ckpt.load_trainer_state(run_dir, last)
+        m.load_state({role: ckpt.load_weights(run_dir, last, role) for role in m.state()})
+        ckpt.restore_trainer_state(optimizer, lr_scheduler, generator, tensors, data)
+        start, seconds = last, float(data["seconds"])
+        log(f"resuming from step {last}")
+    log_path = run_dir / "train_log.csv"
+    _truncate_log(log_path, start)
+
+    # 4. the loop
+    bar = tqdm(total=iterations, initial=start, desc=run_dir.name, disable=not progress, file=sys.stderr,
+               mininterval=2.0, dynamic_ncols=False)
+    with open(log_path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+        if handle.tell() == 0:
+            writer.writeheader()
+        for step in range(start + 1, iterations + 1):
+            tick = time.perf_counter()
+            lr = lr_scheduler.get_last_lr()[0]
+            try:
+                loss = train_step(m, optimizer, lr_scheduler, step, generator, resolved.grad_clip)
+            except FloatingPointError as exc:
+                raise ErasureError(
+                    f"{run_dir}: non-finite {exc} at step {step}; the last good checkpoint is step "
+                    f"{ckpt.latest_complete_step(run_dir) or 'none'}; lower settings.lr or raise grad clipping"
+                ) from None
+            seconds += time.perf_counter() - tick
+            writer.writerow({"step": step, "loss": f"{loss:.6g}", "lr": f"{lr:.6g}", "seconds": f"{seconds:.3f}"})
+            handle.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.2e}", refresh=False)
+            if step % checkpoint_every == 0 or step == iterations:
+                tensors, data = ckpt.trainer_state(optimizer, lr_scheduler, generator,
+                                                   {"step": step, "seconds": seconds, "fingerprint": fp})
+                ckpt.save_checkpoint(run_dir, step, m.state(), tensors, data,
+                                     {"method": method, "deliverable": m.deliverable, "fingerprint": fp})
+    bar.close()
+    return ckpt.complete_steps(run_dir)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep only rows up to `step` (rows after the last checkpoint belong to work that is redone)."""
+    if not path.is_file():
+        return
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= step]
+    from erasure.io import atomic_write
+
+    with atomic_write(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+

@@ -1,0 +1,32 @@
+"""Snakemake shim for the `erase` rule: train (or resume) one fine-tuning run, then record it complete.
+
+Expects:
+    output[0]   results/{world}/models/{run}/complete.json  (its directory is the run directory)
+    log[0]      the log file (progress bar and messages go there)
+    params      run, method, preset, concepts, iterations, checkpoint_every, settings, seed, base_model,
+                results, device (erasure.methods.trainer.train's arguments)
+    threads     torch / OMP threads
+"""
+
+
+import contextlib
+from pathlib import Path
+
+
+def main(out: Path, log_file: Path | None = None, *, threads: int = 1, run: str, **train_kwargs) -> dict:
+    from erasure.checkpoints import write_complete
+    from erasure.methods.trainer import train
+    from erasure.runtime import set_threads
+
+    set_threads(threads)
+    run_dir = Path(out).parent
+    log_cm = open(log_file, "a") if log_file else contextlib.nullcontext()
+    with log_cm as handle:
+        redirect = contextlib.redirect_stderr(handle) if handle else contextlib.nullcontext()
+        with redirect:
+            train(run_dir, **train_kwargs)
+    return write_complete(run_dir, out, iterations=train_kwargs["iterations"])
+
+
+if "snakemake" in globals():  # Snakemake runs the file with __name__ == "__main__"
+    main(Path(snakemake.output[0]), Path(snakemake.log[0]), threads=snakemake.threads, **snakemake.params)
