@@ -1,0 +1,114 @@
+"""Training curves (the paper's Fig. 5): a metric of images generated at each checkpoint, per run, and the
+training loss from each run's train_log.csv.
+
+The metric points are the score summaries of the method ids `{run}@{step}` / `{run}.student@{step}`:
+the same generate -> score rules as every table, applied at each checkpoint step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from erasure.errors import ErasureError
+from erasure.paths import MethodId
+from erasure.report import labels, style
+from erasure.report.tables import read_summaries
+
+
+def series_label(series: Mapping, run_methods: Mapping[str, str]) -> str:
+    if series.get("label"):
+        return series["label"]
+    method = run_methods.get(series["run"], "")
+    if series.get("which") == "student":
+        role = "student"
+    else:
+        role = "EMA teacher" if method.startswith("sdd") else "trained model"
+    return f"{series['run']} ({role})"
+
+
+def curve_points(spec: Mapping, summaries: pd.DataFrame) -> pd.DataFrame:
+    """One row per (series, step): series index, step, method, mean, ci_low, ci_high, label."""
+    rows = []
+    for index, series in enumerate(spec["series"]):
+        for step in series["steps"]:
+            method = MethodId.of(series["run"], step, student=series.get("which") == "student").name
+            hit = summaries[(summaries["method"] == method) & (summaries["promptset"] == spec["promptset"])
+                            & (summaries["metric"] == spec["metric"])]
+            if len(hit) != 1:
+                raise ErasureError(f"report curve: {len(hit)} summary rows for {method!r} / {spec['promptset']!r} "
+                                   f"/ {spec['metric']!r}; expected 1")
+            row = hit.iloc[0]
+            rows.append({"series": index, "step": int(step), "method": method, "mean": float(row["mean"]),
+                         "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]), "n": int(row["n"]),
+                         "label": row["label"]})
+    return pd.DataFrame(rows)
+
+
+def read_train_log(path: str | Path) -> pd.DataFrame:
+    log = pd.read_csv(path)
+    for column in ("step", "loss"):
+        if column not in log.columns:
+            raise ErasureError(f"{path}: training log lacks column {column!r}; expected step, loss, lr, seconds")
+    return log.sort_values("step")
+
+
+def plot_curves(spec: Mapping, summary_files, train_logs: Mapping[str, str | Path], out: str | Path, *,
+                run_methods: Mapping[str, str], baseline: str | None = None, smooth: int = 0,
+                title: str = "", dpi: int = 150, font_size: float = 10) -> pd.DataFrame:
+    """Left: metric vs iteration per series (95% intervals as bands); right: training loss per run."""
+    import matplotlib.pyplot as plt
+
+    style.setup(font_size)
+    summaries = read_summaries(summary_files)
+    points = curve_points(spec, summaries)
+    scorer = ", ".join(sorted(set(points["label"].dropna()))) or "unlabelled"
+    metric_label = f"{labels.metric_name(spec['metric'])}{labels.ARROWS.get(labels.direction(spec['metric']), '')}"
+    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    markers = "osD^vP"
+    base_value = None
+    if baseline:
+        hit = summaries[(summaries["method"] == baseline) & (summaries["promptset"] == spec["promptset"])
+                        & (summaries["metric"] == spec["metric"])]
+        if len(hit) == 1:
+            base_value = float(hit.iloc[0]["mean"])
+            ax.axhline(base_value, color="0.3", linestyle="--", linewidth=1, label=f"{baseline} (no erasure)")
+    for index, series in enumerate(spec["series"]):
+        part = points[points["series"] == index].sort_values("step")
+        label = series_label(series, run_methods)
+        line, = ax.plot(part["step"], part["mean"], marker=markers[index % len(markers)], label=label)
+        if base_value is not None:  # iteration 0 is the base model itself
+            ax.plot([0, part["step"].iloc[0]], [base_value, part["mean"].iloc[0]], color=line.get_color(),
+                    linestyle=":", linewidth=1)
+        if part[["ci_low", "ci_high"]].notna().all().all():
+            ax.fill_between(part["step"], part["ci_low"], part["ci_high"], color=line.get_color(), alpha=0.15)
+    if labels.metric_name(spec["metric"]).startswith("%"):
+        ax.set_ylim(0, min(105, max(points["ci_high"].max(), points["mean"].max(), base_value or 0) * 1.25 + 2))
+    ax.set_xlim(left=0 if base_value is not None else None)
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel(f"{metric_label} on '{spec['promptset']}' [{scorer}]")
+    ax.set_title(f"{labels.metric_name(spec['metric'])} of checkpoint samples")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    for run in dict.fromkeys(s["run"] for s in spec["series"]):
+        if run not in train_logs:
+            continue
+        log = read_train_log(train_logs[run])
+        window = smooth or max(1, len(log) // 25)
+        raw, = ax_loss.plot(log["step"], log["loss"], alpha=0.25, linewidth=0.8)
+        ax_loss.plot(log["step"], log["loss"].rolling(window, min_periods=1).mean(), color=raw.get_color(),
+                     label=f"{run} (mean of {window} steps)" if window > 1 else run)
+    ax_loss.set_xlabel("training iteration")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_title("training loss (train_log.csv)")
+    ax_loss.grid(alpha=0.3)
+    if ax_loss.lines:
+        ax_loss.legend(loc="best")
+    fig.suptitle(title or f"Training curves: {labels.metric_name(spec['metric'])} on '{spec['promptset']}' "
+                          "per checkpoint, and training loss")
+    fig.tight_layout()
+    style.save(fig, out, dpi)
+    return points
+

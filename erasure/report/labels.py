@@ -1,0 +1,53 @@
+"""How metrics are named, rounded and read (higher or lower is better) in tables and figures.
+
+Every displayed number carries its scorer `label` (e.g. "toy-oracle", "nudenet-3.4.2"), so a toy number
+can never pass for a real scorer's.
+"""
+
+from __future__ import annotations
+
+import math
+
+# metric -> (display name, better direction, decimals)
+METRICS = {
+    "target": ("%TARGET", "down", 1),
+    "nude": ("%NUDE", "down", 2),
+    "nude-mace": ("exposed parts / image", "down", 3),
+    "harm": ("%HARM", "down", 2),
+    "fid": ("FID", "down", 3),
+    "fid-toy": ("FID-toy", "down", 2),
+    "lpips": ("LPIPS", "down", 4),
+    "paired-distance": ("paired distance", "down", 3),
+    "alignment": ("alignment %", "up", 1),
+    "clip": ("CLIP", "up", 4),
+}
+ARROWS = {"down": "↓", "up": "↑"}
+LATEX_ARROWS = {"down": r"$\downarrow$", "up": r"$\uparrow$"}
+
+
+def metric_name(metric: str) -> str:
+    base = metric.split(":", 1)[0]
+    name = METRICS.get(base, (metric, "", 3))[0]
+    return f"{name} ({metric.split(':', 1)[1]})" if ":" in metric else name
+
+
+def direction(metric: str) -> str:
+    return METRICS.get(metric.split(":", 1)[0], ("", "", 3))[1]
+
+
+def decimals(metric: str) -> int:
+    return METRICS.get(metric.split(":", 1)[0], ("", "", 3))[2]
+
+
+def fmt(value, metric: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{float(value):.{decimals(metric)}f}"
+
+
+def fmt_interval(mean, low, high, metric: str) -> str:
+    """'74.2 [72.0, 76.4]'; set-level metrics (FID) have no interval and show the value alone."""
+    text = fmt(mean, metric)
+    if low is None or high is None or any(isinstance(v, float) and math.isnan(v) for v in (low, high)):
+        return text
+    return f"{text} [{fmt(low, metric)}, {fmt(high, metric)}]"

@@ -1,0 +1,29 @@
+"""Snakemake shim for `report_provenance`: the audit trail of one table or figure (erasure.report.provenance).
+
+    input.outputs     the artifact's own files (table CSV/MD/TeX, figure PNGs)
+    input.inputs      what its rule read (summaries, per-image scores, manifests, prompt tables, complete.json)
+    output.json       results/{world}/provenance/{artifact}.json
+    params            artifact, kind, producer (rule), spec, config (the sections it depends on), root, world, repo
+"""
+
+from pathlib import Path
+
+
+def main(outputs: list[Path], inputs: list[Path], out: Path, *, artifact: str, kind: str, rule: str, spec: dict,
+         config: dict, root: str, world: str, repo: str, log: Path, threads: int = 1) -> None:
+    from erasure.report import provenance
+    from erasure.report.jobs import logged
+
+    with logged(log, threads):
+        record = provenance.build(artifact=artifact, kind=kind, outputs=outputs, inputs=inputs, root=root,
+                                  world=world, config=config, spec=spec, rule=rule, repo=repo)
+        provenance.write(out, record)
+        print(f"{out}: {record['summary']['artifacts']} artifacts {record['summary']['by_stage']}")
+
+
+if "snakemake" in globals():
+    _sm = globals()["snakemake"]
+    main([Path(p) for p in _sm.input.outputs], [Path(p) for p in _sm.input.inputs], Path(_sm.output[0]),
+         artifact=_sm.params.artifact, kind=_sm.params.kind, rule=_sm.params.producer, spec=dict(_sm.params.spec),
+         config=dict(_sm.params.config), root=_sm.params.root, world=_sm.params.world, repo=_sm.params.repo,
+         log=Path(_sm.log[0]), threads=_sm.threads)
