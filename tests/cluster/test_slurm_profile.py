@@ -1,0 +1,99 @@
+"""The SLURM profile, statically: `snakemake --profile slurm` from the repository root plans GPU requests on
+training and generation jobs only, and only when the config says the cluster has GPUs. No cluster needed
+(dry runs never call sbatch)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILE = ROOT / "slurm" / "config.yaml"
+GPU_RULES = {"erase", "generate_shard", "toy_base"}
+JOB_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\S+):$")
+
+needs_snakefile = pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="no Snakefile yet")
+
+
+def test_profile_is_found_as_a_bare_name_from_the_repo_root():
+    # `--profile slurm` is looked up as ./slurm first; a workflow profile (profiles/default/) would be
+    # applied silently on top of it.
+    assert PROFILE.exists()
+    assert not (ROOT / "profiles" / "default").exists()
+
+
+def test_profile_settings():
+    profile = yaml.safe_load(PROFILE.read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["slurm-keep-successful-logs"] is True
+    assert 1 <= profile["slurm-init-seconds-before-status-checks"] <= 20
+    assert 1 <= profile["seconds-between-status-checks"] <= 20
+    res = profile["default-resources"]
+    assert {"mem_mb", "runtime", "slurm_partition", "slurm_account"} <= set(res)
+    # partition and account come from the environment, never from this file
+    assert "environ" in res["slurm_partition"] and "SLURM_PARTITION" in res["slurm_partition"]
+    assert "environ" in res["slurm_account"] and "SLURM_ACCOUNT" in res["slurm_account"]
+    assert not any(k in res for k in ("gpu", "gres", "gpus")), "GPUs are per rule, never a default"
+
+
+def dry_run(*args: str, env: dict | None = None) -> dict[str, list[dict[str, str]]]:
+    """Jobs planned by `snakemake --profile slurm all -n --forceall ...` from the repo root:
+    rule name -> list of each job's resources."""
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "all", "-n", "--forceall", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    jobs: dict[str, list[dict[str, str]]] = {}
+    rule = None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = JOB_HEADER.match(line)
+        if m:
+            rule = m[1]
+            jobs.setdefault(rule, []).append({})
+        elif rule and line.startswith("    resources: "):
+            # values never contain ", " except inside <TBD> markers; split on the top-level separator
+            items = re.split(r", (?=[A-Za-z_][A-Za-z0-9_]*=)", line.split(": ", 1)[1])
+            jobs[rule][-1] = dict(item.split("=", 1) for item in items)
+        elif not line.strip():
+            rule = None
+    return jobs
+
+
+def gpu_request(resources: dict[str, str]) -> int:
+    n = int(resources.get("gpu", 0) or 0)
+    if "gpu" in resources.get("gres", ""):
+        n = max(n, 1)
+    return n
+
+
+@needs_snakefile
+def test_paper_config_requests_gpus_on_training_and_generation_only():
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    assert config["cluster"]["gpus"] is True
+    jobs = dry_run("--configfile", "config/paper.yaml", env={"SLURM_PARTITION": "gpu-part"})
+    if set(jobs) <= {"all"}:
+        pytest.skip("the paper DAG plans no jobs yet (rules not wired)")
+    with_gpu = {rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)}
+    assert with_gpu <= GPU_RULES, f"CPU rules asking for a GPU: {with_gpu - GPU_RULES}"
+    planned_gpu_rules = GPU_RULES & set(jobs)
+    assert planned_gpu_rules, f"the paper plan has none of {GPU_RULES}: {sorted(jobs)}"
+    for rule in planned_gpu_rules:
+        assert all(gpu_request(r) == 1 for r in jobs[rule]), f"{rule}: every job asks for exactly one GPU"
+    # the partition comes from the environment
+    assert all(r.get("slurm_partition") == "gpu-part" for js in jobs.values() for r in js if r)
+
+
+@needs_snakefile
+@pytest.mark.parametrize("configfile", ["config/smoke.yaml", "config/config.yaml"])
+def test_no_gpu_requests_without_cluster_gpus(configfile):
+    config = yaml.safe_load((ROOT / configfile).read_text())
+    assert not config.get("cluster", {}).get("gpus", False)
+    jobs = dry_run("--configfile", configfile, env={"SLURM_PARTITION": "", "SLURM_ACCOUNT": ""})
+    assert jobs
+    assert not [rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)]
