@@ -1,1 +1,169 @@
-# generate rules (being written)
+# Generate: prompt tables, then one job per shard of each (method, prompt set) image set, then its manifest.
+# Methods: inference-time (config inference_methods) or fine-tuned `{run}@{step}` / `{run}.student@{step}`.
+
+from erasure.generate.settings import resolve_sampling
+from erasure.paths import MethodId
+from erasure.prompts.kinds import source_file_kind
+from erasure.prompts.paths import prompt_source
+
+
+def promptset_spec(wildcards):
+    return config["prompt_sets"][wildcards.promptset]
+
+
+def promptset_sampling(wildcards):
+    """generation.sampling with the prompt set's own `sampling` keys on top."""
+    return resolve_sampling(config["generation"], config["prompt_sets"][wildcards.promptset])
+
+
+def prompt_source_input(wildcards):
+    """The upstream file: fetched into results/ for big sets, config/prompts/ for shipped ones, none for toy."""
+    spec = promptset_spec(wildcards)
+    kind, shipped = source_file_kind(spec, wildcards.promptset)
+    if kind == "fetched":
+        return {"source": str(prompt_source(RESULTS, wildcards.world, wildcards.promptset))}
+    if kind == "shipped":
+        return {"source": spec.get("path") or str(Path(workflow.basedir, "config", "prompts", shipped))}
+    return {}
+
+
+def shard_pattern():
+    """paths.shard_manifest with `{shard}` (a 4-digit wildcard) in place of the shard number."""
+    example = paths.shard_manifest(RESULTS, "{world}", "{method}", "{promptset}", 0)
+    return str(example.with_name("{shard}" + example.suffix))
+
+
+def method_spec(wildcards):
+    """inference_methods.<method>, or None for a fine-tuned `{run}@{step}` method."""
+    if MethodId.parse(wildcards.method).finetuned:
+        return None
+    if wildcards.method not in config["inference_methods"]:
+        raise ValueError(f"unknown method {wildcards.method!r}: not in inference_methods and not run@step")
+    return config["inference_methods"][wildcards.method]
+
+
+def run_complete_input(wildcards):
+    method = MethodId.parse(wildcards.method)
+    return [str(paths.run_complete(RESULTS, wildcards.world, method.run))] if method.finetuned else []
+
+
+def shard_manifests(wildcards):
+    return [
+        str(paths.shard_manifest(RESULTS, wildcards.world, wildcards.method, wildcards.promptset, shard))
+        for shard in range(plan.n_shards(config, wildcards.promptset))
+    ]
+
+
+# Minutes per shard: SD v1.4 ~1 s an image on a GPU (SLD / SEGA ~1.5x); toy shards take seconds.
+GENERATE_RUNTIME = 30 if WORLD == "toy" else 30 + config["generation"]["shard_size"] // 20
+
+
+def image_targets():
+    """Every image set the config asks for (IMAGE_SETS), as its manifest."""
+    return [str(paths.manifest(RESULTS, WORLD, s.method, s.promptset)) for s in IMAGE_SETS]
+
+
+
+rule images:
+    """Target: every image set the report needs (no scoring)."""
+    input:
+        image_targets(),
+
+
+rule fetch_prompts:
+    """An upstream prompt file we do not ship: the configured local path, or a download (pinned sha256)."""
+    output:
+        str(prompt_source(RESULTS, "{world}", "{promptset}")),
+    params:
+        name="{promptset}",
+        url=lambda wildcards: promptset_spec(wildcards).get("url"),
+        sha256=lambda wildcards: promptset_spec(wildcards).get("sha256"),
+        path=lambda wildcards: promptset_spec(wildcards).get("path"),
+    log:
+        log_path("fetch_prompts", "{promptset}"),
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    conda:
+        "../envs/generate.yaml"
+    script:
+        "../workflow_scripts/fetch_prompts.py"
+
+
+rule prompts:
+    """A prompt set as one normalised table: prompt_id, prompt, seed, guidance + metadata."""
+    input:
+        unpack(prompt_source_input),
+    output:
+        pattern(paths.prompt_table, "{promptset}"),
+    params:
+        name="{promptset}",
+        spec=promptset_spec,
+        guidance=lambda wildcards: promptset_sampling(wildcards)["guidance"],
+    log:
+        log_path("prompts", "{promptset}"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/generate.yaml"
+    script:
+        "../workflow_scripts/prompts.py"
+
+
+rule generate_shard:
+    """One shard of one image set: draws the missing `{prompt_id}_{seed}.png`, writes the shard manifest."""
+    input:
+        table=pattern(paths.prompt_table, "{promptset}"),
+        base=base_model_input(),
+        run=run_complete_input,
+    output:
+        shard_pattern(),
+    params:
+        image_dir=pattern(paths.image_dir, "{method}", "{promptset}"),
+        method="{method}",
+        method_spec=method_spec,
+        shard="{shard}",
+        shard_size=config["generation"]["shard_size"],
+        images_per_prompt=lambda wildcards: int(promptset_spec(wildcards).get("images_per_prompt", 1)),
+        sampling=promptset_sampling,
+        batch_size=config["generation"]["batch_size"],
+        base_model=config["base_model"],
+        results=config["results"],
+        world="{world}",
+        device=config["device"],
+    log:
+        log_path("generate_shard", "{method}", "{promptset}", "{shard}"),
+    benchmark:
+        benchmark_path("generate_shard", "{method}", "{promptset}", "{shard}")
+    threads: 1 if WORLD == "toy" else 4
+    resources:
+        mem_mb=4000 if WORLD == "toy" else 24000,
+        runtime=GENERATE_RUNTIME,
+        gpu=gpu_resources(),
+    conda:
+        "../envs/generate.yaml"
+    script:
+        "../workflow_scripts/generate_shard.py"
+
+
+rule merge_manifest:
+    """The image set's manifest.csv: prompt_id, seed, method, run, step, sha256, path (relative)."""
+    input:
+        shard_manifests,
+    output:
+        pattern(paths.manifest, "{method}", "{promptset}"),
+    params:
+        expected=lambda wildcards: plan.n_images(config, wildcards.promptset),
+    log:
+        log_path("merge_manifest", "{method}", "{promptset}"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/generate.yaml"
+    script:
+        "../workflow_scripts/merge_manifest.py"

@@ -1,12 +1,21 @@
 """Generation: inference-time methods (sd, sd-neg, sld-*, sega) and fine-tuned runs, sharded seeded
-resumable image generation, and manifests."""
+resumable image generation, and manifests. Names load lazily, so that the workflow can read
+`erasure.generate.settings` while planning without importing torch."""
 
-from erasure.generate.methods import MethodPipeline, build_inference_method, load_method, resolve_concepts
-from erasure.generate.sampling import initial_latents, latent_seed, make_scheduler, resolve_sampling
-from erasure.generate.shard import (
-    ImageSpec, enumerate_images, generate_shard, merge_manifests, run_images, shard_images,
-)
+from importlib import import_module
 
-__all__ = ["ImageSpec", "MethodPipeline", "build_inference_method", "enumerate_images", "generate_shard",
-           "initial_latents", "latent_seed", "load_method", "make_scheduler", "merge_manifests",
-           "resolve_concepts", "resolve_sampling", "run_images", "shard_images"]
+_EXPORTS = {
+    "MethodPipeline": "methods", "build_inference_method": "methods", "load_method": "methods",
+    "resolve_concepts": "methods",
+    "initial_latents": "sampling", "latent_seed": "sampling", "make_scheduler": "sampling",
+    "resolve_sampling": "settings",
+    "ImageSpec": "shard", "enumerate_images": "shard", "generate_shard": "shard", "merge_manifests": "shard",
+    "run_images": "shard", "shard_images": "shard",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(import_module(f"erasure.generate.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'erasure.generate' has no attribute {name!r}")

@@ -33,12 +33,10 @@ KINDS = ("sd", "sd-neg", "sld", "sega")
 
 
 def resolve_concepts(value) -> list[str]:
-    """A list of concept strings, or a named set (erasure.methods.concepts) expanded to its list."""
-    if isinstance(value, str):
-        from erasure.methods.concepts import resolve_concepts as resolve_named
+    """A list of concept strings or a named set, expanded by erasure.methods.concepts (shared with erase)."""
+    from erasure.methods.concepts import resolve_concepts as resolve
 
-        return [str(c) for c in resolve_named(value)]
-    return [str(c) for c in value]
+    return [str(c) for c in resolve(value)]
 
 
 def concept_text(concepts: Sequence[str]) -> str:

@@ -9,34 +9,12 @@ different methods pair up (LPIPS, paired distances compare the same initial nois
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-
 import torch
 
-from erasure.errors import ErasureError
 
 LATENT_SCHEME = "sha256(prompt_id:seed)[:8]/v1"  # part of the shard fingerprint
 
-# Deterministic given the initial latents (no per-step noise), so latents= alone fixes the image.
-SCHEDULERS = {
-    "ddim": "DDIMScheduler",
-    "pndm": "PNDMScheduler",
-    "euler": "EulerDiscreteScheduler",
-    "lms": "LMSDiscreteScheduler",
-    "dpm": "DPMSolverMultistepScheduler",
-}
-SAMPLING_KEYS = ("scheduler", "steps", "guidance")
-
-
-def resolve_sampling(generation: Mapping, promptset_spec: Mapping) -> dict:
-    """generation.sampling, overridden key by key by the prompt set's own `sampling`."""
-    sampling = {**generation.get("sampling", {}), **promptset_spec.get("sampling", {})}
-    missing = [k for k in SAMPLING_KEYS if k not in sampling]
-    if missing:
-        raise ErasureError(f"generation.sampling: missing {missing[0]!r} (needs {', '.join(SAMPLING_KEYS)})")
-    if sampling["scheduler"] not in SCHEDULERS:
-        raise ErasureError(f"generation.sampling.scheduler: unknown {sampling['scheduler']!r} (known: {', '.join(SCHEDULERS)})")
-    return {"scheduler": str(sampling["scheduler"]), "steps": int(sampling["steps"]), "guidance": float(sampling["guidance"])}
+from erasure.generate.settings import SCHEDULERS, resolve_sampling  # noqa: F401 - re-exported
 
 
 def make_scheduler(name: str, base_scheduler):

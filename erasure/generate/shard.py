@@ -196,7 +196,7 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
     from erasure.generate.methods import load_method
     from erasure.runtime import pick_device
 
-    out, image_dir = Path(out), Path(image_dir)
+    out, image_dir, shard = Path(out), Path(image_dir), int(shard)
     images = shard_images(enumerate_images(read_table(table), images_per_prompt), shard, shard_size)
     torch_device = pick_device(device)
     dtype = torch.float16 if torch_device.type == "cuda" else torch.float32

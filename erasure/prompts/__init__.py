@@ -1,9 +1,17 @@
 """Prompt sets: readers for the upstream files and the toy analogues, normalised to one validated table
-(prompt_id, prompt, seed, guidance + metadata)."""
+(prompt_id, prompt, seed, guidance + metadata). Names load lazily (the workflow plans without pandas)."""
 
-from erasure.prompts.fetch import fetch_source
-from erasure.prompts.sources import SOURCES, build_prompt_table, source_of
-from erasure.prompts.table import COLUMNS, image_seeds, read_table, validate_table, write_table
+from importlib import import_module
 
-__all__ = ["COLUMNS", "SOURCES", "build_prompt_table", "fetch_source", "image_seeds", "read_table", "source_of",
-           "validate_table", "write_table"]
+_EXPORTS = {
+    "fetch_source": "fetch", "SOURCES": "sources", "build_prompt_table": "sources", "source_of": "sources",
+    "COLUMNS": "table", "image_seeds": "table", "read_table": "table", "validate_table": "table",
+    "write_table": "table", "prompt_source": "paths", "SOURCE_FILES": "kinds",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(import_module(f"erasure.prompts.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'erasure.prompts' has no attribute {name!r}")

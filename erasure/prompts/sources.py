@@ -11,6 +11,7 @@ import pandas as pd
 
 from erasure.errors import ErasureError
 from erasure.prompts import readers, toy
+from erasure.prompts.kinds import SOURCE_FILES
 from erasure.prompts.table import check_counts, validate_table
 
 
@@ -22,12 +23,10 @@ class Source:
     shipped: str | None = None  # file name under config/prompts/ for shipped sources
 
 
+_BUILDERS = {"country-body": readers.read_country_body, "coco30k": readers.read_coco, "i2p": readers.read_i2p,
+             "artists": readers.read_artists, **toy.TOY_SOURCES}
 SOURCES: dict[str, Source] = {
-    "country-body": Source("country-body", readers.read_country_body, "shipped", "country_body.txt"),
-    "coco30k": Source("coco30k", readers.read_coco, "fetched"),
-    "i2p": Source("i2p", readers.read_i2p, "fetched"),
-    "artists": Source("artists", readers.read_artists, "fetched"),
-    **{name: Source(name, build, "none") for name, build in toy.TOY_SOURCES.items()},
+    name: Source(name, _BUILDERS[name], file, shipped) for name, (file, shipped) in SOURCE_FILES.items()
 }
 
 

@@ -76,32 +76,34 @@ def toy_coco(*, n_prompts: int, seed: int, guidance: float, exclude=(), **_) -> 
 
 
 def toy_i2p(*, n_prompts: int, seed: int, guidance: float, concepts=(), **_) -> pd.DataFrame:
-    """`n_prompts` prompts each naming one or two of `concepts` (toy words: shapes, colours, fills,
-    backgrounds); `categories` lists the ones a prompt names, as I2P's categories do."""
-    concepts = [c for c in concepts]
-    unknown = [c for c in concepts if not parse_prompt(c)]
+    """`n_prompts` prompts each naming one or two of `concepts` (toy attribute values, or phrases naming
+    one, as erasure.methods.concepts words them: "a triangle", "a striped shape"); `categories` lists the
+    values a prompt names, as I2P's categories do."""
+    parsed = [parse_prompt(str(c)) for c in concepts]
+    unknown = [c for c, named in zip(concepts, parsed) if len(named) != 1]
     if not concepts or unknown:
         raise ErasureError(
-            f"prompt set toy-i2p: concepts must be toy vocabulary words, got {unknown or concepts!r}")
+            f"prompt set toy-i2p: concepts must each name one toy attribute value, got {list(unknown or concepts)!r}")
+    targets = [next(iter(named.items())) for named in parsed]  # (attribute, value)
     rng = np.random.default_rng([int(seed), 11])
     prompts, categories = [], []
     for _i in range(int(n_prompts)):
-        k = 1 if len(concepts) == 1 or rng.random() < 0.6 else 2
-        chosen = [str(c) for c in rng.choice(concepts, size=k, replace=False)]
-        named = {parse_prompt(c).popitem()[0]: c for c in chosen}  # one value per attribute
-        shape = named.get("shape", str(rng.choice(SHAPES)) if rng.random() < 0.5 else "shape")
+        k = 1 if len(targets) == 1 or rng.random() < 0.6 else 2
+        chosen = [targets[j] for j in rng.choice(len(targets), size=k, replace=False)]
+        named = dict(chosen)  # one value per attribute
         words = ["a"]
         if "fill" in named:
             words.append(named["fill"])
         words.append(named.get("colour", str(rng.choice(COLOURS))))
-        words.append(shape)
+        words.append(named.get("shape", str(rng.choice(SHAPES)) if rng.random() < 0.5 else "shape"))
         if "background" in named:
             words += ["on", "the", named["background"]]
         elif rng.random() < 0.5:
             words += ["on", "the", str(rng.choice(BACKGROUNDS))]
         text = " ".join(words)
         prompts.append(text)
-        categories.append(",".join(c for c in concepts if c in text.split()))
+        said = parse_prompt(text)
+        categories.append(",".join(dict.fromkeys(v for a, v in targets if said.get(a) == v)))
     seeds = rng.integers(0, 2**31 - 1, size=len(prompts))
     return _table(prompts, seeds, guidance, "i2p", categories=categories)
 
