@@ -29,4 +29,5 @@ def main(out: Path, log_file: Path | None = None, *, threads: int = 1, run: str,
 
 
 if "snakemake" in globals():  # Snakemake runs the file with __name__ == "__main__"
-    main(Path(snakemake.output[0]), Path(snakemake.log[0]), threads=snakemake.threads, **snakemake.params)
+    _sm = globals()["snakemake"]
+    main(Path(_sm.output[0]), Path(_sm.log[0]), threads=_sm.threads, **_sm.params)

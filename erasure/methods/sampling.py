@@ -3,8 +3,9 @@
 Algorithm 1 draws t ~ U({0, …, T−1}) and runs the sampler for τ = T … t+1, i.e. T − t DDIM steps, so that
 z_t is the latent *after* those steps. The timestep that latent belongs to is the `prev_timestep` of the
 last DDIM step (DDIMScheduler.step: prev = τ − num_train_timesteps // T), which on the usual "leading"
-grid is the next grid timestep, and after the last step (t = 0) is timestep 0: with
-`set_alpha_to_one=False` (SD v1.4, the toy world) the final step lands exactly on alphas_cumprod[0].
+grid is the next grid timestep, and after the last step (t = 0) is timestep 0: the sampler's scheduler
+always has `set_alpha_to_one=False`, so the final step lands exactly on alphas_cumprod[0] (with True it
+would land on ᾱ = 1, the clean latent, which no training timestep describes).
 
 The official code instead pairs the latent it breaks out with the *loop's* timestep, one step off, and
 with stop index 0 runs every step and pairs z_0 with t ≈ 990. Here z_t and t always agree.
@@ -16,10 +17,11 @@ import torch
 
 
 def ddim_scheduler(scheduler_config: dict, steps: int):
-    """A fresh diffusers DDIMScheduler from a pipeline's scheduler config, set to `steps` steps."""
+    """A fresh diffusers DDIMScheduler from a pipeline's scheduler config, set to `steps` steps, whose final
+    step lands on timestep 0 (set_alpha_to_one=False)."""
     from diffusers import DDIMScheduler
 
-    scheduler = DDIMScheduler.from_config(scheduler_config)
+    scheduler = DDIMScheduler.from_config(scheduler_config, set_alpha_to_one=False)
     scheduler.set_timesteps(steps)
     return scheduler
 
@@ -27,8 +29,9 @@ def ddim_scheduler(scheduler_config: dict, steps: int):
 def landing_timestep(scheduler, timestep: int) -> int:
     """The timestep of the latent that one DDIM step from `timestep` produces."""
     prev = int(timestep) - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
-    # prev < 0: DDIM uses final_alpha_cumprod = alphas_cumprod[0] (set_alpha_to_one=False), i.e. timestep 0.
-    # With set_alpha_to_one=True it is 1.0, which no timestep has; 0 is then the nearest (SD/toy use False).
+    # prev < 0: DDIM uses final_alpha_cumprod, = alphas_cumprod[0] as ddim_scheduler sets it: timestep 0
+    if prev < 0 and float(scheduler.final_alpha_cumprod) != float(scheduler.alphas_cumprod[0]):
+        raise ValueError("the z_t sampler needs a DDIMScheduler with set_alpha_to_one=False (see ddim_scheduler)")
     return max(prev, 0)
 
 

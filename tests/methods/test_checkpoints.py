@@ -1,0 +1,135 @@
+"""Checkpoints: kill -9 mid-run (with a torn checkpoint write) then rerun == an unbroken run; settings
+fingerprints; non-finite loss; complete.json; load_method_pipeline."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from erasure import checkpoints as ckpt
+from erasure.errors import ErasureError
+from erasure.io import sha256_file
+from erasure.methods.params import is_attn2
+from erasure.methods.trainer import train
+
+SETTINGS = {"sampling_steps": 4, "batch_size": 2, "warmup_steps": 2, "lr": 1e-3}
+
+
+def run_kwargs(base, **over):
+    kw = dict(method="sdd", concepts=["triangle", "red"], iterations=8, checkpoint_every=2, base_model=base,
+              settings=dict(SETTINGS), seed=5, progress=False, log=lambda msg: None)
+    kw.update(over)
+    return kw
+
+
+KILLER = textwrap.dedent("""
+    import json, os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    from erasure import checkpoints as ckpt
+    from erasure.methods.trainer import train
+
+    run_dir, kwargs, kill_at = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+    original = ckpt._save_tensors
+
+    def torn(tensors, path):
+        # die half-way through writing checkpoint `kill_at`: student written, teacher not yet
+        if path.parent.name.startswith(f".tmp-step-{kill_at:06d}-") and path.name == "teacher.safetensors":
+            os.kill(os.getpid(), signal.SIGKILL)
+        original(tensors, path)
+
+    ckpt._save_tensors = torn
+    train(run_dir, progress=False, **kwargs)
+""")
+
+
+def test_kill_and_resume_equals_unbroken_run(tiny_base, tmp_path):
+    kwargs = run_kwargs(tiny_base)
+    unbroken = tmp_path / "unbroken"
+    train(unbroken, **kwargs)
+
+    broken = tmp_path / "broken"
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    passed = {k: v for k, v in kwargs.items() if k not in ("progress", "log")}
+    proc = subprocess.run([sys.executable, str(script), str(broken), json.dumps(passed), "6"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert ckpt.latest_complete_step(broken) == 4  # the torn step-6 write does not look complete
+    assert list(broken.glob(".tmp-step-000006-*")) and not (broken / "step-000006").exists()
+
+    messages = []
+    steps = train(broken, **{**kwargs, "log": messages.append})
+    assert steps == [2, 4, 6, 8] and any("resuming from step 4" in m for m in messages)
+    assert not list(broken.glob(".tmp-*"))
+    for role in ("student", "teacher"):
+        a, b = ckpt.load_weights(unbroken, 8, role), ckpt.load_weights(broken, 8, role)
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), role
+    log_rows = (broken / "train_log.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in log_rows] == ["step", *map(str, range(1, 9))]
+    assert [r.split(",")[:3] for r in log_rows] == \
+        [r.split(",")[:3] for r in (unbroken / "train_log.csv").read_text().splitlines()]
+
+
+def test_changed_settings_start_fresh(tiny_base, tmp_path):
+    run = tmp_path / "run"
+    train(run, **run_kwargs(tiny_base, iterations=2))
+    messages = []
+    train(run, **run_kwargs(tiny_base, iterations=2, log=messages.append))  # same settings: nothing to do
+    assert any("resuming from step 2" in m for m in messages)
+    messages.clear()
+    train(run, **run_kwargs(tiny_base, iterations=2, settings={**SETTINGS, "lr": 2e-3}, log=messages.append))
+    assert any("settings changed" in m and "starting fresh" in m for m in messages)
+    assert not any("resuming" in m for m in messages)
+    assert json.loads((run / "run.json").read_text())["settings"]["lr"] == 2e-3
+
+
+def test_non_finite_loss_stops_with_step(tiny_base, tmp_path, monkeypatch):
+    from erasure.methods.sdd import SDD
+
+    real = SDD.loss
+
+    def loss(self, step, generator):
+        value = real(self, step, generator)
+        return value * float("nan") if step == 4 else value  # step index 4 = the 5th update
+
+    monkeypatch.setattr(SDD, "loss", loss)
+    with pytest.raises(ErasureError, match="at step 5; the last good checkpoint is step 4"):
+        train(tmp_path / "run", **run_kwargs(tiny_base, iterations=6))
+    assert ckpt.latest_complete_step(tmp_path / "run") == 4
+
+
+def test_complete_json_and_loader(tiny_base, tmp_path):
+    from erasure.models import load_base_pipeline
+
+    run = tmp_path / "models" / "sdd-x"
+    train(run, **run_kwargs(tiny_base, iterations=4))
+    record = ckpt.write_complete(run, run / "complete.json", iterations=4)
+    assert record["steps"] == [2, 4]
+    assert record["files"]["step-000004/teacher.safetensors"] == sha256_file(run / "step-000004" / "teacher.safetensors")
+    with pytest.raises(ErasureError, match="did not reach step 10"):
+        ckpt.write_complete(run, run / "complete.json", iterations=10)
+
+    base = dict(load_base_pipeline(tiny_base).unet.named_parameters())
+    for which, role in (("default", "teacher"), ("student", "student")):
+        pipe = ckpt.load_method_pipeline(tiny_base, run, 4, which)
+        saved = ckpt.load_weights(run, 4, role)
+        for name, p in pipe.unet.named_parameters():
+            assert torch.equal(p, saved[name] if is_attn2(name) else base[name]), (which, name)
+    teacher, student = ckpt.load_weights(run, 4, "teacher"), ckpt.load_weights(run, 4, "student")
+    assert any(not torch.equal(teacher[k], student[k]) for k in teacher)
+    with pytest.raises(ErasureError, match="no checkpoint at step 3"):
+        ckpt.load_method_pipeline(tiny_base, run, 3)
+
+
+def test_esd_checkpoint_is_the_trained_model(tiny_base, tmp_path):
+    run = tmp_path / "esd"
+    train(run, **run_kwargs(tiny_base, method="esd-x", preset="esd", iterations=2, settings={"sampling_steps": 3}))
+    assert sorted(os.listdir(run / "step-000002")) == ["meta.json", "student.safetensors",
+                                                      "trainer_state.json", "trainer_state.safetensors"]
+    assert ckpt.weights_role(run, 2, "default") == "student"

@@ -1,0 +1,100 @@
+"""One SDD step on a tiny model equals a hand computation: DDIM z_t from the teacher with CFG, the loss,
+the AdamW update, the EMA update; only attn2 parameters change."""
+
+import copy
+
+import torch
+
+from erasure.methods.base import encode_prompts
+from erasure.methods.params import is_attn2
+from erasure.methods.presets import resolve_settings
+from erasure.methods.trainer import build_method, make_optimizer, train_step
+from erasure.models import load_base_pipeline
+
+# Adam eps 1e-4 (not 1e-8): with eps far below a gradient's float rounding, g / (|g| + eps) of a near-zero
+# gradient is ±1 at random and no hand computation can match it
+LR, WD, EPS, M, T, B = 1e-3, 1e-2, 1e-4, 0.999, 4, 2
+
+
+def test_one_sdd_step_by_hand(tiny_base):
+    from diffusers import DDIMScheduler
+
+    pipe = load_base_pipeline(tiny_base)
+    concepts = ["a triangle", "a red shape"]
+    settings = resolve_settings("sdd", "paper", dict(lr=LR, weight_decay=WD, eps=EPS, warmup_steps=0, lr_schedule="constant",
+                                                     batch_size=B, sampling_steps=T, grad_clip=0))
+    prompts = encode_prompts(pipe, concepts)
+    base = copy.deepcopy(pipe.unet).requires_grad_(False)
+    before = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
+    m = build_method("sdd", pipe.unet, dict(pipe.scheduler.config), prompts, settings)
+    optimizer, lr_scheduler = make_optimizer(list(m.trainable.values()), settings, 10)
+    loss = train_step(m, optimizer, lr_scheduler, 1, torch.Generator().manual_seed(3), settings.grad_clip)
+
+    # --- by hand: the draws in order (t index, c_p, z_T), DDIM with CFG 3 from the teacher (= base at step 0)
+    g = torch.Generator().manual_seed(3)
+    index = int(torch.randint(0, T, (1,), generator=g))
+    k = int(torch.randint(0, len(concepts), (1,), generator=g))
+    z = torch.randn(B, 4, 4, 4, generator=g)
+    ddim = DDIMScheduler.from_config(pipe.scheduler.config)
+    ddim.set_timesteps(T)
+    ac = ddim.alphas_cumprod
+    uncond = pipe.encode_prompt("", "cpu", 1, False)[0].expand(B, -1, -1)
+    c_p = pipe.encode_prompt(concepts[k], "cpu", 1, False)[0].expand(B, -1, -1)
+    c_s = pipe.encode_prompt("a triangle, a red shape", "cpu", 1, False)[0].expand(B, -1, -1)
+    with torch.no_grad():
+        for tau in [int(x) for x in ddim.timesteps][: T - index]:
+            e0, ep = base(z, tau, encoder_hidden_states=uncond).sample, base(z, tau, encoder_hidden_states=c_p).sample
+            e = e0 + 3.0 * (ep - e0)
+            prev = tau - 1000 // T
+            a, a_prev = ac[tau], (ac[prev] if prev >= 0 else ac[0])
+            x0 = (z - (1 - a).sqrt() * e) / a.sqrt()
+            z = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * e
+            t = max(prev, 0)
+    student = copy.deepcopy(base)
+    for name, p in student.named_parameters():
+        p.requires_grad_(is_attn2(name))
+    e_uncond = student(z, t, encoder_hidden_states=uncond).sample.detach()
+    e_concept = student(z, t, encoder_hidden_states=c_s).sample
+    hand_loss = ((e_concept - e_uncond) ** 2).mean()
+    hand_loss.backward()
+    torch.testing.assert_close(torch.tensor(loss), hand_loss.detach(), rtol=1e-5, atol=1e-9)
+
+    after = dict(pipe.unet.named_parameters())
+    teacher = dict(m.teacher.named_parameters())
+    changed = 0
+    for name, p in student.named_parameters():
+        if is_attn2(name):
+            grad = p.grad
+            # AdamW step 1: m̂ = g, v̂ = g², p ← p (1 − lr·wd) − lr · g / (|g| + eps)
+            expected = before[name] * (1 - LR * WD) - LR * grad / (grad.abs() + EPS)
+            torch.testing.assert_close(after[name].detach(), expected, rtol=0, atol=1e-7)
+            torch.testing.assert_close(teacher[name].detach(), M * before[name] + (1 - M) * expected, rtol=0, atol=1e-7)
+            changed += int(not torch.equal(after[name], before[name]))
+        else:
+            assert p.grad is None
+            assert torch.equal(after[name], before[name]) and torch.equal(teacher[name], before[name]), name
+    assert changed == sum(is_attn2(n) for n in before) > 0
+
+
+def test_official_preset_swaps_concept_roles(tiny_base):
+    pipe = load_base_pipeline(tiny_base)
+    s = resolve_settings("sdd", "official", {})
+    assert (s.zt_concept, s.loss_concept, s.lr_schedule, s.weight_decay) == ("joined", "cycle", "constant", 1e-4)
+    p = resolve_settings("sdd", "paper", {})
+    assert (p.lr, p.betas, p.weight_decay, p.warmup_steps, p.ema_decay, p.sampling_steps, p.guidance) == \
+        (1e-5, (0.9, 0.999), 1e-2, 500, 0.999, 50, 3.0)
+    del pipe
+
+
+def test_esd_target_from_frozen_original(tiny_base):
+    pipe = load_base_pipeline(tiny_base)
+    settings = resolve_settings("esd-u", "esd", dict(sampling_steps=3, batch_size=1, lr=1e-2))
+    m = build_method("esd-u", pipe.unet, dict(pipe.scheduler.config), encode_prompts(pipe, ["a triangle"]), settings)
+    original = {n: p.detach().clone() for n, p in m.original.named_parameters()}
+    optimizer, lr_scheduler = make_optimizer(list(m.trainable.values()), settings, 5)
+    for step in (1, 2):
+        train_step(m, optimizer, lr_scheduler, step, torch.Generator().manual_seed(step), 1.0)
+    for name, p in m.original.named_parameters():
+        assert torch.equal(p, original[name]), name  # the frozen original never moves
+    moved = [n for n, p in pipe.unet.named_parameters() if not torch.equal(p, original[n])]
+    assert moved and not any(is_attn2(n) for n in moved)  # ESD-u trains everything except attn2
