@@ -31,9 +31,11 @@ t_up=$(date +%s)
 extra=()
 [ "$GPUS" = 1 ] && extra+=(--config 'cluster={"gpus": True}')
 
-# CI overrides of the profile: 2 cores -> a short queue; poll SLURM every few seconds.
+# CI overrides of the profile: a short queue for a 2-CPU node, no job asking for more CPUs than the node
+# has (sbatch would refuse it), and poll SLURM every few seconds.
 snakemake --profile slurm all --configfile config/smoke.yaml "${extra[@]}" \
     --jobs 4 \
+    --max-threads "$(nproc)" \
     --seconds-between-status-checks 3 \
     --slurm-init-seconds-before-status-checks 3 \
     "$@"
