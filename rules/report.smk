@@ -245,7 +245,6 @@ rule report_provenance:
                                           REPORT_ITEMS[wc.artifact][1]),
         root=str(RESULTS),
         world=lambda wc: wc.world,
-        repo=workflow.basedir,
     log:
         log_path("report_provenance", "{artifact}"),
     benchmark:

@@ -3,20 +3,21 @@
     input.outputs     the artifact's own files (table CSV/MD/TeX, figure PNGs)
     input.inputs      what its rule read (summaries, per-image scores, manifests, prompt tables, complete.json)
     output.json       results/{world}/provenance/{artifact}.json
-    params            artifact, kind, producer (rule), spec, config (the sections it depends on), root, world, repo
+    params            artifact, kind, producer (rule), spec, config (the sections it depends on), root, world
+                      (the git state is read from the checkout the erasure package is imported from)
 """
 
 from pathlib import Path
 
 
 def main(outputs: list[Path], inputs: list[Path], out: Path, *, artifact: str, kind: str, rule: str, spec: dict,
-         config: dict, root: str, world: str, repo: str, log: Path, threads: int = 1) -> None:
+         config: dict, root: str, world: str, log: Path, threads: int = 1) -> None:
     from erasure.report import provenance
     from erasure.report.jobs import logged
 
     with logged(log, threads):
         record = provenance.build(artifact=artifact, kind=kind, outputs=outputs, inputs=inputs, root=root,
-                                  world=world, config=config, spec=spec, rule=rule, repo=repo)
+                                  world=world, config=config, spec=spec, rule=rule)
         provenance.write(out, record)
         print(f"{out}: {record['summary']['artifacts']} artifacts {record['summary']['by_stage']}")
 
@@ -25,5 +26,5 @@ if "snakemake" in globals():
     _sm = globals()["snakemake"]
     main([Path(p) for p in _sm.input.outputs], [Path(p) for p in _sm.input.inputs], Path(_sm.output[0]),
          artifact=_sm.params.artifact, kind=_sm.params.kind, rule=_sm.params.producer, spec=dict(_sm.params.spec),
-         config=dict(_sm.params.config), root=_sm.params.root, world=_sm.params.world, repo=_sm.params.repo,
+         config=dict(_sm.params.config), root=_sm.params.root, world=_sm.params.world,
          log=Path(_sm.log[0]), threads=_sm.threads)

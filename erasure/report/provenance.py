@@ -347,7 +347,7 @@ def config_snapshot(config: Mapping, kind: str, spec: Mapping) -> dict:
 
 
 def build(*, artifact: str, kind: str, outputs: Iterable[str | Path], inputs: Iterable[str | Path], root: str | Path,
-          world: str, config: Mapping, spec: Mapping, rule: str, repo: str | Path = ".",
+          world: str, config: Mapping, spec: Mapping, rule: str, repo: str | Path | None = None,
           workdir: str | Path = ".") -> dict:
     """The provenance record of one report artifact (its outputs made by `rule` from `inputs`)."""
     walker = Walker(root, world, config, workdir=workdir)
@@ -371,7 +371,7 @@ def build(*, artifact: str, kind: str, outputs: Iterable[str | Path], inputs: It
         "artifacts": walker.nodes,
         "summary": _summary(walker.nodes),
         "config": config,
-        "git": git_state(repo),
+        "git": git_state(repo or Path(__file__).resolve().parents[2]),  # the checkout whose code ran
         "packages": package_versions(),
         "packages_note": "versions in the environment of the provenance job; producing jobs ran in the pinned "
                          "envs/*.yaml of their rules",

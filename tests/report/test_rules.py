@@ -1,0 +1,68 @@
+"""The report rules in a real (temporary) workflow: targets, reruns on content changes only, the report."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import yaml
+
+from .conftest import snakemake
+
+
+def _planned(workdir):
+    """{rule: [output files]} of the jobs a dry-run would run."""
+    result = snakemake(workdir, "-n", quiet=False)
+    jobs, rule = {}, None
+    for line in (result.stdout + result.stderr).splitlines():
+        if m := re.match(r"^(?:local)?rule (\S+):$", line):
+            rule = m[1]
+            jobs.setdefault(rule, [])
+        elif rule and (m := re.match(r"^\s+output: (.*)$", line)):
+            jobs[rule] += [p.strip() for p in m[1].split(",")]
+    return jobs
+
+
+def test_every_target_is_built(built_workdir, smoke_config):
+    world = built_workdir / "results" / "toy"
+    for name in ("samples-body", "training-curves", "shape-interference", "shape-interference-images"):
+        assert (world / "figures" / f"{name}.png").stat().st_size > 5000
+    for ext in ("csv", "md", "tex"):
+        assert (world / "tables" / f"table1.{ext}").is_file()
+    for name in ("table1", "samples-body", "training-curves", "shape-interference"):
+        assert (world / "provenance" / f"{name}.json").is_file()
+        assert (world / "benchmarks").glob("report_*/*.tsv")
+    result = snakemake(built_workdir, "-n", quiet=False)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_one_plots_parameter_reruns_only_that_plot(built_workdir, tmp_path):
+    workdir = tmp_path / "w"
+    shutil.copytree(built_workdir, workdir, symlinks=True)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["report"]["grids"]["samples-body"]["n_prompts"] = 2  # content, not mtime
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = _planned(workdir)
+    assert jobs.pop("all", None) is not None
+    assert jobs == {"report_grid": ["results/toy/figures/samples-body.png"],
+                    "report_provenance": ["results/toy/provenance/samples-body.json"]}
+
+
+def test_a_changed_score_summary_reruns_its_table_and_provenance_only(built_workdir, tmp_path):
+    workdir = tmp_path / "w"
+    shutil.copytree(built_workdir, workdir, symlinks=True)
+    summary = workdir / "results/toy/scores/fid-toy/sega/coco.summary.csv"
+    summary.write_text(summary.read_text().replace("toy-oracle", "toy-oracle "))
+    jobs = _planned(workdir)
+    jobs.pop("all", None)
+    assert jobs == {"report_table": ["results/toy/tables/table1.csv", "results/toy/tables/table1.md",
+                                     "results/toy/tables/table1.tex"],
+                    "report_provenance": ["results/toy/provenance/table1.json"]}
+
+
+def test_snakemake_report_holds_every_table_and_figure_with_a_caption(built_workdir):
+    snakemake(built_workdir, "--report", "report.html")
+    html = (built_workdir / "report.html").read_text()
+    for text in ("Concept removal (toy analogue", "Training curves (the paper", "Samples of",
+                 "Removal matrix", "Provenance of", "Safe self-Distillation Diffusion"):
+        assert text in html, text
