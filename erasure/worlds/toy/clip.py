@@ -19,13 +19,14 @@ import torch
 import torch.nn.functional as F
 
 from erasure.worlds.toy.data import caption_attributes, label_matrix
+from erasure.worlds.toy.schedule import Progress, set_lr, warmup_cosine
 from erasure.worlds.toy.vocab import COLOURS, SHAPES
 
 IMAGE_MEAN = [0.5, 0.5, 0.5]
 IMAGE_STD = [0.5, 0.5, 0.5]
 
 
-def clip_config(tokenizer, *, hidden: int = 128, layers: int = 4):
+def clip_config(tokenizer, *, hidden: int = 96, layers: int = 3, patch_size: int = 8):
     from transformers import CLIPConfig, CLIPTextConfig, CLIPVisionConfig
 
     text = CLIPTextConfig(
@@ -46,7 +47,7 @@ def clip_config(tokenizer, *, hidden: int = 128, layers: int = 4):
         num_hidden_layers=layers,
         num_attention_heads=4,
         image_size=32,
-        patch_size=4,
+        patch_size=patch_size,
         projection_dim=hidden,
     )
     return CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=hidden)
@@ -75,11 +76,12 @@ def _embed(model, pix, ids):
 
 
 def train_clip(data, tokenizer, *, steps: int, batch: int = 256, lr: float = 1e-3, seed: int = 0,
-               hidden: int = 128, layers: int = 4, log=print):
+               hidden: int = 96, layers: int = 3, patch_size: int = 8, max_seconds: float | None = None,
+               log=print):
     from transformers import CLIPModel
 
     torch.manual_seed(seed)
-    model = CLIPModel(clip_config(tokenizer, hidden=hidden, layers=layers))
+    model = CLIPModel(clip_config(tokenizer, hidden=hidden, layers=layers, patch_size=patch_size))
     keep = np.array([i for i, c in enumerate(data.captions) if c])
     caps = [data.captions[i] for i in keep]
     uniq, inv = np.unique(np.array(caps, dtype=object), return_inverse=True)
@@ -89,35 +91,34 @@ def train_clip(data, tokenizer, *, steps: int, batch: int = 256, lr: float = 1e-
     pix_all = pixel_values(data.images[keep])
     inv = torch.from_numpy(inv)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
-    warm = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps))
-    )
     gen = torch.Generator().manual_seed(seed)
     model.train()
     t0 = time.time()
-    for step in range(steps):
+    prog = Progress(steps, max_seconds)
+    for step, frac in prog:
+        set_lr(opt, lr * warmup_cosine(frac))
         idx = torch.randint(0, len(keep), (batch,), generator=gen)
         pix = pix_all[idx]
         # light augmentation: horizontal flips keep every label (all shapes are mirror-symmetric)
         flip = torch.rand(batch, generator=gen) < 0.5
         pix = torch.where(flip.view(-1, 1, 1, 1), pix.flip(-1), pix)
-        ids = ids_table[inv[idx]]
-        ca = cap_attr[inv[idx]]  # [B, A]
+        # captions repeat within a batch: embed each distinct one once, the loss sees each as one column
+        cap_u = torch.unique(inv[idx])
+        ca = cap_attr[cap_u]  # [C, A]
         la = lab[idx]  # [B, A]
         compat = ((ca[None, :, :] == -1) | (ca[None, :, :] == la[:, None, :])).all(-1).float()  # img i, cap j
-        img, txt = _embed(model, pix, ids)
+        img, txt = _embed(model, pix, ids_table[cap_u])
         logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
         t_i2t = compat / compat.sum(1, keepdim=True)
-        t_t2i = compat.T / compat.T.sum(1, keepdim=True)
+        t_t2i = compat.T / compat.T.sum(1, keepdim=True).clamp(min=1)
         loss = 0.5 * (-(t_i2t * logits.log_softmax(1)).sum(1).mean() - (t_t2i * logits.T.log_softmax(1)).sum(1).mean())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
+        if step % 100 == 0:
             log(f"clip step {step} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
     model.eval().requires_grad_(False)
+    model.steps_done = prog.done
     return model
 
 

@@ -1,0 +1,221 @@
+"""Train the whole toy base in order and write it in the layout of docs/architecture.md.
+
+    python -m erasure.worlds.toy.build --out DIR --recipe full|micro [--seed 0] [--threads 2]
+
+`full` is the recipe of the shipped asset (about 25 minutes on 2 CPU cores); `micro` keeps every
+architecture and code path but trains on a few hundred images for a few steps (under a minute), for the
+smoke config and the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from erasure.io import atomic_write, sha256_file
+from erasure.runtime import set_threads
+
+RECIPES: dict[str, dict] = {
+    "full": dict(
+        n_train=40_000, n_heldout=2_000,
+        clip_steps=1500, clip_batch=256, clip_lr=2e-3, clip_seconds=240,
+        vae_steps=1500, vae_batch=64, vae_lr=2e-3, vae_seconds=120,
+        oracle_steps=1500, oracle_ft_steps=500, oracle_batch=128, oracle_lr=2e-3, oracle_seconds=150,
+        oracle_ft_seconds=45,
+        unet_steps=3100, unet_batch=64, unet_lr=8e-4, unet_lr2=4e-4, unet_phase1=0.55, unet_ema=0.999,
+        unet_seconds=840,
+    ),
+    "micro": dict(
+        n_train=384, n_heldout=128,
+        clip_steps=4, clip_batch=64, clip_lr=2e-3,
+        vae_steps=4, vae_batch=32, vae_lr=2e-3,
+        oracle_steps=4, oracle_ft_steps=2, oracle_batch=32, oracle_lr=2e-3,
+        unet_steps=6, unet_batch=16, unet_lr=8e-4, unet_lr2=4e-4, unet_phase1=0.55, unet_ema=0.999,
+    ),
+}
+
+
+def write_checksums(base_dir: Path) -> None:
+    lines = []
+    for path in sorted(p for p in base_dir.rglob("*") if p.is_file() and p.name != "SHA256SUMS"):
+        lines.append(f"{sha256_file(path)}  {path.relative_to(base_dir).as_posix()}")
+    with atomic_write(base_dir / "SHA256SUMS") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def model_card(recipe_name: str, recipe: dict, seed: int, threads: int, times: dict, figures: dict,
+               check: dict | None) -> str:
+    lines = [
+        "# Toy base model card",
+        "",
+        "A tiny Stable-Diffusion-architecture model of the toy world (32x32 RGB shapes): a contrastively",
+        "trained toy CLIP (its text tower is the pipeline's text encoder), an AutoencoderKL (x4 down, 8x8x4",
+        "latents), a UNet2DConditionModel (blocks 64/128, cross-attention at both levels, EMA weights), a DDIM",
+        "scheduler, and an oracle CNN that reads shape / colour / background / fill.",
+        "",
+        "Built-in bias: on the beach the training data shows a triangle 90% of the time (the analogue of",
+        "prompts that yield nudity in SD), so \"a shape on the beach\" yields mostly triangles.",
+        "",
+        "## Reproduce",
+        "",
+        f"`python -m erasure.worlds.toy.build --out DIR --recipe {recipe_name} --seed {seed} --threads {threads}`",
+        "(or the workflow's `toy_base` target). Re-measure: `python -m erasure.worlds.toy.check --base DIR`.",
+        "",
+        "## Recipe",
+        "",
+        "```json",
+        json.dumps(recipe, indent=2, sort_keys=True),
+        "```",
+        "",
+        f"## Training time (wall-clock, {threads} CPU threads)",
+        "",
+        "| component | seconds |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {v:.0f} |" for k, v in times.items()]
+    lines += ["", "## Figures measured at build time (held-out seeds)", "", "```json",
+              json.dumps(figures, indent=2, sort_keys=True), "```", ""]
+    if check is not None:
+        lines += ["## `python -m erasure.worlds.toy.check` on this base", "", "```json",
+                  json.dumps(check, sort_keys=True), "```", ""]
+    return "\n".join(lines)
+
+
+def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, threads: int = 2,
+               measure: bool | None = None, log=print) -> Path:
+    """Train tokenizer, toy CLIP, VAE, oracle and UNet; write pipeline/, clip/, oracle/, MODEL_CARD.md and
+    SHA256SUMS to `out_dir` (built in a temporary sibling and renamed into place). `measure` (default: on
+    for `full`) runs `check.measure` on the result and records it in the model card."""
+    from diffusers import StableDiffusionPipeline
+
+    from erasure.worlds.toy import clip as clip_mod
+    from erasure.worlds.toy import oracle as oracle_mod
+    from erasure.worlds.toy import unet as unet_mod
+    from erasure.worlds.toy import vae as vae_mod
+    from erasure.worlds.toy.data import make_data
+    from erasure.worlds.toy.tokenizer import build_tokenizer
+
+    if recipe not in RECIPES:
+        from erasure.errors import ErasureError
+
+        raise ErasureError(f"recipe: unknown toy base recipe {recipe!r}; use one of {sorted(RECIPES)}")
+    cfg = RECIPES[recipe]
+    measure = (recipe == "full") if measure is None else measure
+    set_threads(threads)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    times: dict[str, float] = {}
+    figures: dict[str, object] = {}
+    try:
+        t = time.time()
+        data = make_data(cfg["n_train"], seed, "train")
+        held = make_data(cfg["n_heldout"], seed, "heldout")
+        tokenizer = build_tokenizer(tmp / "_tokenizer_src")
+        shutil.rmtree(tmp / "_tokenizer_src")
+        times["data"] = time.time() - t
+
+        t = time.time()
+        clip = clip_mod.train_clip(data, tokenizer, steps=cfg["clip_steps"], batch=cfg["clip_batch"],
+                                   lr=cfg["clip_lr"], seed=seed,
+                                   max_seconds=cfg.get("clip_seconds"), log=log)
+        times["clip"] = time.time() - t
+        steps_done = {"clip": clip.steps_done}
+        text_encoder = clip_mod.text_encoder_from_clip(clip)
+        figures["clip_zero_shot"] = clip_mod.zero_shot_accuracy(clip, tokenizer, held.images, held.labels)
+        figures.update(clip_mod.shape_only_cosines(text_encoder, tokenizer))
+        log(f"clip: {figures}")
+
+        t = time.time()
+        vae = vae_mod.train_vae(data.images, steps=cfg["vae_steps"], batch=cfg["vae_batch"], lr=cfg["vae_lr"],
+                                seed=seed, max_seconds=cfg.get("vae_seconds"), log=log)
+        times["vae"] = time.time() - t
+        steps_done["vae"] = vae.steps_done
+
+        t = time.time()
+        oracle = oracle_mod.train_oracle(data.images, data.labels, steps=cfg["oracle_steps"],
+                                         batch=cfg["oracle_batch"], lr=cfg["oracle_lr"], seed=seed,
+                                         max_seconds=cfg.get("oracle_seconds"), log=log)
+        # fine-tune on half VAE reconstructions so the oracle reads decoded (slightly blurred) images
+        n_ft = min(len(data.images), 8000)
+        recon = vae_mod.reconstruct(vae, data.images[:n_ft])
+        mix = np.concatenate([data.images[:n_ft], recon])
+        mix_labels = {a: np.concatenate([v[:n_ft], v[:n_ft]]) for a, v in data.labels.items()}
+        oracle = oracle_mod.train_oracle(mix, mix_labels, steps=cfg["oracle_ft_steps"], batch=cfg["oracle_batch"],
+                                         lr=cfg["oracle_lr"] / 4, seed=seed + 1, oracle=oracle,
+                                         max_seconds=cfg.get("oracle_ft_seconds"), log=log)
+        times["oracle"] = time.time() - t
+        steps_done["oracle (+fine-tune)"] = oracle.steps_done
+        figures["oracle_real"] = oracle_mod.accuracy(oracle, held.images, held.labels)
+        figures["oracle_vae"] = oracle_mod.accuracy(oracle, vae_mod.reconstruct(vae, held.images), held.labels)
+        log(f"oracle: real {figures['oracle_real']} vae {figures['oracle_vae']}")
+
+        t = time.time()
+        mean, std = vae_mod.encode_moments(vae, data.images)
+        uniq, cond_index = np.unique(np.array(data.captions + [""], dtype=object), return_inverse=True)
+        with torch.no_grad():
+            cond_table = text_encoder(input_ids=clip_mod.tokenize(tokenizer, list(uniq))).last_hidden_state
+        times["pre-encode"] = time.time() - t
+
+        t = time.time()
+        ema_unet = unet_mod.train_unet(
+            mean, std, vae.config.scaling_factor, torch.from_numpy(cond_index[:-1]), cond_table,
+            steps=cfg["unet_steps"], batch=cfg["unet_batch"], lr=cfg["unet_lr"], lr2=cfg["unet_lr2"],
+            phase1=cfg["unet_phase1"], ema_decay=cfg["unet_ema"], seed=seed,
+            max_seconds=cfg.get("unet_seconds"), log=log)[1]
+        steps_done["unet"] = ema_unet.steps_done
+        times["unet"] = time.time() - t
+
+        pipe = StableDiffusionPipeline(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=ema_unet,
+            scheduler=unet_mod.make_sample_scheduler(), safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        pipe.save_pretrained(tmp / "pipeline")
+        clip_mod.save_clip(clip, tokenizer, tmp / "clip")
+        oracle_mod.save_oracle(oracle, tmp / "oracle")
+        times["total"] = sum(times.values())
+        figures["steps_done"] = steps_done
+
+        check = None
+        if measure:
+            from erasure.worlds.toy.check import measure as check_measure
+
+            t = time.time()
+            check = check_measure(tmp, n=200, seed=seed)
+            log(json.dumps(check, sort_keys=True))
+            times["check (not training)"] = time.time() - t
+        (tmp / "MODEL_CARD.md").write_text(model_card(recipe, cfg, seed, threads, times, figures, check))
+        write_checksums(tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--recipe", default="full", choices=sorted(RECIPES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--measure", action=argparse.BooleanOptionalAction, default=None)
+    args = parser.parse_args(argv)
+    build_base(args.out, recipe=args.recipe, seed=args.seed, threads=args.threads, measure=args.measure,
+               log=lambda s: print(s, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Snakemake shim for the `toy_base` rule: train the toy base into the rule's output directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from erasure.worlds.toy.build import build_base
+
+
+def main(out_dir: Path, *, recipe: str, seed: int, threads: int) -> None:
+    build_base(out_dir, recipe=recipe, seed=seed, threads=threads)
+
+
+if "snakemake" in globals():
+    main(Path(snakemake.output[0]), **snakemake.params, threads=snakemake.threads)  # noqa: F821
