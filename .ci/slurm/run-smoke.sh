@@ -28,12 +28,15 @@ trap cleanup EXIT
 source "$ERASURE_SLURM_STATE/env.sh"   # SLURM_CONF, SLURM_PARTITION, SLURM_ACCOUNT for the profile
 t_up=$(date +%s)
 
-extra=()
-[ "$GPUS" = 1 ] && extra+=(--config 'cluster={"gpus": True}')
+configs=(config/smoke.yaml)
+if [ "$GPUS" = 1 ]; then  # a YAML overlay: --config would pass the boolean on as a string
+    printf 'cluster:\n  gpus: true\n' > "$ERASURE_SLURM_STATE/gpus.yaml"
+    configs+=("$ERASURE_SLURM_STATE/gpus.yaml")
+fi
 
 # CI overrides of the profile: a short queue for a 2-CPU node, no job asking for more CPUs than the node
 # has (sbatch would refuse it), and poll SLURM every few seconds.
-snakemake --profile slurm all --configfile config/smoke.yaml "${extra[@]}" \
+snakemake --profile slurm all --configfile "${configs[@]}" \
     --jobs 4 \
     --max-threads "$(nproc)" \
     --seconds-between-status-checks 3 \
