@@ -76,7 +76,9 @@ def test_one_env_per_rule_family():
 @pytest.mark.parametrize("path", env_files(), ids=lambda p: p.name)
 def test_env_pins_agree_with_pyproject(path):
     env = yaml.safe_load(path.read_text())
-    assert env.get("channels", [])[:1] == ["conda-forge"], f"{path.name}: conda-forge must be the first channel"
+    assert env.get("channels", [])[:1] == ["conda-forge"], (
+        f"{path.name}: conda-forge must be the first channel"
+    )
     conda, pip = read_env(path)
     # Conda level: only the interpreter (pinned) and pip. Everything else comes through pip, so the exact
     # wheels pyproject.toml pins are what the env gets (no conda-forge repackaging of the same names).
@@ -129,8 +131,12 @@ def workflow_rules() -> list:
             return path if path.is_absolute() else (Path(rule.snakefile).parent / path).resolve()
 
         return [
-            (rule.name, resolve(rule.conda_env, rule), resolve(rule.script, rule),
-             bool(rule.shellcmd or rule.run_func or rule.script))
+            (
+                rule.name,
+                resolve(rule.conda_env, rule),
+                resolve(rule.script, rule),
+                bool(rule.shellcmd or rule.run_func or rule.script),
+            )
             for rule in wf.rules
         ]
 
@@ -148,7 +154,9 @@ def test_every_rule_that_runs_code_has_a_conda_env():
         if not conda_env:
             missing.append(name)
             continue
-        assert conda_env.parent == ENVS and conda_env.exists(), f"rule {name}: conda env {conda_env} not in envs/"
+        assert conda_env.parent == ENVS and conda_env.exists(), (
+            f"rule {name}: conda env {conda_env} not in envs/"
+        )
     assert not missing, f"rules without `conda:`: {missing}"
 
 
@@ -248,6 +256,8 @@ def test_each_env_provides_what_its_rules_import():
             if not dists:
                 problems.append(f"rule {name}: {module} is not installed here, cannot check")
             elif not dists & closure:
-                problems.append(f"rule {name} ({script_path.name}) imports {module} ({'/'.join(sorted(dists))}),"
-                                f" which envs/{env_path.name} does not install")
+                problems.append(
+                    f"rule {name} ({script_path.name}) imports {module} ({'/'.join(sorted(dists))}),"
+                    f" which envs/{env_path.name} does not install"
+                )
     assert not problems, "\n".join(problems)

@@ -43,9 +43,19 @@ pytestmark = pytest.mark.skipif(not cluster_up(), reason="needs ERASURE_SLURM_TE
 def snakemake(workdir: Path, *args: str, timeout: int = 300) -> tuple[int, str, float]:
     """Run the test workflow through the repository's profile; (exit status, output, seconds)."""
     cmd = [
-        sys.executable, "-m", "snakemake", "--profile", str(ROOT / "slurm"),
-        "--snakefile", str(workdir / "Snakefile"), "--directory", str(workdir),
-        "--seconds-between-status-checks", "3", "--slurm-init-seconds-before-status-checks", "3",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(ROOT / "slurm"),
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--seconds-between-status-checks",
+        "3",
+        "--slurm-init-seconds-before-status-checks",
+        "3",
         *args,
     ]
     t0 = time.monotonic()
@@ -68,8 +78,12 @@ def submitted(out: str) -> dict[str, tuple[str, Path]]:
 
 
 def sacct_tres(slurm_id: str) -> str:
-    out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", slurm_id, "-o", "AllocTRES,State"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-j", slurm_id, "-o", "AllocTRES,State"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return out.stdout
 
 

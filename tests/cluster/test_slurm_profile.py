@@ -46,8 +46,9 @@ def dry_run(*args: str, env: dict | None = None) -> dict[str, list[dict[str, str
     """Jobs planned by `snakemake --profile slurm all -n --forceall ...` from the repo root:
     rule name -> list of each job's resources."""
     cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "all", "-n", "--forceall", *args]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     jobs: dict[str, list[dict[str, str]]] = {}
     rule = None
