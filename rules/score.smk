@@ -20,15 +20,28 @@ def score_inputs(wildcards):
         inputs["reference"] = pattern(paths.manifest, reference, wildcards.promptset).format(world=wildcards.world)
     elif wildcards.metric == "fid-toy":
         inputs["reference"] = str(paths.reference_dir(RESULTS, wildcards.world))
+    elif wildcards.metric == "harm":
+        inputs["q16"] = q16_prompts_path(wildcards.world)
     return inputs
 
 
 def score_settings(wildcards):
-    """The metric's config settings, with toy backbones resolved to the base model's directories."""
+    """metrics.<metric>, overridden by the prompt set's metric_settings.<metric>; toy backbones resolved to
+    the base model's directories; the Q16 embeddings from the q16_prompts rule."""
     settings = dict(config["metrics"].get(wildcards.metric, {}))
+    settings.update(config["prompt_sets"][wildcards.promptset].get("metric_settings", {}).get(wildcards.metric, {}))
+    settings.pop("reference", None)  # a path, passed as params.reference
+    settings.pop("reference_images", None)  # consumed by the toy_reference rule
+    settings.pop("q16_source", None)  # consumed by the q16_prompts rule
     if config["world"] == "toy":
         settings.setdefault("backbone", toy_backbone_dir(TOY_BACKBONE.get(wildcards.metric, "clip")))
+    if wildcards.metric == "harm":
+        settings["q16_prompts"] = q16_prompts_path(wildcards.world)
     return settings
+
+
+def q16_prompts_path(world):
+    return str(Path(RESULTS, world, "resources", "q16_prompts.safetensors"))
 
 
 def toy_backbone_dir(component):
@@ -79,3 +92,22 @@ def score_targets():
         str(paths.score_summary(RESULTS, WORLD, metric, method, promptset))
         for metric, method, promptset in SCORES
     ]
+
+
+rule q16_prompts:
+    """Q16's two prompt embeddings: the upstream pickle, sha256-checked, converted once to safetensors
+    (nothing unpickles at scoring time)."""
+    output:
+        q16_prompts_path("{world}"),
+    params:
+        source=config["metrics"].get("harm", {}).get("q16_source", ""),
+    log:
+        log_path("q16_prompts"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/score-clip.yaml"
+    script:
+        "../workflow_scripts/q16_prompts.py"
