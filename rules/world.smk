@@ -12,7 +12,7 @@ rule toy_base:
         str(Path(RESULTS, "toy", "logs", "toy_base.log")),
     benchmark:
         str(Path(RESULTS, "toy", "benchmarks", "toy_base.tsv"))
-    threads: workflow.cores
+    threads: 8  # scaled down to --cores by Snakemake
     resources:
         mem_mb=8000,
         runtime=60,

@@ -53,3 +53,9 @@ def test_misspelt_key_fails_with_one_line_naming_it(repo, tmp_path):
 def test_every_rule_names_log_threads_resources_and_conda(repo, tmp_path):
     result = snakemake(repo, tmp_path, "--lint", "text")
     assert "Congratulations" in result.stdout + result.stderr, result.stdout[-3000:]
+
+
+def test_shims_survive_snakemakes_script_preamble(repo):
+    # Snakemake prepends code to a `script:`, so a `from __future__` import there is a SyntaxError.
+    for shim in (repo / "workflow_scripts").glob("*.py"):
+        assert "from __future__" not in shim.read_text(), shim.name

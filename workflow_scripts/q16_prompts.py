@@ -1,7 +1,5 @@
 """Snakemake shim: Q16's prompt embeddings from a local copy of the upstream pickle or its pinned URL."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from erasure.metrics import q16

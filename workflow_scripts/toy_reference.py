@@ -1,7 +1,5 @@
 """Snakemake shim: render held-out real toy images (the FID-toy reference set)."""
 
-from __future__ import annotations
-
 import shutil
 import tempfile
 from pathlib import Path
