@@ -1,0 +1,106 @@
+"""What the report section of the config asks for, as files: pure functions of the config (no file system),
+used by rules/report.smk for its inputs and targets, and by tests.
+
+Item names share figures/, tables/ and provenance/, so they must be unique across tables, curves, grids and
+matrices; a matrix also writes figures/{name}-images.png and tables/{name}.csv.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from erasure import paths, plan
+from erasure.errors import ErasureError
+from erasure.paths import MethodId
+from erasure.report.tables import expected_cells
+
+KINDS = {  # config key -> (kind, rule that draws it, wildcard name in that rule)
+    "tables": ("table", "report_table", "table"),
+    "curves": ("curve", "report_curves", "curve"),
+    "grids": ("grid", "report_grid", "grid"),
+    "matrices": ("matrix", "report_matrix", "matrix"),
+}
+
+
+def report_items(report: Mapping) -> dict[str, tuple[str, Mapping]]:
+    """{artifact name: (config key, spec)}, checking that names do not collide."""
+    items: dict[str, tuple[str, Mapping]] = {}
+    for key in KINDS:
+        for name, spec in (report.get(key) or {}).items():
+            if name in items:
+                raise ErasureError(f"report.{key}.{name}: name already used by report.{items[name][0]}; "
+                                   "report names share figures/ and provenance/, rename one")
+            items[name] = (key, spec)
+    for name in report.get("matrices") or {}:
+        if f"{name}-images" in items:
+            raise ErasureError(f"report: {name}-images clashes with matrix {name!r}'s image figure; rename it")
+    return items
+
+
+def names_regex(report: Mapping, key: str) -> str:
+    """A wildcard constraint matching exactly the item names of one kind (nothing when there are none)."""
+    import re
+
+    return "|".join(re.escape(n) for n in sorted(report.get(key) or {})) or "(?!)"
+
+
+def curve_methods(spec: Mapping) -> list[str]:
+    methods = [MethodId.of(series["run"], step, student=series.get("which") == "student").name
+               for series in spec["series"] for step in series["steps"]]
+    return methods + ([spec["baseline"]] if spec.get("baseline") else [])
+
+
+def curve_runs(spec: Mapping) -> list[str]:
+    return list(dict.fromkeys(series["run"] for series in spec["series"]))
+
+
+def item_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[str] | str]:
+    """The named inputs of the rule that draws report item `name`."""
+    key, spec = report_items(config["report"])[name]
+    if key == "tables":
+        cells = expected_cells(spec, plan.reference_method(config))
+        return {"summaries": [str(paths.score_summary(root, world, metric, method, promptset))
+                              for method, promptset, metric in cells]}
+    promptset = spec["promptset"]
+    if key == "curves":
+        return {"summaries": [str(paths.score_summary(root, world, spec["metric"], m, promptset))
+                              for m in curve_methods(spec)],
+                "complete": [str(paths.run_complete(root, world, run)) for run in curve_runs(spec)]}
+    inputs: dict[str, list[str] | str] = {}
+    if key == "matrices":
+        inputs["scores"] = [str(paths.score_csv(root, world, spec["metric"], m, promptset)) for m in spec["methods"]]
+    inputs["manifests"] = [str(paths.manifest(root, world, m, promptset)) for m in spec["methods"]]
+    inputs["prompts"] = str(paths.prompt_table(root, world, promptset))
+    return inputs
+
+
+def item_outputs(config: Mapping, root, world: str, name: str) -> list[str]:
+    key, _ = report_items(config["report"])[name]
+    if key == "tables":
+        return [str(paths.table(root, world, name, ext)) for ext in ("csv", "md", "tex")]
+    if key == "matrices":
+        return [str(paths.figure(root, world, name)), str(paths.figure(root, world, f"{name}-images")),
+                str(paths.table(root, world, name, "csv"))]
+    return [str(paths.figure(root, world, name))]
+
+
+def provenance_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[str]]:
+    """The artifact's own files, then everything its rule read."""
+    upstream = item_inputs(config, root, world, name)
+    inputs = [f for files in upstream.values() for f in ([files] if isinstance(files, str) else files)]
+    return {"outputs": item_outputs(config, root, world, name), "inputs": inputs}
+
+
+def report_targets(config: Mapping, root, world: str) -> list[str]:
+    """Every table, figure and provenance file the config's report section asks for."""
+    targets = []
+    for name in report_items(config["report"]):
+        targets += item_outputs(config, root, world, name)
+        targets.append(str(paths.provenance(root, world, name)))
+    return targets
+
+
+def root_of(provenance_file: str | Path) -> Path:
+    """results/ from results/{world}/provenance/{artifact}.json."""
+    return Path(provenance_file).parents[2]
