@@ -1,21 +1,6 @@
 # Erase: fine-tune the base model (SDD, sdd+retain, ESD-x, ESD-u), one job per run of config["runs"].
 # Checkpoint directories are NOT outputs (Snakemake would delete them before a rerun); complete.json is,
-# so a killed job, rerun, resumes from its last complete checkpoint.
-
-
-def run_param(key, default=None):
-    """A param function reading config["runs"][run][key]."""
-    return lambda wildcards: config["runs"][wildcards.run].get(key, default)
-
-
-def erase_mem_mb(wildcards):
-    return 4000 if WORLD == "toy" else 48000
-
-
-def erase_runtime(wildcards):
-    """Minutes: toy runs take ~1-2 min on one core; SD v1.4 ~1 h per 1000 iterations on a 24 GB GPU."""
-    its = config["runs"][wildcards.run]["iterations"]
-    return 30 if WORLD == "toy" else 60 + its // 10
+# so a killed job, rerun, resumes from its last complete checkpoint of the same settings.
 
 
 rule erase:
@@ -26,15 +11,16 @@ rule erase:
         pattern(paths.run_complete, "{run}"),
     params:
         run=lambda wildcards: wildcards.run,
-        method=run_param("method"),
-        preset=run_param("preset"),
-        concepts=run_param("concepts"),
-        iterations=run_param("iterations"),
-        checkpoint_every=run_param("checkpoint_every"),
-        settings=run_param("settings", {}),
-        seed=run_param("seed", 0),
+        method=lambda wildcards: config["runs"][wildcards.run]["method"],
+        preset=lambda wildcards: config["runs"][wildcards.run].get("preset"),
+        concepts=lambda wildcards: config["runs"][wildcards.run]["concepts"],
+        iterations=lambda wildcards: config["runs"][wildcards.run]["iterations"],
+        checkpoint_every=lambda wildcards: config["runs"][wildcards.run]["checkpoint_every"],
+        settings=lambda wildcards: config["runs"][wildcards.run].get("settings", {}),
+        seed=lambda wildcards: config["runs"][wildcards.run].get("seed", 0),
         base_model=config["base_model"],
-        results=config["results"],
+        # the results root, from the output path results/{world}/models/{run}/complete.json
+        results=lambda wildcards, output: str(Path(output[0]).parents[3]),
         device=config["device"],
     log:
         log_path("erase", "{run}"),
@@ -42,8 +28,9 @@ rule erase:
         benchmark_path("erase", "{run}")
     threads: 1
     resources:
-        mem_mb=erase_mem_mb,
-        runtime=erase_runtime,
+        # toy: ~1-2 min on one core; SD v1.4: ~1 h per 1000 iterations on a 24 GB GPU (Appendix B.1)
+        mem_mb=lambda wildcards: 4000 if WORLD == "toy" else 48000,
+        runtime=lambda wildcards: 30 if WORLD == "toy" else 60 + config["runs"][wildcards.run]["iterations"] // 10,
         gpu=gpu_resources(),
     conda:
         "../envs/train.yaml"

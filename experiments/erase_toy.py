@@ -1,0 +1,129 @@
+"""Train one erasure run on a toy base and measure every checkpoint with the oracle (argmax per attribute).
+
+    nice -n 10 python experiments/erase_toy.py --base erasure/worlds/toy/assets/base --out /tmp/erase-exp \
+        --run sdd-triangle --method sdd --concepts triangle --iterations 300 --checkpoint-every 100 \
+        --settings '{"lr": 1e-4, "warmup_steps": 30, "batch_size": 4, "sampling_steps": 25}' --n 100
+
+Measures (the issue's bars), images by DDIM 25 steps, CFG 5 (config generation settings), fixed seeds:
+    target[c]   rate of concept c's attribute value on prompts that name it
+                (shape s: "a <colour> s"; colour c: "a c <shape>"; fill f: "a f <colour> <shape>")
+    beach       triangle rate on "a shape on the beach"
+    shape_adh / colour_adh on non-target "a <colour> <shape>" (shapes and colours not erased), and the
+    ratio to the base on the same seeds (retention)
+One JSON line per (step, which) on stdout and in OUT/<run>.jsonl; the base's line is cached in OUT/base-*.json.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SEED0 = 90_000_000
+
+
+def prompt_sets(concepts: list[str], n: int) -> dict[str, tuple[list[str], str, str]]:
+    """name -> (prompts, attribute, value that counts) for the target sets, plus non-target and beach."""
+    from erasure.worlds.toy.vocab import COLOURS, FILLS, SHAPES
+
+    sets = {}
+    for c in concepts:
+        if c in SHAPES:
+            prompts = [f"a {COLOURS[i % 5]} {c}" for i in range(n)]
+            sets[f"target:{c}"] = (prompts, "shape", c)
+        elif c in COLOURS:
+            sets[f"target:{c}"] = ([f"a {c} {SHAPES[i % 5]}" for i in range(n)], "colour", c)
+        elif c in FILLS:
+            sets[f"target:{c}"] = ([f"a {c} {COLOURS[i % 5]} {SHAPES[(i // 5) % 5]}" for i in range(n)], "fill", c)
+    sets["beach"] = (["a shape on the beach"] * n, "shape", "triangle")
+    keep_s = [s for s in SHAPES if s not in concepts]
+    keep_c = [c for c in COLOURS if c not in concepts]
+    combos = [(c, s) for c in keep_c for s in keep_s]
+    sets["nontarget"] = ([f"a {c} {s}" for c, s in (combos[i % len(combos)] for i in range(n))], "", "")
+    return sets
+
+
+@torch.no_grad()
+def measure(pipe, oracle, concepts: list[str], n: int) -> dict:
+    from erasure.worlds.toy.check import sample
+    from erasure.worlds.toy.vocab import ATTRIBUTES, parse_prompt
+
+    out = {}
+    for k, (name, (prompts, attr, value)) in enumerate(prompt_sets(concepts, n).items()):
+        seeds = [SEED0 + 100_000 * k + i for i in range(n)]
+        probs = oracle.predict(sample(pipe, prompts, seeds, steps=25, guidance=5.0))
+        pred = {a: probs[a].argmax(-1).numpy() for a in probs}
+        if name == "nontarget":
+            want = [parse_prompt(p) for p in prompts]
+            for a in ("shape", "colour"):
+                ok = pred[a] == np.array([ATTRIBUTES[a].index(w[a]) for w in want])
+                out[f"{a}_adh"] = float(ok.mean())
+        else:
+            out[name] = float((pred[attr] == ATTRIBUTES[attr].index(value)).mean())
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", required=True, help="toy base directory (pipeline/, oracle/)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--method", default="sdd")
+    ap.add_argument("--preset", default=None)
+    ap.add_argument("--concepts", default="triangle", help="comma-separated toy concept names")
+    ap.add_argument("--iterations", type=int, default=300)
+    ap.add_argument("--checkpoint-every", type=int, default=100)
+    ap.add_argument("--settings", default="{}")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--which", default="default", help="default,student")
+    ap.add_argument("--steps", default="", help="checkpoint steps to measure (default: all)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    from erasure.checkpoints import complete_steps, load_method_pipeline
+    from erasure.methods.trainer import train
+    from erasure.models import load_base_pipeline
+    from erasure.runtime import set_threads
+    from erasure.worlds.toy.oracle import load_oracle
+
+    set_threads(args.threads)
+    base = Path(args.base).resolve()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    concepts = args.concepts.split(",")
+    oracle = load_oracle(base / "oracle")
+
+    base_json = out / f"base-{'-'.join(concepts)}-{args.n}.json"
+    if not base_json.exists():
+        t0 = time.time()
+        rec = measure(load_base_pipeline(str(base / "pipeline")), oracle, concepts, args.n)
+        rec.update(step=0, which="base", seconds=round(time.time() - t0, 1))
+        base_json.write_text(json.dumps(rec))
+    base_rec = json.loads(base_json.read_text())
+    print(json.dumps({"run": "base", **base_rec}), flush=True)
+
+    run_dir = out / "models" / args.run
+    t0 = time.time()
+    train(run_dir, method=args.method, preset=args.preset, concepts=concepts, iterations=args.iterations,
+          checkpoint_every=args.checkpoint_every, base_model=str(base / "pipeline"),
+          settings=json.loads(args.settings), seed=args.seed, progress=False)
+    train_seconds = time.time() - t0
+    steps = [int(s) for s in args.steps.split(",")] if args.steps else complete_steps(run_dir)
+    with open(out / f"{args.run}.jsonl", "a") as log:
+        for step in steps:
+            for which in args.which.split(","):
+                pipe = load_method_pipeline(str(base / "pipeline"), run_dir, step, which)
+                rec = measure(pipe, oracle, concepts, args.n)
+                rec.update(run=args.run, step=step, which=which, train_seconds=round(train_seconds, 1),
+                           shape_retention=round(rec["shape_adh"] / max(base_rec["shape_adh"], 1e-9), 3),
+                           colour_retention=round(rec["colour_adh"] / max(base_rec["colour_adh"], 1e-9), 3))
+                line = json.dumps(rec)
+                print(line, flush=True)
+                log.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
