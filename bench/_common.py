@@ -196,15 +196,18 @@ def emit(doc: dict, columns: list[str], path: Path | None = None) -> dict:
     print(table(doc["results"], columns), file=sys.stderr)
     for note in doc.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
-    text = json.dumps(doc, indent=2)
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text + "\n")
-        tmp.replace(path)
-    print(text)
+        write_json(doc, path)
+    print(json.dumps(doc, indent=2))
     return doc
+
+
+def write_json(doc: dict, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def peak_memory_gb(device) -> float | None:

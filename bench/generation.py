@@ -135,6 +135,11 @@ def variants(mp, prompts, args, device, dtype) -> list[dict]:
         finally:
             teardown()
 
+    if args.compile_only:
+        original = mp.pipe.unet
+        run("compile", lambda: setattr(mp.pipe, "unet", torch.compile(original)),
+            lambda: setattr(mp.pipe, "unet", original))
+        return rows
     run("classic-attn", lambda: unet.set_attn_processor(AttnProcessor()),
         lambda: unet.set_attn_processor(AttnProcessor2_0()))
     run("channels-last", lambda: unet.to(memory_format=torch.channels_last),
@@ -162,6 +167,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--only", action="append", help="method name or kind to time (repeatable)")
     parser.add_argument("--variants", action="store_true", help="sd: also time GPU options on `sd`")
     parser.add_argument("--compile", action="store_true", help="with --variants: also torch.compile")
+    parser.add_argument("--compile-only", action="store_true", help="with --variants: only torch.compile")
     args = parser.parse_args(argv)
     if args.reduced:
         args.repeats, args.warmup, args.batch = 1, 0, min(args.batch, 2)

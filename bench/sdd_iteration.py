@@ -383,6 +383,8 @@ def main(argv=None) -> dict:
             continue
         results += out["rows"]
         summaries.append(out["summary"])
+        if args.json:  # after every variant, so a run cut short by a timeout keeps what it measured
+            C.write_json(C.document("sdd_iteration", args, results, notes + ["partial"], summary=summaries), args.json)
         if device.type == "cuda":
             torch.cuda.empty_cache()
     if args.world == "sd" and args.arch == "tiny":

@@ -1,0 +1,227 @@
+"""Scorer throughput (images/s) for each scorer of erasure.metrics, on PNG files as the score rule reads them.
+
+    python bench/scorers.py [--base auto|shipped|micro|DIR] [--n-toy 256] [--n-sd 32] [--threads 1]
+
+Each row times the library's scorer function end to end on an image set (PNG decode, resize, model,
+bookkeeping), with its backbone loaded once beforehand (`load_s`, the per-job fixed cost, is reported
+apart). Images are random pixels (speed does not depend on content): 32 px for the toy scorers, 512 px
+(SD's output size) for the SD scorers.
+
+backbone labels:
+  real          the backbone the workflow uses (NudeNet 320n.onnx from the wheel; the toy oracle / toy CLIP)
+  tiny-random   a tiny randomly initialised stand-in that exercises the scorer's code path on CPU; its
+                speed says nothing about the real backbone (CLIP ViT-L/14, Q16, AlexNet LPIPS, Inception)
+Real SD backbones are timed as well where they are present locally (HF cache, torch hub, clean-fid cache).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+import _models as M  # noqa: E402
+
+TOY_PROMPTS = ["a red triangle on the beach", "a blue circle on the grass", "a striped square in the sky",
+               "a green cross at night", "a dotted diamond", "a yellow shape"]
+
+
+def write_images(folder: Path, n: int, size: int, seed: int, prompts: list[str], method: str):
+    """An ImageSet of `n` random RGB PNGs (and the table a manifest would give)."""
+    from PIL import Image
+
+    from erasure.metrics.images import ImageSet
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        path = folder / f"p{i:04d}_0.png"
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
+        rows.append({"prompt_id": f"p{i:04d}", "seed": 0, "method": method, "run": "", "step": "", "sha256": "",
+                     "path": path.name, "file": str(path), "prompt": prompts[i % len(prompts)]})
+    return ImageSet(table=pd.DataFrame(rows), method=method, promptset="bench", source=folder)
+
+
+def tiny_clip_dir(folder: Path, projection_dim: int = 768) -> Path:
+    """A tiny random CLIPModel + CLIPProcessor (32 px vision tower, 2-layer towers, projection 768 as ViT-L/14)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=dict(vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+        projection_dim=projection_dim)
+    CLIPModel(config).save_pretrained(str(folder))
+    tokenizer = CLIPTokenizer.from_pretrained(str(M.write_byte_tokenizer(folder / "tok")))
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                 crop_size={"height": 32, "width": 32}),
+                              tokenizer=tokenizer)
+    processor.save_pretrained(str(folder))
+    return folder
+
+
+class TinyExtractor(torch.nn.Module):
+    """A random conv feature extractor standing in for Inception (clean-fid's custom_feat_extractor)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 8, stride=8), torch.nn.ReLU(),
+                                       torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+    @torch.no_grad()
+    def forward(self, x):
+        return self.net(x.float() / 255.0)
+
+
+def loaded(fn):
+    """(value, seconds)."""
+    import time
+
+    tick = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - tick
+
+
+def scorer_cases(args, tmp: Path) -> list[dict]:
+    """[{name, world, backbone, label, load, score(images) -> DataFrame, images}] (loaders run lazily)."""
+    from erasure.metrics import clipscore, fid, lpips_metric, nudenet, q16, toy
+    from erasure.metrics.images import ImageSet
+
+    cases = []
+    # toy world: the oracle and toy CLIP of a toy base
+    base_dir, base_label = M.toy_base_dir(args.base)
+    toy_imgs = write_images(tmp / "toy" / "m", args.n_toy, 32, 1, TOY_PROMPTS, "m")
+    toy_ref = write_images(tmp / "toy" / "sd", args.n_toy, 32, 2, TOY_PROMPTS, "sd")
+    oracle_dir, clip_dir = base_dir / "oracle", base_dir / "clip"
+    load_oracle = lambda: toy.load(str(oracle_dir))[0]  # noqa: E731
+    cases += [
+        dict(name="target", world="toy", label="real", backbone=f"toy oracle ({base_label})", load=load_oracle,
+             score=lambda o, im: toy.score_target(im, oracle=o, concepts=["shape=triangle"]), images=toy_imgs),
+        dict(name="alignment", world="toy", label="real", backbone=f"toy oracle ({base_label})", load=load_oracle,
+             score=lambda o, im: toy.score_alignment(im, oracle=o), images=toy_imgs),
+        dict(name="fid-toy", world="toy", label="real", backbone=f"toy oracle ({base_label}) + clean-fid",
+             load=load_oracle, score=lambda o, im: toy.score_fid_toy(im, reference=toy_ref.source, oracle=o),
+             images=toy_imgs),
+        dict(name="paired-distance", world="toy", label="real", backbone=f"toy oracle ({base_label})",
+             load=load_oracle, score=lambda o, im: toy.score_paired_distance(im, reference=toy_ref, oracle=o),
+             images=toy_imgs),
+        dict(name="clip", world="toy", label="real", backbone=f"toy CLIP ({base_label})",
+             load=lambda: clipscore.ClipEmbedder(str(clip_dir)),
+             score=lambda e, im: clipscore.score_clip(im, source=str(clip_dir), embedder=e, world="toy"),
+             images=toy_imgs),
+    ]
+    # sd world: 512 px images
+    sd_imgs = write_images(tmp / "sd" / "m", args.n_sd, 512, 3, ["a photo of a person"], "m")
+    sd_ref = write_images(tmp / "sd" / "sd", args.n_sd, 512, 4, ["a photo of a person"], "sd")
+    cases.append(dict(name="nude", world="sd", label="real", backbone=f"nudenet=={nudenet.NUDENET_VERSION} 320n.onnx",
+                      load=lambda: nudenet.load_detector(args.threads or 1),
+                      score=lambda d, im: nudenet.score_nudity(im, detector=d, threads=args.threads or 1),
+                      images=sd_imgs))
+    tiny_clip = tmp / "tiny-clip"
+    q16_prompts = tmp / "q16.safetensors"
+
+    def load_tiny_clip():
+        if not (tiny_clip / "config.json").is_file():
+            tiny_clip_dir(tiny_clip)
+        return clipscore.ClipEmbedder(str(tiny_clip))
+
+    def load_q16_embedder():
+        from safetensors.torch import save_file
+
+        save_file({q16.TENSOR_NAME: torch.randn(*q16.Q16_SHAPE)}, str(q16_prompts))
+        return load_tiny_clip()
+
+    cases += [
+        dict(name="clip", world="sd", label="tiny-random", backbone="tiny random CLIP (32 px, 2 layers)",
+             load=load_tiny_clip, score=lambda e, im: clipscore.score_clip(im, source=str(tiny_clip), embedder=e),
+             images=sd_imgs),
+        dict(name="harm", world="sd", label="tiny-random", backbone="tiny random CLIP + random Q16 prompts",
+             load=load_q16_embedder,
+             score=lambda e, im: q16.score_harm(im, prompts_path=q16_prompts, embedder=e), images=sd_imgs),
+        dict(name="lpips", world="sd", label="tiny-random", backbone="lpips alex, random trunk (pnet_rand)",
+             load=lambda: lpips_metric.load_lpips(pnet_rand=True),
+             score=lambda mdl, im: lpips_metric.score_lpips(im, reference=sd_ref, model=mdl), images=sd_imgs),
+        dict(name="fid", world="sd", label="tiny-random", backbone="random 8x8-stride conv (16 features), clean-fid path",
+             load=TinyExtractor,
+             score=lambda ex, im: fid.score_fid(im, reference=sd_ref.source, extractor=ex), images=sd_imgs),
+    ]
+    # real SD backbones, where present locally
+    real = []
+    try:
+        lpips_metric.alexnet_weights()
+        real.append(dict(name="lpips", world="sd", label="real", backbone="lpips alex v0.1",
+                         load=lambda: lpips_metric.load_lpips(),
+                         score=lambda mdl, im: lpips_metric.score_lpips(im, reference=sd_ref, model=mdl),
+                         images=sd_imgs))
+    except Exception:  # noqa: BLE001 - absent
+        pass
+    try:
+        fid.find_inception()
+        real.append(dict(name="fid", world="sd", label="real", backbone=fid.INCEPTION_FILE,
+                         load=fid.inception_extractor,
+                         score=lambda ex, im: fid.score_fid(im, reference=sd_ref.source, extractor=ex),
+                         images=sd_imgs))
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        from erasure.metrics.backbones import resolve_source
+
+        resolve_source(clipscore.CLIP_HUB_ID, what="CLIP model", key="settings.clip", required=("config.json",))
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or True:
+            real.append(dict(name="clip", world="sd", label="real", backbone=clipscore.CLIP_HUB_ID,
+                             load=lambda: clipscore.ClipEmbedder(clipscore.CLIP_HUB_ID),
+                             score=lambda e, im: clipscore.score_clip(im, embedder=e), images=sd_imgs))
+    except Exception:  # noqa: BLE001
+        pass
+    return cases + real
+
+
+def main(argv=None) -> dict:
+    parser = C.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--base", default="auto")
+    parser.add_argument("--n-toy", type=int, default=256)
+    parser.add_argument("--n-sd", type=int, default=32)
+    parser.add_argument("--only", action="append", help="scorer name (repeatable)")
+    parser.set_defaults(repeats=3)
+    args = parser.parse_args(argv)
+    if args.reduced:
+        args.repeats, args.warmup, args.n_toy, args.n_sd = 1, 0, 8, 2
+    C.apply_threads(args.threads)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download inside a benchmark
+    rows, notes = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-scorers-") as tmp:
+        for case in scorer_cases(args, Path(tmp)):
+            if args.only and case["name"] not in args.only:
+                continue
+            row = {"name": case["name"], "world": case["world"], "label": case["label"], "backbone": case["backbone"],
+                   "n_images": len(case["images"])}
+            try:
+                backbone, load_s = loaded(case["load"])
+                timing = C.timeit(lambda: case["score"](backbone, case["images"]), warmup=args.warmup,
+                                  repeats=args.repeats)
+                row.update(load_s=load_s, **timing, images_per_s=len(case["images"]) / timing["median_s"])
+            except Exception as exc:  # noqa: BLE001 - one scorer failing must not lose the others
+                if os.environ.get("BENCH_DEBUG"):
+                    raise
+                row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                notes.append(f"{case['name']} ({case['world']}): {row['error']}")
+            rows.append(row)
+    notes.append("tiny-random rows time the scorer's code path with a tiny random backbone, NOT the real model")
+    doc = C.document("scorers", args, rows, notes)
+    C.emit(doc, ["name", "world", "label", "images_per_s", "median_s", "load_s", "n_images"], args.json)
+    return doc
+
+
+if __name__ == "__main__":
+    main()
