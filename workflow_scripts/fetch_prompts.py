@@ -5,8 +5,6 @@ configured local `path` or downloaded from `url`, checked against the pinned `sh
     params      name, url, sha256, path
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 

@@ -5,8 +5,6 @@
     params      expected (images in the set)
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 

@@ -6,8 +6,6 @@
     log[0], threads
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 
