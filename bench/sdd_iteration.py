@@ -292,7 +292,7 @@ def components(m, optimizer, lr_scheduler, s, z, device, args) -> dict:
     B = s.batch_size
     rep = dict(warmup=3, repeats=max(20, args.repeats * 4), device=device)
     eps = torch.randn_like(z)
-    tau = int(m.scheduler.timesteps[5])
+    tau = int(m.scheduler.timesteps[len(m.scheduler.timesteps) // 2])
     out = {}
     out["scheduler_step"] = C.timeit(lambda: m.scheduler.step(eps, tau, z), **rep)["median_s"]
     e2 = torch.cat([eps, eps])
@@ -354,7 +354,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, default=0, help="override settings.batch_size (toy: config's run)")
     parser.add_argument("--steps", type=int, default=0, help="override settings.sampling_steps T")
     parser.add_argument("--fixed-steps", type=int, default=0, help="K DDIM steps per breakdown repeat (default (T+1)//2)")
-    parser.add_argument("--library-iters", type=int, default=20, help="trainer.train_step iterations with random t")
+    parser.add_argument("--library-iters", type=int, default=None,
+                        help="trainer.train_step iterations with random t (default 20; reduced: toy 2, sd 0)")
     parser.add_argument("--variant", action="append", default=None, help="see module doc; repeatable")
     parser.add_argument("--no-components", dest="components", action="store_false")
     args = parser.parse_args(argv)
@@ -362,10 +363,13 @@ def main(argv=None) -> dict:
         if args.world == "sd":
             args.latent = min(args.latent, 16)
             args.fixed_steps = args.fixed_steps or 2
-            args.library_iters = 0
+            args.library_iters = 0 if args.library_iters is None else args.library_iters
             args.repeats, args.warmup = 1, 0
         else:
-            args.repeats, args.warmup, args.library_iters = min(args.repeats, 2), 0, min(args.library_iters, 2)
+            args.repeats, args.warmup = min(args.repeats, 2), 0
+            args.library_iters = 2 if args.library_iters is None else args.library_iters
+    if args.library_iters is None:
+        args.library_iters = 20
     C.apply_threads(args.threads)
     device = torch.device(args.device)
     variants = args.variant or ["fp32"]

@@ -1,0 +1,193 @@
+"""The benchmark scripts run in their reduced modes and produce the documented JSON schema.
+
+No timing assertions: only that every script runs, reports what bench/README.md says it reports, and
+keeps going when one variant fails. The toy-world and whole-script checks are `slow` (a micro toy base
+is built once per session, about a minute).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench"
+sys.path.insert(0, str(BENCH))
+
+import _common as C  # noqa: E402
+
+MACHINE_KEYS = {"cpu_model", "cpu_count", "torch_threads", "torch", "diffusers", "transformers", "loadavg_1_5_15", "cuda"}
+SUMMARY_KEYS = {"variant", "label", "batch", "sampling_steps_T", "trajectory_steps_K", "iteration_median_s",
+                "floor_median_s", "ratio_median", "sample_overhead_per_step_s", "train_overhead_s", "ema_s",
+                "teacher_forward_s", "n_trained_params"}
+SDD_PHASES = {"sample", "train", "ema", "floor_teacher", "floor_student_nograd", "floor_student_fwd_bwd",
+              "iteration", "floor"}
+
+
+def check_document(doc: dict, benchmark: str) -> None:
+    assert doc["benchmark"] == benchmark and doc["schema"] == C.SCHEMA
+    assert MACHINE_KEYS <= set(doc["machine"])
+    assert isinstance(doc["args"], dict) and isinstance(doc["notes"], list)
+    assert isinstance(doc["results"], list)
+    for row in doc["results"]:
+        assert "name" in row
+        if "error" not in row and "median_s" in row:
+            assert set(C.TIMING_KEYS) <= set(row)
+            assert row["q1_s"] <= row["median_s"] <= row["q3_s"]
+    json.dumps(doc)  # serialisable as is
+
+
+@pytest.fixture(scope="session")
+def micro_cache(tmp_path_factory):
+    """BENCH_CACHE for the session: the toy micro base is built there once."""
+    cache = tmp_path_factory.mktemp("bench-cache")
+    old = os.environ.get("BENCH_CACHE")
+    os.environ["BENCH_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("BENCH_CACHE", None)
+    else:
+        os.environ["BENCH_CACHE"] = old
+
+
+# --- _common ------------------------------------------------------------------------------------------
+
+def test_timeit_and_table():
+    calls = []
+    result = C.timeit(lambda: calls.append(1), warmup=2, repeats=3)
+    assert len(calls) == 5 and result["repeats"] == 3 and len(result["times_s"]) == 3
+    assert set(C.TIMING_KEYS) <= set(result)
+    text = C.table([{"a": 1.5, "b": None}], ["a", "b"])
+    assert "1.5" in text and "-" in text
+
+
+def test_document_and_emit(tmp_path, capsys):
+    doc = C.document("x", {"k": 1}, [{"name": "r", **C.summarize([0.1, 0.2, 0.3])}], ["n"], extra={"y": Path("p")})
+    check_document(doc, "x")
+    C.emit(doc, ["name", "median_s"], tmp_path / "x.json")
+    assert json.loads((tmp_path / "x.json").read_text())["extra"] == {"y": "p"}
+    assert json.loads(capsys.readouterr().out)["benchmark"] == "x"
+
+
+def test_variant_parsing():
+    import sdd_iteration
+
+    opts = sdd_iteration.parse_variant("bf16+frozen16+ckpt")
+    assert opts["dtype"] == "bf16" and opts["frozen16"] and opts["ckpt"] and not opts["compile"]
+    with pytest.raises(SystemExit):
+        sdd_iteration.parse_variant("fp32+frozen16")  # frozen low-precision weights need autocast
+    with pytest.raises(SystemExit):
+        sdd_iteration.parse_variant("bf16+warp-drive")
+
+
+# --- the SD-architecture paths (tiny arch: the device script's code on CPU) ---------------------------
+
+def test_sdd_iteration_sd_paths(tmp_path):
+    import sdd_iteration
+
+    doc = sdd_iteration.main(["--world", "sd", "--arch", "tiny", "--latent", "8", "--reduced", "--threads", "1",
+                              "--steps", "4", "--library-iters", "1", "--variant", "fp32",
+                              "--variant", "bf16+frozen16+ckpt+split-cfg+classic-attn+channels-last",
+                              "--variant", "fp32+adam8bit", "--json", str(tmp_path / "s.json")])
+    check_document(doc, "sdd_iteration")
+    by_variant = {s["variant"]: s for s in doc["summary"]}
+    assert {"fp32", "bf16+frozen16+ckpt+split-cfg+classic-attn+channels-last"} <= set(by_variant)
+    for summary in by_variant.values():
+        assert SUMMARY_KEYS <= set(summary)
+        assert summary["trajectory_steps_K"] == 2 and summary["sampling_steps_T"] == 4
+    assert {r["name"] for r in doc["results"] if r["variant"] == "fp32"} >= SDD_PHASES | {"library_train_step"}
+    assert "library_ratio_total" in by_variant["fp32"]
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:  # a missing optional package is a note, not a crash
+        assert any("adam8bit" in n for n in doc["notes"])
+    assert json.loads((tmp_path / "s.json").read_text())["summary"]
+
+
+def test_generation_sd_paths(tmp_path):
+    import generation
+
+    doc = generation.main(["--world", "sd", "--arch", "tiny", "--reduced", "--threads", "1", "--variants",
+                           "--json", str(tmp_path / "g.json")])
+    check_document(doc, "generation")
+    default = {r["method"] for r in doc["results"] if r["variant"] == "default"}
+    assert default == {"sd", "sd-neg", "sld-medium", "sld-max", "sega", "finetuned"}
+    assert {r["variant"] for r in doc["results"]} >= {"default", "classic-attn", "channels-last", "bf16"}
+    for row in doc["results"]:
+        assert "error" not in row, row
+        assert row["images_per_s"] > 0 and row["batch"] == 2
+
+
+# --- toy world, DAG, device script (slow) -------------------------------------------------------------
+
+@pytest.mark.slow
+def test_sdd_iteration_toy(micro_cache, tmp_path):
+    import sdd_iteration
+
+    doc = sdd_iteration.main(["--world", "toy", "--base", "micro", "--reduced", "--threads", "1", "--steps", "4"])
+    check_document(doc, "sdd_iteration")
+    (summary,) = doc["summary"]
+    assert SUMMARY_KEYS <= set(summary) and summary["batch"] == 4  # the toy config's run settings
+    assert {"components", "overhead_budget", "library_ratio_total"} <= set(summary)
+    assert {"scheduler_step", "adamw_step", "ema_update", "unet_forward_profile"} <= set(summary["components"])
+
+
+@pytest.mark.slow
+def test_generation_toy(micro_cache):
+    import generation
+
+    doc = generation.main(["--world", "toy", "--base", "micro", "--reduced", "--threads", "1"])
+    check_document(doc, "generation")
+    methods = {r["method"] for r in doc["results"]}
+    assert {"sd", "sd-neg", "sld-medium", "sld-max", "sega"} <= methods
+    assert any(r["kind"] == "finetuned" for r in doc["results"])  # a real SDD run, loaded as generation does
+
+
+@pytest.mark.slow
+def test_scorers(micro_cache):
+    import scorers
+
+    doc = scorers.main(["--base", "micro", "--reduced", "--threads", "1"])
+    check_document(doc, "scorers")
+    names = {(r["name"], r["world"]) for r in doc["results"] if "error" not in r}
+    assert {("target", "toy"), ("alignment", "toy"), ("fid-toy", "toy"), ("paired-distance", "toy"),
+            ("clip", "toy"), ("nude", "sd"), ("clip", "sd"), ("harm", "sd"), ("lpips", "sd"), ("fid", "sd")} <= names
+    for row in doc["results"]:
+        assert row["label"] in ("real", "tiny-random")
+
+
+@pytest.mark.slow
+def test_dag(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCH / "dag.py"), "--reduced", "--results", str(tmp_path / "none")],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    check_document(doc, "dag")
+    rows = {r["name"]: r for r in doc["results"]}
+    assert {"startup", "paper_dag", "paper_dryrun", "toy_dryrun"} <= set(rows)
+    assert "error" not in rows["paper_dryrun"] and rows["paper_dryrun"]["jobs"] > 0
+    assert any("toy_noop skipped" in n for n in doc["notes"])
+
+
+@pytest.mark.slow
+def test_device_script_reduced(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "BENCH_REDUCED": "1", "OUT": str(out)}
+    proc = subprocess.run(["bash", str(BENCH / "device_run.sh")], capture_output=True, text=True, env=env,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    files = {p.name for p in out.iterdir()}
+    assert {"env.txt", "log.txt", "sdd_speed.json", "sdd_memory.json", "generation.json"} <= files
+    assert len(files) <= 8  # what the device tool brings back
+    speed = json.loads((out / "sdd_speed.json").read_text())
+    check_document(speed, "sdd_iteration")
+    assert {s["variant"] for s in speed["summary"]} >= {"fp32", "bf16", "bf16+classic-attn", "bf16+split-cfg"}
+    memory = json.loads((out / "sdd_memory.json").read_text())
+    assert {s["variant"] for s in memory["summary"]} >= {"bf16+frozen16+ckpt"}
+    check_document(json.loads((out / "generation.json").read_text()), "generation")
+    assert "exit 0" in (out / "log.txt").read_text()
