@@ -20,18 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from erasure.io import atomic_write, sha256_file
+from erasure.io import atomic_write, sha256_file, write_json_atomic
 from erasure.runtime import set_threads
 
 RECIPES: dict[str, dict] = {
     "full": dict(
         n_train=40_000, n_heldout=2_000,
-        clip_steps=1500, clip_batch=256, clip_lr=2e-3, clip_seconds=240,
-        vae_steps=1500, vae_batch=64, vae_lr=2e-3, vae_seconds=120,
-        oracle_steps=1500, oracle_ft_steps=500, oracle_batch=128, oracle_lr=2e-3, oracle_seconds=150,
-        oracle_ft_seconds=45,
+        clip_steps=1200, clip_batch=256, clip_lr=2e-3,
+        vae_steps=1000, vae_batch=64, vae_lr=2e-3,
+        oracle_steps=1200, oracle_ft_steps=400, oracle_batch=128, oracle_lr=2e-3,
         unet_steps=3100, unet_batch=64, unet_lr=8e-4, unet_lr2=4e-4, unet_phase1=0.55, unet_ema=0.999,
-        unet_seconds=840,
     ),
     "micro": dict(
         n_train=384, n_heldout=128,
@@ -41,6 +39,31 @@ RECIPES: dict[str, dict] = {
         unet_steps=6, unet_batch=16, unet_lr=8e-4, unet_lr2=4e-4, unet_phase1=0.55, unet_ema=0.999,
     ),
 }
+
+
+class _StageCache:
+    """Per-component save / reuse of trained parts (no-op without a directory)."""
+
+    def __init__(self, cache_dir, recipe: str, seed: int):
+        self.root = None if cache_dir is None else Path(cache_dir) / f"{recipe}-seed{seed}"
+        self.steps_done: dict[str, int] = {}
+
+    def stage(self, name, train, save, load, times, log):
+        meta_file = None if self.root is None else self.root / f"{name}.json"
+        if meta_file is not None and meta_file.is_file():
+            meta = json.loads(meta_file.read_text())
+            log(f"{name}: reusing {self.root / name}")
+            times[name], self.steps_done[name] = meta["seconds"], meta["steps_done"]
+            return load(self.root / name)
+        t = time.time()
+        model = train()
+        times[name] = time.time() - t
+        self.steps_done[name] = int(getattr(model, "steps_done", -1))
+        if meta_file is not None:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+            save(model, self.root / name)
+            write_json_atomic(meta_file, {"seconds": times[name], "steps_done": self.steps_done[name]})
+        return model
 
 
 def write_checksums(base_dir: Path) -> None:
@@ -90,10 +113,12 @@ def model_card(recipe_name: str, recipe: dict, seed: int, threads: int, times: d
 
 
 def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, threads: int = 2,
-               measure: bool | None = None, log=print) -> Path:
+               measure: bool | None = None, cache_dir: str | Path | None = None, log=print) -> Path:
     """Train tokenizer, toy CLIP, VAE, oracle and UNet; write pipeline/, clip/, oracle/, MODEL_CARD.md and
     SHA256SUMS to `out_dir` (built in a temporary sibling and renamed into place). `measure` (default: on
-    for `full`) runs `check.measure` on the result and records it in the model card."""
+    for `full`) runs `check.measure` on the result and records it in the model card. With `cache_dir`, each
+    trained component is kept there and reused by a later call with the same recipe and seed, so an
+    interrupted build resumes at the component it was training."""
     from diffusers import StableDiffusionPipeline
 
     from erasure.worlds.toy import clip as clip_mod
@@ -123,37 +148,48 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
         shutil.rmtree(tmp / "_tokenizer_src")
         times["data"] = time.time() - t
 
-        t = time.time()
-        clip = clip_mod.train_clip(data, tokenizer, steps=cfg["clip_steps"], batch=cfg["clip_batch"],
-                                   lr=cfg["clip_lr"], seed=seed,
-                                   max_seconds=cfg.get("clip_seconds"), log=log)
-        times["clip"] = time.time() - t
-        steps_done = {"clip": clip.steps_done}
+        cache = _StageCache(cache_dir, recipe, seed)
+
+        def _train_clip():
+            return clip_mod.train_clip(data, tokenizer, steps=cfg["clip_steps"], batch=cfg["clip_batch"],
+                                       lr=cfg["clip_lr"], seed=seed, max_seconds=cfg.get("clip_seconds"), log=log)
+
+        def _load_clip(d):
+            from transformers import CLIPModel
+
+            return CLIPModel.from_pretrained(d).eval().requires_grad_(False)
+
+        clip = cache.stage("clip", _train_clip, lambda m, d: m.save_pretrained(d), _load_clip, times, log)
         text_encoder = clip_mod.text_encoder_from_clip(clip)
         figures["clip_zero_shot"] = clip_mod.zero_shot_accuracy(clip, tokenizer, held.images, held.labels)
         figures.update(clip_mod.shape_only_cosines(text_encoder, tokenizer))
         log(f"clip: {figures}")
 
-        t = time.time()
-        vae = vae_mod.train_vae(data.images, steps=cfg["vae_steps"], batch=cfg["vae_batch"], lr=cfg["vae_lr"],
-                                seed=seed, max_seconds=cfg.get("vae_seconds"), log=log)
-        times["vae"] = time.time() - t
-        steps_done["vae"] = vae.steps_done
+        def _train_vae():
+            return vae_mod.train_vae(data.images, steps=cfg["vae_steps"], batch=cfg["vae_batch"], lr=cfg["vae_lr"],
+                                     seed=seed, max_seconds=cfg.get("vae_seconds"), log=log)
 
-        t = time.time()
-        oracle = oracle_mod.train_oracle(data.images, data.labels, steps=cfg["oracle_steps"],
-                                         batch=cfg["oracle_batch"], lr=cfg["oracle_lr"], seed=seed,
-                                         max_seconds=cfg.get("oracle_seconds"), log=log)
-        # fine-tune on half VAE reconstructions so the oracle reads decoded (slightly blurred) images
-        n_ft = min(len(data.images), 8000)
-        recon = vae_mod.reconstruct(vae, data.images[:n_ft])
-        mix = np.concatenate([data.images[:n_ft], recon])
-        mix_labels = {a: np.concatenate([v[:n_ft], v[:n_ft]]) for a, v in data.labels.items()}
-        oracle = oracle_mod.train_oracle(mix, mix_labels, steps=cfg["oracle_ft_steps"], batch=cfg["oracle_batch"],
-                                         lr=cfg["oracle_lr"] / 4, seed=seed + 1, oracle=oracle,
-                                         max_seconds=cfg.get("oracle_ft_seconds"), log=log)
-        times["oracle"] = time.time() - t
-        steps_done["oracle (+fine-tune)"] = oracle.steps_done
+        def _load_vae(d):
+            from diffusers import AutoencoderKL
+
+            return AutoencoderKL.from_pretrained(d).eval().requires_grad_(False)
+
+        vae = cache.stage("vae", _train_vae, lambda m, d: m.save_pretrained(d), _load_vae, times, log)
+
+        def _train_oracle():
+            oracle = oracle_mod.train_oracle(data.images, data.labels, steps=cfg["oracle_steps"],
+                                             batch=cfg["oracle_batch"], lr=cfg["oracle_lr"], seed=seed,
+                                             max_seconds=cfg.get("oracle_seconds"), log=log)
+            # fine-tune on half VAE reconstructions so the oracle reads decoded (slightly blurred) images
+            n_ft = min(len(data.images), 8000)
+            recon = vae_mod.reconstruct(vae, data.images[:n_ft])
+            mix = np.concatenate([data.images[:n_ft], recon])
+            mix_labels = {a: np.concatenate([v[:n_ft], v[:n_ft]]) for a, v in data.labels.items()}
+            return oracle_mod.train_oracle(mix, mix_labels, steps=cfg["oracle_ft_steps"],
+                                           batch=cfg["oracle_batch"], lr=cfg["oracle_lr"] / 4, seed=seed + 1,
+                                           oracle=oracle, max_seconds=cfg.get("oracle_ft_seconds"), log=log)
+
+        oracle = cache.stage("oracle", _train_oracle, oracle_mod.save_oracle, oracle_mod.load_oracle, times, log)
         figures["oracle_real"] = oracle_mod.accuracy(oracle, held.images, held.labels)
         figures["oracle_vae"] = oracle_mod.accuracy(oracle, vae_mod.reconstruct(vae, held.images), held.labels)
         log(f"oracle: real {figures['oracle_real']} vae {figures['oracle_vae']}")
@@ -165,14 +201,19 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
             cond_table = text_encoder(input_ids=clip_mod.tokenize(tokenizer, list(uniq))).last_hidden_state
         times["pre-encode"] = time.time() - t
 
-        t = time.time()
-        ema_unet = unet_mod.train_unet(
-            mean, std, vae.config.scaling_factor, torch.from_numpy(cond_index[:-1]), cond_table,
-            steps=cfg["unet_steps"], batch=cfg["unet_batch"], lr=cfg["unet_lr"], lr2=cfg["unet_lr2"],
-            phase1=cfg["unet_phase1"], ema_decay=cfg["unet_ema"], seed=seed,
-            max_seconds=cfg.get("unet_seconds"), log=log)[1]
-        steps_done["unet"] = ema_unet.steps_done
-        times["unet"] = time.time() - t
+        def _train_unet():
+            return unet_mod.train_unet(
+                mean, std, vae.config.scaling_factor, torch.from_numpy(cond_index[:-1]), cond_table,
+                steps=cfg["unet_steps"], batch=cfg["unet_batch"], lr=cfg["unet_lr"], lr2=cfg["unet_lr2"],
+                phase1=cfg["unet_phase1"], ema_decay=cfg["unet_ema"], seed=seed,
+                max_seconds=cfg.get("unet_seconds"), log=log)[1]
+
+        def _load_unet(d):
+            from diffusers import UNet2DConditionModel
+
+            return UNet2DConditionModel.from_pretrained(d).eval().requires_grad_(False)
+
+        ema_unet = cache.stage("unet", _train_unet, lambda m, d: m.save_pretrained(d), _load_unet, times, log)
 
         pipe = StableDiffusionPipeline(
             vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=ema_unet,
@@ -183,7 +224,7 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
         clip_mod.save_clip(clip, tokenizer, tmp / "clip")
         oracle_mod.save_oracle(oracle, tmp / "oracle")
         times["total"] = sum(times.values())
-        figures["steps_done"] = steps_done
+        figures["steps_done"] = cache.steps_done
 
         check = None
         if measure:
@@ -211,9 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--measure", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=None, help="keep / reuse trained components here")
     args = parser.parse_args(argv)
     build_base(args.out, recipe=args.recipe, seed=args.seed, threads=args.threads, measure=args.measure,
-               log=lambda s: print(s, flush=True))
+               cache_dir=args.cache_dir, log=lambda s: print(s, flush=True))
     return 0
 
 
