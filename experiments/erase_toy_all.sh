@@ -1,0 +1,32 @@
+#!/bin/bash
+# Every issue-3 figure on a toy base, in two niced single-thread lanes (~20-30 min on 2 idle cores):
+#   experiments/erase_toy_all.sh [BASE_DIR] [OUT_DIR]
+# BASE_DIR defaults to the shipped asset. Results: OUT_DIR/*.jsonl (one line per run, step, which),
+# OUT_DIR/base-*.json (the base on the same seeds), logs A*.log / B*.log (interference JSON in A2.log,
+# timing JSON in A3.log).
+set -u
+cd "$(dirname "$0")/.."
+BASE=${1:-erasure/worlds/toy/assets/base}
+OUT=${2:-/tmp/erase-exp}
+mkdir -p "$OUT"
+LOGS=$OUT
+S='{"lr": 1e-4, "warmup_steps": 30, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.995}'
+E='{"lr": 1e-4, "batch_size": 2, "sampling_steps": 10}'
+M='{"lr": 1e-4, "warmup_steps": 40, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.995}'
+(
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-triangle --method sdd --concepts triangle \
+   --iterations 300 --checkpoint-every 100 --settings "$S" --n 40 --which default,student > $LOGS/A1.log 2>&1
+ nice -n 10 python experiments/erase_interference.py --base $BASE --run-dir $OUT/models/sdd-triangle --step 300 --n 4 > $LOGS/A2.log 2>&1
+ nice -n 10 python experiments/erase_timing.py --base $BASE/pipeline --iterations 30 --settings '{"batch_size": 2, "sampling_steps": 10}' > $LOGS/A3.log 2>&1
+ echo done > $LOGS/A.done
+) &
+(
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-multi --method sdd --concepts triangle,red,striped \
+   --iterations 400 --checkpoint-every 100 --settings "$M" --n 40 --steps 400 > $LOGS/B1.log 2>&1
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run esd-x-triangle --method esd-x --concepts triangle \
+   --iterations 200 --checkpoint-every 100 --settings "$E" --n 40 --steps 200 > $LOGS/B2.log 2>&1
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run esd-u-triangle --method esd-u --concepts triangle \
+   --iterations 200 --checkpoint-every 100 --settings "$E" --n 40 --steps 200 > $LOGS/B3.log 2>&1
+ echo done > $LOGS/B.done
+) &
+wait
