@@ -98,3 +98,24 @@ def test_esd_target_from_frozen_original(tiny_base):
         assert torch.equal(p, original[name]), name  # the frozen original never moves
     moved = [n for n, p in pipe.unet.named_parameters() if not torch.equal(p, original[n])]
     assert moved and not any(is_attn2(n) for n in moved)  # ESD-u trains everything except attn2
+
+
+def test_sdd_retain_is_its_own_method(tiny_base):
+    """The extension adds weight · ‖ε_θ(z_t, c_r, t) − ε_base(z_t, c_r, t)‖² against a frozen base copy."""
+    pipe = load_base_pipeline(tiny_base)
+    settings = resolve_settings("sdd+retain", "paper", dict(sampling_steps=3, batch_size=1, warmup_steps=0, lr=1e-2,
+                                                            retain_weight=0.3, retain_prompts=["a shape on the beach"]))
+    prompts = encode_prompts(pipe, ["a triangle"], settings.retain_prompts)
+    m = build_method("sdd+retain", pipe.unet, dict(pipe.scheduler.config), prompts, settings)
+    frozen = {n: p.detach().clone() for n, p in m.base.named_parameters()}
+    optimizer, lr_scheduler = make_optimizer(list(m.trainable.values()), settings, 5)
+    for step in (1, 2):
+        train_step(m, optimizer, lr_scheduler, step, torch.Generator().manual_seed(step), 1.0)
+    assert all(torch.equal(p, frozen[n]) for n, p in m.base.named_parameters())
+    # at step 0 the student equals the base, so the retain term is exactly zero there
+    fresh = build_method("sdd+retain", load_base_pipeline(tiny_base).unet, dict(pipe.scheduler.config), prompts, settings)
+    plain = build_method("sdd", load_base_pipeline(tiny_base).unet, dict(pipe.scheduler.config), prompts,
+                         resolve_settings("sdd", "paper", dict(sampling_steps=3, batch_size=1)))
+    a = fresh.loss(0, torch.Generator().manual_seed(9))
+    b = plain.loss(0, torch.Generator().manual_seed(9))
+    torch.testing.assert_close(a, b)
