@@ -1,0 +1,45 @@
+"""The shipped base: checksums verified, and a damaged copy fails with one line naming the file."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from erasure.errors import ErasureError
+from erasure.worlds.toy.assets import SHIPPED_BASE, shipped_base_dir, verify_base_dir
+
+pytestmark = pytest.mark.skipif(not (SHIPPED_BASE / "SHA256SUMS").exists(), reason="shipped base not present")
+
+
+def test_shipped_base_verifies_and_has_the_layout():
+    base = shipped_base_dir()
+    for rel in ("pipeline/model_index.json", "clip/config.json", "oracle/model.safetensors",
+                "oracle/config.json", "MODEL_CARD.md"):
+        assert (base / rel).is_file(), rel
+
+
+@pytest.fixture
+def copy(tmp_path):
+    dest = tmp_path / "base"
+    shutil.copytree(SHIPPED_BASE, dest)
+    return dest
+
+
+def test_corrupted_file_is_named(copy):
+    target = copy / "oracle" / "model.safetensors"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(ErasureError) as err:
+        verify_base_dir(copy)
+    msg = str(err.value)
+    assert "\n" not in msg and str(target) in msg and "checksum" in msg and "toy_base" in msg
+
+
+def test_missing_file_is_named(copy):
+    target = copy / "pipeline" / "model_index.json"
+    target.unlink()
+    with pytest.raises(ErasureError) as err:
+        verify_base_dir(copy)
+    assert "\n" not in str(err.value) and str(target) in str(err.value) and "missing" in str(err.value)
