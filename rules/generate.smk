@@ -30,7 +30,7 @@ def prompt_source_input(wildcards):
 def shard_pattern():
     """paths.shard_manifest with `{shard}` (a 4-digit wildcard) in place of the shard number."""
     example = paths.shard_manifest(RESULTS, "{world}", "{method}", "{promptset}", 0)
-    return str(example.with_name("{shard}" + example.suffix))
+    return str(example.with_name(f"{{shard}}{example.suffix}"))
 
 
 def method_spec(wildcards):
