@@ -39,9 +39,9 @@ def main() -> None:
     spent = {"sample_zt": 0.0, "train_step": 0.0, "ema_update": 0.0}
     for step in range(args.iterations):
         t0 = time.perf_counter()
-        z_t, t = m.sample(step, gen)
+        drawn = m.sample(step, gen)  # (z_t, t) for SDD, (z_t, t, c) for ESD
         t1 = time.perf_counter()
-        loss = m.loss_at(z_t, t, step, gen)
+        loss = m.loss_at(*drawn, step, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)

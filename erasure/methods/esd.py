@@ -31,12 +31,20 @@ class ESD(FineTuningMethod):
         self.prompts = prompts
         self.settings = settings
 
-    def loss(self, step: int, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, int, torch.Tensor]:
+        """z_t from the model being trained, its timestep t, and the concept embedding c it was drawn for."""
         s, p = self.settings, self.prompts
         index = draw(s.sampling_steps, generator)
         c = p.concepts[draw(len(p.concepts), generator)]
         z_t, t = sample_zt(self.student, self.scheduler, c, p.uncond, index=index, guidance=s.guidance,
                            batch_size=s.batch_size, generator=generator)
+        return z_t, t, c
+
+    def loss(self, step: int, generator: torch.Generator) -> torch.Tensor:
+        return self.loss_at(*self.sample(step, generator), step, generator)
+
+    def loss_at(self, z_t: torch.Tensor, t: int, c: torch.Tensor, step: int, generator: torch.Generator) -> torch.Tensor:
+        s, p = self.settings, self.prompts
         n = z_t.shape[0]
         with torch.no_grad():
             context = torch.cat([p.uncond.expand(n, -1, -1), c.expand(n, -1, -1)])
