@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import torch
 
+from erasure.generate.settings import SCHEDULERS, resolve_sampling  # noqa: F401 - re-exported
+
 
 LATENT_SCHEME = "sha256(prompt_id:seed)[:8]/v1"  # part of the shard fingerprint
 
-from erasure.generate.settings import SCHEDULERS, resolve_sampling  # noqa: F401 - re-exported
 
 
 def make_scheduler(name: str, base_scheduler):

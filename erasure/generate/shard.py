@@ -10,7 +10,6 @@ same tensor shapes whatever its shard, batch neighbours or position: the bytes d
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
