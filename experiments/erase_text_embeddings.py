@@ -30,7 +30,13 @@ def load(path: Path):
     model = CLIPModel.from_pretrained(path)
     from erasure.worlds.toy.clip import text_encoder_from_clip
 
-    return text_encoder_from_clip(model), CLIPTokenizer.from_pretrained(path)
+    if (path / "vocab.json").is_file():
+        return text_encoder_from_clip(model), CLIPTokenizer.from_pretrained(path)
+    import tempfile
+
+    from erasure.worlds.toy.tokenizer import build_tokenizer  # a bare CLIPModel dir (the build's stage cache)
+
+    return text_encoder_from_clip(model), build_tokenizer(tempfile.mkdtemp())
 
 
 @torch.no_grad()
