@@ -88,28 +88,30 @@ def train(
     preset = preset or DEFAULT_PRESET.get(method)
     resolved = resolve_settings(method, preset, settings)
     concept_list = resolve_concepts(concepts)
+    from erasure.models import load_base_pipeline
+    from erasure.runtime import pick_device
+
+    pipe = load_base_pipeline(base_model, results_root=results, device=pick_device(device))
+    # the base's CONTENT is part of the run's identity: a rebuilt toy:shipped asset (same name, new
+    # weights) must not resume checkpoints trained on the old one
     identity = dict(method=method, preset=preset, concepts=concept_list, iterations=int(iterations),
                     checkpoint_every=int(checkpoint_every), settings=resolved.to_json(), seed=int(seed),
-                    base_model=base_model)
+                    base_model=base_model, base_digest=parameter_digest(pipe.unet))
     fp = fingerprint(identity)
 
-    # 1. fresh run or resume? A run directory made with other settings is not resumed but replaced.
+    # 1. fresh run or resume? A run directory made with other settings or another base is replaced.
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.remove_temporaries(run_dir)
     previous = ckpt.read_run_meta(run_dir)
     if previous is not None and previous.get("fingerprint") != fp:
-        log(f"{run_dir}: settings changed (fingerprint {previous.get('fingerprint')} -> {fp}); "
+        log(f"{run_dir}: settings or base model changed (fingerprint {previous.get('fingerprint')} -> {fp}); "
             f"discarding checkpoints {ckpt.complete_steps(run_dir)} and starting fresh")
         ckpt.reset_run(run_dir)
     elif previous is None and ckpt.complete_steps(run_dir):
         log(f"{run_dir}: checkpoints without run.json; starting fresh")
         ckpt.reset_run(run_dir)
 
-    # 2. model, frozen prompts, method, optimiser, RNG
-    from erasure.models import load_base_pipeline
-    from erasure.runtime import pick_device
-
-    pipe = load_base_pipeline(base_model, results_root=results, device=pick_device(device))
+    # 2. frozen prompts, method, optimiser, RNG
     prompts = encode_prompts(pipe, concept_list, resolved.retain_prompts)
     unet, scheduler_config = pipe.unet, dict(pipe.scheduler.config)
     del pipe
@@ -162,6 +164,19 @@ def train(
                                      {"method": method, "deliverable": m.deliverable, "fingerprint": fp})
     bar.close()
     return ckpt.complete_steps(run_dir)
+
+
+@torch.no_grad()
+def parameter_digest(model: torch.nn.Module) -> str:
+    """A content digest of a model's parameters, the same on any device: per tensor, its float64 sum and
+    sum of squares computed on the CPU, to 10 significant digits."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        x = tensor.detach().to("cpu", torch.float64)
+        digest.update(f"{name}:{tuple(x.shape)}:{x.sum().item():.10e}:{x.square().sum().item():.10e};".encode())
+    return digest.hexdigest()[:16]
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -84,7 +84,7 @@ def test_changed_settings_start_fresh(tiny_base, tmp_path):
     assert any("resuming from step 2" in m for m in messages)
     messages.clear()
     train(run, **run_kwargs(tiny_base, iterations=2, settings={**SETTINGS, "lr": 2e-3}, log=messages.append))
-    assert any("settings changed" in m and "starting fresh" in m for m in messages)
+    assert any("changed" in m and "starting fresh" in m for m in messages)
     assert not any("resuming" in m for m in messages)
     assert json.loads((run / "run.json").read_text())["settings"]["lr"] == 2e-3
 
@@ -133,3 +133,22 @@ def test_esd_checkpoint_is_the_trained_model(tiny_base, tmp_path):
     assert sorted(os.listdir(run / "step-000002")) == ["meta.json", "student.safetensors",
                                                       "trainer_state.json", "trainer_state.safetensors"]
     assert ckpt.weights_role(run, 2, "default") == "student"
+
+
+def test_new_base_weights_under_the_same_name_start_fresh(tiny_base, tmp_path):
+    """A rebuilt base (toy:shipped gets new weights, same name) must not resume the old base's run."""
+    import shutil
+
+    from erasure.models import load_base_pipeline
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_base, base)
+    run = tmp_path / "run"
+    train(run, **run_kwargs(str(base), iterations=2))
+    pipe = load_base_pipeline(str(base))
+    with torch.no_grad():
+        next(pipe.unet.parameters()).add_(0.01)
+    pipe.unet.save_pretrained(base / "unet")
+    messages = []
+    train(run, **run_kwargs(str(base), iterations=2, log=messages.append))
+    assert any("base model changed" in m and "starting fresh" in m for m in messages)
