@@ -18,10 +18,11 @@ import torch
 
 def ddim_scheduler(scheduler_config: dict, steps: int):
     """A fresh diffusers DDIMScheduler from a pipeline's scheduler config, set to `steps` steps, whose final
-    step lands on timestep 0 (set_alpha_to_one=False)."""
+    step lands on timestep 0 (set_alpha_to_one=False) and which never clips x̂0: SD v1.4 ships a PNDM config
+    without `clip_sample`, and DDIM's default (True) would clip LATENTS to [-1, 1]."""
     from diffusers import DDIMScheduler
 
-    scheduler = DDIMScheduler.from_config(scheduler_config, set_alpha_to_one=False)
+    scheduler = DDIMScheduler.from_config(scheduler_config, set_alpha_to_one=False, clip_sample=False)
     scheduler.set_timesteps(steps)
     return scheduler
 

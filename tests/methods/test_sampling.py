@@ -69,3 +69,13 @@ def test_cfg_combines_cond_and_uncond():
     expected = sched.step(torch.full_like(z_t, 0.5 + 3.0 * 0.5), int(sched.timesteps[0]), z_t).prev_sample
     torch.testing.assert_close(z, expected)
     assert t == int(sched.timesteps[1])
+
+
+def test_ddim_from_sd14_pndm_config_neither_clips_nor_ends_at_alpha_one():
+    from diffusers import PNDMScheduler
+
+    pndm = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
+                         set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1)  # SD v1.4 scheduler config
+    sched = ddim_scheduler(dict(pndm.config), 50)
+    assert sched.config.clip_sample is False and sched.config.set_alpha_to_one is False
+    assert [int(t) for t in sched.timesteps[:2]] == [981, 961] and int(sched.timesteps[-1]) == 1
