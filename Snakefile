@@ -34,6 +34,15 @@ except ErasureError as error:
     sys.exit(f"error: {error}")
 
 
+wildcard_constraints:
+    world=r"[a-z0-9-]+",
+    run=r"[a-z0-9][a-z0-9+-]*",
+    method=r"[a-z0-9][a-z0-9+-]*(\.student)?(@\d+)?",
+    promptset=r"[a-z0-9][a-z0-9-]*",
+    metric=r"[a-z0-9][a-z0-9-]*",
+    shard=r"\d{4}",
+
+
 include: "rules/common.smk"
 include: "rules/world.smk"
 include: "rules/erase.smk"

@@ -77,8 +77,10 @@ def image_name(prompt_id: str, seed: int) -> str:
     return f"{prompt_id}_{int(seed)}.png"
 
 
-def shard_manifest(root, world: str, method: str, promptset: str, shard: int) -> Path:
-    return image_dir(root, world, method, promptset) / "shards" / f"{int(shard):04d}.csv"
+def shard_manifest(root, world: str, method: str, promptset: str, shard: int | str) -> Path:
+    """Shard `shard` (a number, or the `{shard}` wildcard) of an image set."""
+    name = shard if isinstance(shard, str) else f"{shard:04d}"
+    return image_dir(root, world, method, promptset) / "shards" / f"{name}.csv"
 
 
 def manifest(root, world: str, method: str, promptset: str) -> Path:

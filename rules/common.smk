@@ -1,4 +1,10 @@
-# Names shared by every rule file: where results go and what the config asks for (erasure.plan).
+# Shared by all rule files. Where results go, what the config asks for (erasure.plan), and the
+# input / params functions of the rules (kept here, out of the rule files, so those read as the DAG).
+
+from erasure.generate.settings import resolve_sampling
+from erasure.paths import MethodId
+from erasure.prompts.kinds import source_file_kind
+from erasure.prompts.paths import prompt_source
 
 RESULTS = Path(config["results"])
 WORLD = config["world"]
@@ -6,15 +12,6 @@ WORLD = config["world"]
 IMAGE_SETS = plan.required_image_sets(config)
 SCORES = plan.required_scores(config)
 RUNS = plan.required_runs(config)
-
-
-wildcard_constraints:
-    world=r"[a-z0-9-]+",
-    run=r"[a-z0-9][a-z0-9+-]*",
-    method=r"[a-z0-9][a-z0-9+-]*(\.student)?(@\d+)?",
-    promptset=r"[a-z0-9][a-z0-9-]*",
-    metric=r"[a-z0-9][a-z0-9-]*",
-    shard=r"\d{4}",
 
 
 def pattern(path_function, *args):
@@ -45,3 +42,118 @@ def base_model_input():
     if config["base_model"] == "toy:shipped":
         return [str(Path(workflow.basedir) / "erasure" / "worlds" / "toy" / "assets" / "base" / "SHA256SUMS")]
     return []
+
+
+# --- generate ------------------------------------------------------------------------------------------
+
+
+def promptset_spec(wildcards):
+    return config["prompt_sets"][wildcards.promptset]
+
+
+def promptset_sampling(wildcards):
+    """generation.sampling with the prompt set's own `sampling` keys on top."""
+    return resolve_sampling(config["generation"], config["prompt_sets"][wildcards.promptset])
+
+
+def prompt_source_input(wildcards):
+    """The upstream file: fetched into results/ for big sets, config/prompts/ for shipped ones, none for toy."""
+    spec = promptset_spec(wildcards)
+    kind, shipped = source_file_kind(spec, wildcards.promptset)
+    if kind == "fetched":
+        return {"source": str(prompt_source(RESULTS, wildcards.world, wildcards.promptset))}
+    if kind == "shipped":
+        return {"source": spec.get("path") or str(Path(workflow.basedir, "config", "prompts", shipped))}
+    return {}
+
+
+def method_spec(wildcards):
+    """inference_methods.<method>, or None for a fine-tuned `{run}@{step}` method."""
+    if MethodId.parse(wildcards.method).finetuned:
+        return None
+    if wildcards.method not in config["inference_methods"]:
+        raise ValueError(f"unknown method {wildcards.method!r}: not in inference_methods and not run@step")
+    return config["inference_methods"][wildcards.method]
+
+
+def run_complete_input(wildcards):
+    method = MethodId.parse(wildcards.method)
+    return [str(paths.run_complete(RESULTS, wildcards.world, method.run))] if method.finetuned else []
+
+
+def shard_manifests(wildcards):
+    return [
+        str(paths.shard_manifest(RESULTS, wildcards.world, wildcards.method, wildcards.promptset, shard))
+        for shard in range(plan.n_shards(config, wildcards.promptset))
+    ]
+
+
+def image_targets():
+    """Every image set the config asks for (IMAGE_SETS), as its manifest."""
+    return [str(paths.manifest(RESULTS, WORLD, s.method, s.promptset)) for s in IMAGE_SETS]
+
+
+# --- score ---------------------------------------------------------------------------------------------
+
+
+def score_inputs(wildcards):
+    inputs = {
+        "manifest": pattern(paths.manifest, wildcards.method, wildcards.promptset).format(world=wildcards.world),
+        "prompts": pattern(paths.prompt_table, wildcards.promptset).format(world=wildcards.world),
+        "base": base_model_input(),
+    }
+    if wildcards.metric in plan.PAIRED_METRICS:
+        reference = plan.reference_method(config)
+        inputs["reference"] = pattern(paths.manifest, reference, wildcards.promptset).format(world=wildcards.world)
+    elif wildcards.metric == "fid-toy":
+        inputs["reference"] = str(paths.reference_dir(RESULTS, wildcards.world))
+    elif wildcards.metric == "harm":
+        inputs["q16"] = q16_prompts_path(wildcards.world)
+    return inputs
+
+
+def score_settings(wildcards):
+    """metrics.<metric>, overridden by the prompt set's metric_settings.<metric>; toy backbones resolved to
+    the base model's directories; the Q16 embeddings from the q16_prompts rule."""
+    settings = dict(config["metrics"].get(wildcards.metric, {}))
+    settings.update(config["prompt_sets"][wildcards.promptset].get("metric_settings", {}).get(wildcards.metric, {}))
+    settings.pop("reference", None)  # a path, passed as params.reference
+    settings.pop("reference_images", None)  # consumed by the toy_reference rule
+    settings.pop("q16_source", None)  # consumed by the q16_prompts rule
+    if config["world"] == "toy":
+        settings.setdefault("backbone", toy_backbone_dir(TOY_BACKBONE.get(wildcards.metric, "clip")))
+    if wildcards.metric == "harm":
+        settings["q16_prompts"] = q16_prompts_path(wildcards.world)
+    return settings
+
+
+def q16_prompts_path(world):
+    return str(Path(RESULTS, world, "resources", "q16_prompts.safetensors"))
+
+
+def toy_backbone_dir(component):
+    from erasure.models import toy_component_dir
+
+    return toy_component_dir(config["base_model"], component, RESULTS)
+
+
+def score_reference(wildcards, input):
+    """FID's reference folder (config for real images; the toy_reference rule's output for toy)."""
+    if "reference" in input.keys():
+        return input.reference
+    return config["metrics"].get(wildcards.metric, {}).get("reference")
+
+
+def score_targets():
+    return [
+        str(paths.score_summary(RESULTS, WORLD, metric, method, promptset))
+        for metric, method, promptset in SCORES
+    ]
+
+
+# --- report --------------------------------------------------------------------------------------------
+
+
+def report_targets():
+    """Every table, figure and provenance file the config's report section asks for."""
+    return report_plan.report_targets(config, RESULTS, WORLD)

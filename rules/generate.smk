@@ -1,67 +1,13 @@
 # Generate: prompt tables, then one job per shard of each (method, prompt set) image set, then its manifest.
 # Methods: inference-time (config inference_methods) or fine-tuned `{run}@{step}` / `{run}.student@{step}`.
 
-from erasure.generate.settings import resolve_sampling
-from erasure.paths import MethodId
-from erasure.prompts.kinds import source_file_kind
-from erasure.prompts.paths import prompt_source
-
-
-def promptset_spec(wildcards):
-    return config["prompt_sets"][wildcards.promptset]
-
-
-def promptset_sampling(wildcards):
-    """generation.sampling with the prompt set's own `sampling` keys on top."""
-    return resolve_sampling(config["generation"], config["prompt_sets"][wildcards.promptset])
-
-
-def prompt_source_input(wildcards):
-    """The upstream file: fetched into results/ for big sets, config/prompts/ for shipped ones, none for toy."""
-    spec = promptset_spec(wildcards)
-    kind, shipped = source_file_kind(spec, wildcards.promptset)
-    if kind == "fetched":
-        return {"source": str(prompt_source(RESULTS, wildcards.world, wildcards.promptset))}
-    if kind == "shipped":
-        return {"source": spec.get("path") or str(Path(workflow.basedir, "config", "prompts", shipped))}
-    return {}
-
-
-def shard_pattern():
-    """paths.shard_manifest with `{shard}` (a 4-digit wildcard) in place of the shard number."""
-    example = paths.shard_manifest(RESULTS, "{world}", "{method}", "{promptset}", 0)
-    return str(example.with_name(f"{{shard}}{example.suffix}"))
-
-
-def method_spec(wildcards):
-    """inference_methods.<method>, or None for a fine-tuned `{run}@{step}` method."""
-    if MethodId.parse(wildcards.method).finetuned:
-        return None
-    if wildcards.method not in config["inference_methods"]:
-        raise ValueError(f"unknown method {wildcards.method!r}: not in inference_methods and not run@step")
-    return config["inference_methods"][wildcards.method]
-
-
-def run_complete_input(wildcards):
-    method = MethodId.parse(wildcards.method)
-    return [str(paths.run_complete(RESULTS, wildcards.world, method.run))] if method.finetuned else []
-
-
-def shard_manifests(wildcards):
-    return [
-        str(paths.shard_manifest(RESULTS, wildcards.world, wildcards.method, wildcards.promptset, shard))
-        for shard in range(plan.n_shards(config, wildcards.promptset))
-    ]
-
 
 # Minutes per shard: SD v1.4 ~1 s an image on a GPU (SLD / SEGA ~1.5x); toy shards take seconds.
 GENERATE_RUNTIME = 30 if WORLD == "toy" else 30 + config["generation"]["shard_size"] // 20
 
 
-def image_targets():
-    """Every image set the config asks for (IMAGE_SETS), as its manifest."""
-    return [str(paths.manifest(RESULTS, WORLD, s.method, s.promptset)) for s in IMAGE_SETS]
-
+localrules:
+    merge_manifest,  # a pandas concat: not worth a cluster job
 
 
 rule images:
@@ -120,7 +66,7 @@ rule generate_shard:
         base=base_model_input(),
         run=run_complete_input,
     output:
-        shard_pattern(),
+        pattern(paths.shard_manifest, "{method}", "{promptset}", "{shard}"),
     params:
         image_dir=pattern(paths.image_dir, "{method}", "{promptset}"),
         method="{method}",
@@ -131,7 +77,8 @@ rule generate_shard:
         sampling=promptset_sampling,
         batch_size=config["generation"]["batch_size"],
         base_model=config["base_model"],
-        results=config["results"],
+        # the results root, from the output path results/{world}/images/{method}/{promptset}/shards/{shard}.csv
+        results=lambda wildcards, output: str(Path(output[0]).parents[5]),
         world="{world}",
         device=config["device"],
     log:

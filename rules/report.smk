@@ -161,8 +161,3 @@ rule report_provenance:
         "../envs/report.yaml"
     script:
         "../workflow_scripts/report_provenance.py"
-
-
-def report_targets():
-    """Every table, figure and provenance file the config's report section asks for."""
-    return report_plan.report_targets(config, RESULTS, WORLD)

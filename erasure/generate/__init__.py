@@ -9,7 +9,7 @@ _EXPORTS = {
     "resolve_concepts": "methods",
     "initial_latents": "sampling", "latent_seed": "sampling", "make_scheduler": "sampling",
     "resolve_sampling": "settings",
-    "ImageSpec": "shard", "enumerate_images": "shard", "generate_shard": "shard", "merge_manifests": "shard",
+    "ImageSpec": "shard", "enumerate_images": "shard", "generate_shard": "shard", "merge_manifests": "manifest",
     "run_images": "shard", "shard_images": "shard",
 }
 __all__ = sorted(_EXPORTS)

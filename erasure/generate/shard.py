@@ -27,10 +27,10 @@ from erasure.errors import ErasureError
 from erasure.io import atomic_path, sha256_file, write_json_atomic
 from erasure.generate.sampling import LATENT_SCHEME, initial_latents
 from erasure.paths import MethodId
+from erasure.generate.manifest import MANIFEST_COLUMNS, merge_manifests  # noqa: F401 (re-exported)
 from erasure.prompts.table import image_seeds, read_table
 
 log = logging.getLogger(__name__)
-MANIFEST_COLUMNS = ("prompt_id", "seed", "method", "run", "step", "sha256", "path")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -231,19 +231,3 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
              "device": torch_device.type, "dtype": str(dtype)}
     log.info("shard %s: %s", shard, stats)
     return stats
-
-
-def merge_manifests(shards: Sequence[str | Path], out: str | Path, *, expected: int | None = None) -> pd.DataFrame:
-    """Concatenate shard manifests (in shard order) into the image set's manifest.csv."""
-    frames = [pd.read_csv(s, dtype={"prompt_id": str, "sha256": str, "path": str, "run": str},
-                          keep_default_na=False) for s in shards]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(MANIFEST_COLUMNS))
-    duplicated = frame.duplicated(["prompt_id", "seed"])
-    if duplicated.any():
-        row = frame[duplicated].iloc[0]
-        raise ErasureError(f"{out}: image {row.prompt_id}_{row.seed} listed by two shards; rerun the shards")
-    if expected is not None and len(frame) != int(expected):
-        raise ErasureError(f"{out}: shards list {len(frame)} images, expected {expected}; check n_prompts / images_per_prompt")
-    with atomic_path(out) as tmp:
-        frame.to_csv(tmp, index=False)
-    return frame
