@@ -16,8 +16,6 @@ Expects:
     threads
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 

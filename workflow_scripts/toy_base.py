@@ -1,7 +1,5 @@
 """Snakemake shim for the `toy_base` rule: train the toy base into the rule's output directory."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from erasure.worlds.toy.build import build_base
