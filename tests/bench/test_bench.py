@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "bench"
@@ -132,7 +133,9 @@ def test_sdd_iteration_toy(micro_cache, tmp_path):
     doc = sdd_iteration.main(["--world", "toy", "--base", "micro", "--reduced", "--threads", "1", "--steps", "4"])
     check_document(doc, "sdd_iteration")
     (summary,) = doc["summary"]
-    assert SUMMARY_KEYS <= set(summary) and summary["batch"] == 4  # the toy config's run settings
+    toy_run = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["runs"]["sdd-triangle"]
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["batch"] == toy_run["settings"]["batch_size"]  # the toy config's own run settings
     assert {"components", "overhead_budget", "library_ratio_total"} <= set(summary)
     assert {"scheduler_step", "adamw_step", "ema_update", "unet_forward_profile"} <= set(summary["components"])
 
