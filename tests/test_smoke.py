@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def snakemake(repo, workdir, *args, timeout=900):
+def snakemake(repo, workdir, *args, timeout=1800):
     command = [
         sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir),
         "--configfile", str(repo / "config/smoke.yaml"), *args,
