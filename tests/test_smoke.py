@@ -30,8 +30,10 @@ def smoke_run(tmp_path_factory):
 def test_smoke_run_makes_every_table_and_figure(smoke_run):
     repo, workdir = smoke_run
     world = workdir / "results" / "toy"
-    table = pd.read_csv(world / "tables" / "table1.csv")
-    assert len(table) == 8  # every method of the smoke Table 1
+    table = pd.read_csv(world / "tables" / "table1.csv")  # long format: one row per (method, column)
+    assert table["method"].nunique() == 8  # every method of the smoke Table 1
+    assert len(table) == 8 * 5
+    assert table.loc[table["method"] != "sd", "mean"].notna().all()
     assert list((world / "figures").glob("*.png"))
     assert list((world / "provenance").glob("*.json"))
 
