@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from erasure.worlds.toy.tokenizer import bytes_to_unicode  # CLIP's byte alphabet, one copy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,26 +62,13 @@ def random_unet(arch: str = "sd14", *, latent: int = 64, device="cpu", seed: int
     return unet
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte -> printable-character map (GPT-2's), the base alphabet of its vocabulary."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
-
-
 def write_byte_tokenizer(folder: Path) -> Path:
     """A CLIP tokenizer with CLIP's 512 byte-level symbols and no merges (offline; tokens are characters).
     Token ids stay below 49408, so SD v1.4's text tower takes them; prompts are padded to 77 as in SD."""
     from transformers import CLIPTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
-    symbols = list(_bytes_to_unicode().values())
+    symbols = list(bytes_to_unicode().values())
     vocab = {s: i for i, s in enumerate(symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"])}
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")

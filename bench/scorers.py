@@ -96,7 +96,6 @@ def loaded(fn):
 def scorer_cases(args, tmp: Path) -> list[dict]:
     """[{name, world, backbone, label, load, score(images) -> DataFrame, images}] (loaders run lazily)."""
     from erasure.metrics import clipscore, fid, lpips_metric, nudenet, q16, toy
-    from erasure.metrics.images import ImageSet
 
     cases = []
     # toy world: the oracle and toy CLIP of a toy base

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import copy
 import sys
 import time
 from pathlib import Path
@@ -289,7 +288,6 @@ def run_variant(args, opts, device) -> dict:
 
 def components(m, optimizer, lr_scheduler, s, z, device, args) -> dict:
     """The non-UNet work of one iteration, each piece timed alone (per call): where overhead can hide."""
-    B = s.batch_size
     rep = dict(warmup=3, repeats=max(20, args.repeats * 4), device=device)
     eps = torch.randn_like(z)
     tau = int(m.scheduler.timesteps[len(m.scheduler.timesteps) // 2])

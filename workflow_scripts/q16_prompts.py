@@ -13,4 +13,5 @@ def main(out: Path, *, source: str) -> None:
 
 
 if "snakemake" in globals():
-    main(Path(snakemake.output[0]), **snakemake.params)
+    _sm = globals()["snakemake"]
+    main(Path(_sm.output[0]), **_sm.params)

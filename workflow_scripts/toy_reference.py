@@ -27,4 +27,5 @@ def main(out_dir: Path, *, n: int, seed: int) -> None:
 
 
 if "snakemake" in globals():
-    main(Path(snakemake.output[0]), **snakemake.params)
+    _sm = globals()["snakemake"]
+    main(Path(_sm.output[0]), **_sm.params)

@@ -169,3 +169,18 @@ def pair_on_seed(images: ImageSet, reference: ImageSet) -> pd.DataFrame:
             "method on the same prompt set and seeds"
         )
     return merged
+
+
+def paired_frame(pairs: pd.DataFrame, values, *, backbone: str, label: str) -> pd.DataFrame:
+    """Per-image rows of a paired metric (LPIPS, paired distance): one value per same-(prompt_id, seed) pair."""
+    return pd.DataFrame(
+        {
+            "prompt_id": pairs["prompt_id"].to_numpy(),
+            "seed": pairs["seed"].astype(int).to_numpy(),
+            "path": pairs.get("path", pairs["file"]).to_numpy(),
+            "reference_path": pairs["reference_file"].to_numpy(),
+            "value": np.asarray(values, dtype=float),
+            "backbone": backbone,
+            "label": label,
+        }
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -46,7 +45,7 @@ def distance(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.
 
 
 def score_lpips(images, *, reference, model: torch.nn.Module | None = None, batch_size: int = 8) -> pd.DataFrame:
-    from erasure.metrics.images import ImageSet, load_rgb, pair_on_seed, to_tensor
+    from erasure.metrics.images import ImageSet, load_rgb, paired_frame, pair_on_seed, to_tensor
 
     if not isinstance(reference, ImageSet):
         raise ErasureError("reference: LPIPS needs the sd method's manifest of the same prompt set")
@@ -62,14 +61,4 @@ def score_lpips(images, *, reference, model: torch.nn.Module | None = None, batc
         if any(a.shape != b.shape for a, b in zip(ours, theirs)):
             raise ErasureError(f"{reference.source}: reference images differ in size from {images.source}")
         values.extend(distance(model, to_tensor(ours), to_tensor(theirs)).tolist())
-    return pd.DataFrame(
-        {
-            "prompt_id": pairs["prompt_id"].to_numpy(),
-            "seed": pairs["seed"].astype(int).to_numpy(),
-            "path": pairs.get("path", pairs["file"]).to_numpy(),
-            "reference_path": pairs["reference_file"].to_numpy(),
-            "value": np.asarray(values, dtype=float),
-            "backbone": backbone,
-            "label": "lpips-random-TEST" if pnet_rand else "lpips",
-        }
-    )
+    return paired_frame(pairs, values, backbone=backbone, label="lpips-random-TEST" if pnet_rand else "lpips")

@@ -179,7 +179,7 @@ def score_fid_toy(images, *, reference, oracle, batch_size: int = 64) -> pd.Data
 @torch.no_grad()
 def score_paired_distance(images, *, reference, oracle, batch_size: int = 64) -> pd.DataFrame:
     """L2 distance between oracle features of each image and the reference method's same-(prompt_id, seed) image."""
-    from erasure.metrics.images import ImageSet, pair_on_seed
+    from erasure.metrics.images import ImageSet, paired_frame, pair_on_seed
 
     if not isinstance(reference, ImageSet):
         raise ErasureError("reference: paired-distance needs the sd method's manifest of the same prompt set")
@@ -191,17 +191,7 @@ def score_paired_distance(images, *, reference, oracle, batch_size: int = 64) ->
         a = model.features(_load32(rows["file"]))
         b = model.features(_load32(rows["reference_file"]))
         values.extend((a.float() - b.float()).norm(dim=-1).tolist())
-    return pd.DataFrame(
-        {
-            "prompt_id": pairs["prompt_id"].to_numpy(),
-            "seed": pairs["seed"].astype(int).to_numpy(),
-            "path": pairs.get("path", pairs["file"]).to_numpy(),
-            "reference_path": pairs["reference_file"].to_numpy(),
-            "value": np.asarray(values, dtype=float),
-            "backbone": backbone,
-            "label": LABEL,
-        }
-    )
+    return paired_frame(pairs, values, backbone=backbone, label=LABEL)
 
 
 def _load32(files) -> torch.Tensor:

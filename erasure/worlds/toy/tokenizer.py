@@ -17,7 +17,7 @@ BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 MODEL_MAX_LENGTH = 16  # longest caption is 9 words; SD's 77 would only add padding positions
 
 
-def _bytes_to_unicode() -> dict[int, str]:
+def bytes_to_unicode() -> dict[int, str]:
     """CLIP's reversible byte -> printable-character map (the base alphabet of its vocabulary)."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs = bs[:]
@@ -58,7 +58,7 @@ def write_tokenizer_files(out_dir: str | Path) -> tuple[Path, Path]:
     """Write vocab.json and merges.txt for the toy vocabulary; return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = list(_bytes_to_unicode().values())
+    base = list(bytes_to_unicode().values())
     tokens = base + [c + "</w>" for c in base]
     merges = train_merges(all_words())
     tokens += [a + b for a, b in merges]
