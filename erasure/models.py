@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from erasure.errors import ErasureError
+from erasure.paths import toy_base_dir
 
 SD_HELP = (
     "provide the weights as a local diffusers directory (base_model: /path/to/stable-diffusion-v1-4), "
@@ -24,7 +25,7 @@ def resolve_base_source(source: str, results_root: str | Path = "results") -> st
 
         return str(shipped_base_dir() / "pipeline")
     if source == "toy:trained":
-        pipeline_dir = Path(results_root) / "toy" / "base" / "pipeline"
+        pipeline_dir = toy_base_dir(results_root, "toy") / "pipeline"
         if not (pipeline_dir / "model_index.json").is_file():
             raise ErasureError(
                 f"{pipeline_dir}: no trained toy base here; build it with `snakemake --cores all toy_base` "
@@ -83,7 +84,9 @@ def toy_component_dir(base_model: str, component: str, results_root: str | Path 
     checksums are verified when the scorer loads it.
     """
     if base_model == "toy:shipped":
-        return str(Path(__file__).parent / "worlds" / "toy" / "assets" / "base" / component)
+        from erasure.worlds.toy.assets import SHIPPED_BASE
+
+        return str(SHIPPED_BASE / component)
     if base_model == "toy:trained":
-        return str(Path(results_root) / "toy" / "base" / component)
+        return str(toy_base_dir(results_root, "toy") / component)
     raise ErasureError(f"base_model {base_model!r}: toy backbones ({component}) exist only for toy:shipped or toy:trained")

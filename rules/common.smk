@@ -40,7 +40,9 @@ def base_model_input():
     if config["base_model"] == "toy:trained":
         return [str(paths.toy_base_dir(RESULTS, "toy"))]
     if config["base_model"] == "toy:shipped":
-        return [str(Path(workflow.basedir) / "erasure" / "worlds" / "toy" / "assets" / "base" / "SHA256SUMS")]
+        from erasure.worlds.toy.assets import SHIPPED_BASE
+
+        return [str(SHIPPED_BASE / "SHA256SUMS")]
     return []
 
 
