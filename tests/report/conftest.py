@@ -47,7 +47,7 @@ def load_config(name: str = "smoke") -> dict:
 
 
 def make_workdir(tmp: Path, config: dict) -> Path:
-    from tests.report.fixtures import make_results
+    from .fixtures import make_results
 
     config = copy.deepcopy(config)
     config["results"] = "results"
