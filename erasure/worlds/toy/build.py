@@ -10,6 +10,7 @@ smoke config and the tests.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import sys
@@ -27,14 +28,14 @@ RECIPES: dict[str, dict] = {
     "full": dict(
         n_train=40_000, n_heldout=2_000,
         clip_steps=1200, clip_batch=256, clip_lr=2e-3,
-        vae_steps=1000, vae_batch=64, vae_lr=2e-3,
+        vae_steps=2000, vae_batch=64, vae_lr=2e-3, vae_perceptual=0.05,
         oracle_steps=1200, oracle_ft_steps=400, oracle_batch=128, oracle_lr=2e-3,
         unet_steps=3100, unet_batch=64, unet_lr=8e-4, unet_lr2=4e-4, unet_phase1=0.55, unet_ema=0.999,
     ),
     "micro": dict(
         n_train=384, n_heldout=128,
         clip_steps=4, clip_batch=64, clip_lr=2e-3,
-        vae_steps=4, vae_batch=32, vae_lr=2e-3,
+        vae_steps=4, vae_batch=32, vae_lr=2e-3, vae_perceptual=0.05,
         oracle_steps=4, oracle_ft_steps=2, oracle_batch=32, oracle_lr=2e-3,
         unet_steps=6, unet_batch=16, unet_lr=8e-4, unet_lr2=4e-4, unet_phase1=0.55, unet_ema=0.999,
     ),
@@ -165,9 +166,21 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
         figures.update(clip_mod.shape_only_cosines(text_encoder, tokenizer))
         log(f"clip: {figures}")
 
+        def _train_oracle_real():
+            return oracle_mod.train_oracle(data.images, data.labels, steps=cfg["oracle_steps"],
+                                           batch=cfg["oracle_batch"], lr=cfg["oracle_lr"], seed=seed,
+                                           max_seconds=cfg.get("oracle_seconds"), log=log)
+
+        # the oracle comes first: trained on real images, it is the VAE's perceptual network (SD's VAE uses
+        # LPIPS the same way), then it is fine-tuned on that VAE's reconstructions
+        oracle_real = cache.stage("oracle-real", _train_oracle_real, oracle_mod.save_oracle,
+                                  oracle_mod.load_oracle, times, log)
+
         def _train_vae():
             return vae_mod.train_vae(data.images, steps=cfg["vae_steps"], batch=cfg["vae_batch"], lr=cfg["vae_lr"],
-                                     seed=seed, max_seconds=cfg.get("vae_seconds"), log=log)
+                                     seed=seed, perceptual=oracle_real.feature_maps,
+                                     perceptual_weight=cfg["vae_perceptual"], max_seconds=cfg.get("vae_seconds"),
+                                     log=log)
 
         def _load_vae(d):
             from diffusers import AutoencoderKL
@@ -177,14 +190,12 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
         vae = cache.stage("vae", _train_vae, lambda m, d: m.save_pretrained(d), _load_vae, times, log)
 
         def _train_oracle():
-            oracle = oracle_mod.train_oracle(data.images, data.labels, steps=cfg["oracle_steps"],
-                                             batch=cfg["oracle_batch"], lr=cfg["oracle_lr"], seed=seed,
-                                             max_seconds=cfg.get("oracle_seconds"), log=log)
             # fine-tune on half VAE reconstructions so the oracle reads decoded (slightly blurred) images
             n_ft = min(len(data.images), 8000)
             recon = vae_mod.reconstruct(vae, data.images[:n_ft])
             mix = np.concatenate([data.images[:n_ft], recon])
             mix_labels = {a: np.concatenate([v[:n_ft], v[:n_ft]]) for a, v in data.labels.items()}
+            oracle = copy.deepcopy(oracle_real)  # keep the perceptual network as trained
             return oracle_mod.train_oracle(mix, mix_labels, steps=cfg["oracle_ft_steps"],
                                            batch=cfg["oracle_batch"], lr=cfg["oracle_lr"] / 4, seed=seed + 1,
                                            oracle=oracle, max_seconds=cfg.get("oracle_ft_seconds"), log=log)

@@ -49,6 +49,15 @@ class Oracle(nn.Module):
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return self.neck(self.body((images - 0.5) / 0.25))
 
+    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The body's activations after each pooling stage (32->16->8->4), for a perceptual loss."""
+        h, maps = (images - 0.5) / 0.25, []
+        for layer in self.body:
+            h = layer(h)
+            if isinstance(layer, nn.MaxPool2d):
+                maps.append(h)
+        return maps
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         f = self.features(images)
         return {a: head(f) for a, head in self.heads.items()}

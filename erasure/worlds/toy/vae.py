@@ -35,7 +35,11 @@ def to_model_space(images_uint8: np.ndarray) -> torch.Tensor:
 
 
 def train_vae(images_uint8: np.ndarray, *, steps: int, batch: int = 64, lr: float = 2e-3, seed: int = 0,
-              max_seconds: float | None = None, log=print):
+              perceptual=None, perceptual_weight: float = 0.0, max_seconds: float | None = None, log=print):
+    """L1 + MSE reconstruction, a tiny KL term and, with `perceptual` (a frozen network mapping images in
+    [0, 1] to a list of feature maps), a feature-matching term: SD's autoencoder is trained with a
+    perceptual (LPIPS) loss for the same reason -- pixel losses alone blur the small shapes the toy world is
+    about (pixel-only training left crosses and striped squares unreadable after reconstruction)."""
     torch.manual_seed(seed)
     vae = make_vae()
     x_all = to_model_space(images_uint8)
@@ -52,6 +56,9 @@ def train_vae(images_uint8: np.ndarray, *, steps: int, batch: int = 64, lr: floa
         rec = vae.decode(z).sample
         kl = post.kl().mean() / z[0].numel()
         loss = F.l1_loss(rec, x) + F.mse_loss(rec, x) + KL_WEIGHT * kl
+        if perceptual is not None and perceptual_weight > 0:
+            got, want = perceptual((rec.clamp(-1, 1) + 1) / 2), perceptual((x + 1) / 2)
+            loss = loss + perceptual_weight * sum(F.mse_loss(g, w) for g, w in zip(got, want)) / len(got)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
