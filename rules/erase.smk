@@ -27,6 +27,8 @@ rule erase:
     benchmark:
         benchmark_path("erase", "{run}")
     threads: 1
+    # training heads the longest chains (train -> generate at each checkpoint -> score), so it starts first
+    priority: 10
     resources:
         # toy: ~1-2 min on one core; SD v1.4: ~1 h per 1000 iterations on a 24 GB GPU (Appendix B.1)
         mem_mb=lambda wildcards: 4000 if WORLD == "toy" else 48000,

@@ -39,6 +39,17 @@ def test_default_config_is_the_toy_world_and_a_given_config_replaces_it(repo, tm
     assert "results/sd/" in paper.stdout
 
 
+def test_toy_table2_overlay_adds_the_multi_concept_runs_and_table(repo, tmp_path):
+    default = planned_jobs(snakemake(repo, tmp_path, "-n", "--configfile", str(repo / "config/config.yaml")).stdout)
+    result = snakemake(repo, tmp_path, "-n", "--configfile", str(repo / "config/config.yaml"),
+                       str(repo / "config/toy-table2.yaml"))
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = planned_jobs(result.stdout)
+    assert jobs["erase"] == default["erase"] + 2 and jobs["report_table"] == default["report_table"] + 1
+    for expected in ("models/sdd-multi/", "models/esd-x-multi/", "tables/table2.csv", "sld-max-multi"):
+        assert expected in result.stdout
+
+
 def test_misspelt_key_fails_with_one_line_naming_it(repo, tmp_path):
     bad = (repo / "config/config.yaml").read_text().replace("checkpoint_every: 100", "checkpoint_evry: 100", 1)
     configfile = tmp_path / "bad.yaml"
