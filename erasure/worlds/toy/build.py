@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import shutil
 import sys
@@ -43,10 +44,12 @@ RECIPES: dict[str, dict] = {
 
 
 class _StageCache:
-    """Per-component save / reuse of trained parts (no-op without a directory)."""
+    """Per-component save / reuse of trained parts (no-op without a directory). The directory is keyed by
+    the recipe's contents, not only its name, so an edited recipe never reuses components of the old one."""
 
     def __init__(self, cache_dir, recipe: str, seed: int):
-        self.root = None if cache_dir is None else Path(cache_dir) / f"{recipe}-seed{seed}"
+        digest = hashlib.sha256(json.dumps(RECIPES[recipe], sort_keys=True).encode()).hexdigest()[:10]
+        self.root = None if cache_dir is None else Path(cache_dir) / f"{recipe}-seed{seed}-{digest}"
         self.steps_done: dict[str, int] = {}
 
     def stage(self, name, train, save, load, times, log):

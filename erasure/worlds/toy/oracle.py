@@ -46,12 +46,16 @@ class Oracle(nn.Module):
         self.neck = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 16, feature_dim), nn.ReLU(inplace=True))
         self.heads = nn.ModuleDict({a: nn.Linear(feature_dim, k) for a, k in self.attributes.items()})
 
+    @staticmethod
+    def _normalise(images: torch.Tensor) -> torch.Tensor:
+        return (images - 0.5) / 0.25
+
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.neck(self.body((images - 0.5) / 0.25))
+        return self.neck(self.body(self._normalise(images)))
 
     def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
         """The body's activations after each pooling stage (32->16->8->4), for a perceptual loss."""
-        h, maps = (images - 0.5) / 0.25, []
+        h, maps = self._normalise(images), []
         for layer in self.body:
             h = layer(h)
             if isinstance(layer, nn.MaxPool2d):
