@@ -31,7 +31,10 @@ def save(fig, out: str | Path, dpi: int) -> None:
 
 
 def wrap(text: str, width: int = 22) -> str:
-    return "\n".join(textwrap.wrap(str(text), width, break_on_hyphens=False)) or str(text)
+    """Wrap at spaces, and before the "@" of a method id ("sdd-triangle@300" -> "sdd-triangle" / "@300",
+    not "sdd-triangle@3" / "00")."""
+    lines = textwrap.wrap(str(text).replace("@", " @"), width, break_on_hyphens=False)
+    return "\n".join(line.replace(" @", "@") for line in lines) or str(text)
 
 
 def read_prompts(path: str | Path) -> pd.DataFrame:

@@ -53,3 +53,14 @@ def test_item_names_must_be_unique_across_kinds():
     report = {"tables": {"x": {}}, "grids": {"x": {}}}
     with pytest.raises(ErasureError, match="report.grids.x"):
         targets.report_items(report)
+
+
+@pytest.mark.parametrize(("text", "width", "lines"), [
+    ("sdd-triangle@300", 14, ["sdd-triangle", "@300"]),           # never "sdd-triangle@3" / "00"
+    ("esd-x-triangle@200", 22, ["esd-x-triangle@200"]),
+    ("a shape on the beach", 16, ["a shape on the", "beach"]),
+])
+def test_labels_wrap_at_spaces_and_before_the_step(text, width, lines):
+    from erasure.report.style import wrap
+
+    assert wrap(text, width).split("\n") == lines
