@@ -45,8 +45,9 @@ def test_toy_table2_overlay_adds_the_multi_concept_runs_and_table(repo, tmp_path
                        str(repo / "config/toy-table2.yaml"))
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = planned_jobs(result.stdout)
-    assert jobs["erase"] == default["erase"] + 2 and jobs["report_table"] == default["report_table"] + 1
-    for expected in ("models/sdd-multi/", "models/esd-x-multi/", "tables/table2.csv", "sld-max-multi"):
+    assert jobs["erase"] == default["erase"] + 3 and jobs["report_table"] == default["report_table"] + 1
+    for expected in ("models/sdd-multi/", "models/esd-x-multi/", "models/sdd-multi-official/", "tables/table2.csv",
+                     "sld-max-multi", "sdd-multi-official@200"):
         assert expected in result.stdout
 
 
