@@ -4,8 +4,9 @@ Images are enumerated from the prompt table (each prompt's k seeds, `image_seeds
 `shard_size`; a shard job writes `{prompt_id}_{seed}.png` files (atomically) and then its shard manifest.
 A killed job leaves only whole PNGs, and the rerun draws only the missing ones. Each shard keeps a
 fingerprint (method, weights, sampling, device/dtype); when it changes, the shard's PNGs are stale and are
-deleted before generating. Batches are always padded to `batch_size`, so every image is computed with the
-same tensor shapes whatever its shard, batch neighbours or position: the bytes do not depend on sharding.
+deleted before generating. Batches are always padded to one size — `batch_size`, or the whole set when it is
+smaller — so every image is computed with the same tensor shapes whatever its shard, batch neighbours or
+position: the bytes do not depend on sharding.
 """
 
 from __future__ import annotations
@@ -196,7 +197,11 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
     from erasure.runtime import pick_device
 
     out, image_dir, shard = Path(out), Path(image_dir), int(shard)
-    images = shard_images(enumerate_images(read_table(table), images_per_prompt), shard, shard_size)
+    every_image = enumerate_images(read_table(table), images_per_prompt)
+    images = shard_images(every_image, shard, shard_size)
+    # padding a 40-image set to batches of 100 would draw 100; the set's size, unlike the shard's, is the same
+    # whatever the sharding, so clamping to it keeps the bytes shard-independent
+    batch_size = min(int(batch_size), len(every_image))
     torch_device = pick_device(device)
     dtype = torch.float16 if torch_device.type == "cuda" else torch.float32
     started = time.perf_counter()

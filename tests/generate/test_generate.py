@@ -62,6 +62,19 @@ def test_shard_size_does_not_change_bytes(tmp_path, body_table, tiny_pipeline_di
     assert len({hashlib.sha256(b).hexdigest() for b in one.values()}) == 10
 
 
+def test_a_set_smaller_than_batch_size_is_drawn_in_batches_of_the_set(tmp_path, body_table, tiny_pipeline_dir,
+                                                                       monkeypatch):
+    from erasure.generate import shard as shard_mod
+
+    calls = []
+    real = shard_mod.run_images
+    monkeypatch.setattr(shard_mod, "run_images", lambda *a, **kw: calls.append(kw["batch_size"]) or real(*a, **kw))
+    padded, _ = run_set(body_table, tmp_path / "a", tiny_pipeline_dir, shard_size=4, batch_size=100)
+    assert calls and set(calls) == {10}                 # the 10-image set, not 100 padded slots, per call
+    exact, _ = run_set(body_table, tmp_path / "b", tiny_pipeline_dir, shard_size=10, batch_size=10)
+    assert padded == exact
+
+
 def test_killed_shard_resumes_with_exactly_the_expected_files(tmp_path, body_table, tiny_pipeline_dir, monkeypatch):
     from erasure.generate import shard as shard_mod
 
