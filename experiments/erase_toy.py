@@ -81,7 +81,20 @@ def main() -> None:
     ap.add_argument("--which", default="default", help="default,student")
     ap.add_argument("--steps", default="", help="checkpoint steps to measure (default: all)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--from-config", default=None, metavar="YAML",
+                    help="take method, preset, concepts, iterations, checkpoint_every and settings from runs[--run]")
     args = ap.parse_args()
+    if args.from_config:
+        import yaml
+
+        runs = yaml.safe_load(Path(args.from_config).read_text()).get("runs", {})
+        if args.run not in runs:
+            ap.error(f"{args.from_config}: no run {args.run!r} under runs: (have {', '.join(runs)})")
+        spec = runs[args.run]
+        args.method, args.preset = spec["method"], spec.get("preset")
+        args.concepts = ",".join(spec["concepts"])
+        args.iterations, args.checkpoint_every = spec["iterations"], spec["checkpoint_every"]
+        args.settings = json.dumps(spec.get("settings", {}))
 
     from erasure.checkpoints import complete_steps, load_method_pipeline
     from erasure.methods.trainer import train

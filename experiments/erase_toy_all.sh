@@ -10,16 +10,13 @@ BASE=${1:-erasure/worlds/toy/assets/base}
 OUT=${2:-/tmp/erase-exp}
 mkdir -p "$OUT"
 LOGS=$OUT
-# the config.yaml settings (lr 5e-4, EMA 0.99: see the comment there for the lr/EMA probes behind them)
-S='{"lr": 5e-4, "warmup_steps": 30, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.99}'
-E='{"lr": 5e-4, "batch_size": 2, "sampling_steps": 10}'
-M='{"lr": 5e-4, "warmup_steps": 40, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.99}'
+# the runs of config/config.yaml, as the workflow trains them
+C="--from-config config/config.yaml"
 # sdd+retain (an extension, not the paper's SDD): the preservation term on non-target shapes
 R='{"lr": 1e-3, "warmup_steps": 30, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.99, "retain_weight": 0.1,
     "retain_prompts": ["a circle", "a square", "a cross", "a diamond", "a red circle", "a blue square", "a purple cross", "a yellow diamond"]}'
 (
- nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-triangle --method sdd --concepts triangle \
-   --iterations 300 --checkpoint-every 100 --settings "$S" --n 40 --which default,student > $LOGS/A1.log 2>&1
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-triangle $C --n 40 --which default,student > $LOGS/A1.log 2>&1
  nice -n 10 python experiments/erase_interference.py --base $BASE --run-dir $OUT/models/sdd-triangle --step 300 --n 4 > $LOGS/A2.log 2>&1
  nice -n 10 python experiments/erase_timing.py --base $BASE/pipeline --iterations 30 --settings '{"batch_size": 2, "sampling_steps": 10}' > $LOGS/A3.log 2>&1
  nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-retain-triangle --method sdd+retain --concepts triangle \
@@ -27,12 +24,9 @@ R='{"lr": 1e-3, "warmup_steps": 30, "batch_size": 2, "sampling_steps": 10, "ema_
  echo done > $LOGS/A.done
 ) &
 (
- nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-multi --method sdd --concepts triangle,red,striped \
-   --iterations 400 --checkpoint-every 100 --settings "$M" --n 40 --steps 400 > $LOGS/B1.log 2>&1
- nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run esd-x-triangle --method esd-x --concepts triangle \
-   --iterations 200 --checkpoint-every 100 --settings "$E" --n 40 --steps 200 > $LOGS/B2.log 2>&1
- nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run esd-u-triangle --method esd-u --concepts triangle \
-   --iterations 200 --checkpoint-every 100 --settings "$E" --n 40 --steps 200 > $LOGS/B3.log 2>&1
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-multi $C --n 40 --steps 400 > $LOGS/B1.log 2>&1
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run esd-x-triangle $C --n 40 > $LOGS/B2.log 2>&1
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run esd-u-triangle $C --n 40 > $LOGS/B3.log 2>&1
  echo done > $LOGS/B.done
 ) &
 wait
