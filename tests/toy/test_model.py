@@ -92,6 +92,26 @@ def test_a_few_training_steps_lower_the_unet_loss():
     assert fixed_loss() < start
 
 
+
+def test_train_unet_from_init_continues_that_model_and_leaves_it_untouched():
+    from erasure.worlds.toy.unet import make_unet, train_unet
+
+    torch.manual_seed(0)
+    init = make_unet(32).eval().requires_grad_(False)
+    before = {k: v.clone() for k, v in init.state_dict().items()}
+    g = torch.Generator().manual_seed(1)
+    mean, std = torch.randn(16, 4, 8, 8, generator=g), torch.full((16, 4, 8, 8), 0.1)
+    cond_table = torch.randn(3, 16, 32, generator=g)
+    cond_index = torch.randint(0, 3, (16,), generator=g)
+    student, ema = train_unet(mean, std, 1.0, cond_index, cond_table, steps=2, batch=4, lr=1e-7, lr2=1e-7,
+                              phase1=0.0, seed=5, init=init, log=lambda s: None)
+    for name, value in init.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    for model in (student, ema):
+        drift = max((p - before[k]).abs().max().item() for k, p in model.state_dict().items())
+        assert drift < 1e-5  # a random start would be O(0.1) away
+    assert student.steps_done == 2
+
 def test_oracle_save_load_roundtrip(tmp_path):
     from erasure.worlds.toy.oracle import Oracle, load_oracle, save_oracle
     from erasure.worlds.toy.vocab import ATTRIBUTES

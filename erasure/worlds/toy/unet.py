@@ -100,11 +100,12 @@ def lr_at(frac: float, *, lr: float, lr2: float, phase1: float, lr_min_frac: flo
 
 def train_unet(latent_mean, latent_std, scaling_factor: float, cond_index, cond_table, *, steps: int,
                batch: int = 64, lr: float = 8e-4, lr2: float = 4e-4, phase1: float = 0.55,
-               ema_decay: float = 0.999, seed: int = 0, max_seconds: float | None = None, log=print):
+               ema_decay: float = 0.999, seed: int = 0, max_seconds: float | None = None, init=None, log=print):
     """Train on pre-encoded data: latents are resampled from the stored posterior each step and text
-    embeddings are looked up, so a step runs only the UNet."""
+    embeddings are looked up, so a step runs only the UNet. `init` (a UNet) continues training a copy of
+    it instead of starting from random weights."""
     torch.manual_seed(seed)
-    unet = make_unet(cond_table.shape[-1])
+    unet = make_unet(cond_table.shape[-1]) if init is None else copy.deepcopy(init).train().requires_grad_(True)
     ema = EMA(unet, ema_decay)
     scheduler = make_train_scheduler()
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
