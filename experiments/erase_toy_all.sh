@@ -15,12 +15,17 @@ C="--from-config config/config.yaml"
 # sdd+retain (an extension, not the paper's SDD): the preservation term on non-target shapes
 R='{"lr": 1e-3, "warmup_steps": 30, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.99, "retain_weight": 0.1,
     "retain_prompts": ["a circle", "a square", "a cross", "a diamond", "a red circle", "a blue square", "a purple cross", "a yellow diamond"]}'
+M='{"lr": 5e-4, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.99}'
 (
  nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-triangle $C --n 40 --which default,student > $LOGS/A1.log 2>&1
  nice -n 10 python experiments/erase_interference.py --base $BASE --run-dir $OUT/models/sdd-triangle --step 300 --n 4 > $LOGS/A2.log 2>&1
  nice -n 10 python experiments/erase_timing.py --base $BASE/pipeline --iterations 30 --settings '{"batch_size": 2, "sampling_steps": 10}' > $LOGS/A3.log 2>&1
  nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-retain-triangle --method sdd+retain --concepts triangle \
    --iterations 400 --checkpoint-every 100 --settings "$R" --n 40 > $LOGS/A4.log 2>&1
+ # multi-concept with the official preset's concept roles (z_t from the joined concepts, the loss on one
+ # concept per step, cycling): the paper preset's joined c_s is a caption the toy CLIP never saw
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-multi-official --method sdd --preset official \
+   --concepts triangle,red,striped --iterations 400 --checkpoint-every 100 --settings "$M" --n 40 > $LOGS/A5.log 2>&1
  echo done > $LOGS/A.done
 ) &
 (
