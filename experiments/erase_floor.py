@@ -1,0 +1,76 @@
+"""What SDD's objective asks for, measured on the base: the rate of each target attribute value when the
+prompt no longer names it.
+
+SDD trains ε(z_t, c) towards ε(z_t, ∅): a perfectly erased "striped" turns "a striped red triangle" into
+"a red triangle", whose fill the base then draws from its prior (a third of toy images are striped). So the
+rate an ideal SDD reaches on experiments/erase_toy.py's target prompts is not 0 but the base's rate on the
+same prompts with the concept dropped; anything below it is the concept being *avoided* (over-erasure, or
+ESD's negative guidance η), not just forgotten.
+
+    python experiments/erase_floor.py --base erasure/worlds/toy/assets/base --concepts triangle,red,striped --n 200
+
+One JSON line: per concept, the base's rate on the target prompts as erase_toy.py writes them and on the same
+prompts with the concept's word removed, plus the unconditional rate ("").
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from erase_toy import SEED0, prompt_sets
+
+
+def _drop(prompt: str, word: str) -> str:
+    """The prompt without the concept: a shape (the noun) becomes "shape", a colour or fill (adjectives) goes."""
+    from erasure.worlds.toy.vocab import SHAPES
+
+    if word in SHAPES:
+        return prompt.replace(word, "shape")
+    return " ".join(w for w in prompt.split() if w != word)
+
+
+@torch.no_grad()
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--concepts", default="triangle,red,striped")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    from erasure.models import load_base_pipeline
+    from erasure.runtime import set_threads
+    from erasure.worlds.toy.check import sample
+    from erasure.worlds.toy.oracle import load_oracle
+    from erasure.worlds.toy.vocab import ATTRIBUTES
+
+    set_threads(args.threads)
+    base = Path(args.base).resolve()
+    pipe = load_base_pipeline(str(base / "pipeline"))
+    oracle = load_oracle(base / "oracle")
+    concepts = args.concepts.split(",")
+    sets = prompt_sets(concepts, args.n)
+    t0 = time.time()
+
+    def rate(prompts, attr, value, k):
+        seeds = [SEED0 + 100_000 * k + i for i in range(len(prompts))]
+        probs = oracle.predict(sample(pipe, prompts, seeds, steps=25, guidance=5.0))
+        return round(float((probs[attr].argmax(-1) == ATTRIBUTES[attr].index(value)).float().mean()), 3)
+
+    out = {"n": args.n}
+    for k, c in enumerate(concepts):
+        prompts, attr, value = sets[f"target:{c}"]
+        out[c] = {"attribute": attr,
+                  "named": rate(prompts, attr, value, k),
+                  "dropped": rate([_drop(p, c) for p in prompts], attr, value, k),
+                  "unconditional": rate([""] * args.n, attr, value, k),
+                  "example": [prompts[7], _drop(prompts[7], c)]}
+    out["seconds"] = round(time.time() - t0, 1)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
