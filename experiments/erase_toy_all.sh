@@ -32,6 +32,13 @@ M='{"lr": 5e-4, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.99}'
  nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-multi $C --n 40 --steps 400 > $LOGS/B1.log 2>&1
  nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run esd-x-triangle $C --n 40 > $LOGS/B2.log 2>&1
  nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run esd-u-triangle $C --n 40 > $LOGS/B3.log 2>&1
+ # one concept alone, the slow one of the multi-concept set (sdd-triangle's settings; the cosine schedule
+ # spans 300 or 600 iterations, so the two runs differ before step 300 too)
+ S='{"lr": 5e-4, "warmup_steps": 30, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.99}'
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-striped --method sdd --preset paper \
+   --concepts striped --iterations 300 --checkpoint-every 100 --settings "$S" --n 40 > $LOGS/B4.log 2>&1
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-striped-600 --method sdd --preset paper \
+   --concepts striped --iterations 600 --checkpoint-every 100 --steps 400,500,600 --settings "$S" --n 40 > $LOGS/B5.log 2>&1
  echo done > $LOGS/B.done
 ) &
 wait
