@@ -39,6 +39,9 @@ M='{"lr": 5e-4, "batch_size": 2, "sampling_steps": 10, "ema_decay": 0.99}'
    --concepts striped --iterations 300 --checkpoint-every 100 --settings "$S" --n 40 > $LOGS/B4.log 2>&1
  nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-striped-600 --method sdd --preset paper \
    --concepts striped --iterations 600 --checkpoint-every 100 --steps 400,500,600 --settings "$S" --n 40 > $LOGS/B5.log 2>&1
+ # the teacher's frontier between the config run's checkpoints (same run, checkpoints every 50)
+ nice -n 10 python experiments/erase_toy.py --base $BASE --out $OUT --run sdd-triangle-ck50 --method sdd --preset paper \
+   --concepts triangle --iterations 300 --checkpoint-every 50 --steps 150,250,300 --settings "$S" --n 40 > $LOGS/B6.log 2>&1
  echo done > $LOGS/B.done
 ) &
 wait
