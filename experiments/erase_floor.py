@@ -18,9 +18,7 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
-from erase_toy import SEED0, prompt_sets
+from erase_toy import predict, prompt_sets, rate, set_seeds
 
 
 def _drop(prompt: str, word: str) -> str:
@@ -32,7 +30,6 @@ def _drop(prompt: str, word: str) -> str:
     return " ".join(w for w in prompt.split() if w != word)
 
 
-@torch.no_grad()
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True)
@@ -43,9 +40,7 @@ def main() -> None:
 
     from erasure.models import load_base_pipeline
     from erasure.runtime import set_threads
-    from erasure.worlds.toy.check import sample
     from erasure.worlds.toy.oracle import load_oracle
-    from erasure.worlds.toy.vocab import ATTRIBUTES
 
     set_threads(args.threads)
     base = Path(args.base).resolve()
@@ -55,19 +50,13 @@ def main() -> None:
     sets = prompt_sets(concepts, args.n)
     t0 = time.time()
 
-    def rate(prompts, attr, value, k):
-        seeds = [SEED0 + 100_000 * k + i for i in range(len(prompts))]
-        probs = oracle.predict(sample(pipe, prompts, seeds, steps=25, guidance=5.0))
-        return round(float((probs[attr].argmax(-1) == ATTRIBUTES[attr].index(value)).float().mean()), 3)
-
     out = {"n": args.n}
-    for k, c in enumerate(concepts):
+    for k, c in enumerate(concepts):  # target sets come first in prompt_sets: the k-th one's seeds
         prompts, attr, value = sets[f"target:{c}"]
-        out[c] = {"attribute": attr,
-                  "named": rate(prompts, attr, value, k),
-                  "dropped": rate([_drop(p, c) for p in prompts], attr, value, k),
-                  "unconditional": rate([""] * args.n, attr, value, k),
-                  "example": [prompts[7], _drop(prompts[7], c)]}
+        seeds = set_seeds(k, args.n)
+        variants = {"named": prompts, "dropped": [_drop(p, c) for p in prompts], "unconditional": [""] * args.n}
+        out[c] = {"attribute": attr, "example": [prompts[7], _drop(prompts[7], c)],
+                  **{v: round(rate(predict(pipe, oracle, ps, seeds), attr, value), 3) for v, ps in variants.items()}}
     out["seconds"] = round(time.time() - t0, 1)
     print(json.dumps(out))
 

@@ -45,23 +45,39 @@ def prompt_sets(concepts: list[str], n: int) -> dict[str, tuple[list[str], str, 
     return sets
 
 
+def set_seeds(k: int, n: int) -> list[int]:
+    """The fixed seeds of the k-th prompt set (the same images for every run measured)."""
+    return [SEED0 + 100_000 * k + i for i in range(n)]
+
+
 @torch.no_grad()
-def measure(pipe, oracle, concepts: list[str], n: int) -> dict:
+def predict(pipe, oracle, prompts: list[str], seeds: list[int]) -> dict[str, np.ndarray]:
+    """The oracle's argmax per attribute on images drawn with the measuring sampler (DDIM 25, CFG 5)."""
     from erasure.worlds.toy.check import sample
+
+    probs = oracle.predict(sample(pipe, prompts, seeds, steps=25, guidance=5.0))
+    return {a: probs[a].argmax(-1).numpy() for a in probs}
+
+
+def rate(pred: dict[str, np.ndarray], attr: str, value: str) -> float:
+    from erasure.worlds.toy.vocab import ATTRIBUTES
+
+    return float((pred[attr] == ATTRIBUTES[attr].index(value)).mean())
+
+
+def measure(pipe, oracle, concepts: list[str], n: int) -> dict:
     from erasure.worlds.toy.vocab import ATTRIBUTES, parse_prompt
 
     out = {}
     for k, (name, (prompts, attr, value)) in enumerate(prompt_sets(concepts, n).items()):
-        seeds = [SEED0 + 100_000 * k + i for i in range(n)]
-        probs = oracle.predict(sample(pipe, prompts, seeds, steps=25, guidance=5.0))
-        pred = {a: probs[a].argmax(-1).numpy() for a in probs}
+        pred = predict(pipe, oracle, prompts, set_seeds(k, n))
         if name == "nontarget":
             want = [parse_prompt(p) for p in prompts]
             for a in ("shape", "colour"):
                 ok = pred[a] == np.array([ATTRIBUTES[a].index(w[a]) for w in want])
                 out[f"{a}_adh"] = float(ok.mean())
         else:
-            out[name] = float((pred[attr] == ATTRIBUTES[attr].index(value)).mean())
+            out[name] = rate(pred, attr, value)
     return out
 
 

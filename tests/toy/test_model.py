@@ -92,7 +92,6 @@ def test_a_few_training_steps_lower_the_unet_loss():
     assert fixed_loss() < start
 
 
-
 def test_train_unet_from_init_continues_that_model_and_leaves_it_untouched():
     from erasure.worlds.toy.unet import make_unet, train_unet
 
@@ -111,6 +110,7 @@ def test_train_unet_from_init_continues_that_model_and_leaves_it_untouched():
         drift = max((p - before[k]).abs().max().item() for k, p in model.state_dict().items())
         assert drift < 1e-5  # a random start would be O(0.1) away
     assert student.steps_done == 2
+
 
 def test_oracle_save_load_roundtrip(tmp_path):
     from erasure.worlds.toy.oracle import Oracle, load_oracle, save_oracle

@@ -217,31 +217,28 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
             cond_table = text_encoder(input_ids=clip_mod.tokenize(tokenizer, list(uniq))).last_hidden_state
         times["pre-encode"] = time.time() - t
 
-        def _train_unet():
+        def _unet_pass(**schedule):
             return unet_mod.train_unet(
                 mean, std, vae.config.scaling_factor, torch.from_numpy(cond_index[:-1]), cond_table,
-                steps=cfg["unet_steps"], batch=cfg["unet_batch"], lr=cfg["unet_lr"], lr2=cfg["unet_lr2"],
-                phase1=cfg["unet_phase1"], ema_decay=cfg["unet_ema"], seed=seed,
-                max_seconds=cfg.get("unet_seconds"), log=log)[1]
+                batch=cfg["unet_batch"], ema_decay=cfg["unet_ema"], log=log, **schedule)[1]
 
         def _load_unet(d):
             from diffusers import UNet2DConditionModel
 
             return UNet2DConditionModel.from_pretrained(d).eval().requires_grad_(False)
 
-        ema_unet = cache.stage("unet", _train_unet, lambda m, d: m.save_pretrained(d), _load_unet, times, log)
+        def _save_unet(model, d):
+            model.save_pretrained(d)
 
-        def _fine_tune_unet():
-            # a second, low-lr cosine pass from the EMA weights on the same data: after the first pass
-            # "a shape on the sky" still drew 30% triangles (plain 17.5%, the data's rate 20%); 1000 more
-            # steps at 2e-4 brought it to 22.5% with adherence unchanged (MODEL_CARD.md)
-            return unet_mod.train_unet(
-                mean, std, vae.config.scaling_factor, torch.from_numpy(cond_index[:-1]), cond_table,
-                steps=cfg["unet_ft_steps"], batch=cfg["unet_batch"], lr=cfg["unet_ft_lr"], lr2=cfg["unet_ft_lr"],
-                phase1=0.0, ema_decay=cfg["unet_ema"], seed=seed + 1, init=ema_unet,
-                max_seconds=cfg.get("unet_ft_seconds"), log=log)[1]
-
-        ema_unet = cache.stage("unet-ft", _fine_tune_unet, lambda m, d: m.save_pretrained(d), _load_unet, times, log)
+        first_unet = cache.stage("unet", lambda: _unet_pass(
+            steps=cfg["unet_steps"], lr=cfg["unet_lr"], lr2=cfg["unet_lr2"], phase1=cfg["unet_phase1"], seed=seed,
+            max_seconds=cfg.get("unet_seconds")), _save_unet, _load_unet, times, log)
+        # a second, low-lr cosine pass from the EMA weights on the same data: after the first pass "a shape on
+        # the sky" still drew 30% triangles (plain 17.5%, the data's rate 20%); 1000 more steps at 2e-4
+        # brought it to 22.5% with adherence unchanged (MODEL_CARD.md)
+        ema_unet = cache.stage("unet-ft", lambda: _unet_pass(
+            steps=cfg["unet_ft_steps"], lr=cfg["unet_ft_lr"], lr2=cfg["unet_ft_lr"], phase1=0.0, seed=seed + 1,
+            init=first_unet, max_seconds=cfg.get("unet_ft_seconds")), _save_unet, _load_unet, times, log)
 
         pipe = StableDiffusionPipeline(
             vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=ema_unet,
