@@ -1,6 +1,6 @@
 #!/bin/bash
 # Every issue-3 figure on a toy base, in two niced single-thread lanes (A1-A5 and B1-B3: 15 min wall on 2 idle cores;
-# B4-B6 took about 13 min more when run on their own with --threads 2):
+# B4-B6 took about 11 min more when run on their own with --threads 2):
 #   experiments/erase_toy_all.sh [BASE_DIR] [OUT_DIR]
 # BASE_DIR defaults to the shipped asset. Results: OUT_DIR/*.jsonl (one line per run, step, which),
 # OUT_DIR/base-*.json (the base on the same seeds), logs A*.log / B*.log (interference JSON in A2.log,
