@@ -135,7 +135,7 @@ def workflow_rules() -> list:
                 rule.name,
                 resolve(rule.conda_env, rule),
                 resolve(rule.script, rule),
-                bool(rule.shellcmd or rule.run_func or rule.script),
+                not rule.norun,  # shell, run, script, wrapper or notebook: something executes
             )
             for rule in wf.rules
         ]
@@ -148,8 +148,8 @@ def code_rules():
 @needs_snakefile
 def test_every_rule_that_runs_code_has_a_conda_env():
     missing = []
-    for name, conda_env, script, _ in workflow_rules():
-        if name == "all" or not (script or conda_env):
+    for name, conda_env, _script, runs_code in workflow_rules():
+        if not runs_code:  # target rules (all, images): inputs only, nothing to run in an env
             continue
         if not conda_env:
             missing.append(name)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI: start a one-node SLURM cluster, run the smoke config through the repository's slurm profile
-# (every job goes through sbatch), stop every daemon again (always, by PID), exit with snakemake's status.
+# (every job goes through sbatch), run tests/cluster/test_slurm_live.py against the same cluster, stop every
+# daemon again (always, by PID); exit non-zero if either failed.
 #
 #   .ci/slurm/run-smoke.sh [extra snakemake args...]
 #
@@ -45,4 +46,14 @@ snakemake --profile slurm all --configfile "${configs[@]}" \
 rc=$?
 t_end=$(date +%s)
 echo "run-smoke: snakemake exit status $rc; cluster up $((t_up - t0)) s, workflow $((t_end - t_up)) s" >&2
+
+# The profile's promises on the same cluster: a GPU job gets the GPU and a CPU job none, successful logs
+# are kept, and a failing job ends the run non-zero within a minute, naming its log
+# (tests/cluster/test_slurm_live.py; ERASURE_SLURM_TESTS=1 makes a missing cluster an error, not a skip).
+if [ "${ERASURE_SMOKE_LIVE_TESTS:-1}" = 1 ]; then
+    ERASURE_SLURM_TESTS=1 python -m pytest tests/cluster/test_slurm_live.py -q -rA -p no:cacheprovider
+    live=$?
+    echo "run-smoke: live SLURM tests exit status $live; $(( $(date +%s) - t_end )) s" >&2
+    [ "$rc" = 0 ] && rc=$live
+fi
 exit $rc

@@ -176,6 +176,8 @@ start() {  # start NAME LOGFILE CMD...: run CMD in the background, in the foregr
     local pid=$!
     echo "$name $pid" >> "$STATE/pids"
     log "started $name (pid $pid)"
+    # From the first daemon on, any failing command (set -e) must stop what we started, not leave it running.
+    trap 'die "line $LINENO: exit status $?"' ERR
 }
 wait_for() {  # wait_for SECONDS WHAT CMD...
     local limit=$1 what=$2; shift 2

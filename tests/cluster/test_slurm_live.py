@@ -27,17 +27,31 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = Path(__file__).resolve().parent / "workflow" / "Snakefile"
 
 
-def cluster_up() -> bool:
-    if os.environ.get("ERASURE_SLURM_TESTS") != "1" or not shutil.which("sbatch"):
-        return False
+REQUESTED = os.environ.get("ERASURE_SLURM_TESTS") == "1"
+
+
+def cluster_problem() -> str | None:
+    """Why no usable SLURM answers here, or None when a node is up."""
+    if not shutil.which("sbatch"):
+        return "sbatch is not on PATH"
     try:
         out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and any(s.startswith(("idle", "mix", "alloc")) for s in out.stdout.split())
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"sinfo failed: {err}"
+    if out.returncode != 0 or not any(s.startswith(("idle", "mix", "alloc")) for s in out.stdout.split()):
+        return f"sinfo shows no usable node: {(out.stdout + out.stderr).strip()!r}"
+    return None
 
 
-pytestmark = pytest.mark.skipif(not cluster_up(), reason="needs ERASURE_SLURM_TESTS=1 and a running SLURM")
+pytestmark = pytest.mark.skipif(not REQUESTED, reason="needs ERASURE_SLURM_TESTS=1 and a running SLURM")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cluster():
+    # Asked for explicitly (CI), a cluster that is not there is a failure: a skip would pass CI silently.
+    problem = cluster_problem()
+    if problem:
+        pytest.fail(f"ERASURE_SLURM_TESTS=1 but {problem} (start one with .ci/slurm/up.sh)", pytrace=False)
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 300) -> tuple[int, str, float]:
