@@ -1,10 +1,13 @@
 """LPIPS (lpips 0.1.4, AlexNet trunk, v0.1 linear heads) between a method's image and SD's image of the
 same (prompt_id, seed): how far erasure moved an image drawn from the same initial latent.
 
-The linear heads ship inside the lpips wheel; the AlexNet trunk comes from torchvision's ImageNet
-weights, which torchvision downloads into the torch hub cache. Offline that download fails, so the file
-is looked for first. `pnet_rand=True` (random trunk) exists for tests only; its numbers mean nothing and
-its rows say so.
+The linear heads ship inside the lpips wheel; the AlexNet trunk is torchvision's ImageNet weights
+(`alexnet-owt-7be5be79.pth` in the torch hub cache). lpips would fetch them through torchvision, whose
+`load_state_dict_from_url` unpickles the downloaded file in full (`weights_only=False`). So lpips is built
+with a random trunk and the trunk's tensors are loaded here instead: the file's sha256 must start with the
+prefix in its name (torchvision's own check), and it is read with `torch.load(weights_only=True)`, which
+refuses anything but tensors. `pnet_rand=True` (random trunk) exists for tests only; its numbers mean
+nothing and its rows say so.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from erasure.errors import ErasureError
 
 LPIPS_VERSION = "0.1.4"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision AlexNet_Weights.IMAGENET1K_V1
+ALEXNET_SHA256_PREFIX = ALEXNET_FILE.rsplit("-", 1)[1].split(".")[0]
 
 
 def alexnet_weights() -> Path:
@@ -30,12 +34,49 @@ def alexnet_weights() -> Path:
     return file
 
 
-def load_lpips(*, pnet_rand: bool = False) -> torch.nn.Module:
+def alexnet_state(file: Path, *, sha256_prefix: str = ALEXNET_SHA256_PREFIX) -> dict[str, torch.Tensor]:
+    """torchvision AlexNet's tensors, hash-checked, without unpickling anything but tensors."""
+    from erasure.io import sha256_file
+
+    digest = sha256_file(file)
+    if not digest.startswith(sha256_prefix):
+        raise ErasureError(f"{file}: sha256 {digest[:16]}... does not start with {sha256_prefix}; not torchvision's "
+                           f"{ALEXNET_FILE} (corrupt or replaced); download it again")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only refuses non-tensor pickles with an UnpicklingError, among others
+        raise ErasureError(f"{file}: not a tensor-only state dict ({type(exc).__name__}); download it again") from None
+
+
+def load_trunk(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copy torchvision's `features.{i}.*` tensors into lpips' AlexNet slices (which keep the index `i`)."""
+    trunk = model.net
+    targets = {f"features.{name}.{param}": tensor
+               for slice_name, block in trunk.named_children() if slice_name.startswith("slice")
+               for name, module in block.named_children()
+               for param, tensor in module.named_parameters(recurse=False)}
+    missing = sorted(set(targets) - set(state))
+    if missing:
+        raise ErasureError(f"lpips: AlexNet weights lack {missing[0]} (and {len(missing) - 1} more); not torchvision's AlexNet")
+    with torch.no_grad():
+        for key, tensor in targets.items():
+            if tensor.shape != state[key].shape:
+                raise ErasureError(f"lpips: AlexNet weight {key} has shape {tuple(state[key].shape)}, "
+                                   f"expected {tuple(tensor.shape)}")
+            tensor.copy_(state[key])
+
+
+def load_lpips(*, pnet_rand: bool = False, weights: Path | None = None) -> torch.nn.Module:
+    """LPIPS (alex, v0.1). `weights`: the AlexNet file (default: the torch hub cache's)."""
     import lpips
 
-    if not pnet_rand:
-        alexnet_weights()
-    return lpips.LPIPS(net="alex", version="0.1", pnet_rand=pnet_rand, verbose=False).eval()
+    state = None if pnet_rand else alexnet_state(Path(weights) if weights else alexnet_weights())
+    # Always a random trunk at construction, so lpips never reaches torchvision's unpickling download.
+    model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+    if state is not None:
+        load_trunk(model, state)
+    model.pnet_rand = pnet_rand
+    return model.eval()
 
 
 @torch.no_grad()
