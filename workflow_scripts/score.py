@@ -61,18 +61,21 @@ def _reference(sm) -> str | None:
 
 
 if "snakemake" in globals():
+    from erasure.generate.logs import logged
+
     _sm = globals()["snakemake"]
     _settings = dict(getattr(_sm.params, "settings", None) or {})
     _settings.setdefault("world", getattr(_sm.wildcards, "world", None))
-    main(
-        Path(_sm.input.manifest),
-        Path(_sm.input.prompts),
-        Path(_sm.output.csv),
-        Path(_sm.output.summary),
-        metric=_sm.params.metric,
-        settings=_settings,
-        reference=_reference(_sm),
-        threads=int(_sm.threads),
-        method=getattr(_sm.wildcards, "method", None),
-        promptset=getattr(_sm.wildcards, "promptset", None),
-    )
+    with logged(_sm.log[0] if getattr(_sm, "log", None) else None):  # a user-fixable error: its one line, not a traceback
+        main(
+            Path(_sm.input.manifest),
+            Path(_sm.input.prompts),
+            Path(_sm.output.csv),
+            Path(_sm.output.summary),
+            metric=_sm.params.metric,
+            settings=_settings,
+            reference=_reference(_sm),
+            threads=int(_sm.threads),
+            method=getattr(_sm.wildcards, "method", None),
+            promptset=getattr(_sm.wildcards, "promptset", None),
+        )

@@ -60,9 +60,11 @@ def vocabulary(oracle) -> dict[str, tuple[str, ...]]:
 
 
 def parse_concepts(spec, vocab: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
-    """`"shape=triangle"`, `"shape=triangle,colour=red"`, a list of those, or a dict -> [(attr, value)]."""
+    """`"shape=triangle"`, `"shape=triangle,colour=red"`, a list of those, or a dict whose values are one value
+    or a list of values (`{shape: [triangle, square]}`, as config/schema.yaml allows) -> [(attr, value)]."""
     if isinstance(spec, dict):
-        items = list(spec.items())
+        items = [(attr, value) for attr, values in spec.items()
+                 for value in (values if isinstance(values, (list, tuple)) else [values])]
     else:
         parts = [spec] if isinstance(spec, str) else list(spec or [])
         items = []

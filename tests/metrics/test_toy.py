@@ -24,6 +24,10 @@ def test_target_flags_the_erased_concept(tmp_path, oracle):
     both = toy.score_target(images, oracle=oracle, concepts=["shape=triangle", "colour=red"])
     assert list(both["value"]) == [100.0, 0.0, 100.0]
     assert {"p_shape=triangle", "p_colour=red"} <= set(both.columns)
+    # the config's dict form, one value or a list of values per attribute (config/schema.yaml allows both)
+    listed = toy.score_target(images, oracle=oracle, concepts={"shape": ["triangle", "circle"]})
+    assert list(listed["value"]) == [100.0, 100.0, 100.0]
+    assert list(toy.score_target(images, oracle=oracle, concepts={"colour": "red"})["value"]) == [100.0, 0.0, 100.0]
     with pytest.raises(ErasureError, match="unknown toy concept"):
         toy.score_target(images, oracle=oracle, concepts="shape=hexagon")
 
