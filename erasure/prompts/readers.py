@@ -6,7 +6,8 @@ Formats (checked by hand against the upstream files):
   span lines inside quotes.
 - i2p: AIML-TUDA/i2p `i2p_benchmark.csv`: prompt, categories, hard, inappropriate_percentage,
   nudity_percentage, lexica_url, sd_seed, sd_guidance_scale, sd_image_width, sd_image_height, sd_model.
-- artists: `famous_art_prompts.csv`-style: a leading unnamed index column, case_number, prompt, evaluation_seed.
+- artists: ESD's `famous_art_prompts.csv` / `big_artist_prompts.csv` / `short_niche_art_prompts.csv`: a leading
+  unnamed index column, case_number, prompt, evaluation_seed (and `artist` in the last two).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         # dtype=str: ids such as COCO's 000000203564 keep their leading zeros
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ErasureError(f"{path}: empty prompt file (no header, no rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ErasureError(f"{path}: not a readable CSV ({str(exc).splitlines()[0][:120]})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -91,15 +94,29 @@ def read_i2p(path: Path, *, seed: int, guidance: float) -> pd.DataFrame:
     return out
 
 
-def read_artists(path: Path, *, seed: int, guidance: float) -> pd.DataFrame:
+def read_artists(path: Path, *, seed: int, guidance: float, artists=()) -> pd.DataFrame:
+    """ESD's artist prompt files (`famous_art_prompts.csv`, `big_artist_prompts.csv`,
+    `short_niche_art_prompts.csv`). `artists`: keep only rows whose `artist` column names one of them (the
+    last two files carry that column; Fig. 2's five artists come from both)."""
     frame = _read_csv(path)
     frame = frame.drop(columns=[c for c in frame.columns if c == "" or c.startswith("Unnamed:")])
     require_columns(frame, ("case_number", "prompt", "evaluation_seed"), str(path))
+    if artists:
+        require_columns(frame, ("artist",), str(path))
+        named = frame["artist"].str.strip()
+        absent = [a for a in artists if not (named == a).any()]
+        if absent:
+            raise ErasureError(f"{path}: no prompt of artist {absent[0]!r} (column 'artist' has: "
+                               f"{', '.join(sorted(named.unique()))})")
+        frame = frame[named.isin(list(artists))].reset_index(drop=True)
     case = _int_column(frame, "case_number", path)
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "prompt_id": [f"art-{c:03d}" for c in case],
         "prompt": frame["prompt"].str.strip(),
         "seed": _int_column(frame, "evaluation_seed", path),
         "guidance": float(guidance),
         "case_number": case,
     })
+    if "artist" in frame.columns:
+        out["artist"] = frame["artist"].str.strip().to_numpy()
+    return out

@@ -54,7 +54,8 @@ def build_prompt_table(name: str, spec: Mapping, *, guidance: float, source_file
     else:
         if source_file is None:
             raise ErasureError(f"prompt_sets.{name}: source {source.name} needs a prompt file")
-        table = source.build(Path(source_file), seed=seed, guidance=guidance)
+        options = {"artists": spec["artists"]} if spec.get("artists") else {}
+        table = source.build(Path(source_file), seed=seed, guidance=guidance, **options)
         where = str(source_file)
     table = validate_table(table, where)
     check_counts(table, n_prompts=spec["n_prompts"], where=f"prompt_sets.{name} ({where})")

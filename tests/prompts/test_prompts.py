@@ -60,11 +60,38 @@ def test_prompt_csv_without_prompt_column_fails_with_one_line(tmp_path):
     assert str(bad) in message and "'prompt'" in message
 
 
+def test_empty_prompt_csv_fails_with_one_line(tmp_path):
+    empty = write(tmp_path, "coco.csv", "")
+    with pytest.raises(ErasureError) as info:
+        build_prompt_table("coco30k", spec("coco30k", 3), guidance=7.5, source_file=empty)
+    assert "\n" not in str(info.value) and str(empty) in str(info.value) and "empty" in str(info.value)
+
+
 def test_artists_leading_index_column(tmp_path):
     table = build_prompt_table("artists", spec("artists", 2), guidance=7.5, source_file=write(tmp_path, "a.csv", ARTISTS))
     assert table["case_number"].tolist() == [0, 1]
     assert table["seed"].tolist() == [3542, 1514]
     assert "Unnamed: 0" not in table.columns
+
+
+BIG_ARTISTS = (  # the layout of ESD's big_artist_prompts.csv / short_niche_art_prompts.csv
+    ",case_number,prompt,evaluation_seed,artist\n"
+    "0,0,\"A portrait, in the style of Picasso's Cubism\",3721,Pablo Picasso\n"
+    "20,20,\"A sunflower field, painted in Van Gogh's signature style\",3558,Van Gogh\n"
+    "40,40,A self-portrait by Rembrandt,2526,Rembrandt\n"
+)
+
+
+def test_artists_filtered_by_the_artist_column(tmp_path):
+    source = write(tmp_path, "big.csv", BIG_ARTISTS)
+    table = build_prompt_table("artists", {**spec("artists", 2), "artists": ["Pablo Picasso", "Van Gogh"]},
+                               guidance=7.5, source_file=source)
+    assert table["artist"].tolist() == ["Pablo Picasso", "Van Gogh"]
+    assert table["prompt_id"].tolist() == ["art-000", "art-020"] and table["seed"].tolist() == [3721, 3558]
+    with pytest.raises(ErasureError) as info:  # an artist the file does not have: one line naming it
+        build_prompt_table("artists", {**spec("artists", 1), "artists": ["Thomas Kinkade"]}, guidance=7.5,
+                           source_file=source)
+    assert "\n" not in str(info.value) and "'Thomas Kinkade'" in str(info.value) and str(source) in str(info.value)
 
 
 def test_i2p_metadata_and_seeds(tmp_path):
