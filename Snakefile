@@ -52,6 +52,8 @@ include: "rules/report.smk"
 
 
 rule all:
+    """The report, and every score the plan asks for (generation.every_method's sets included, shown or not)."""
     default_target: True
     input:
         report_targets(),
+        score_targets(),

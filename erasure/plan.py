@@ -49,9 +49,29 @@ def report_image_sets(config: Mapping) -> list[ImageSet]:
     return sorted(sets)
 
 
+def table_methods(config: Mapping) -> list[str]:
+    """The methods the report's tables compare (Table 1 and 2's rows), in first-seen order."""
+    methods: dict[str, None] = {}
+    for table in config["report"].get("tables", {}).values():
+        methods.update(dict.fromkeys(table["methods"]))
+    return list(methods)
+
+
+def every_method_image_sets(config: Mapping) -> list[ImageSet]:
+    """`generation.every_method`: prompt sets that every table method generates and is scored on, shown in a
+    table or not (the paper draws all 58,515 images per method; a user erasing their own concept wants its
+    effect on every set, not only on the columns they chose to print)."""
+    promptsets = config["generation"].get("every_method", [])
+    for promptset in promptsets:
+        if promptset not in config["prompt_sets"]:
+            raise ErasureError(f"generation.every_method: unknown prompt set {promptset!r} (see prompt_sets)")
+    return [ImageSet(method, promptset) for method in table_methods(config) for promptset in promptsets]
+
+
 def required_image_sets(config: Mapping) -> list[ImageSet]:
-    """Report image sets, plus the reference method's sets that paired metrics compare against."""
-    sets = set(report_image_sets(config))
+    """Report image sets and `generation.every_method`'s, plus the reference method's sets that paired metrics
+    compare against."""
+    sets = set(report_image_sets(config)) | set(every_method_image_sets(config))
     reference = reference_method(config)
     for image_set in list(sets):
         if PAIRED_METRICS & set(config["prompt_sets"][image_set.promptset]["metrics"]):

@@ -9,9 +9,12 @@ from erasure.prompts.paths import prompt_source
 RESULTS = Path(config["results"])
 WORLD = config["world"]
 
-IMAGE_SETS = plan.required_image_sets(config)
-SCORES = plan.required_scores(config)
-RUNS = plan.required_runs(config)
+try:  # a report or generation entry naming something the config does not declare: one line, no traceback
+    IMAGE_SETS = plan.required_image_sets(config)
+    SCORES = plan.required_scores(config)
+    RUNS = plan.required_runs(config)
+except ErasureError as error:
+    sys.exit(f"error: {', '.join(str(f) for f in workflow.configfiles) or 'config'}: {error}")
 
 
 def pattern(path_function, *args):
@@ -74,7 +77,7 @@ def method_spec(wildcards):
     if MethodId.parse(wildcards.method).finetuned:
         return None
     if wildcards.method not in config["inference_methods"]:
-        raise ValueError(f"unknown method {wildcards.method!r}: not in inference_methods and not run@step")
+        raise ErasureError(f"unknown method {wildcards.method!r}: not in inference_methods and not run@step")
     return config["inference_methods"][wildcards.method]
 
 
@@ -144,6 +147,13 @@ def score_reference(wildcards, input):
     if "reference" in input.keys():
         return input.reference
     return config["metrics"].get(wildcards.metric, {}).get("reference")
+
+
+# Scorers run on CPU threads. Toy sets take seconds; a 30,000-image COCO set on SD takes hours (LPIPS
+# measured 1.7 images/s on one thread, bench/results/cpu.json), so the cluster limit grows with the set.
+def score_runtime(wildcards):
+    """SLURM minutes: an hour for a toy set; for SD one more minute per 60 images (>= 1 image/s at 8 threads)."""
+    return 60 if WORLD == "toy" else 60 + plan.n_images(config, wildcards.promptset) // 60
 
 
 def score_targets():

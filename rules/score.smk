@@ -29,14 +29,20 @@ for _rule_name, (_metrics, _env) in SCORER_FAMILIES.items():
             log_path("score", "{metric}", "{method}", "{promptset}"),
         benchmark:
             benchmark_path("score", "{metric}", "{method}", "{promptset}")
-        threads: 1
+        threads: 1 if WORLD == "toy" else 8
         resources:
-            mem_mb=4000,
-            runtime=60,
+            mem_mb=4000 if WORLD == "toy" else 16000,
+            runtime=score_runtime,
         conda:
             f"../envs/{_env}.yaml"
         script:
             "../workflow_scripts/score.py"
+
+
+rule scores:
+    """Target: every score the plan asks for, without the report."""
+    input:
+        score_targets(),
 
 
 rule q16_prompts:

@@ -81,3 +81,41 @@ def test_shards_cover_the_prompt_set(config):
     assert plan.n_shards(config, "coco") == 5
     config["generation"]["shard_size"] = 1000
     assert plan.n_shards(config, "coco") == 1
+
+
+def _load(repo, name):
+    with open(repo / "config" / name) as handle:
+        return validate_config(yaml.safe_load(handle), repo / "config/schema.yaml")
+
+
+def test_toy_world_every_table_method_draws_and_scores_every_toy_set(repo):
+    config = _load(repo, "config.yaml")
+    sets, scores = set(plan.required_image_sets(config)), set(plan.required_scores(config))
+    methods = plan.table_methods(config)
+    assert len(methods) == 8 and set(config["generation"]["every_method"]) == set(config["prompt_sets"])
+    reference = plan.reference_method(config)
+    for method in methods:
+        for promptset, spec in config["prompt_sets"].items():
+            assert plan.ImageSet(method, promptset) in sets
+            for metric in spec["metrics"]:
+                if not (metric in plan.PAIRED_METRICS and method == reference):
+                    assert (metric, method, promptset) in scores
+
+
+def test_paper_plans_58515_images_for_every_table_method(repo):
+    config = _load(repo, "paper.yaml")
+    paper_sets = {"country-body", "coco30k", "i2p"}  # the artists sets are Fig. 2's, drawn for its runs and sd
+    per_method: dict[str, int] = {}
+    for image_set in plan.required_image_sets(config):
+        if image_set.promptset in paper_sets:
+            per_method[image_set.method] = per_method.get(image_set.method, 0) + plan.n_images(config, image_set.promptset)
+    methods = plan.table_methods(config)
+    assert len(methods) == 14  # Table 1's eight and Table 2's seven, sd in both
+    assert {per_method[m] for m in methods} == {5_000 + 30_000 + 23_515}
+
+
+def test_every_method_naming_an_unknown_prompt_set_is_one_line(repo):
+    config = _load(repo, "config.yaml")
+    config["generation"]["every_method"] = ["body", "nosuch"]
+    with pytest.raises(ErasureError, match="generation.every_method: unknown prompt set 'nosuch'"):
+        plan.required_image_sets(config)

@@ -28,7 +28,7 @@ def test_paper_images_dry_run_plans_every_shard(tmp_path):
     config = validate_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()),
                              REPO / "config" / "schema.yaml")
     sets = plan.required_image_sets(config)
-    assert {s.promptset for s in sets} == {"country-body", "coco30k", "i2p"}
+    assert {s.promptset for s in sets} == {"country-body", "coco30k", "i2p", "artists", "artists-niche"}
     assert sum(plan.n_images(config, p) for p in ("country-body", "coco30k", "i2p")) == 58_515
     expected_shards = sum(plan.n_shards(config, s.promptset) for s in sets)
     result = subprocess.run(
@@ -40,4 +40,4 @@ def test_paper_images_dry_run_plans_every_shard(tmp_path):
     counts = job_counts(result.stdout + result.stderr)
     assert counts["generate_shard"] == expected_shards
     assert counts["merge_manifest"] == len(sets)
-    assert counts["prompts"] == 3 and counts["fetch_prompts"] == 2  # country-body ships in config/prompts/
+    assert counts["prompts"] == 5 and counts["fetch_prompts"] == 4  # country-body ships in config/prompts/
