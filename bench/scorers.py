@@ -11,6 +11,8 @@ backbone labels:
   real          the backbone the workflow uses (NudeNet 320n.onnx from the wheel; the toy oracle / toy CLIP)
   tiny-random   a tiny randomly initialised stand-in that exercises the scorer's code path on CPU; its
                 speed says nothing about the real backbone (CLIP ViT-L/14, Q16, AlexNet LPIPS, Inception)
+  full-size-random  the real backbone's architecture with random weights (CLIP ViT-L/14 from its config,
+                torchvision Inception-v3, lpips' AlexNet): the real model's time per image
 Real SD backbones are timed as well where they are present locally (HF cache, torch hub, clean-fid cache).
 """
 
@@ -68,6 +70,45 @@ def tiny_clip_dir(folder: Path, projection_dim: int = 768) -> Path:
                               tokenizer=tokenizer)
     processor.save_pretrained(str(folder))
     return folder
+
+
+def vit_l14_clip_dir(folder: Path) -> Path:
+    """openai/clip-vit-large-patch14's architecture (224 px, 24-layer ViT-L/14 vision tower, 12-layer text
+    tower, projection 768) with RANDOM weights: the real model's compute, for timing only."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                         num_attention_heads=12, max_position_embeddings=77),
+        vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                           image_size=224, patch_size=14),
+        projection_dim=768)
+    CLIPModel(config).save_pretrained(str(folder))
+    tokenizer = CLIPTokenizer.from_pretrained(str(M.write_byte_tokenizer(folder / "tok")))
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 224},
+                                                                 crop_size={"height": 224, "width": 224}),
+                              tokenizer=tokenizer)
+    processor.save_pretrained(str(folder))
+    return folder
+
+
+class InceptionV3Random(torch.nn.Module):
+    """torchvision's Inception-v3 (2048-d pool features at 299 px) with RANDOM weights: the compute of
+    clean-fid's Inception, as its custom_feat_extractor, for timing only."""
+
+    def __init__(self):
+        super().__init__()
+        import torchvision
+
+        torch.manual_seed(0)
+        self.net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
+        self.net.fc = torch.nn.Identity()
+        self.net.eval()
+
+    @torch.no_grad()
+    def forward(self, x):
+        return self.net(x.float() / 127.5 - 1.0)
 
 
 class TinyExtractor(torch.nn.Module):
@@ -148,13 +189,41 @@ def scorer_cases(args, tmp: Path) -> list[dict]:
         dict(name="harm", world="sd", label="tiny-random", backbone="tiny random CLIP + random Q16 prompts",
              load=load_q16_embedder,
              score=lambda e, im: q16.score_harm(im, prompts_path=q16_prompts, embedder=e), images=sd_imgs),
-        dict(name="lpips", world="sd", label="tiny-random", backbone="lpips alex, random trunk (pnet_rand)",
+        # lpips' random trunk is AlexNet itself: the real compute, so full size even in --reduced runs
+        dict(name="lpips", world="sd", label="full-size-random", backbone="lpips alex v0.1, random AlexNet trunk",
              load=lambda: lpips_metric.load_lpips(pnet_rand=True),
              score=lambda mdl, im: lpips_metric.score_lpips(im, reference=sd_ref, model=mdl), images=sd_imgs),
         dict(name="fid", world="sd", label="tiny-random", backbone="random 8x8-stride conv (16 features), clean-fid path",
              load=TinyExtractor,
              score=lambda ex, im: fid.score_fid(im, reference=sd_ref.source, extractor=ex), images=sd_imgs),
     ]
+    # the real backbones' architectures with random weights: their speed is the real models' speed
+    if not args.reduced and not args.no_full_size:
+        full_clip = tmp / "vit-l14-random"
+
+        def load_full_clip():
+            if not (full_clip / "config.json").is_file():
+                vit_l14_clip_dir(full_clip)
+            return clipscore.ClipEmbedder(str(full_clip))
+
+        def load_full_q16():
+            from safetensors.torch import save_file
+
+            save_file({q16.TENSOR_NAME: torch.randn(*q16.Q16_SHAPE)}, str(q16_prompts))
+            return load_full_clip()
+
+        cases += [
+            dict(name="clip", world="sd", label="full-size-random", backbone="CLIP ViT-L/14 architecture, random weights",
+                 load=load_full_clip, score=lambda e, im: clipscore.score_clip(im, source=str(full_clip), embedder=e),
+                 images=sd_imgs),
+            dict(name="harm", world="sd", label="full-size-random",
+                 backbone="CLIP ViT-L/14 architecture, random weights + random Q16 prompts", load=load_full_q16,
+                 score=lambda e, im: q16.score_harm(im, prompts_path=q16_prompts, embedder=e), images=sd_imgs),
+            dict(name="fid", world="sd", label="full-size-random",
+                 backbone="Inception-v3 architecture (torchvision), random weights, clean-fid path",
+                 load=InceptionV3Random,
+                 score=lambda ex, im: fid.score_fid(im, reference=sd_ref.source, extractor=ex), images=sd_imgs),
+        ]
     # real SD backbones, where present locally
     real = []
     try:
@@ -192,6 +261,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--n-toy", type=int, default=256)
     parser.add_argument("--n-sd", type=int, default=32)
     parser.add_argument("--only", action="append", help="scorer name (repeatable)")
+    parser.add_argument("--no-full-size", action="store_true",
+                        help="skip the full-size random-weight CLIP ViT-L/14 / Inception-v3 / AlexNet rows")
     parser.set_defaults(repeats=3)
     args = parser.parse_args(argv)
     if args.reduced:
@@ -217,6 +288,8 @@ def main(argv=None) -> dict:
                 notes.append(f"{case['name']} ({case['world']}): {row['error']}")
             rows.append(row)
     notes.append("tiny-random rows time the scorer's code path with a tiny random backbone, NOT the real model")
+    notes.append("full-size-random rows run the real backbone's architecture with random weights: the real "
+                 "model's speed, never its scores")
     doc = C.document("scorers", args, rows, notes)
     C.emit(doc, ["name", "world", "label", "images_per_s", "median_s", "load_s", "n_images"], args.json)
     return doc

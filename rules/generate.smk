@@ -8,6 +8,8 @@ GENERATE_RUNTIME = 30 if WORLD == "toy" else 30 + config["generation"]["shard_si
 
 localrules:
     merge_manifest,  # a pandas concat: not worth a cluster job
+    fetch_prompts,  # downloads: on the login node, as compute nodes are often offline
+    q16_prompts,
 
 
 rule images:

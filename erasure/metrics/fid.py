@@ -49,14 +49,25 @@ def find_inception(path: str | os.PathLike | None = None) -> Path:
     )
 
 
-def inception_extractor(path: str | os.PathLike | None = None, device="cpu") -> torch.nn.Module:
+def inception_extractor(path: str | os.PathLike | None = None, device="cpu", *,
+                        sha256: str | None = None) -> torch.nn.Module:
+    """clean-fid's Inception. The file is TorchScript (code, not only tensors): `sha256` pins the exact
+    file before it is loaded; the digest of the file used is on the extractor as `.sha256` either way."""
     from cleanfid.inception_torchscript import InceptionV3W
+
+    from erasure.io import sha256_file
 
     file = find_inception(path)
     # InceptionV3W joins a directory with the fixed file name, so the file must carry that name.
     if file.name != INCEPTION_FILE:
         raise ErasureError(f"settings.inception: {file} must be named {INCEPTION_FILE}")
-    return InceptionV3W(str(file.parent), download=False, resize_inside=False).to(device).eval()
+    digest = sha256_file(file)
+    if sha256 and digest != sha256.lower():
+        raise ErasureError(f"settings.inception_sha256: {file} has sha256 {digest}, expected {sha256}; "
+                           "wrong or replaced file")
+    extractor = InceptionV3W(str(file.parent), download=False, resize_inside=False).to(device).eval()
+    extractor.sha256 = digest
+    return extractor
 
 
 def features(files, extractor, *, fn_resize=None, batch_size: int = 32, device="cpu") -> np.ndarray:
@@ -123,11 +134,14 @@ def set_row(images, value: float, *, n_reference: int, reference, backbone: str,
     )
 
 
-def score_fid(images, *, reference, inception=None, batch_size: int = 32, extractor=None) -> pd.DataFrame:
-    extractor = extractor or inception_extractor(inception)
+def score_fid(images, *, reference, inception=None, inception_sha256: str | None = None, batch_size: int = 32,
+              extractor=None) -> pd.DataFrame:
+    extractor = extractor or inception_extractor(inception, sha256=inception_sha256)
     value, n_ref = fid(images, reference, extractor, batch_size=batch_size)
+    digest = getattr(extractor, "sha256", None)
     return set_row(images, value, n_reference=n_ref, reference=reference,
-                   backbone=f"clean-fid==0.1.35 {INCEPTION_FILE}", label="fid")
+                   backbone=f"clean-fid==0.1.35 {INCEPTION_FILE}" + (f" sha256={digest[:16]}" if digest else ""),
+                   label="fid")
 
 
 def main(argv: list[str] | None = None) -> int:

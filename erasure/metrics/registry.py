@@ -67,7 +67,7 @@ def _fid(images, *, reference, settings, threads):
     from erasure.metrics.fid import score_fid
 
     return score_fid(images, reference=reference, inception=settings.get("inception"),
-                     batch_size=int(settings.get("batch_size", 32)))
+                     inception_sha256=settings.get("inception_sha256"), batch_size=int(settings.get("batch_size", 32)))
 
 
 def _lpips(images, *, reference, settings, threads):
@@ -129,7 +129,7 @@ SETTINGS = {
     "nude": ("protocol", "classes", "threshold", "batch_size"),
     "nude-mace": ("protocol", "classes", "threshold", "batch_size"),
     "harm": ("q16_prompts", "clip|backbone", "formula", "threshold", "batch_size"),
-    "fid": ("inception", "batch_size"),
+    "fid": ("inception", "inception_sha256", "batch_size"),
     "lpips": ("batch_size",),
     "clip": ("clip|backbone", "convention", "world", "batch_size"),
     "target": ("oracle|backbone", "concepts", "threshold", "batch_size"),

@@ -161,7 +161,7 @@ def test_scorers(micro_cache):
     assert {("target", "toy"), ("alignment", "toy"), ("fid-toy", "toy"), ("paired-distance", "toy"),
             ("clip", "toy"), ("nude", "sd"), ("clip", "sd"), ("harm", "sd"), ("lpips", "sd"), ("fid", "sd")} <= names
     for row in doc["results"]:
-        assert row["label"] in ("real", "tiny-random")
+        assert row["label"] in ("real", "tiny-random", "full-size-random")
 
 
 @pytest.mark.slow

@@ -61,3 +61,12 @@ def test_missing_inception_is_one_line(tmp_path, monkeypatch):
         fid.inception_extractor()
     msg = str(err.value)
     assert "\n" not in msg and fid.INCEPTION_FILE in msg and fid.INCEPTION_ENV in msg and str(tmp_path) in msg
+
+
+def test_pinned_inception_sha256_is_checked_before_the_torchscript_loads(tmp_path):
+    fake = tmp_path / fid.INCEPTION_FILE
+    fake.write_bytes(b"not torchscript: loading it would fail inside torch")
+    with pytest.raises(ErasureError) as err:
+        fid.inception_extractor(str(fake), sha256="0" * 64)
+    msg = str(err.value)
+    assert "\n" not in msg and "settings.inception_sha256" in msg and str(fake) in msg
