@@ -43,7 +43,21 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path, *, sourc
     )
     if errors:
         raise ErasureError(f"{source}: {_describe(errors[0])}")
+    _check_concept_sets(config, source)
     return config
+
+
+def _check_concept_sets(config: Mapping[str, Any], source: str) -> None:
+    """A concept-set name the library does not know fails now, naming its key, not when a job first uses it."""
+    from erasure.methods.concepts import resolve_concepts
+
+    for section in ("runs", "inference_methods", "prompt_sets"):
+        for name, spec in (config.get(section) or {}).items():
+            if isinstance(spec, Mapping) and spec.get("concepts") is not None:
+                try:
+                    resolve_concepts(spec["concepts"])
+                except ErasureError as error:
+                    raise ErasureError(f"{source}: {section}.{name}.{error}") from None
 
 
 def _with_defaults(validator_cls):

@@ -57,7 +57,12 @@ def load_base_pipeline(
     resolved = resolve_base_source(source, results_root)
     kwargs = dict(torch_dtype=dtype, safety_checker=None, requires_safety_checker=False)
     if Path(resolved).is_dir():
-        pipe = StableDiffusionPipeline.from_pretrained(resolved, local_files_only=True, **kwargs)
+        try:
+            pipe = StableDiffusionPipeline.from_pretrained(resolved, local_files_only=True, **kwargs)
+        except (OSError, ValueError) as exc:  # a directory, but not a whole diffusers pipeline
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise ErasureError(f"base_model {resolved}: not a loadable diffusers pipeline directory ({reason}); "
+                               f"{SD_HELP}") from None
     else:
         pipe = _from_hub(StableDiffusionPipeline, resolved, kwargs)
     pipe.set_progress_bar_config(disable=True)

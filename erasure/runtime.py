@@ -17,4 +17,8 @@ def set_threads(n: int) -> None:
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(name).startswith("cuda") and not torch.cuda.is_available():
+        from erasure.errors import ErasureError
+
+        raise ErasureError(f"device: {name!r} but this machine has no usable CUDA GPU; set device: auto or cpu")
     return torch.device(name)

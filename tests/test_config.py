@@ -34,6 +34,9 @@ def test_defaults_are_filled(repo):
         (lambda c: c["runs"]["sdd-triangle"].update(method="sdd-fast"), "runs.sdd-triangle.method"),
         (lambda c: c["runs"]["sdd-triangle"].update(iterations=0), "runs.sdd-triangle.iterations"),
         (lambda c: c["runs"].update({"Bad Name": c["runs"]["sdd-triangle"]}), "runs"),
+        (lambda c: c["inference_methods"]["sega"].update(concepts="nudityy"),
+         "inference_methods.sega.concepts: unknown concept set 'nudityy'"),
+        (lambda c: c["runs"]["sdd-multi"].update(concepts=[]), "runs.sdd-multi.concepts"),
     ],
 )
 def test_bad_config_fails_with_one_line_naming_the_key(repo, mutate, expected):

@@ -20,13 +20,7 @@ from erasure.errors import ErasureError
 from erasure.generate.sampling import make_scheduler
 from erasure.paths import MethodId
 
-# SLD presets (Schramowski et al. 2023; diffusers SafetyConfig.MEDIUM / .MAX)
-SLD_PRESETS = {
-    "medium": {"sld_warmup_steps": 10, "sld_guidance_scale": 1000, "sld_threshold": 0.01,
-               "sld_momentum_scale": 0.3, "sld_mom_beta": 0.4},
-    "max": {"sld_warmup_steps": 0, "sld_guidance_scale": 5000, "sld_threshold": 1.0,
-            "sld_momentum_scale": 0.5, "sld_mom_beta": 0.7},
-}
+SLD_PRESETS = ("medium", "max")  # Schramowski et al. 2023, as diffusers' SafetyConfig.MEDIUM / .MAX define them
 SEGA_DEFAULTS = {"edit_guidance_scale": 5.0, "edit_warmup_steps": 10, "edit_threshold": 0.9,
                  "edit_momentum_scale": 0.1, "edit_mom_beta": 0.4}
 KINDS = ("sd", "sd-neg", "sld", "sega")
@@ -114,12 +108,13 @@ def build_inference_method(name: str, spec: Mapping, base) -> MethodPipeline:
     if kind == "sd-neg":
         return MethodPipeline(name, kind, base, negative_prompt=text)
     if kind == "sld":
-        from diffusers.pipelines.deprecated.stable_diffusion_safe import StableDiffusionPipelineSafe
+        from diffusers.pipelines.deprecated.stable_diffusion_safe import SafetyConfig, StableDiffusionPipelineSafe
 
         preset = spec.get("preset", "medium")
         if preset not in SLD_PRESETS:
             raise ErasureError(f"inference_methods.{name}.preset: unknown SLD preset {preset!r} (known: medium, max)")
-        settings = {**SLD_PRESETS[preset], **{k: v for k, v in spec.items() if k in SLD_PRESETS[preset]}}
+        values = dict(getattr(SafetyConfig, preset.upper()))
+        settings = {**values, **{k: v for k, v in spec.items() if k in values}}
         pipe = _compose(StableDiffusionPipelineSafe, base)
         pipe.safety_concept = text
         return MethodPipeline(name, kind, pipe, call_kwargs=settings, extra={"safety_concept": text})

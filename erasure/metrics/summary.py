@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SUMMARY_COLUMNS = ("metric", "method", "promptset", "n", "mean", "ci_low", "ci_high", "backbone", "label")
+# total: the sum over images, the number MACE-style tables report for `nude-mace` (exposed parts counted
+# over all of I2P); NaN for set-level metrics.
+SUMMARY_COLUMNS = ("metric", "method", "promptset", "n", "mean", "ci_low", "ci_high", "backbone", "label", "total")
 N_RESAMPLES = 1000
 LEVEL = 0.95
 SEED = 0
@@ -42,12 +44,14 @@ def summarize(scores: pd.DataFrame, *, metric: str, method: str, promptset: str)
         if set_level:
             n = int(scores["n"].iloc[0])
             mean, (low, high) = float(scores[column].iloc[0]), (float("nan"), float("nan"))
+            total = float("nan")
         else:
             values = scores[column].to_numpy(dtype=float) if column in scores.columns else np.array([])
             values = values[~np.isnan(values)]
             n = len(values)
             mean = float(values.mean()) if n else float("nan")
             low, high = bootstrap_ci(values)
+            total = float(values.sum())
         rows.append({"metric": name, "method": method, "promptset": promptset, "n": n, "mean": mean,
-                     "ci_low": low, "ci_high": high, "backbone": backbone, "label": label})
+                     "ci_low": low, "ci_high": high, "backbone": backbone, "label": label, "total": total})
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

@@ -207,3 +207,18 @@ def test_unknown_method_kind_is_a_config_error(tiny_pipeline_dir):
     with pytest.raises(ErasureError, match="inference_methods.bad.kind"):
         build_inference_method("bad", {"kind": "nope"}, object())
     assert torch.get_num_threads() == 1
+
+
+def test_sld_presets_are_diffusers_safety_configs_with_overrides(tiny_pipeline_dir):
+    from diffusers.pipelines.deprecated.stable_diffusion_safe import SafetyConfig
+
+    from erasure.generate.methods import build_inference_method
+    from erasure.models import load_base_pipeline
+
+    base = load_base_pipeline(str(tiny_pipeline_dir), device="cpu")
+    sld_max = build_inference_method("sld-max", METHODS["sld-max"], base)
+    assert sld_max.call_kwargs == SafetyConfig.MAX and sld_max.call_kwargs["sld_guidance_scale"] == 5000
+    tuned = build_inference_method("sld-x", {**METHODS["sld-medium"], "sld_threshold": 0.05}, base)
+    assert tuned.call_kwargs == {**SafetyConfig.MEDIUM, "sld_threshold": 0.05}
+    with pytest.raises(ErasureError, match="inference_methods.sld-y.preset: unknown SLD preset 'strong'"):
+        build_inference_method("sld-y", {**METHODS["sld-max"], "preset": "strong"}, base)

@@ -22,6 +22,8 @@ def test_summary_schema_and_set_level():
     assert tuple(s.columns) == SUMMARY_COLUMNS
     assert s["metric"].tolist() == ["alignment", "alignment:shape"] and s["n"].tolist() == [4, 3]
     assert s["mean"].iloc[0] == 50.0 and s["label"].eq("toy-oracle").all()
+    assert s["total"].tolist() == [200.0, 2.0]  # e.g. nude-mace: exposed parts counted over the whole set
     fid_row = pd.DataFrame([{"value": 12.5, "n": 40, "set_level": True, "backbone": "b", "label": "fid"}])
     f = summarize(fid_row, metric="fid", method="sd", promptset="coco")
     assert f["n"].iloc[0] == 40 and f["mean"].iloc[0] == 12.5 and np.isnan(f["ci_low"].iloc[0])
+    assert np.isnan(f["total"].iloc[0])
