@@ -36,6 +36,12 @@ def gpu_resources():
     return 1 if config["cluster"]["gpus"] else 0
 
 
+def score_gpu_resources(rule_name):
+    """Opt-in (cluster.score_gpus): SD's neural scorers on a GPU. On CPU, CLIP ViT-L/14 and Inception take
+    1-2 s an image per thread (bench/results/cpu.json): hours per COCO-30k set even at 8 threads."""
+    return int(bool(config["cluster"].get("score_gpus")) and rule_name == "score_clip" and WORLD != "toy")
+
+
 def base_model_input():
     """The base model as a DAG input, so that a new base reruns everything downstream: the toy_base
     rule's output for toy:trained, the checksum list of the shipped asset for toy:shipped. Hub models are
@@ -149,10 +155,11 @@ def score_reference(wildcards, input):
     return config["metrics"].get(wildcards.metric, {}).get("reference")
 
 
-# Scorers run on CPU threads. Toy sets take seconds; a 30,000-image COCO set on SD takes hours (LPIPS
-# measured 1.7 images/s on one thread, bench/results/cpu.json), so the cluster limit grows with the set.
+# Toy sets score in seconds; SD's CLIP ViT-L/14 and Inception take 1-2 s an image on one CPU thread
+# (bench/results/cpu.json), so on SD the CLIP/FID/LPIPS jobs get the GPU where the cluster has one, 8
+# threads either way, and a limit that grows with the set.
 def score_runtime(wildcards):
-    """SLURM minutes: an hour for a toy set; for SD one more minute per 60 images (>= 1 image/s at 8 threads)."""
+    """SLURM minutes: an hour for a toy set; for SD one more minute per 60 images (>= 1 image/s)."""
     return 60 if WORLD == "toy" else 60 + plan.n_images(config, wildcards.promptset) // 60
 
 

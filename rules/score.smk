@@ -25,6 +25,7 @@ for _rule_name, (_metrics, _env) in SCORER_FAMILIES.items():
             metric=lambda wc: wc.metric,
             settings=score_settings,
             reference=score_reference,
+            device=config["device"],  # CLIP / Q16 / LPIPS / Inception run on it (auto: the job's GPU if any)
         log:
             log_path("score", "{metric}", "{method}", "{promptset}"),
         benchmark:
@@ -33,6 +34,7 @@ for _rule_name, (_metrics, _env) in SCORER_FAMILIES.items():
         resources:
             mem_mb=4000 if WORLD == "toy" else 16000,
             runtime=score_runtime,
+            gpu=score_gpu_resources(_rule_name),
         conda:
             f"../envs/{_env}.yaml"
         script:

@@ -67,6 +67,10 @@ if "snakemake" in globals():
     _settings = dict(getattr(_sm.params, "settings", None) or {})
     _settings.setdefault("world", getattr(_sm.wildcards, "world", None))
     with logged(_sm.log[0] if getattr(_sm, "log", None) else None):  # a user-fixable error: its one line, not a traceback
+        if getattr(_sm.params, "device", None):
+            from erasure.runtime import pick_device
+
+            _settings.setdefault("device", str(pick_device(_sm.params.device)))
         main(
             Path(_sm.input.manifest),
             Path(_sm.input.prompts),

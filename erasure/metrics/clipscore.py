@@ -77,14 +77,14 @@ def apply_convention(cosine: np.ndarray, convention: str) -> np.ndarray:
 
 def score_clip(
     images, *, source: str = CLIP_HUB_ID, convention: str = "cosine", batch_size: int = 16,
-    world: str | None = None, embedder: ClipEmbedder | None = None,
+    world: str | None = None, embedder: ClipEmbedder | None = None, device="cpu",
 ) -> pd.DataFrame:
     apply_convention(np.zeros(1), convention)
-    embedder = embedder or ClipEmbedder(source)
+    embedder = embedder or ClipEmbedder(source, device=device)
     toy = world == "toy" or embedder.is_toy
     rows = []
     for batch, arrays in images.iter_uint8(batch_size):
-        cos = (embedder.image_embeds(arrays) * embedder.text_embeds(list(batch["prompt"]))).sum(-1).numpy()
+        cos = (embedder.image_embeds(arrays) * embedder.text_embeds(list(batch["prompt"]))).sum(-1).cpu().numpy()
         for (_, row), c, v in zip(batch.iterrows(), cos, apply_convention(cos, convention)):
             rows.append(
                 {

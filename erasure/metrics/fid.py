@@ -85,7 +85,7 @@ def statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.mean(feats, axis=0), np.cov(feats, rowvar=False)
 
 
-def reference_statistics(reference, extractor, *, fn_resize=None, batch_size: int = 32):
+def reference_statistics(reference, extractor, *, fn_resize=None, batch_size: int = 32, device="cpu"):
     """(mu, sigma, n) for a reference folder, an ImageSet, or a saved `.npz` (mu, sigma, n)."""
     from erasure.metrics.images import ImageSet
 
@@ -98,17 +98,19 @@ def reference_statistics(reference, extractor, *, fn_resize=None, batch_size: in
         if reference is None:
             raise ErasureError("reference: FID needs a reference image folder (e.g. COCO val2014); set it in the config")
         reference = ImageSet.from_folder(reference)
-    feats = features(reference.files, extractor, fn_resize=fn_resize, batch_size=batch_size)
+    feats = features(reference.files, extractor, fn_resize=fn_resize, batch_size=batch_size, device=device)
     mu, sigma = statistics(feats)
     return mu, sigma, len(feats)
 
 
-def fid(images, reference, extractor, *, fn_resize=None, batch_size: int = 32) -> tuple[float, int]:
+def fid(images, reference, extractor, *, fn_resize=None, batch_size: int = 32, device="cpu") -> tuple[float, int]:
     """(FID, number of reference images) between an ImageSet and a reference."""
     from cleanfid.fid import frechet_distance
 
-    mu1, sigma1 = statistics(features(images.files, extractor, fn_resize=fn_resize, batch_size=batch_size))
-    mu2, sigma2, n_ref = reference_statistics(reference, extractor, fn_resize=fn_resize, batch_size=batch_size)
+    mu1, sigma1 = statistics(features(images.files, extractor, fn_resize=fn_resize, batch_size=batch_size,
+                                      device=device))
+    mu2, sigma2, n_ref = reference_statistics(reference, extractor, fn_resize=fn_resize, batch_size=batch_size,
+                                              device=device)
     if mu1.shape != mu2.shape:
         raise ErasureError(f"{reference}: reference features have dim {mu2.shape}, generated {mu1.shape}; recompute the statistics with this extractor")
     return float(frechet_distance(mu1, sigma1, mu2, sigma2)), n_ref
@@ -135,9 +137,9 @@ def set_row(images, value: float, *, n_reference: int, reference, backbone: str,
 
 
 def score_fid(images, *, reference, inception=None, inception_sha256: str | None = None, batch_size: int = 32,
-              extractor=None) -> pd.DataFrame:
-    extractor = extractor or inception_extractor(inception, sha256=inception_sha256)
-    value, n_ref = fid(images, reference, extractor, batch_size=batch_size)
+              extractor=None, device="cpu") -> pd.DataFrame:
+    extractor = extractor or inception_extractor(inception, device, sha256=inception_sha256)
+    value, n_ref = fid(images, reference, extractor, batch_size=batch_size, device=device)
     digest = getattr(extractor, "sha256", None)
     return set_row(images, value, n_reference=n_ref, reference=reference,
                    backbone=f"clean-fid==0.1.35 {INCEPTION_FILE}" + (f" sha256={digest[:16]}" if digest else ""),

@@ -85,13 +85,14 @@ def distance(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.
     return model(a, b, normalize=True).reshape(-1)
 
 
-def score_lpips(images, *, reference, model: torch.nn.Module | None = None, batch_size: int = 8) -> pd.DataFrame:
+def score_lpips(images, *, reference, model: torch.nn.Module | None = None, batch_size: int = 8,
+                device="cpu") -> pd.DataFrame:
     from erasure.metrics.images import ImageSet, load_rgb, paired_frame, pair_on_seed, to_tensor
 
     if not isinstance(reference, ImageSet):
         raise ErasureError("reference: LPIPS needs the sd method's manifest of the same prompt set")
     pnet_rand = model is not None and getattr(model, "pnet_rand", False)
-    model = model or load_lpips()
+    model = (model or load_lpips()).to(device)
     pairs = pair_on_seed(images, reference)
     backbone = f"lpips=={LPIPS_VERSION} alex v0.1" + (" RANDOM TRUNK (test only)" if pnet_rand else "")
     values: list[float] = []
@@ -101,5 +102,5 @@ def score_lpips(images, *, reference, model: torch.nn.Module | None = None, batc
         theirs = [load_rgb(f) for f in rows["reference_file"]]
         if any(a.shape != b.shape for a, b in zip(ours, theirs)):
             raise ErasureError(f"{reference.source}: reference images differ in size from {images.source}")
-        values.extend(distance(model, to_tensor(ours), to_tensor(theirs)).tolist())
+        values.extend(distance(model, to_tensor(ours).to(device), to_tensor(theirs).to(device)).cpu().tolist())
     return paired_frame(pairs, values, backbone=backbone, label="lpips-random-TEST" if pnet_rand else "lpips")

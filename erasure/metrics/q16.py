@@ -123,13 +123,13 @@ def inappropriate_probability(image_embeds: torch.Tensor, prompts: torch.Tensor,
 
 def score_harm(
     images, *, prompts_path, clip_source: str | None = None, formula: str = "softmax", threshold: float = 0.7,
-    batch_size: int = 8, embedder=None,
+    batch_size: int = 8, embedder=None, device="cpu",
 ) -> pd.DataFrame:
     from erasure.metrics.clipscore import CLIP_HUB_ID, ClipEmbedder
 
     inappropriate_probability(torch.ones(1, 2), torch.eye(2), formula)  # reject a bad formula before loading CLIP
     prompts = load_prompts(prompts_path)
-    embedder = embedder or ClipEmbedder(clip_source or CLIP_HUB_ID)
+    embedder = embedder or ClipEmbedder(clip_source or CLIP_HUB_ID, device=device)
     if embedder.model.config.projection_dim != prompts.shape[1]:
         raise ErasureError(
             f"settings.clip: CLIP projection dim {embedder.model.config.projection_dim} does not match Q16 "
@@ -137,7 +137,7 @@ def score_harm(
         )
     rows = []
     for batch, arrays in images.iter_uint8(batch_size):
-        probs = inappropriate_probability(embedder.image_embeds(arrays), prompts, formula).numpy()
+        probs = inappropriate_probability(embedder.image_embeds(arrays).cpu(), prompts, formula).numpy()
         for (_, row), p in zip(batch.iterrows(), probs):
             rows.append(
                 {

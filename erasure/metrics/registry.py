@@ -60,27 +60,30 @@ def _harm(images, *, reference, settings, threads):
                            "make it with `python -m erasure.metrics.q16 fetch OUT.safetensors`")
     return score_harm(images, prompts_path=settings["q16_prompts"], clip_source=backbone(settings, "clip"),
                       formula=settings.get("formula", "softmax"), threshold=float(settings.get("threshold", 0.7)),
-                      batch_size=int(settings.get("batch_size", 8)))
+                      batch_size=int(settings.get("batch_size", 8)), device=settings.get("device", "cpu"))
 
 
 def _fid(images, *, reference, settings, threads):
     from erasure.metrics.fid import score_fid
 
     return score_fid(images, reference=reference, inception=settings.get("inception"),
-                     inception_sha256=settings.get("inception_sha256"), batch_size=int(settings.get("batch_size", 32)))
+                     inception_sha256=settings.get("inception_sha256"), batch_size=int(settings.get("batch_size", 32)),
+                     device=settings.get("device", "cpu"))
 
 
 def _lpips(images, *, reference, settings, threads):
     from erasure.metrics.lpips_metric import score_lpips
 
-    return score_lpips(images, reference=reference, batch_size=int(settings.get("batch_size", 8)))
+    return score_lpips(images, reference=reference, batch_size=int(settings.get("batch_size", 8)),
+                       device=settings.get("device", "cpu"))
 
 
 def _clip(images, *, reference, settings, threads):
     from erasure.metrics.clipscore import CLIP_HUB_ID, score_clip
 
     return score_clip(images, source=backbone(settings, "clip", CLIP_HUB_ID), convention=settings.get("convention", "cosine"),
-                      batch_size=int(settings.get("batch_size", 16)), world=settings.get("world"))
+                      batch_size=int(settings.get("batch_size", 16)), world=settings.get("world"),
+                      device=settings.get("device", "cpu"))
 
 
 def _target(images, *, reference, settings, threads):
@@ -128,10 +131,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 SETTINGS = {
     "nude": ("protocol", "classes", "threshold", "batch_size"),
     "nude-mace": ("protocol", "classes", "threshold", "batch_size"),
-    "harm": ("q16_prompts", "clip|backbone", "formula", "threshold", "batch_size"),
-    "fid": ("inception", "inception_sha256", "batch_size"),
-    "lpips": ("batch_size",),
-    "clip": ("clip|backbone", "convention", "world", "batch_size"),
+    "harm": ("q16_prompts", "clip|backbone", "formula", "threshold", "batch_size", "device"),
+    "fid": ("inception", "inception_sha256", "batch_size", "device"),
+    "lpips": ("batch_size", "device"),
+    "clip": ("clip|backbone", "convention", "world", "batch_size", "device"),
     "target": ("oracle|backbone", "concepts", "threshold", "batch_size"),
     "alignment": ("oracle|backbone", "batch_size"),
     "fid-toy": ("oracle|backbone", "batch_size"),

@@ -98,3 +98,12 @@ def test_no_gpu_requests_without_cluster_gpus(configfile):
     jobs = dry_run("--configfile", configfile, env={"SLURM_PARTITION": "", "SLURM_ACCOUNT": ""})
     assert jobs
     assert not [rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)]
+
+
+@needs_snakefile
+def test_score_gpus_opt_in_adds_the_neural_sd_scorers_only(tmp_path):
+    overlay = tmp_path / "score-gpus.yaml"
+    overlay.write_text("cluster:\n  gpus: true\n  score_gpus: true\n")
+    jobs = dry_run("--configfile", "config/paper.yaml", str(overlay), env={"SLURM_PARTITION": ""})
+    with_gpu = {rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)}
+    assert with_gpu == GPU_RULES & set(jobs) | {"score_clip"}  # NudeNet's ONNX stays on the CPU
