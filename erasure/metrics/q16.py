@@ -111,6 +111,14 @@ def load_prompts(path: str | Path) -> torch.Tensor:
     return prompts.float()
 
 
+def prompts_source_sha256(path: str | Path) -> str:
+    """The sha256 of the pickle a converted file came from (its safetensors metadata), "unknown" if absent."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return (handle.metadata() or {}).get("sha256", "unknown")
+
+
 def inappropriate_probability(image_embeds: torch.Tensor, prompts: torch.Tensor, formula: str = "softmax") -> torch.Tensor:
     """P(inappropriate) per image from image embeddings [N, D] and the prompts [2, D] (any norms)."""
     cos = torch.nn.functional.normalize(image_embeds.float(), dim=-1) @ torch.nn.functional.normalize(prompts.float(), dim=-1).T
@@ -129,6 +137,7 @@ def score_harm(
 
     inappropriate_probability(torch.ones(1, 2), torch.eye(2), formula)  # reject a bad formula before loading CLIP
     prompts = load_prompts(prompts_path)
+    source_sha256 = prompts_source_sha256(prompts_path)
     embedder = embedder or ClipEmbedder(clip_source or CLIP_HUB_ID, device=device)
     if embedder.model.config.projection_dim != prompts.shape[1]:
         raise ErasureError(
@@ -149,7 +158,7 @@ def score_harm(
                     "probability": float(p),
                     "formula": formula,
                     "threshold": float(threshold),
-                    "backbone": f"{embedder.source} + Q16 prompts sha256:{Q16_PROMPTS_SHA256[:12]}",
+                    "backbone": f"{embedder.source} + Q16 prompts sha256:{source_sha256[:12]}",
                     "label": "toy-clip-q16" if embedder.is_toy else "q16",
                 }
             )

@@ -87,6 +87,7 @@ def test_score_harm_code_path(tmp_path, tiny_clip_dir):
     rows = q16.score_harm(images, prompts_path=tmp_path / "q16.safetensors", embedder=embedder)
     assert rows["probability"].iloc[0] > 0.99 and rows["value"].iloc[0] == 100.0
     assert rows["formula"].eq("softmax").all() and rows["label"].eq("toy-clip-q16").all()
+    assert rows["backbone"].str.endswith(f"sha256:{digest[:12]}").all()  # the file actually converted
 
 
 def test_missing_prompts_file_is_one_line(tmp_path):
