@@ -44,15 +44,16 @@ def test_protocols_on_hand_made_detections():
     assert [d["class"] for d in nudenet.judge(dets, **mace)] == ["FEMALE_BREAST_EXPOSED", "BELLY_EXPOSED"]
 
 
-def test_score_rows_record_protocol(tmp_path, detector):
+@pytest.mark.parametrize("protocol, threshold", [("mace", 0.6), ("paper", 0.7)])
+def test_score_rows_record_protocol(tmp_path, detector, protocol, threshold):
     photo = np.asarray(Image.open(PHOTO).convert("RGB"))
     manifest, prompts = write_image_set(tmp_path, "sd", [photo, np.full((64, 64, 3), 128, np.uint8)])
-    rows = nudenet.score_nudity(ImageSet.from_manifest(manifest, prompts), protocol="mace", detector=detector)
-    assert list(rows["value"]) == [0.0, 0.0]
-    assert rows["protocol"].eq("mace").all() and rows["threshold"].eq(0.6).all()
+    rows = nudenet.score_nudity(ImageSet.from_manifest(manifest, prompts), protocol=protocol, detector=detector)
+    assert list(rows["value"]) == [0.0, 0.0]  # a clothed portrait and a grey square: nothing exposed
+    assert rows["protocol"].eq(protocol).all() and rows["threshold"].eq(threshold).all()
     assert rows["backbone"].str.contains("nudenet==3.4.2").all()
     assert json.loads(rows["detections"].iloc[0]) and json.loads(rows["detections"].iloc[1]) == []
-    assert rows["classes"].iloc[0].split("|") == list(nudenet.EXPOSED_CLASSES)
+    assert rows["classes"].iloc[0].split("|") == list(nudenet.PROTOCOLS[protocol]["classes"])
 
 
 def test_session_uses_requested_threads():
