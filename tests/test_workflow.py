@@ -62,6 +62,22 @@ def test_misspelt_key_fails_with_one_line_naming_it(repo, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("old, new, expected", [
+    ("sega, esd-u-triangle@200", "sega, esd-u-triangle@150", "step 150 is not a checkpoint"),
+    ("every_method: [body, coco, i2p, artists]", "every_method: [body, cocoa]", "unknown prompt set 'cocoa'"),
+])
+def test_report_naming_what_the_config_lacks_fails_with_one_line(repo, tmp_path, old, new, expected):
+    text = (repo / "config/config.yaml").read_text()
+    assert old in text
+    configfile = tmp_path / "bad.yaml"
+    configfile.write_text(text.replace(old, new, 1))
+    result = snakemake(repo, tmp_path, "-n", "--configfile", str(configfile))
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"error: {configfile}: ") and expected in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
 def test_every_rule_names_log_threads_resources_and_conda(repo, tmp_path):
     result = snakemake(repo, tmp_path, "--lint", "text")
     assert "Congratulations" in result.stdout + result.stderr, result.stdout[-3000:]
