@@ -94,3 +94,20 @@ def test_missing_prompts_file_is_one_line(tmp_path):
     with pytest.raises(ErasureError) as err:
         q16.load_prompts(tmp_path / "nope.safetensors")
     assert "\n" not in str(err.value) and "fetch" in str(err.value)
+
+
+def test_shim_refuses_a_local_copy_that_is_not_the_pinned_file_in_one_line(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    shim = Path(__file__).resolve().parents[2] / "workflow_scripts" / "q16_prompts.py"
+    spec = importlib.util.spec_from_file_location("q16_shim", shim)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    src, _ = _fixture_pickle(tmp_path, np.zeros((2, 768), np.float16))  # right format, not upstream's bytes
+    out, log = tmp_path / "q16.safetensors", tmp_path / "q16.log"
+    with pytest.raises(SystemExit):
+        module.main(out, log, source=str(src))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(src) in err[0] and q16.Q16_PROMPTS_SHA256 in err[0]
+    assert not out.exists() and "ErasureError" in log.read_text()
