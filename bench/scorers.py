@@ -52,45 +52,56 @@ def write_images(folder: Path, n: int, size: int, seed: int, prompts: list[str],
     return ImageSet(table=pd.DataFrame(rows), method=method, promptset="bench", source=folder)
 
 
-def tiny_clip_dir(folder: Path, projection_dim: int = 768) -> Path:
-    """A tiny random CLIPModel + CLIPProcessor (32 px vision tower, 2-layer towers, projection 768 as ViT-L/14)."""
+# CLIP architectures, built from config with random weights (projection 768 in both, as Q16 needs):
+TINY_CLIP = dict(  # 32 px, 2-layer towers: exercises the scorer's code path in seconds
+    text=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
+    vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+                patch_size=8))
+VIT_L14_CLIP = dict(  # openai/clip-vit-large-patch14's architecture: the real model's compute
+    text=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12),
+    vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                image_size=224, patch_size=14))
+
+
+def random_clip_dir(folder: Path, arch: dict, projection_dim: int = 768) -> Path:
+    """A randomly initialised CLIPModel + CLIPProcessor of architecture `arch` (TINY_CLIP, VIT_L14_CLIP),
+    saved with save_pretrained so that it loads like the real one: for timing only."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
     torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=dict(vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=77),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8),
-        projection_dim=projection_dim)
+    config = CLIPConfig(text_config=dict(vocab_size=49408, max_position_embeddings=77, **arch["text"]),
+                        vision_config=arch["vision"], projection_dim=projection_dim)
     CLIPModel(config).save_pretrained(str(folder))
     tokenizer = CLIPTokenizer.from_pretrained(str(M.write_byte_tokenizer(folder / "tok")))
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
-                                                                 crop_size={"height": 32, "width": 32}),
+    size = arch["vision"]["image_size"]
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": size},
+                                                                 crop_size={"height": size, "width": size}),
                               tokenizer=tokenizer)
     processor.save_pretrained(str(folder))
     return folder
 
 
-def vit_l14_clip_dir(folder: Path) -> Path:
-    """openai/clip-vit-large-patch14's architecture (224 px, 24-layer ViT-L/14 vision tower, 12-layer text
-    tower, projection 768) with RANDOM weights: the real model's compute, for timing only."""
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+def clip_cases(folder: Path, arch: dict, *, label: str, backbone: str, q16_prompts: Path, images) -> list[dict]:
+    """The CLIP-score and %HARM rows on one random CLIP of architecture `arch` (built on first load)."""
+    from erasure.metrics import clipscore, q16
 
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                         num_attention_heads=12, max_position_embeddings=77),
-        vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                           image_size=224, patch_size=14),
-        projection_dim=768)
-    CLIPModel(config).save_pretrained(str(folder))
-    tokenizer = CLIPTokenizer.from_pretrained(str(M.write_byte_tokenizer(folder / "tok")))
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 224},
-                                                                 crop_size={"height": 224, "width": 224}),
-                              tokenizer=tokenizer)
-    processor.save_pretrained(str(folder))
-    return folder
+    def load_clip():
+        if not (folder / "config.json").is_file():
+            random_clip_dir(folder, arch)
+        return clipscore.ClipEmbedder(str(folder))
+
+    def load_q16():
+        from safetensors.torch import save_file
+
+        save_file({q16.TENSOR_NAME: torch.randn(*q16.Q16_SHAPE)}, str(q16_prompts))
+        return load_clip()
+
+    return [
+        dict(name="clip", world="sd", label=label, backbone=backbone, load=load_clip, images=images,
+             score=lambda e, im: clipscore.score_clip(im, source=str(folder), embedder=e)),
+        dict(name="harm", world="sd", label=label, backbone=f"{backbone} + random Q16 prompts", load=load_q16,
+             images=images, score=lambda e, im: q16.score_harm(im, prompts_path=q16_prompts, embedder=e)),
+    ]
 
 
 class InceptionV3Random(torch.nn.Module):
@@ -136,7 +147,7 @@ def loaded(fn):
 
 def scorer_cases(args, tmp: Path) -> list[dict]:
     """[{name, world, backbone, label, load, score(images) -> DataFrame, images}] (loaders run lazily)."""
-    from erasure.metrics import clipscore, fid, lpips_metric, nudenet, q16, toy
+    from erasure.metrics import clipscore, fid, lpips_metric, nudenet, toy
 
     cases = []
     # toy world: the oracle and toy CLIP of a toy base
@@ -168,27 +179,10 @@ def scorer_cases(args, tmp: Path) -> list[dict]:
                       load=lambda: nudenet.load_detector(args.threads or 1),
                       score=lambda d, im: nudenet.score_nudity(im, detector=d, threads=args.threads or 1),
                       images=sd_imgs))
-    tiny_clip = tmp / "tiny-clip"
     q16_prompts = tmp / "q16.safetensors"
-
-    def load_tiny_clip():
-        if not (tiny_clip / "config.json").is_file():
-            tiny_clip_dir(tiny_clip)
-        return clipscore.ClipEmbedder(str(tiny_clip))
-
-    def load_q16_embedder():
-        from safetensors.torch import save_file
-
-        save_file({q16.TENSOR_NAME: torch.randn(*q16.Q16_SHAPE)}, str(q16_prompts))
-        return load_tiny_clip()
-
+    cases += clip_cases(tmp / "tiny-clip", TINY_CLIP, label="tiny-random", backbone="tiny random CLIP (32 px, 2 layers)",
+                        q16_prompts=q16_prompts, images=sd_imgs)
     cases += [
-        dict(name="clip", world="sd", label="tiny-random", backbone="tiny random CLIP (32 px, 2 layers)",
-             load=load_tiny_clip, score=lambda e, im: clipscore.score_clip(im, source=str(tiny_clip), embedder=e),
-             images=sd_imgs),
-        dict(name="harm", world="sd", label="tiny-random", backbone="tiny random CLIP + random Q16 prompts",
-             load=load_q16_embedder,
-             score=lambda e, im: q16.score_harm(im, prompts_path=q16_prompts, embedder=e), images=sd_imgs),
         # lpips' random trunk is AlexNet itself: the real compute, so full size even in --reduced runs
         dict(name="lpips", world="sd", label="full-size-random", backbone="lpips alex v0.1, random AlexNet trunk",
              load=lambda: lpips_metric.load_lpips(pnet_rand=True),
@@ -199,31 +193,14 @@ def scorer_cases(args, tmp: Path) -> list[dict]:
     ]
     # the real backbones' architectures with random weights: their speed is the real models' speed
     if not args.reduced and not args.no_full_size:
-        full_clip = tmp / "vit-l14-random"
-
-        def load_full_clip():
-            if not (full_clip / "config.json").is_file():
-                vit_l14_clip_dir(full_clip)
-            return clipscore.ClipEmbedder(str(full_clip))
-
-        def load_full_q16():
-            from safetensors.torch import save_file
-
-            save_file({q16.TENSOR_NAME: torch.randn(*q16.Q16_SHAPE)}, str(q16_prompts))
-            return load_full_clip()
-
-        cases += [
-            dict(name="clip", world="sd", label="full-size-random", backbone="CLIP ViT-L/14 architecture, random weights",
-                 load=load_full_clip, score=lambda e, im: clipscore.score_clip(im, source=str(full_clip), embedder=e),
-                 images=sd_imgs),
-            dict(name="harm", world="sd", label="full-size-random",
-                 backbone="CLIP ViT-L/14 architecture, random weights + random Q16 prompts", load=load_full_q16,
-                 score=lambda e, im: q16.score_harm(im, prompts_path=q16_prompts, embedder=e), images=sd_imgs),
-            dict(name="fid", world="sd", label="full-size-random",
-                 backbone="Inception-v3 architecture (torchvision), random weights, clean-fid path",
-                 load=InceptionV3Random,
-                 score=lambda ex, im: fid.score_fid(im, reference=sd_ref.source, extractor=ex), images=sd_imgs),
-        ]
+        cases += clip_cases(tmp / "vit-l14-random", VIT_L14_CLIP, label="full-size-random",
+                            backbone="CLIP ViT-L/14 architecture, random weights", q16_prompts=q16_prompts,
+                            images=sd_imgs)
+        cases.append(dict(name="fid", world="sd", label="full-size-random",
+                          backbone="Inception-v3 architecture (torchvision), random weights, clean-fid path",
+                          load=InceptionV3Random,
+                          score=lambda ex, im: fid.score_fid(im, reference=sd_ref.source, extractor=ex),
+                          images=sd_imgs))
     # real SD backbones, where present locally
     real = []
     try:
