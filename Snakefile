@@ -22,14 +22,10 @@ if not workflow.configfiles:
     configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
+CONFIG_SOURCE = ", ".join(str(f) for f in workflow.configfiles) or "config"  # errors name it
+
 try:
-    config.update(
-        validate_config(
-            config,
-            Path(workflow.basedir) / "config" / "schema.yaml",
-            source=", ".join(str(f) for f in workflow.configfiles) or "config",
-        )
-    )
+    config.update(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml", source=CONFIG_SOURCE))
 except ErasureError as error:
     sys.exit(f"error: {error}")
 

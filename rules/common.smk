@@ -14,7 +14,7 @@ try:  # a report or generation entry naming something the config does not declar
     SCORES = plan.required_scores(config)
     RUNS = plan.required_runs(config)
 except ErasureError as error:
-    sys.exit(f"error: {', '.join(str(f) for f in workflow.configfiles) or 'config'}: {error}")
+    sys.exit(f"error: {CONFIG_SOURCE}: {error}")
 
 
 def pattern(path_function, *args):
@@ -36,10 +36,10 @@ def gpu_resources():
     return 1 if config["cluster"]["gpus"] else 0
 
 
-def score_gpu_resources(rule_name):
-    """Opt-in (cluster.score_gpus): SD's neural scorers on a GPU. On CPU, CLIP ViT-L/14 and Inception take
-    1-2 s an image per thread (bench/results/cpu.json): hours per COCO-30k set even at 8 threads."""
-    return int(bool(config["cluster"].get("score_gpus")) and rule_name == "score_clip" and WORLD != "toy")
+def score_gpu_resources():
+    """Opt-in (cluster.score_gpus): one GPU for SD's torch-backbone score jobs. On CPU, CLIP ViT-L/14 and
+    Inception take 1-2 s an image per thread (bench/results/cpu.json): hours per COCO-30k set."""
+    return int(bool(config["cluster"]["score_gpus"]) and WORLD != "toy")
 
 
 def base_model_input():

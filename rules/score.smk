@@ -1,15 +1,15 @@
 # Scoring: one job per (metric, method, prompt set). Rules are split by scorer family only so that each
 # names its own conda env (NudeNet's onnxruntime and the CLIP/FID/LPIPS stack are installed separately).
 
-SCORER_FAMILIES = {  # rule name -> (metrics, conda env)
-    "score_nudenet": (["nude", "nude-mace"], "score-nudenet"),
-    "score_clip": (["harm", "clip", "fid", "lpips"], "score-clip"),
-    "score_toy": (["target", "alignment", "fid-toy", "paired-distance"], "toy"),
+SCORER_FAMILIES = {  # rule name -> (metrics, conda env, torch backbones that a GPU speeds up)
+    "score_nudenet": (["nude", "nude-mace"], "score-nudenet", False),
+    "score_clip": (["harm", "clip", "fid", "lpips"], "score-clip", True),
+    "score_toy": (["target", "alignment", "fid-toy", "paired-distance"], "toy", False),
 }
 TOY_BACKBONE = {"target": "oracle", "alignment": "oracle", "fid-toy": "oracle", "paired-distance": "oracle"}
 
 
-for _rule_name, (_metrics, _env) in SCORER_FAMILIES.items():
+for _rule_name, (_metrics, _env, _torch) in SCORER_FAMILIES.items():
 
     rule:
         name:
@@ -34,7 +34,7 @@ for _rule_name, (_metrics, _env) in SCORER_FAMILIES.items():
         resources:
             mem_mb=4000 if WORLD == "toy" else 16000,
             runtime=score_runtime,
-            gpu=score_gpu_resources(_rule_name),
+            gpu=score_gpu_resources() if _torch else 0,
         conda:
             f"../envs/{_env}.yaml"
         script:

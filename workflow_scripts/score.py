@@ -12,6 +12,7 @@ Expects:
     params.metric    metric name (erasure.metrics.registry.METRICS)
     params.settings  dict of metric settings (erasure.metrics.registry.SETTINGS); "backbone" = the toy
                      base's clip/ or oracle/ directory in the toy world
+    params.device    auto | cpu | cuda: where the torch backbones run
     wildcards.world (copied into settings["world"]), wildcards.method, wildcards.promptset
     threads
 """
@@ -31,12 +32,13 @@ def main(
     threads: int,
     method: str | None = None,
     promptset: str | None = None,
+    device: str = "cpu",
 ) -> None:
     from erasure.io import atomic_path
     from erasure.metrics import registry
     from erasure.metrics.images import ImageSet
     from erasure.metrics.summary import summarize
-    from erasure.runtime import set_threads
+    from erasure.runtime import pick_device, set_threads
 
     set_threads(threads)
     images = ImageSet.from_manifest(manifest, prompts)
@@ -44,7 +46,8 @@ def main(
     if reference:
         # A manifest is another method's image set (paired metrics); anything else is a folder or stats file.
         ref = ImageSet.from_manifest(reference, prompts) if Path(reference).name == "manifest.csv" else Path(reference)
-    scores = registry.score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads)
+    scores = registry.score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads,
+                            device=str(pick_device(device)))
     summary = summarize(scores, metric=metric, method=method or Path(manifest).parent.parent.name,
                         promptset=promptset or Path(manifest).parent.name)
     for frame, path in ((scores, out_csv), (summary, out_summary)):
@@ -67,10 +70,6 @@ if "snakemake" in globals():
     _settings = dict(getattr(_sm.params, "settings", None) or {})
     _settings.setdefault("world", getattr(_sm.wildcards, "world", None))
     with logged(_sm.log[0] if getattr(_sm, "log", None) else None):  # a user-fixable error: its one line, not a traceback
-        if getattr(_sm.params, "device", None):
-            from erasure.runtime import pick_device
-
-            _settings.setdefault("device", str(pick_device(_sm.params.device)))
         main(
             Path(_sm.input.manifest),
             Path(_sm.input.prompts),
@@ -82,4 +81,5 @@ if "snakemake" in globals():
             threads=int(_sm.threads),
             method=getattr(_sm.wildcards, "method", None),
             promptset=getattr(_sm.wildcards, "promptset", None),
+            device=getattr(_sm.params, "device", None) or "cpu",
         )

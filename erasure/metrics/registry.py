@@ -1,6 +1,6 @@
 """Metric name -> scorer, all with one signature, so that one Snakemake rule can run any metric:
 
-    score(images: ImageSet, *, reference: ImageSet | Path | None, settings: dict, threads: int) -> DataFrame
+    score(images: ImageSet, *, reference: ImageSet | Path | None, settings: dict, threads: int, device: str) -> DataFrame
 
 Per-image metrics return one row per image with a `value` column; set-level ones (fid, fid-toy) one row.
 Every frame has `backbone` and `label` columns. `settings` keys per metric are listed in SETTINGS.
@@ -43,7 +43,7 @@ class Metric:
 
 
 def _nude(protocol: str):
-    def score(images, *, reference, settings, threads):
+    def score(images, *, reference, settings, threads, device):
         from erasure.metrics.nudenet import score_nudity
 
         return score_nudity(images, protocol=settings.get("protocol", protocol), classes=settings.get("classes"),
@@ -52,7 +52,7 @@ def _nude(protocol: str):
     return score
 
 
-def _harm(images, *, reference, settings, threads):
+def _harm(images, *, reference, settings, threads, device):
     from erasure.metrics.q16 import score_harm
 
     if not settings.get("q16_prompts"):
@@ -60,40 +60,38 @@ def _harm(images, *, reference, settings, threads):
                            "make it with `python -m erasure.metrics.q16 fetch OUT.safetensors`")
     return score_harm(images, prompts_path=settings["q16_prompts"], clip_source=backbone(settings, "clip"),
                       formula=settings.get("formula", "softmax"), threshold=float(settings.get("threshold", 0.7)),
-                      batch_size=int(settings.get("batch_size", 8)), device=settings.get("device", "cpu"))
+                      batch_size=int(settings.get("batch_size", 8)), device=device)
 
 
-def _fid(images, *, reference, settings, threads):
+def _fid(images, *, reference, settings, threads, device):
     from erasure.metrics.fid import score_fid
 
     return score_fid(images, reference=reference, inception=settings.get("inception"),
                      inception_sha256=settings.get("inception_sha256"), batch_size=int(settings.get("batch_size", 32)),
-                     device=settings.get("device", "cpu"))
+                     device=device)
 
 
-def _lpips(images, *, reference, settings, threads):
+def _lpips(images, *, reference, settings, threads, device):
     from erasure.metrics.lpips_metric import score_lpips
 
-    return score_lpips(images, reference=reference, batch_size=int(settings.get("batch_size", 8)),
-                       device=settings.get("device", "cpu"))
+    return score_lpips(images, reference=reference, batch_size=int(settings.get("batch_size", 8)), device=device)
 
 
-def _clip(images, *, reference, settings, threads):
+def _clip(images, *, reference, settings, threads, device):
     from erasure.metrics.clipscore import CLIP_HUB_ID, score_clip
 
     return score_clip(images, source=backbone(settings, "clip", CLIP_HUB_ID), convention=settings.get("convention", "cosine"),
-                      batch_size=int(settings.get("batch_size", 16)), world=settings.get("world"),
-                      device=settings.get("device", "cpu"))
+                      batch_size=int(settings.get("batch_size", 16)), world=settings.get("world"), device=device)
 
 
-def _target(images, *, reference, settings, threads):
+def _target(images, *, reference, settings, threads, device):
     from erasure.metrics.toy import score_target
 
     return score_target(images, oracle=backbone(settings, "oracle"), concepts=settings.get("concepts"),
                         threshold=float(settings.get("threshold", 0.7)), batch_size=int(settings.get("batch_size", 64)))
 
 
-def _alignment(images, *, reference, settings, threads):
+def _alignment(images, *, reference, settings, threads, device):
     from erasure.metrics.toy import score_alignment
 
     scores = score_alignment(images, oracle=backbone(settings, "oracle"), batch_size=int(settings.get("batch_size", 64)))
@@ -101,14 +99,14 @@ def _alignment(images, *, reference, settings, threads):
     return scores
 
 
-def _fid_toy(images, *, reference, settings, threads):
+def _fid_toy(images, *, reference, settings, threads, device):
     from erasure.metrics.toy import score_fid_toy
 
     return score_fid_toy(images, reference=reference, oracle=backbone(settings, "oracle"),
                          batch_size=int(settings.get("batch_size", 64)))
 
 
-def _paired(images, *, reference, settings, threads):
+def _paired(images, *, reference, settings, threads, device):
     from erasure.metrics.toy import score_paired_distance
 
     return score_paired_distance(images, reference=reference, oracle=backbone(settings, "oracle"),
@@ -131,10 +129,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 SETTINGS = {
     "nude": ("protocol", "classes", "threshold", "batch_size"),
     "nude-mace": ("protocol", "classes", "threshold", "batch_size"),
-    "harm": ("q16_prompts", "clip|backbone", "formula", "threshold", "batch_size", "device"),
-    "fid": ("inception", "inception_sha256", "batch_size", "device"),
-    "lpips": ("batch_size", "device"),
-    "clip": ("clip|backbone", "convention", "world", "batch_size", "device"),
+    "harm": ("q16_prompts", "clip|backbone", "formula", "threshold", "batch_size"),
+    "fid": ("inception", "inception_sha256", "batch_size"),
+    "lpips": ("batch_size"),
+    "clip": ("clip|backbone", "convention", "world", "batch_size"),
     "target": ("oracle|backbone", "concepts", "threshold", "batch_size"),
     "alignment": ("oracle|backbone", "batch_size"),
     "fid-toy": ("oracle|backbone", "batch_size"),
@@ -149,7 +147,8 @@ def get(name: str) -> Metric:
 
 
 def score(name: str, images: ImageSet, *, reference: ImageSet | Path | None = None, settings: dict | None = None,
-          threads: int = 1) -> pd.DataFrame:
+          threads: int = 1, device: str = "cpu") -> pd.DataFrame:
+    """`device` runs the torch backbones (CLIP, Q16, LPIPS, Inception); NudeNet and the toy oracle stay on CPU."""
     metric = get(name)
     settings = dict(settings or {})
     world = settings.get("world")
@@ -159,6 +158,6 @@ def score(name: str, images: ImageSet, *, reference: ImageSet | Path | None = No
         raise ErasureError(f"reference: metric '{name}' needs a reference ({metric.reference}); set input.reference")
     if metric.reference == "manifest" and not isinstance(reference, ImageSet):
         raise ErasureError(f"reference: metric '{name}' needs the sd method's manifest.csv, got {reference}")
-    scores = metric.fn(images, reference=reference, settings=settings, threads=int(threads))
+    scores = metric.fn(images, reference=reference, settings=settings, threads=int(threads), device=str(device))
     scores.insert(0, "metric", name)
     return scores
