@@ -109,6 +109,21 @@ def first_unreadable_image(files, *, fix: str) -> None:
         load_rgb(file, fix=fix)
 
 
+def from_pretrained_checked(load, directory: str | os.PathLike, *, what: str, fix: str):
+    """`load(directory)` (a `from_pretrained`), with a broken weights file named: transformers lets a bare
+    `SafetensorError: invalid header length` through and diffusers quotes a clipped path, neither saying
+    which file of the folder is bad."""
+    try:
+        return load(directory)
+    except ErasureError:
+        raise
+    except _PARSE_ERRORS as exc:
+        bad = first_unreadable_safetensors(directory) if Path(directory).is_dir() else None
+        if bad is not None:
+            raise ErasureError(f"{bad[0]}: unreadable {what} weights ({bad[1]}; truncated or corrupted); {fix}") from None
+        raise ErasureError(f"{directory}: cannot load the {what} ({_reason(exc)}); {fix}") from None
+
+
 def first_unreadable_safetensors(directory: str | os.PathLike) -> tuple[Path, str] | None:
     """(file, reason) of the first `*.safetensors` under `directory` whose header does not parse or does
     not cover the file (a truncated copy), else None. Reads headers only, so it is cheap after a failure of

@@ -56,6 +56,7 @@ def inception_extractor(path: str | os.PathLike | None = None, device="cpu", *,
     from cleanfid.inception_torchscript import InceptionV3W
 
     from erasure.io import sha256_file
+    from erasure.loads import parse_errors
 
     file = find_inception(path)
     # InceptionV3W joins a directory with the fixed file name, so the file must carry that name.
@@ -65,7 +66,12 @@ def inception_extractor(path: str | os.PathLike | None = None, device="cpu", *,
     if sha256 and digest != sha256.lower():
         raise ErasureError(f"settings.inception_sha256: {file} has sha256 {digest}, expected {sha256}; "
                            "wrong or replaced file")
-    extractor = InceptionV3W(str(file.parent), download=False, resize_inside=False).to(device).eval()
+    # a truncated TorchScript file is a RuntimeError from torch.jit.load naming no file
+    with parse_errors(file, "Inception TorchScript file", f"download {INCEPTION_URL} again"):
+        try:
+            extractor = InceptionV3W(str(file.parent), download=False, resize_inside=False).to(device).eval()
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from None
     extractor.sha256 = digest
     return extractor
 

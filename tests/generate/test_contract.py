@@ -138,3 +138,31 @@ def test_malformed_shard_manifest_is_one_line(tmp_path):
     with pytest.raises(ErasureError) as err:
         merge_manifests([bad], tmp_path / "manifest.csv")
     assert "\n" not in str(err.value) and str(bad) in str(err.value) and "generate_shard" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def fp16_overflow_dir(tiny_pipeline_dir, tmp_path_factory) -> Path:
+    # 1e5 is finite in float32 and beyond float16's 65504: the decoder overflows only in half precision
+    return _broken_copy(tiny_pipeline_dir, tmp_path_factory.mktemp("fp16-vae") / "pipeline", "vae",
+                        "decoder.conv_out.bias", 1e5)
+
+
+def test_float16_overflow_is_caught_where_float32_is_fine(tmp_path, fp16_overflow_dir):
+    # fp16 included (CUDA runs generation in float16; CPU runs float16 too, so this is testable here). main:
+    # the pipeline clamps inf to 1 and writes white images without a word
+    from erasure.generate.methods import load_method
+    from erasure.generate.shard import ImageSpec, run_images
+
+    specs = [ImageSpec("body-000", "a shape on the beach", 0, 5.0), ImageSpec("body-001", "a shape in space", 0, 5.0)]
+    for dtype in (torch.float32, torch.float16):
+        method = load_method("sd", {"kind": "sd"}, base_model=str(fp16_overflow_dir), results=tmp_path, world="toy",
+                             scheduler="ddim", dtype=dtype)
+        out = tmp_path / str(dtype)
+        if dtype == torch.float32:
+            assert run_images(method, specs, out, steps=2, batch_size=2) == 2
+            continue
+        with pytest.raises(ErasureError) as err:
+            run_images(method, specs, out, steps=2, batch_size=2)
+        message = str(err.value)
+        assert "prompt_id body-000, seed 0" in message and "VAE decoder output" in message
+        assert "float16 overflow" in message and not list(out.glob("*.png"))

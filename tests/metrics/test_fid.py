@@ -115,3 +115,12 @@ def test_unreadable_reference_image_is_one_line_naming_it(tmp_path):
     with pytest.raises(ErasureError) as err:
         fid.fid(ImageSet.from_manifest(m_a), folder, TinyExtractor())
     assert "\n" not in str(err.value) and str(bad) in str(err.value) and "unreadable image" in str(err.value)
+
+
+def test_truncated_inception_is_one_line_naming_it(tmp_path):
+    # another instance of a checked load: torch.jit.load's RuntimeError names no file on main
+    fake = tmp_path / fid.INCEPTION_FILE
+    fake.write_bytes(b"PK\x03\x04 truncated torchscript zip")
+    with pytest.raises(ErasureError) as err:
+        fid.inception_extractor(str(fake))
+    assert "\n" not in str(err.value) and str(fake) in str(err.value) and "download" in str(err.value)
