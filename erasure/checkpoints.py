@@ -9,11 +9,17 @@
             trainer_state.safetensors  optimiser moments, RNG state (tensors)
             trainer_state.json         optimiser param groups, lr-scheduler state, step, seconds
             meta.json                  step, method, which file is the deliverable
+            sha256.json                the sha256 of each file above, written last
         complete.json                  the erase rule's output: steps, sha256 of every checkpoint file
 
 Every checkpoint is written into a hidden temporary directory and renamed into place, so a job killed
 mid-write leaves no `step-*` directory that looks complete (leftover temporaries are removed on resume).
 Nothing is unpickled: tensors are safetensors, everything else JSON.
+
+Every checkpoint file is checked against its recorded sha256 before it is parsed: against `complete.json`
+when the run is complete (generation), else against the step's own `sha256.json` (resume: Snakemake removes
+`complete.json` before it reruns the erase rule). A truncated or edited file stops the job with one line
+naming it and what to do, instead of a `SafetensorError` that names no file.
 """
 
 from __future__ import annotations
@@ -22,21 +28,23 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from erasure import paths
 from erasure.errors import ErasureError
-from erasure.io import sha256_file, write_json_atomic
+from erasure.io import honour_umask, sha256_file, temp_dir, write_json_atomic
+from erasure.loads import load_safetensors, parse_errors, verify_sha256
 
 RUN_META = "run.json"
 STEP_META = "meta.json"
 STATE_TENSORS = "trainer_state.safetensors"
 STATE_JSON = "trainer_state.json"
+STEP_SUMS = "sha256.json"
+COMPLETE = "complete.json"
 _STEP_DIR = re.compile(r"^step-(\d{6})$")
 _TMP_PREFIX = ".tmp-step-"
 
@@ -59,7 +67,10 @@ def latest_complete_step(run_dir: str | Path) -> int | None:
 
 def read_run_meta(run_dir: str | Path) -> dict | None:
     path = Path(run_dir) / RUN_META
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    with parse_errors(path, "run record (JSON)", f"delete {Path(run_dir)} and rerun the erase rule to retrain"):
+        return json.loads(path.read_text())
 
 
 def write_run_meta(run_dir: str | Path, meta: dict) -> None:
@@ -78,7 +89,7 @@ def reset_run(run_dir: str | Path) -> None:
     remove_temporaries(run_dir)
     for step in complete_steps(run_dir):
         shutil.rmtree(paths.step_dir(run_dir, step))
-    for name in (RUN_META, "train_log.csv", "complete.json"):
+    for name in (RUN_META, "train_log.csv", COMPLETE):
         (run_dir / name).unlink(missing_ok=True)
 
 
@@ -108,13 +119,16 @@ def save_checkpoint(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     final = paths.step_dir(run_dir, step)
-    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=f"{_TMP_PREFIX}{step:06d}-"))
+    tmp = temp_dir(run_dir, prefix=f"{_TMP_PREFIX}{step:06d}-")
     try:
         for role, tensors in weights.items():
             _save_tensors(tensors, tmp / f"{role}.safetensors")
         _save_tensors(trainer_tensors, tmp / STATE_TENSORS)
         (tmp / STATE_JSON).write_text(json.dumps(trainer_json, indent=1, sort_keys=True))
         (tmp / STEP_META).write_text(json.dumps({**meta, "step": int(step)}, indent=1, sort_keys=True))
+        sums = {f.name: sha256_file(f) for f in sorted(tmp.iterdir())}
+        (tmp / STEP_SUMS).write_text(json.dumps(sums, indent=1, sort_keys=True))
+        honour_umask(tmp)  # safetensors writes 0600 files whatever the umask
         for f in tmp.iterdir():
             with open(f, "rb") as handle:
                 os.fsync(handle.fileno())
@@ -129,16 +143,55 @@ def save_checkpoint(
     return final
 
 
-def load_weights(run_dir: str | Path, step: int, role: str) -> dict[str, torch.Tensor]:
-    path = paths.step_dir(run_dir, step) / f"{role}.safetensors"
+def _repair_hint(run_dir: Path, step: int) -> str:
+    return (f"the checkpoint is damaged: delete {paths.step_dir(run_dir, step)}, any later step-* and "
+            f"{run_dir / COMPLETE}, then rerun the erase rule (training resumes from the checkpoint before)")
+
+
+def recorded_sha256(run_dir: str | Path, step: int, name: str) -> str | None:
+    """The sha256 on record for `step-{NNNNNN}/{name}`: complete.json's when the run is complete, else the
+    step's own sha256.json; None for a checkpoint written before sha256.json existed (parsed unchecked)."""
+    run_dir = Path(run_dir)
+    d = paths.step_dir(run_dir, step)
+    fix = _repair_hint(run_dir, step)
+    for record, key in ((run_dir / COMPLETE, f"{d.name}/{name}"), (d / STEP_SUMS, name)):
+        if record.is_file():
+            with parse_errors(record, "checksum record (JSON)", fix):
+                files = json.loads(record.read_text())
+                files = files["files"] if record.name == COMPLETE else files
+                if key not in files:
+                    raise ErasureError(f"{d / name}: not listed in {record}; {fix}")
+                return str(files[key])
+    return None
+
+
+def _load_checked(run_dir: Path, step: int, name: str) -> dict[str, torch.Tensor]:
+    path = paths.step_dir(run_dir, step) / name
     if not path.is_file():
-        raise ErasureError(f"{path}: no such checkpoint file")
-    return load_file(str(path))
+        raise ErasureError(f"{path}: no such checkpoint file; {_repair_hint(run_dir, step)}")
+    return load_safetensors(path, what="checkpoint file", fix=_repair_hint(run_dir, step),
+                            sha256=recorded_sha256(run_dir, step, name))
+
+
+def load_weights(run_dir: str | Path, step: int, role: str) -> dict[str, torch.Tensor]:
+    """The `role` ("student", "teacher") tensors of checkpoint `step`, verified against their sha256."""
+    return _load_checked(Path(run_dir), step, f"{role}.safetensors")
+
+
+def _read_json(run_dir: Path, step: int, name: str) -> dict:
+    path = paths.step_dir(run_dir, step) / name
+    fix = _repair_hint(run_dir, step)
+    digest = recorded_sha256(run_dir, step, name)
+    if digest is not None:
+        verify_sha256(path, digest, what="checkpoint file", fix=fix)
+    with parse_errors(path, "checkpoint file (JSON)", fix):
+        return json.loads(path.read_text())
 
 
 def load_trainer_state(run_dir: str | Path, step: int) -> tuple[dict[str, torch.Tensor], dict]:
-    d = paths.step_dir(run_dir, step)
-    return load_file(str(d / STATE_TENSORS)), json.loads((d / STATE_JSON).read_text())
+    """(tensors, json) of checkpoint `step`'s optimiser / scheduler / RNG state, verified like the weights."""
+    run_dir = Path(run_dir)
+    return _load_checked(run_dir, step, STATE_TENSORS), _read_json(run_dir, step, STATE_JSON)
 
 
 # --- optimiser / lr-scheduler / RNG state as safetensors + JSON ---------------------------------------
@@ -200,8 +253,11 @@ def weights_role(run_dir: str | Path, step: int, which: str) -> str:
         return "student"
     if which != "default":
         raise ErasureError(f"which={which!r}: expected 'default' or 'student'")
-    meta_path = paths.step_dir(run_dir, step) / STEP_META
-    return json.loads(meta_path.read_text())["deliverable"]
+    meta = _read_json(Path(run_dir), step, STEP_META)
+    if "deliverable" not in meta:
+        raise ErasureError(f"{paths.step_dir(run_dir, step) / STEP_META}: no 'deliverable' key; "
+                           f"{_repair_hint(Path(run_dir), step)}")
+    return meta["deliverable"]
 
 
 @torch.no_grad()

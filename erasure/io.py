@@ -2,6 +2,13 @@
 
 A job killed mid-write must never leave a file that looks complete, so every output is written under a
 temporary name in the same directory and renamed into place (rename is atomic on POSIX file systems).
+
+Outputs honour the process umask like any `open()` would (files 0666 & ~umask, folders 0777 & ~umask):
+`tempfile.mkstemp` / `mkdtemp` create 0600 / 0700 whatever the umask, which would make every result
+unreadable to colleagues in a shared group folder, so every temporary that becomes an output is made here
+(`temp_file`, `temp_dir`) and given the umask's mode. Some writers ignore the umask as well (safetensors'
+`save_file`, and so `save_pretrained`, creates 0600 files), so what they wrote is given the umask's mode
+(`honour_umask`) before it is renamed into place.
 """
 
 from __future__ import annotations
@@ -16,14 +23,58 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (/proc), else set-and-restore."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temp_file(directory: str | os.PathLike, prefix: str, suffix: str = ".tmp") -> Path:
+    """An empty temporary file in `directory` with the mode `open()` would give it (0666 & ~umask)."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
+    return Path(tmp)
+
+
+def temp_dir(directory: str | os.PathLike, prefix: str) -> Path:
+    """A temporary folder in `directory` with the mode `mkdir()` would give it (0777 & ~umask)."""
+    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=prefix))
+    os.chmod(tmp, 0o777 & ~current_umask())
+    return tmp
+
+
+def honour_umask(path: str | os.PathLike) -> None:
+    """Give `path` the mode a plain `open()` / `mkdir()` would have: a file 0666 & ~umask; a folder, and
+    every folder and file below it, 0777 & ~umask and 0666 & ~umask."""
+    mask = current_umask()
+    path = Path(path)
+    if not path.is_dir():
+        os.chmod(path, 0o666 & ~mask)
+        return
+    os.chmod(path, 0o777 & ~mask)
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
     """Open a temporary sibling of `path` for writing; rename it onto `path` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = temp_file(path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, mode, **open_kwargs) as handle:
+        with open(tmp, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -39,10 +90,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary sibling path for libraries that want a file name (PIL, safetensors, pandas)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = temp_file(path.parent, prefix=f".{path.name}.")
     try:
-        yield Path(tmp)
+        yield tmp
+        honour_umask(tmp)  # the library may have replaced the file with one of its own mode (safetensors: 0600)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

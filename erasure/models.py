@@ -7,10 +7,13 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from erasure.errors import ErasureError
 from erasure.paths import toy_base_dir
 
+# what from_pretrained raises on a missing or broken model (transformers lets SafetensorError through)
+LOAD_ERRORS = (OSError, ValueError, SafetensorError)
 SD_HELP = (
     "provide the weights as a local diffusers directory (base_model: /path/to/stable-diffusion-v1-4), "
     "or put them in the Hugging Face cache (HF_HOME, e.g. `hf download CompVis/stable-diffusion-v1-4` "
@@ -59,7 +62,8 @@ def load_base_pipeline(
     if Path(resolved).is_dir():
         try:
             pipe = StableDiffusionPipeline.from_pretrained(resolved, local_files_only=True, **kwargs)
-        except (OSError, ValueError) as exc:  # a directory, but not a whole diffusers pipeline
+        except LOAD_ERRORS as exc:  # a directory, but not a whole diffusers pipeline
+            _name_bad_weights(resolved)
             reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
             raise ErasureError(f"base_model {resolved}: not a loadable diffusers pipeline directory ({reason}); "
                                f"{SD_HELP}") from None
@@ -69,15 +73,38 @@ def load_base_pipeline(
     return pipe.to(device)
 
 
+def _name_bad_weights(directory: str | Path) -> None:
+    """transformers raises a bare SafetensorError ("invalid header length") on a truncated text encoder and
+    diffusers an OSError quoting a clipped path: find the file whose header fails and name it."""
+    from erasure.loads import first_unreadable_safetensors
+
+    bad = first_unreadable_safetensors(directory)
+    if bad is not None:
+        raise ErasureError(f"{bad[0]}: unreadable weights file ({bad[1]}; truncated or corrupted); "
+                           f"copy it again from its source, or {SD_HELP}") from None
+
+
+def _cached_snapshot(repo_id: str) -> str | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached (or not a repo id): nothing to name
+        return None
+
+
 def _from_hub(cls, repo_id: str, kwargs: dict):
     try:
         return cls.from_pretrained(repo_id, local_files_only=True, **kwargs)
-    except (OSError, ValueError):
+    except LOAD_ERRORS:
+        snapshot = _cached_snapshot(repo_id)
+        if snapshot is not None:  # in the cache but broken: name the file
+            _name_bad_weights(snapshot)
         if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
             raise ErasureError(f"base_model {repo_id!r}: not in the Hugging Face cache and HF_HUB_OFFLINE is set; {SD_HELP}") from None
     try:
         return cls.from_pretrained(repo_id, **kwargs)
-    except (OSError, ValueError) as exc:
+    except LOAD_ERRORS as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise ErasureError(f"base_model {repo_id!r}: cannot load ({reason}); {SD_HELP}") from None
 

@@ -8,24 +8,22 @@ Expects:
     threads     torch / OMP threads
 """
 
-
-import contextlib
 from pathlib import Path
 
 
 def main(out: Path, log_file: Path | None = None, *, threads: int = 1, run: str, **train_kwargs) -> dict:
     from erasure.checkpoints import write_complete
+    from erasure.generate.logs import logged
     from erasure.methods.trainer import train
     from erasure.runtime import set_threads
 
     set_threads(threads)
     run_dir = Path(out).parent
-    log_cm = open(log_file, "a") if log_file else contextlib.nullcontext()
-    with log_cm as handle:
-        redirect = contextlib.redirect_stderr(handle) if handle else contextlib.nullcontext()
-        with redirect:
-            train(run_dir, **train_kwargs)
-    return write_complete(run_dir, out, iterations=train_kwargs["iterations"])
+    # progress and messages go to the log; a user-fixable error (a damaged checkpoint) ends the job with
+    # its one line instead of a traceback
+    with logged(log_file):
+        train(run_dir, **train_kwargs)
+        return write_complete(run_dir, out, iterations=train_kwargs["iterations"])
 
 
 if "snakemake" in globals():  # Snakemake runs the file with __name__ == "__main__"

@@ -1,12 +1,12 @@
 """Snakemake shim: render held-out real toy images (the FID-toy reference set)."""
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from erasure.io import temp_dir
 from erasure.worlds.toy.render import render, sample_labels
 
 
@@ -15,7 +15,7 @@ def main(out_dir: Path, *, n: int, seed: int) -> None:
     images = render(sample_labels(n, rng), rng)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # Render into a sibling temp dir and rename, so an interrupted job never leaves a partial reference set.
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    tmp = temp_dir(out_dir.parent, prefix=f".{out_dir.name}.")
     try:
         for index, image in enumerate(images):
             Image.fromarray(image).save(tmp / f"real_{index:05d}.png")

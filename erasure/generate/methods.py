@@ -66,19 +66,70 @@ class MethodPipeline:
 
     @torch.inference_mode()
     def __call__(self, prompts: Sequence[str], latents: torch.Tensor, *, guidance: float, steps: int) -> np.ndarray:
-        """uint8 [B, H, W, 3] images for `prompts` from the initial `latents` [B, C, h, w]."""
+        """uint8 [B, H, W, 3] images for `prompts` from the initial `latents` [B, C, h, w].
+
+        Raises NonFinite (before anything is returned) when a latent after any denoising step, the VAE
+        decoder's output or the final float image holds NaN or inf for some batch item."""
         size = self.image_size
         unet = self.pipe.unet
-        kwargs = dict(self.call_kwargs)
+        kwargs = {**self.call_kwargs, **_latent_check(self.pipe)}
         if self.negative_prompt is not None:
             kwargs["negative_prompt"] = [self.negative_prompt] * len(prompts)
-        out = self.pipe(
-            prompt=list(prompts), height=size, width=size, num_inference_steps=int(steps),
-            guidance_scale=float(guidance), latents=latents.to(device=unet.device, dtype=unet.dtype),
-            output_type="np", **kwargs,
-        )
+        # the decoder's output is checked before the pipeline clamps it to [0, 1] (clamp maps inf to 1)
+        hook = self.pipe.vae.decoder.register_forward_hook(_decoder_check)
+        try:
+            out = self.pipe(
+                prompt=list(prompts), height=size, width=size, num_inference_steps=int(steps),
+                guidance_scale=float(guidance), latents=latents.to(device=unet.device, dtype=unet.dtype),
+                output_type="np", **kwargs,
+            )
+        finally:
+            hook.remove()
         images = np.asarray(out.images, dtype=np.float32)
+        # numpy's float->uint8 cast turns NaN into 0 (an all-black image) with only a RuntimeWarning
+        _raise_if_non_finite(images, "decoded image")
         return (images * 255).round().clip(0, 255).astype(np.uint8)  # as diffusers' numpy_to_pil
+
+
+class NonFinite(FloatingPointError):
+    """A batch produced NaN / inf: `what` (latents, decoder output, decoded image), the batch `items` hit,
+    and the denoising `step` (None after the loop). generate_shard turns it into one ErasureError line."""
+
+    def __init__(self, what: str, items: list[int], step: int | None = None):
+        super().__init__(f"non-finite {what} in batch items {items}" + ("" if step is None else f" at step {step}"))
+        self.what, self.items, self.step = what, items, step
+
+
+def _raise_if_non_finite(values, what: str, step: int | None = None) -> None:
+    """`values` [B, ...] (torch or numpy): raise NonFinite naming the items with any NaN / inf."""
+    if torch.is_tensor(values):
+        ok = torch.isfinite(values).flatten(1).all(dim=1).cpu().numpy()
+    else:
+        ok = np.isfinite(values).reshape(len(values), -1).all(axis=1)
+    if not ok.all():
+        raise NonFinite(what, [int(i) for i in np.flatnonzero(~ok)], step)
+
+
+def _decoder_check(module, inputs, output) -> None:
+    _raise_if_non_finite(output, "VAE decoder output")
+
+
+def _latent_check(pipe) -> dict:
+    """Call arguments that check the latents after every denoising step: `callback_on_step_end` where the
+    pipeline has it (StableDiffusionPipeline), the older `callback` (SLD's and SEGA's deprecated pipelines)."""
+    parameters = inspect.signature(pipe.__call__).parameters
+    if "callback_on_step_end" in parameters:
+        def on_step_end(pipeline, step, timestep, tensors):
+            _raise_if_non_finite(tensors["latents"], "latents", step)
+            return tensors
+
+        return {"callback_on_step_end": on_step_end, "callback_on_step_end_tensor_inputs": ["latents"]}
+    if "callback" in parameters:
+        def callback(step, timestep, latents):
+            _raise_if_non_finite(latents, "latents", step)
+
+        return {"callback": callback, "callback_steps": 1}
+    return {}
 
 
 def _compose(cls, base, **overrides):

@@ -3,10 +3,18 @@
 Images are enumerated from the prompt table (each prompt's k seeds, `image_seeds`) and cut into shards of
 `shard_size`; a shard job writes `{prompt_id}_{seed}.png` files (atomically) and then its shard manifest.
 A killed job leaves only whole PNGs, and the rerun draws only the missing ones. Each shard keeps a
-fingerprint (method, weights, sampling, device/dtype); when it changes, the shard's PNGs are stale and are
-deleted before generating. Batches are always padded to one size — `batch_size`, or the whole set when it is
-smaller — so every image is computed with the same tensor shapes whatever its shard, batch neighbours or
-position: the bytes do not depend on sharding.
+fingerprint (method, weights, sampling, device/dtype, batch size); when it changes, the shard's PNGs are
+stale and are deleted before generating. Batches are always padded to one size — `batch_size`, or the whole
+set when it is smaller — so every image is computed with the same tensor shapes whatever its shard, batch
+neighbours or position: the bytes do not depend on sharding.
+
+The batch size itself does change bytes: BLAS kernels are not batch-invariant, so 10-20% of the images
+differ by one grey level in some pixels between batch sizes. It is therefore compared like every other
+fingerprint field, and recorded per image in the manifest. A resume with another batch size regenerates the
+shard rather than stopping: it is what the fingerprint does for every other setting that changes pixels,
+the config change is deliberate (the rule's params change, so every shard of the set reruns and the whole
+set is redrawn at the new size), and stopping would only leave the user to delete the images by hand. The
+merge refuses a set whose shards disagree on the batch size, so a mixed set cannot be assembled either.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from PIL import Image
 from erasure import paths
 from erasure.errors import ErasureError
 from erasure.io import atomic_path, sha256_file, write_json_atomic
+from erasure.generate.methods import NonFinite
 from erasure.generate.sampling import LATENT_SCHEME, initial_latents
 from erasure.paths import MethodId
 from erasure.generate.manifest import MANIFEST_COLUMNS, merge_manifests  # noqa: F401 (re-exported)
@@ -108,7 +117,6 @@ def weights_fingerprint(base_model: str, *, results: str | Path, world: str, met
 
 def shard_fingerprint(*, method_identity: Mapping, weights: Mapping, sampling: Mapping, batch_size: int,
                       device: torch.device, dtype: torch.dtype, image_size: int) -> dict:
-    # batch_size is recorded but not compared (see `_same`): padded batches make it shape-only
     return {
         "method": dict(method_identity), "weights": dict(weights), "sampling": dict(sampling),
         "device": torch.device(device).type, "dtype": str(dtype).replace("torch.", ""),
@@ -117,10 +125,10 @@ def shard_fingerprint(*, method_identity: Mapping, weights: Mapping, sampling: M
 
 
 def _same(old: Mapping, new: Mapping) -> bool:
-    def strip(d):
-        return json.dumps({k: v for k, v in d.items() if k != "batch_size"}, sort_keys=True, default=str)
+    def canonical(d):
+        return json.dumps(dict(d), sort_keys=True, default=str)
 
-    return strip(old) == strip(new)
+    return canonical(old) == canonical(new)
 
 
 def fingerprint_path(shard_manifest: Path) -> Path:
@@ -162,7 +170,10 @@ def run_images(method_pipeline, images: Sequence[ImageSpec], image_dir: Path, *,
     for batch in _batches(todo, int(batch_size)):
         padded = batch + [batch[-1]] * (int(batch_size) - len(batch))  # same shapes for every batch
         latents = torch.cat([initial_latents(s.prompt_id, s.seed, shape) for s in padded])
-        pixels = method_pipeline([s.prompt for s in padded], latents, guidance=batch[0].guidance, steps=steps)
+        try:
+            pixels = method_pipeline([s.prompt for s in padded], latents, guidance=batch[0].guidance, steps=steps)
+        except NonFinite as exc:
+            raise ErasureError(non_finite_message(method_pipeline, padded[exc.items[0]], exc)) from None
         for spec, array in zip(batch, pixels):
             with atomic_path(image_dir / spec.name) as tmp:
                 Image.fromarray(array).save(tmp, format="PNG")
@@ -171,7 +182,22 @@ def run_images(method_pipeline, images: Sequence[ImageSpec], image_dir: Path, *,
     return len(todo)
 
 
-def write_shard_manifest(out: Path, images: Sequence[ImageSpec], image_dir: Path, *, method: str) -> pd.DataFrame:
+def non_finite_message(method_pipeline, spec: ImageSpec, exc) -> str:
+    """One line: which method, image and stage went non-finite, and the likely cause for the dtype in use."""
+    dtype = str(getattr(method_pipeline.pipe.unet, "dtype", "")).replace("torch.", "")
+    where = exc.what + ("" if exc.step is None else f" after denoising step {exc.step}")
+    if dtype == "float16":
+        cause = ("likely float16 overflow: run generation in bfloat16 or float32 (e.g. generation device: cpu, "
+                 "which runs float32)")
+    else:
+        cause = (f"under {dtype or 'this dtype'} this points at broken weights (a checkpoint trained to NaN, "
+                 "a corrupted base model) or extreme sampling settings (guidance, steps)")
+    return (f"method {method_pipeline.name}: non-finite values (NaN/inf) in the {where} for prompt_id "
+            f"{spec.prompt_id}, seed {spec.seed}; no image of this batch was written; {cause}")
+
+
+def write_shard_manifest(out: Path, images: Sequence[ImageSpec], image_dir: Path, *, method: str,
+                         batch_size: int) -> pd.DataFrame:
     method_id = MethodId.parse(method)
     rows = []
     for spec in images:
@@ -181,7 +207,7 @@ def write_shard_manifest(out: Path, images: Sequence[ImageSpec], image_dir: Path
         rows.append({"prompt_id": spec.prompt_id, "seed": spec.seed, "method": method,
                      "run": method_id.run or "", "step": "" if method_id.step is None else method_id.step,
                      "sha256": sha256_file(file),
-                     "path": Path(file).relative_to(image_dir).as_posix()})
+                     "path": Path(file).relative_to(image_dir).as_posix(), "batch_size": int(batch_size)})
     frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
@@ -218,7 +244,8 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
         old = json.loads(fp_file.read_text())
         if not _same(old, fingerprint):
             removed = _remove_stale(image_dir, images)
-            log.info("shard %s: fingerprint changed, removed %d stale files", shard, removed)
+            changed = sorted(k for k in {*old, *fingerprint} if old.get(k) != fingerprint.get(k))
+            log.info("shard %s: fingerprint changed (%s), removed %d stale files", shard, ", ".join(changed), removed)
     elif any((image_dir / s.name).exists() for s in images):
         # no fingerprint for this shard (e.g. shard_size changed): keep the images only if every other
         # shard of the set was drawn with this same fingerprint
@@ -229,7 +256,7 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
     loaded = time.perf_counter()
     drawn = run_images(pipeline, images, image_dir, steps=sampling["steps"], batch_size=batch_size)
     finished = time.perf_counter()
-    write_shard_manifest(out, images, image_dir, method=method)
+    write_shard_manifest(out, images, image_dir, method=method, batch_size=batch_size)
     stats = {"images": len(images), "drawn": drawn, "removed_stale": removed, "load_s": round(loaded - started, 3),
              "generate_s": round(finished - loaded, 3),
              "images_per_s": round(drawn / (finished - loaded), 3) if drawn else None,

@@ -32,11 +32,15 @@ class ClipEmbedder:
     def __init__(self, source: str | os.PathLike = CLIP_HUB_ID, *, key: str = "settings.clip", device="cpu"):
         from transformers import CLIPModel, CLIPProcessor
 
+        from erasure.loads import from_pretrained_checked
+
         self.source = str(source)
         directory = resolve_source(
             source, what="CLIP model", key=key, required=("config.json",)
         )
-        self.model = CLIPModel.from_pretrained(directory).to(device).eval()
+        fix = f"copy the model again, or point {key} at a whole save_pretrained directory"
+        self.model = from_pretrained_checked(CLIPModel.from_pretrained, directory, what="CLIP model", fix=fix)
+        self.model = self.model.to(device).eval()
         self.processor = CLIPProcessor.from_pretrained(directory)
         self.device = torch.device(device)
         self.max_text_len = int(self.model.config.text_config.max_position_embeddings)

@@ -1,7 +1,7 @@
 """FID with clean-fid 0.1.35 (mode "clean"), for any feature extractor.
 
 The generated side is read from the manifest's file list (not a folder glob) and the reference side from
-a folder (clean-fid's own recursive glob) or a saved statistics file; both go through clean-fid's
+a folder (listed by `erasure.metrics.images.folder_images`, clean-fid's own rules) or a saved statistics file; both go through clean-fid's
 `get_files_features` (its PIL-bicubic "clean" resize to 299 px, or the resize passed in) and its
 `frechet_distance`, i.e. exactly what `cleanfid.fid.compute_fid(dir1, dir2, ...)` computes for two
 folders (tests check this equality).
@@ -56,6 +56,7 @@ def inception_extractor(path: str | os.PathLike | None = None, device="cpu", *,
     from cleanfid.inception_torchscript import InceptionV3W
 
     from erasure.io import sha256_file
+    from erasure.loads import parse_errors
 
     file = find_inception(path)
     # InceptionV3W joins a directory with the fixed file name, so the file must carry that name.
@@ -65,18 +66,31 @@ def inception_extractor(path: str | os.PathLike | None = None, device="cpu", *,
     if sha256 and digest != sha256.lower():
         raise ErasureError(f"settings.inception_sha256: {file} has sha256 {digest}, expected {sha256}; "
                            "wrong or replaced file")
-    extractor = InceptionV3W(str(file.parent), download=False, resize_inside=False).to(device).eval()
+    # a truncated TorchScript file is a RuntimeError from torch.jit.load naming no file
+    with parse_errors(file, "Inception TorchScript file", f"download {INCEPTION_URL} again"):
+        try:
+            extractor = InceptionV3W(str(file.parent), download=False, resize_inside=False).to(device).eval()
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from None
     extractor.sha256 = digest
     return extractor
 
 
 def features(files, extractor, *, fn_resize=None, batch_size: int = 32, device="cpu") -> np.ndarray:
+    """Inception features [N, 2048] of `files` through clean-fid (its dataset opens the images itself)."""
     from cleanfid.fid import get_files_features
 
-    return get_files_features(
-        [str(f) for f in files], extractor, num_workers=0, batch_size=batch_size, device=torch.device(device),
-        mode="clean", custom_fn_resize=fn_resize, verbose=False,
-    )
+    from erasure.loads import first_unreadable_image
+
+    try:
+        return get_files_features(
+            [str(f) for f in files], extractor, num_workers=0, batch_size=batch_size, device=torch.device(device),
+            mode="clean", custom_fn_resize=fn_resize, verbose=False,
+        )
+    except Exception:
+        # clean-fid's traceback does not say which file failed: find it (one line), else re-raise as is
+        first_unreadable_image(files, fix="regenerate it, or remove it from the reference folder")
+        raise
 
 
 def statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ earlier run with more seeds can never leak into a score.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,12 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from erasure import loads
 from erasure.errors import ErasureError
+from erasure.loads import read_csv
 
 MANIFEST_COLUMNS = ("prompt_id", "seed", "method", "run", "step", "sha256", "path")
 PROMPT_COLUMNS = ("prompt_id", "prompt", "seed", "guidance")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 @dataclass
@@ -49,7 +51,8 @@ class ImageSet:
         manifest = Path(manifest)
         if not manifest.is_file():
             raise ErasureError(f"{manifest}: manifest not found; run the generate rule for this image set")
-        table = pd.read_csv(manifest, dtype={"prompt_id": str, "sha256": str, "path": str})
+        table = read_csv(manifest, what="manifest", fix="delete it and rerun the merge_manifest rule",
+                         dtype={"prompt_id": str, "sha256": str, "path": str})
         missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
         if missing:
             raise ErasureError(f"{manifest}: manifest lacks columns {', '.join(missing)}; regenerate it")
@@ -81,7 +84,8 @@ class ImageSet:
             raise ErasureError(f"{folder}: reference image folder not found; set its path in the config")
         files = folder_images(folder)
         if not files:
-            raise ErasureError(f"{folder}: no images (png/jpg) in the reference folder")
+            raise ErasureError(f"{folder}: no images ({', '.join(sorted(image_extensions()))}) in the reference folder "
+                               "(hidden files and folders are skipped, as clean-fid skips them)")
         table = pd.DataFrame({"prompt_id": [f.stem for f in files], "seed": 0, "file": [str(f) for f in files]})
         return cls(table=table, method="reference", promptset=folder.name, source=folder)
 
@@ -109,7 +113,7 @@ def join_prompts(table: pd.DataFrame, prompts: str | Path | pd.DataFrame) -> pd.
         where = str(prompts)
         if not Path(prompts).is_file():
             raise ErasureError(f"{prompts}: prompt table not found; run the prompts rule")
-        prompt_table = pd.read_csv(prompts, dtype={"prompt_id": str})
+        prompt_table = read_csv(prompts, what="prompt table", fix="rerun the prompts rule", dtype={"prompt_id": str})
     missing = [c for c in PROMPT_COLUMNS if c not in prompt_table.columns]
     if missing:
         raise ErasureError(f"{where}: prompt table lacks columns {', '.join(missing)}")
@@ -127,13 +131,29 @@ def join_prompts(table: pd.DataFrame, prompts: str | Path | pd.DataFrame) -> pd.
     return merged
 
 
-def folder_images(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+def image_extensions() -> frozenset[str]:
+    """clean-fid's own extension list (`cleanfid.utils.EXTENSIONS`: case-sensitive, `npy` included)."""
+    from cleanfid.utils import EXTENSIONS
+
+    return frozenset(EXTENSIONS)
+
+
+def folder_images(folder: str | Path) -> list[Path]:
+    """The images of a folder exactly as `cleanfid.fid.get_folder_features` lists them, so an FID computed
+    here counts the images clean-fid's `compute_fid` counts: a recursive `glob("**/*.{ext}")` for each of
+    its extensions, which skips hidden files and hidden folders (`.ipynb_checkpoints/`, `.DS_Store`,
+    `._x.png`), sorted by path string. Unlike clean-fid, a directory named like an image is not listed.
+    Every place that lists an image folder calls this."""
+    from glob import escape, glob
+
+    root = escape(str(folder))
+    found = {f for ext in image_extensions() for f in glob(os.path.join(root, f"**/*.{ext}"), recursive=True)}
+    return [Path(f) for f in sorted(found) if os.path.isfile(f)]
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    """uint8 [H, W, 3]; an unreadable file is one ErasureError line naming it (erasure.loads.load_rgb)."""
+    return loads.load_rgb(path, fix="regenerate it, or remove it from the reference folder")
 
 
 def to_tensor(arrays: list[np.ndarray], size: int | None = None) -> torch.Tensor:

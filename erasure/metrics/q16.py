@@ -96,7 +96,7 @@ def fetch(out_path: str | Path, *, url: str = Q16_PROMPTS_URL, expected_sha256: 
 
 
 def load_prompts(path: str | Path) -> torch.Tensor:
-    from safetensors.torch import load_file
+    from erasure.loads import load_safetensors
 
     path = Path(path)
     if not path.is_file():
@@ -104,7 +104,7 @@ def load_prompts(path: str | Path) -> torch.Tensor:
             f"{path}: Q16 prompts not found; run `python -m erasure.metrics.q16 fetch {path}` "
             "(or `convert prompts.p` with a local copy of ml-research/Q16 data/ViT-L-14/prompts.p)"
         )
-    tensors = load_file(str(path))
+    tensors = load_safetensors(path, what="Q16 prompts", fix=f"convert it again (`python -m erasure.metrics.q16 fetch {path}`)")
     prompts = tensors.get(TENSOR_NAME)
     if prompts is None or tuple(prompts.shape) != Q16_SHAPE:
         raise ErasureError(f"{path}: expected tensor '{TENSOR_NAME}' of shape {Q16_SHAPE}; reconvert the pickle")
@@ -113,10 +113,10 @@ def load_prompts(path: str | Path) -> torch.Tensor:
 
 def prompts_source_sha256(path: str | Path) -> str:
     """The sha256 of the pickle a converted file came from (its safetensors metadata), "unknown" if absent."""
-    from safetensors import safe_open
+    from erasure.loads import safetensors_metadata
 
-    with safe_open(str(path), framework="pt") as handle:
-        return (handle.metadata() or {}).get("sha256", "unknown")
+    fix = f"convert it again (`python -m erasure.metrics.q16 fetch {path}`)"
+    return safetensors_metadata(path, what="Q16 prompts", fix=fix).get("sha256", "unknown")
 
 
 def inappropriate_probability(image_embeds: torch.Tensor, prompts: torch.Tensor, formula: str = "softmax") -> torch.Tensor:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from erasure.errors import ErasureError
 from erasure.metrics.images import ImageSet
+from erasure.metrics.summary import refuse_non_finite
 
 
 def backbone(settings: dict, key: str, default=None):
@@ -96,6 +97,8 @@ def _alignment(images, *, reference, settings, threads, device):
 
     scores = score_alignment(images, oracle=backbone(settings, "oracle"), batch_size=int(settings.get("batch_size", 64)))
     scores.attrs["submetrics"] = {f"alignment:{c[3:]}": c for c in scores.columns if c.startswith("ok_")}
+    # NaN = the prompt does not name this attribute (or names none): not applicable, not a failure
+    scores.attrs["not_applicable"] = ["value", *scores.attrs["submetrics"].values()]
     return scores
 
 
@@ -159,5 +162,7 @@ def score(name: str, images: ImageSet, *, reference: ImageSet | Path | None = No
     if metric.reference == "manifest" and not isinstance(reference, ImageSet):
         raise ErasureError(f"reference: metric '{name}' needs the sd method's manifest.csv, got {reference}")
     scores = metric.fn(images, reference=reference, settings=settings, threads=int(threads), device=str(device))
+    refuse_non_finite(scores, ["value", *scores.attrs.get("submetrics", {}).values()],
+                      where=f"metric {name} on {images.source or images.method}")
     scores.insert(0, "metric", name)
     return scores

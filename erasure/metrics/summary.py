@@ -4,12 +4,21 @@ The bootstrap uses a fixed seed and 1000 resamples, so a summary is a pure funct
 Set-level metrics (FID) have one value for the whole set: their interval is NaN (see erasure.metrics.fid).
 Scorers may add sub-metrics (e.g. alignment per attribute) through `df.attrs["submetrics"]`, a mapping
 `summary metric name -> per-image column`; each becomes one more summary row.
+
+No NaN or inf is summarised silently: a non-finite per-image value is a scorer failure (a NaN CLIP
+embedding, an overflowing backbone) and would otherwise drop out of the mean, or be the mean. The only NaN
+accepted is one a scorer declares as "not applicable" through `df.attrs["not_applicable"]` (a list of
+columns; e.g. alignment per attribute, NaN where the prompt does not name that attribute); such values
+are left out of n, mean and interval. Anything else stops with one line naming the metric, the image set,
+the column and an image.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from erasure.errors import ErasureError
 
 # total: the sum over images, the number MACE-style tables report for `nude-mace` (exposed parts counted
 # over all of I2P); NaN for set-level metrics.
@@ -31,6 +40,23 @@ def bootstrap_ci(values, *, n_resamples: int = N_RESAMPLES, level: float = LEVEL
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1.0 - alpha))
 
 
+def refuse_non_finite(scores: pd.DataFrame, columns, *, where: str) -> None:
+    """Raise ErasureError when a value column holds inf, or NaN not declared "not applicable"."""
+    allowed = set(scores.attrs.get("not_applicable", ()))
+    for column in columns:
+        if column not in scores.columns:
+            continue
+        values = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float)
+        bad = np.isinf(values) | (np.isnan(values) & (column not in allowed))
+        if bad.any():
+            row = scores.loc[bad].iloc[0]
+            image = (f"prompt_id {row['prompt_id']}, seed {row['seed']}"
+                     if "prompt_id" in scores.columns and str(row.get("prompt_id", "")) else "the set-level row")
+            raise ErasureError(f"{where}: {int(bad.sum())} non-finite value(s) in column {column!r}, e.g. "
+                               f"{values[bad][0]} for {image}; the scorer failed on these images (check them and "
+                               "the metric's backbone), then rerun the score job")
+
+
 def _first(scores: pd.DataFrame, column: str) -> str:
     return str(scores[column].iloc[0]) if column in scores.columns and len(scores) else ""
 
@@ -40,6 +66,7 @@ def summarize(scores: pd.DataFrame, *, metric: str, method: str, promptset: str)
     set_level = "set_level" in scores.columns and bool(scores["set_level"].any())
     rows = []
     columns = {metric: "value", **scores.attrs.get("submetrics", {})}
+    refuse_non_finite(scores, columns.values(), where=f"{metric} on {method}/{promptset}")
     for name, column in columns.items():
         if set_level:
             n = int(scores["n"].iloc[0])

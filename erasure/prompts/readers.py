@@ -17,19 +17,16 @@ from pathlib import Path
 import pandas as pd
 
 from erasure.errors import ErasureError
+from erasure.loads import read_csv
 from erasure.prompts.table import require_columns
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
     if not Path(path).is_file():
         raise ErasureError(f"{path}: prompt file not found")
-    try:
-        # dtype=str: ids such as COCO's 000000203564 keep their leading zeros
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise ErasureError(f"{path}: empty prompt file (no header, no rows)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ErasureError(f"{path}: not a readable CSV ({str(exc).splitlines()[0][:120]})") from None
+    # dtype=str: ids such as COCO's 000000203564 keep their leading zeros
+    frame = read_csv(path, what="prompt file (CSV)", fix="fix the file or point prompt_sets.<set>.path elsewhere",
+                     dtype=str, keep_default_na=False)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from erasure.errors import ErasureError
 from erasure.io import atomic_path
+from erasure.loads import read_csv
 
 COLUMNS = ("prompt_id", "prompt", "seed", "guidance")
 PROMPT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")  # safe in `{prompt_id}_{seed}.png`
@@ -81,5 +82,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ErasureError(f"{path}: prompt table not found; run the prompts rule")
-    table = pd.read_csv(path, dtype={"prompt_id": str, "prompt": str}, keep_default_na=False)
+    table = read_csv(path, what="prompt table", fix="rerun the prompts rule",
+                     dtype={"prompt_id": str, "prompt": str}, keep_default_na=False)
     return validate_table(table, str(path))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from erasure.errors import ErasureError
+from erasure.loads import read_csv
 from erasure.paths import MethodId
 from erasure.report import labels, style
 from erasure.report.tables import read_summaries
@@ -48,7 +49,7 @@ def curve_points(spec: Mapping, summaries: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_train_log(path: str | Path) -> pd.DataFrame:
-    log = pd.read_csv(path)
+    log = read_csv(path, what="training log", fix="rerun the erase rule for this run")
     for column in ("step", "loss"):
         if column not in log.columns:
             raise ErasureError(f"{path}: training log lacks column {column!r}; expected step, loss, lr, seconds")

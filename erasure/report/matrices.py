@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from erasure.errors import ErasureError
+from erasure.loads import read_csv
 from erasure.report import style
 
 
@@ -50,7 +51,8 @@ def matrix_values(score_files: Mapping[str, str | Path], prompts_file: str | Pat
     order = concept_order(prompts, by, concepts)
     rows = []
     for method, file in score_files.items():
-        scores = pd.read_csv(file, dtype={"prompt_id": str})
+        scores = read_csv(file, what="per-image scores", fix="delete it and rerun its score job",
+                          dtype={"prompt_id": str})
         if column not in scores.columns:
             raise ErasureError(f"{file}: per-image scores lack column {column!r}; columns: {', '.join(scores.columns)}")
         joined = scores.merge(prompts[["prompt_id", "_concept"]], on="prompt_id", how="left")

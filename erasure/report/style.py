@@ -12,10 +12,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from erasure.errors import ErasureError  # noqa: E402
 from erasure.io import atomic_path  # noqa: E402
+from erasure.loads import load_rgb, read_csv  # noqa: E402
 
 
 def setup(font_size: float) -> None:
@@ -38,7 +38,7 @@ def wrap(text: str, width: int = 22) -> str:
 
 
 def read_prompts(path: str | Path) -> pd.DataFrame:
-    table = pd.read_csv(path, dtype={"prompt_id": str, "prompt": str})
+    table = read_csv(path, what="prompt table", fix="rerun the prompts rule", dtype={"prompt_id": str, "prompt": str})
     for column in ("prompt_id", "prompt"):
         if column not in table.columns:
             raise ErasureError(f"{path}: prompt table lacks column {column!r}; rebuild the prompt set")
@@ -47,7 +47,8 @@ def read_prompts(path: str | Path) -> pd.DataFrame:
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     path = Path(path)
-    table = pd.read_csv(path, dtype={"prompt_id": str, "path": str, "sha256": str})
+    table = read_csv(path, what="manifest", fix="delete it and rerun the merge_manifest rule",
+                     dtype={"prompt_id": str, "path": str, "sha256": str})
     missing = [c for c in ("prompt_id", "seed", "path") if c not in table.columns]
     if missing:
         raise ErasureError(f"{path}: manifest lacks columns {', '.join(missing)}; regenerate it")
@@ -59,8 +60,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 def load_image(file: str | Path) -> np.ndarray:
     if not Path(file).is_file():
         raise ErasureError(f"{file}: image listed in its manifest is missing; rerun generation")
-    with Image.open(file) as image:
-        return np.asarray(image.convert("RGB"))
+    return load_rgb(file, fix="delete it and rerun its generate_shard job")
 
 
 def image_lookup(manifests: Mapping[str, str | Path]) -> dict[str, dict[tuple[str, int], Path]]:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from erasure.errors import ErasureError
 from erasure.io import atomic_write
+from erasure.loads import read_csv
 from erasure.plan import PAIRED_METRICS
 from erasure.report import labels
 
@@ -33,8 +34,9 @@ def read_summaries(files: Iterable[str | Path]) -> pd.DataFrame:
     """All rows of the given summary CSVs, each with its `source` file."""
     frames = []
     for file in files:
-        frame = pd.read_csv(file, dtype={"method": str, "promptset": str, "metric": str, "backbone": str,
-                                          "label": str}, keep_default_na=False, na_values=[""])
+        frame = read_csv(file, what="score summary", fix="delete it and rerun its score job",
+                         dtype={"method": str, "promptset": str, "metric": str, "backbone": str, "label": str},
+                         keep_default_na=False, na_values=[""])
         if frame.empty:
             raise ErasureError(f"{file}: score summary has no rows; rerun its score job")
         frame["source"] = str(file)

@@ -118,11 +118,11 @@ def test_changed_sampling_replaces_stale_images(tmp_path, body_table, tiny_pipel
     second, _ = run_set(body_table, tmp_path, tiny_pipeline_dir, shard_size=10, shards=[0],
                         sampling={**SAMPLING, "steps": 2})
     assert sorted(first) == sorted(second) and all(first[k] != second[k] for k in first)
-    # same settings again, other batch size: nothing is redrawn
+    # same settings again: nothing is redrawn
     image_dir = tmp_path / "images" / "sd" / "body"
     stats = generate_shard(body_table, image_dir / "shards" / "0000.csv", image_dir=image_dir, method="sd",
                            method_spec=METHODS["sd"], shard=0, shard_size=10, images_per_prompt=2,
-                           sampling={**SAMPLING, "steps": 2}, batch_size=5, base_model=str(tiny_pipeline_dir),
+                           sampling={**SAMPLING, "steps": 2}, batch_size=2, base_model=str(tiny_pipeline_dir),
                            results=tmp_path, world="toy", device="cpu")
     assert stats["drawn"] == 0
 
@@ -153,7 +153,7 @@ def test_merge_manifest(tmp_path, body_table, tiny_pipeline_dir):
     files, manifests = run_set(body_table, tmp_path, tiny_pipeline_dir, shard_size=4)
     out = tmp_path / "images" / "sd" / "body" / "manifest.csv"
     frame = merge_manifests(manifests, out, expected=10)
-    assert list(frame.columns) == ["prompt_id", "seed", "method", "run", "step", "sha256", "path"]
+    assert list(frame.columns) == ["prompt_id", "seed", "method", "run", "step", "sha256", "path", "batch_size"]
     assert sorted(frame["path"]) == sorted(files)
     for row in frame.itertuples():
         assert hashlib.sha256((out.parent / row.path).read_bytes()).hexdigest() == row.sha256

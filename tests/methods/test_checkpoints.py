@@ -3,6 +3,7 @@ fingerprints; non-finite loss; complete.json; load_method_pipeline."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -130,7 +131,7 @@ def test_complete_json_and_loader(tiny_base, tmp_path):
 def test_esd_checkpoint_is_the_trained_model(tiny_base, tmp_path):
     run = tmp_path / "esd"
     train(run, **run_kwargs(tiny_base, method="esd-x", preset="esd", iterations=2, settings={"sampling_steps": 3}))
-    assert sorted(os.listdir(run / "step-000002")) == ["meta.json", "student.safetensors",
+    assert sorted(os.listdir(run / "step-000002")) == ["meta.json", "sha256.json", "student.safetensors",
                                                       "trainer_state.json", "trainer_state.safetensors"]
     assert ckpt.weights_role(run, 2, "default") == "student"
 
@@ -152,3 +153,80 @@ def test_new_base_weights_under_the_same_name_start_fresh(tiny_base, tmp_path):
     messages = []
     train(run, **run_kwargs(str(base), iterations=2, log=messages.append))
     assert any("base model changed" in m and "starting fresh" in m for m in messages)
+
+
+# --- issue 17, case 3: every checkpoint load is checked against its recorded sha256 --------------------------
+
+def _truncate(path, size=1000):
+    path.write_bytes(path.read_bytes()[:size])
+
+
+def _erase_shim():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "erase_shim", Path(__file__).resolve().parents[2] / "workflow_scripts" / "erase.py")
+    shim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shim)
+    return shim
+
+
+@pytest.fixture
+def complete_run(tiny_base, tmp_path):
+    run = tmp_path / "models" / "sdd-x"
+    train(run, **run_kwargs(tiny_base, iterations=4))
+    ckpt.write_complete(run, run / "complete.json", iterations=4)
+    return run
+
+
+def test_generation_from_a_truncated_checkpoint_is_one_line(tiny_base, complete_run):
+    # main: `SafetensorError: invalid header length` naming no file
+    teacher = complete_run / "step-000004" / "teacher.safetensors"
+    _truncate(teacher)
+    with pytest.raises(ErasureError) as err:
+        ckpt.load_method_pipeline(tiny_base, complete_run, 4)
+    message = str(err.value)
+    assert "\n" not in message and str(teacher) in message and "sha256" in message
+    assert "complete.json" in message and "rerun the erase rule" in message
+
+
+def test_a_checkpoint_that_parses_but_differs_from_complete_json_is_refused(tiny_base, complete_run):
+    # another instance: an edited (not truncated) file loads fine on main and generates from the wrong weights
+    from safetensors.torch import load_file, save_file
+
+    student = complete_run / "step-000004" / "student.safetensors"
+    tensors = load_file(str(student))
+    save_file({k: v + 1 for k, v in tensors.items()}, str(student))
+    with pytest.raises(ErasureError, match="its record says"):
+        ckpt.load_method_pipeline(tiny_base, complete_run, 4, "student")
+
+
+def test_resume_from_a_truncated_checkpoint_is_one_line_from_the_shim(tiny_base, tmp_path, capsys):
+    # resume after a killed job: Snakemake has removed complete.json, so the step's own sha256.json is the
+    # record; the job died after step 2's checkpoint (step 4's is gone), and step 2's teacher is truncated
+    run = tmp_path / "models" / "sdd-x"
+    train(run, **run_kwargs(tiny_base, iterations=4))
+    shutil.rmtree(run / "step-000004")
+    teacher = run / "step-000002" / "teacher.safetensors"
+    _truncate(teacher)
+    kwargs = {k: v for k, v in run_kwargs(tiny_base, iterations=4).items() if k not in ("progress", "log")}
+    capsys.readouterr()  # the first run's loading bars
+    with pytest.raises(SystemExit) as info:
+        _erase_shim().main(run / "complete.json", tmp_path / "erase.log", threads=1, run="sdd-x", **kwargs)
+    assert info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ErasureError: ") and str(teacher) in err[0]
+    assert "Traceback" not in (tmp_path / "erase.log").read_text()
+    assert not (run / "complete.json").exists()
+
+
+def test_resume_from_a_torn_trainer_state_is_one_line(tiny_base, tmp_path):
+    # another instance: the optimiser state, not the weights
+    run = tmp_path / "run"
+    train(run, **run_kwargs(tiny_base, iterations=2))
+    state = run / "step-000002" / ckpt.STATE_TENSORS
+    _truncate(state, 100)
+    with pytest.raises(ErasureError) as err:
+        train(run, **run_kwargs(tiny_base, iterations=2))
+    assert str(state) in str(err.value) and "\n" not in str(err.value)

@@ -39,3 +39,16 @@ def test_bad_local_source(tmp_path):
         backbones.resolve_source(tmp_path, what="CLIP", key="settings.clip")
     with pytest.raises(ErasureError, match="neither an existing directory nor a hub id"):
         backbones.resolve_source(tmp_path / "a" / "b" / "c", what="CLIP", key="settings.clip")
+
+
+def test_truncated_clip_weights_are_one_line_naming_the_file(tmp_path, tiny_clip_dir):
+    # issue 17 case 3, another instance: transformers' bare `SafetensorError: invalid header length` on main
+    import shutil
+
+    copy = tmp_path / "clip"
+    shutil.copytree(tiny_clip_dir, copy)
+    weights = next(copy.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ErasureError) as err:
+        ClipEmbedder(copy)
+    assert "\n" not in str(err.value) and str(weights) in str(err.value) and "truncated" in str(err.value)

@@ -70,3 +70,57 @@ def test_pinned_inception_sha256_is_checked_before_the_torchscript_loads(tmp_pat
         fid.inception_extractor(str(fake), sha256="0" * 64)
     msg = str(err.value)
     assert "\n" not in msg and "settings.inception_sha256" in msg and str(fake) in msg
+
+
+# --- issue 17, case 5: an image folder is listed by clean-fid's rules -------------------------------------------
+
+def _reference_with_hidden_files(root):
+    from PIL import Image
+
+    m_b, _ = write_image_set(root, "ref", random_arrays(10, seed=1, shift=0.4))
+    folder = m_b.parent
+    m_b.unlink()  # a reference folder holds images only
+    hidden = folder / ".ipynb_checkpoints"
+    hidden.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(hidden / "x-checkpoint.png")
+    Image.fromarray(np.full((32, 32, 3), 255, np.uint8)).save(folder / "._resource-fork.png")  # macOS copy
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(folder / "upper.Png")  # not a clean-fid suffix
+    return folder
+
+
+def test_reference_folder_counts_what_clean_fid_counts(tmp_path):
+    # main: 13 reference images (.ipynb_checkpoints, ._x.png and .Png counted) and another FID than clean-fid's
+    from cleanfid.fid import compute_fid
+
+    from erasure.metrics.images import folder_images
+
+    extractor = TinyExtractor()
+    m_a, _ = write_image_set(tmp_path / "a", "sd", random_arrays(10, seed=0))
+    folder = _reference_with_hidden_files(tmp_path / "b")
+    assert len(folder_images(folder)) == 10
+    value, n_ref = fid.fid(ImageSet.from_manifest(m_a), folder, extractor)
+    expected = compute_fid(str(m_a.parent), str(folder), mode="clean", custom_feat_extractor=extractor,
+                           device=torch.device("cpu"), num_workers=0, verbose=False)
+    assert n_ref == 10 and value == pytest.approx(expected, rel=1e-6)
+    # another instance: the same listing feeds the saved statistics of `python -m erasure.metrics.fid stats`
+    assert fid.reference_statistics(folder, extractor)[2] == 10
+
+
+def test_unreadable_reference_image_is_one_line_naming_it(tmp_path):
+    # main: clean-fid's dataset raises `OSError: image file is truncated` naming no file
+    m_a, _ = write_image_set(tmp_path / "a", "sd", random_arrays(4, seed=0))
+    folder = _reference_with_hidden_files(tmp_path / "b")
+    bad = sorted(folder.glob("*.png"))[3]
+    bad.write_bytes(bad.read_bytes()[:80])
+    with pytest.raises(ErasureError) as err:
+        fid.fid(ImageSet.from_manifest(m_a), folder, TinyExtractor())
+    assert "\n" not in str(err.value) and str(bad) in str(err.value) and "unreadable image" in str(err.value)
+
+
+def test_truncated_inception_is_one_line_naming_it(tmp_path):
+    # another instance of a checked load: torch.jit.load's RuntimeError names no file on main
+    fake = tmp_path / fid.INCEPTION_FILE
+    fake.write_bytes(b"PK\x03\x04 truncated torchscript zip")
+    with pytest.raises(ErasureError) as err:
+        fid.inception_extractor(str(fake))
+    assert "\n" not in str(err.value) and str(fake) in str(err.value) and "download" in str(err.value)

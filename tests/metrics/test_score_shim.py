@@ -86,3 +86,49 @@ def test_snakemake_entry_point(tmp_path, oracle):
     rows = pd.read_csv(out / "a.csv")
     assert rows["value"].abs().max() < 1e-6 and rows["label"].eq("toy-oracle").all()
     assert pd.read_csv(out / "a.summary.csv")["method"].iloc[0] == "x"
+
+
+# --- issue 17: every load checked (case 3), no NaN score or summary (case 4) -----------------------------------
+
+def test_a_corrupt_png_in_a_scored_set_is_one_line_naming_it(tmp_path, oracle, capsys):
+    # main: PIL's `OSError: image file is truncated` traceback from deep inside the scorer
+    m, table = write_image_set(tmp_path, "sd", [np.zeros((32, 32, 3), np.uint8)] * 3)
+    bad = sorted(m.parent.glob("*.png"))[1]
+    bad.write_bytes(bad.read_bytes()[:60])
+    with pytest.raises(ErasureError) as err:
+        _shim().main(m, table, tmp_path / "s.csv", tmp_path / "s.summary.csv", metric="target",
+                     settings={"oracle": oracle, "concepts": "shape=triangle", "world": "toy"}, reference=None,
+                     threads=1)
+    assert "\n" not in str(err.value) and str(bad) in str(err.value) and "unreadable image" in str(err.value)
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_malformed_manifest_is_one_line(tmp_path):
+    from erasure.metrics.images import ImageSet
+
+    m, table = write_image_set(tmp_path, "sd", [np.zeros((32, 32, 3), np.uint8)] * 2)
+    m.write_bytes(b"\xff\xfe\x00garbage\x00" * 50)
+    with pytest.raises(ErasureError) as err:
+        ImageSet.from_manifest(m, table)
+    assert "\n" not in str(err.value) and str(m) in str(err.value) and "merge_manifest" in str(err.value)
+
+
+def test_a_scorer_returning_nan_stops_the_job_and_writes_nothing(tmp_path, oracle, monkeypatch):
+    # main: the NaN row is written to the score CSV and silently dropped from the summary's mean and n
+    m, table = write_image_set(tmp_path, "sd", [np.zeros((32, 32, 3), np.uint8)] * 3)
+    real = registry.METRICS["target"]
+
+    def nan_on_second(images, **kwargs):
+        scores = real.fn(images, **kwargs)
+        scores.loc[1, "value"] = float("nan")
+        return scores
+
+    monkeypatch.setitem(registry.METRICS, "target", registry.Metric(**{**real.__dict__, "fn": nan_on_second}))
+    with pytest.raises(ErasureError) as err:
+        _shim().main(m, table, tmp_path / "s.csv", tmp_path / "s.summary.csv", metric="target",
+                     settings={"oracle": oracle, "concepts": "shape=triangle", "world": "toy"}, reference=None,
+                     threads=1)
+    message = str(err.value)
+    assert "\n" not in message and "metric target" in message and "non-finite" in message
+    assert "prompt_id p001, seed 1001" in message
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "s.summary.csv").exists()

@@ -141,10 +141,12 @@ def save_oracle(oracle: Oracle, out_dir: str | Path) -> None:
 
 
 def load_oracle(model_dir: str | Path) -> Oracle:
-    from safetensors.torch import load_file
+    from erasure.loads import load_safetensors, parse_errors
 
     model_dir = Path(model_dir)
-    config = json.loads((model_dir / CONFIG_NAME).read_text())
+    fix = "copy the toy base again or rebuild it with the workflow's `toy_base` target"
+    with parse_errors(model_dir / CONFIG_NAME, "oracle config (JSON)", fix):
+        config = json.loads((model_dir / CONFIG_NAME).read_text())
     oracle = Oracle(**config)
-    oracle.load_state_dict(load_file(str(model_dir / WEIGHTS_NAME)))
+    oracle.load_state_dict(load_safetensors(model_dir / WEIGHTS_NAME, what="oracle weights", fix=fix))
     return oracle.eval().requires_grad_(False)
