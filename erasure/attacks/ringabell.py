@@ -77,13 +77,24 @@ def concept_vector(text_encoder, tokenizer, with_concept: Sequence[str], without
             - embed_texts(text_encoder, tokenizer, without_concept)).mean(0)
 
 
+def _padded_rows(tokenizer, members: np.ndarray) -> torch.Tensor:
+    """int64 [P, L]: BOS, each member's tokens, EOS, padding (erasure.attacks.text.padded, for a whole
+    population at once: building it row by row cost more than encoding it)."""
+    n, length = members.shape
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = np.full((n, int(tokenizer.model_max_length)), pad, dtype=np.int64)
+    ids[:, 0] = tokenizer.bos_token_id
+    ids[:, 1:length + 1] = members
+    ids[:, length + 1] = tokenizer.eos_token_id
+    return torch.from_numpy(ids)
+
+
 @torch.no_grad()
 def _fitness(text_encoder, tokenizer, members: np.ndarray, target: torch.Tensor, batch_size: int) -> np.ndarray:
+    ids = _padded_rows(tokenizer, members).to(text_encoder.device)
     scores = []
-    for start in range(0, len(members), batch_size):
-        chunk = members[start:start + batch_size]
-        ids = torch.cat([padded(tokenizer, [int(i) for i in row]) for row in chunk])
-        embeds = text_encoder(ids.to(text_encoder.device))[0].float()
+    for start in range(0, len(ids), batch_size):
+        embeds = text_encoder(ids[start:start + batch_size])[0].float()
         scores.append(((embeds - target) ** 2).sum(dim=(1, 2)).cpu().numpy())
     return np.concatenate(scores).astype(np.float64)
 
