@@ -12,6 +12,7 @@ draw from the whole vocabulary and decode at the end, so their shared text can t
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 
 import torch
@@ -19,10 +20,15 @@ import torch
 from erasure.errors import ErasureError
 
 
+_VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one tokenizing pass per tokenizer
+
+
 def word_vocabulary(tokenizer) -> torch.Tensor:
     """int64 [V'] ids of the tokens an attack may use, ascending: whole-word tokens (ending in `</w>`), not
     special, that decode to printable text (no control bytes in a shared CSV) which re-encodes to themselves
     alone."""
+    if tokenizer in _VOCABULARIES:
+        return _VOCABULARIES[tokenizer].clone()
     vocab = tokenizer.get_vocab()
     special = set(tokenizer.all_special_ids)
     candidates = sorted(i for tok, i in vocab.items() if tok.endswith("</w>") and i not in special)
@@ -31,7 +37,8 @@ def word_vocabulary(tokenizer) -> torch.Tensor:
     kept = [i for i, w, ids in zip(candidates, words, encoded) if w and w.isprintable() and ids == [i]]
     if not kept:
         raise ErasureError("tokenizer: no whole-word token re-encodes to itself; cannot build an attack vocabulary")
-    return torch.tensor(kept, dtype=torch.long)
+    _VOCABULARIES[tokenizer] = torch.tensor(kept, dtype=torch.long)
+    return _VOCABULARIES[tokenizer].clone()
 
 
 def encode_ids(tokenizer, text: str) -> list[int]:
