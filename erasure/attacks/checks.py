@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from erasure.errors import ErasureError
 from erasure.generate.sampling import initial_latents
 
 Detector = Callable[[np.ndarray], bool]
@@ -20,9 +21,17 @@ Detector = Callable[[np.ndarray], bool]
 
 def draw_image(method_pipeline, prompt: str, *, prompt_id: str, seed: int, guidance: float, steps: int) -> np.ndarray:
     """uint8 [H, W, 3]: `method_pipeline` (an erasure.generate.MethodPipeline) on `prompt`, from the initial
-    latents of image (prompt_id, seed), as erasure.generate.shard.run_images draws it (batch of one)."""
+    latents of image (prompt_id, seed), as erasure.generate.shard.run_images draws it (batch of one).
+    Raises ErasureError when the image goes non-finite."""
+    from erasure.generate.methods import NonFinite
+    from erasure.generate.shard import ImageSpec, non_finite_message
+
     latents = initial_latents(str(prompt_id), int(seed), method_pipeline.latent_shape)
-    return method_pipeline([prompt], latents, guidance=float(guidance), steps=int(steps))[0]
+    try:
+        return method_pipeline([prompt], latents, guidance=float(guidance), steps=int(steps))[0]
+    except NonFinite as exc:  # one line naming method, image and stage, as the generate rules say it
+        spec = ImageSpec(str(prompt_id), prompt, int(seed), float(guidance))
+        raise ErasureError(non_finite_message(method_pipeline, spec, exc)) from None
 
 
 def prompt_check(method_pipeline, detects: Detector, *, prompt_id: str, seed: int, guidance: float,

@@ -117,7 +117,8 @@ def unlearn_diff_attack(unet, text_encoder, tokenizer, scheduler, target_latents
     """Prepend `settings.k` tokens to `prompt` so that `unet` (the attacked model) reconstructs
     `target_latents` [1, C, h, w] (see `image_latents`) across timesteps.
 
-    `scheduler` gives ᾱ_t (`alphas_cumprod`) and T (`config.num_train_timesteps`). `check(text) -> bool`
+    `scheduler` gives ᾱ_t (`alphas_cumprod`) and T (`config.num_train_timesteps`). A non-finite loss raises
+    ErasureError. `check(text) -> bool`
     says whether the attacked model's image for a prompt shows the concept (early stop); without it every
     timestep runs. Returns the adversarial prompt ("w1 … wk <prompt>"), the k token ids, the gradient steps
     run, and the mean loss of the last timestep. Raises ErasureError when the prompt plus k tokens do not
@@ -164,6 +165,10 @@ def unlearn_diff_attack(unet, text_encoder, tokenizer, scheduler, target_latents
                 context = text_encoder(ids.to(text_encoder.device))[0]
             pred = unet(z_t, int(t), encoder_hidden_states=context.to(unet.dtype)).sample
             loss = F.mse_loss(pred.float(), noise)
+            if not torch.isfinite(loss):  # a NaN gradient would silently wreck every token distribution
+                raise ErasureError(f"attack {ATTACK}: non-finite loss for prompt {prompt!r} at timestep {t}, "
+                                   f"iteration {steps + 1} (UNet dtype {str(unet.dtype).replace('torch.', '')}); "
+                                   "float16 overflow or broken weights")
             (grad,) = torch.autograd.grad(loss, [relaxed])
             relaxed.grad = grad
             optimizer.step()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from erasure.attacks.asr import asr, per_prompt_success, table3_row, wilson_interval
 from erasure.errors import ErasureError
@@ -80,3 +81,17 @@ def test_prompt_check_draws_the_image_generate_draws(tiny_pipe, tmp_path):
     check = prompt_check(method, lambda im: seen.append(im) or True, prompt_id="p-7", seed=3, guidance=5.0, steps=3)
     assert check("a red triangle") is True
     np.testing.assert_array_equal(seen[0], drawn)
+
+
+def test_draw_image_names_a_non_finite_image(tiny_pipe):
+    import copy
+
+    from erasure.attacks.checks import draw_image
+    from erasure.generate.methods import MethodPipeline
+
+    pipe = copy.copy(tiny_pipe)
+    pipe.unet = copy.deepcopy(tiny_pipe.unet)
+    with torch.no_grad():
+        pipe.unet.conv_out.weight.fill_(float("nan"))
+    with pytest.raises(ErasureError, match="method broken: non-finite values .* for prompt_id p-1, seed 2"):
+        draw_image(MethodPipeline("broken", "sd", pipe), "a red triangle", prompt_id="p-1", seed=2, guidance=5.0, steps=2)

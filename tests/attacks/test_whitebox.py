@@ -132,3 +132,15 @@ def test_project_simplex():
 def test_sampled_timesteps_are_upstreams():
     assert sampled_timesteps(1000, 50) == list(range(10, 1000, 20))
     assert sampled_timesteps(1000, 4) == [125, 375, 625, 875]
+
+
+def test_non_finite_loss_is_one_line(tiny_pipe, target_latents):
+    import copy
+
+    broken = copy.deepcopy(tiny_pipe.unet)
+    with torch.no_grad():
+        broken.conv_out.weight.fill_(float("nan"))
+    with pytest.raises(ErasureError, match=r"non-finite loss for prompt 'a blue circle on the grass' at timestep 500, "
+                                           r"iteration 1 \(UNet dtype float32\)"):
+        unlearn_diff_attack(broken, tiny_pipe.text_encoder, tiny_pipe.tokenizer, tiny_pipe.scheduler, target_latents,
+                            PLAIN, seed=0, settings=WhiteBoxSettings(iterations=2, timesteps=(500,)))
