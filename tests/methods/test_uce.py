@@ -10,6 +10,7 @@ import torch
 from erasure import checkpoints as ckpt
 from erasure.errors import ErasureError
 from erasure.methods.uce import (
+    DELIVERABLE,
     encode_texts,
     projection_weights,
     resolve_uce_settings,
@@ -135,7 +136,7 @@ def test_preserved_keys_kept_as_preservation_grows(pipe):
 
 def test_edit_is_a_checkpoint_the_loader_takes(pipe, tiny_base, tmp_path):
     edited = uce(pipe.unet, pipe.text_encoder, pipe.tokenizer, ["a triangle"])
-    ckpt.save_checkpoint(tmp_path, 1, {"student": edited}, {}, {}, {"method": "uce", "deliverable": "student"})
+    ckpt.save_checkpoint(tmp_path, 1, {DELIVERABLE: edited}, {}, {}, {"method": "uce", "deliverable": DELIVERABLE})
     loaded = ckpt.load_method_pipeline(tiny_base, tmp_path, 1)
     base = dict(pipe.unet.named_parameters())
     for name, p in loaded.unet.named_parameters():
