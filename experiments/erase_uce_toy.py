@@ -98,7 +98,10 @@ def image_rates(pipe_factory, oracle, n: int) -> dict:
         pixels = mp([prompt] * n, latents, guidance=5.0, steps=25)
         x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255.0
         probs = oracle.predict(x)
-        out[prompt] = float((probs[attr].argmax(-1) == ATTRIBUTES[attr].index(value)).float().mean())
+        predicted = probs[attr].argmax(-1)
+        out[prompt] = float((predicted == ATTRIBUTES[attr].index(value)).float().mean())
+        counts = torch.bincount(predicted, minlength=len(ATTRIBUTES[attr])).tolist()
+        out[f"{prompt} -> {attr}s"] = {v: c for v, c in zip(ATTRIBUTES[attr], counts) if c}
     return out
 
 
@@ -108,6 +111,7 @@ def main() -> None:
     ap.add_argument("--concepts", default="a triangle", help="comma-separated erased concepts")
     ap.add_argument("--preserve", default="", help="comma-separated preserved concepts (default: the preset's)")
     ap.add_argument("--methods", default="", help="comma-separated subset of the edits (default: all)")
+    ap.add_argument("--skip-base", action="store_true", help="do not draw the base model's images")
     ap.add_argument("--out", default=None)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -125,7 +129,7 @@ def main() -> None:
     pipe = load_base_pipeline("toy:shipped")
     oracle = load_oracle(shipped_base_dir() / "oracle").eval()
     record = {"concepts": concepts, "preserve": preserve, "n": args.n, "seed0": SEED0, "sampler": "DDIM 25, CFG 5", "methods": {}}
-    if args.n:
+    if args.n and not args.skip_base:
         record["methods"]["base"] = {"images": image_rates(lambda: load_base_pipeline("toy:shipped"), oracle, args.n)}
         print(json.dumps({"base": record["methods"]["base"]}), flush=True)
     chosen = [m for m in args.methods.split(",") if m]
