@@ -1,0 +1,274 @@
+"""UCE (Gandikota et al., WACV 2024): a closed-form edit of every cross-attention key and value projection.
+
+For each attn2 `to_k` / `to_v` weight W [out, D] of the UNet (Eq. 7 of the paper, arXiv 2308.14761):
+
+    W' = [λ W + η_e Σ_i v*_i c_iᵀ + η_p Σ_j (W c_j) c_jᵀ] · [λ I + η_e Σ_i c_i c_iᵀ + η_p Σ_j c_j c_jᵀ]⁻¹
+
+c_i: token embeddings of the erased concepts, v*_i = W c*_i those of their guide concept (the empty prompt
+by default, "art" for artists), c_j: token embeddings of the preserved concepts. W' is the minimiser of
+λ‖W' − W‖² + η_e Σ_i ‖W' c_i − v*_i‖² + η_p Σ_j ‖W' c_j − W c_j‖².
+
+Which token embeddings, and the scales, follow one of the authors' two scripts (presets below):
+
+- `paper` (the default): `train-scripts/train_erase.py::edit_model` of rohitgandikota/unified-concept-editing,
+  the code released with the paper, whose checkpoints the published comparisons use (RECE starts from
+  one): technique "replace", λ = 0.5 (its `__main__` passes 0.5; the function's own default 0.1 is what
+  RECE's rounds use), η_e = 1, η_p = 0.1. Erased: the tokens from the concept's last subject token to the
+  end of the padded sequence (EOS and padding included), paired position by position with the guide's from
+  its own last subject token (the empty prompt's is BOS). Preserved: every token of each preserved prompt;
+  with no preserved concepts the script preserves the empty prompt.
+- `current`: `trainscripts/uce_sd_erase.py::UCE`, the repository's present script: one token per prompt,
+  the last subject token (attention_mask.sum() − 2), for erased, guide and preserved prompts alike;
+  λ = 0.5, η_e = 1, η_p = 1; nothing preserved unless given.
+
+Computed in float64 with `torch.linalg.solve`, not an inverse: the right-hand matrix M is symmetric positive
+definite but its condition number ≈ 1 + Σ‖c‖²/λ grows with the number and norm of the keys and as λ → 0;
+LU solving is backward stable where forming M⁻¹ and multiplying amplifies rounding by cond(M). Measured on
+the shipped toy base (paper preset, "a triangle"): cond(M) = 2.4e3, and the authors' float32
+inverse-then-multiply differs from the float64 solve by 6e-5 relative; at λ = 1e-7 (the test of W' c_i = v*_i)
+cond(M) is 5e8–2e9 on the tiny test model, beyond float32's 1/eps = 8.4e6.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from erasure.errors import ErasureError
+
+# the checkpoint role an edit is written under (a fine-tuning run's `FineTuningMethod.deliverable`): the
+# edited weights are the ones generation uses, as ESD's student
+DELIVERABLE = "student"
+ERASE_TOKENS = ("subject-to-end", "last-subject", "all")
+PRESERVE_TOKENS = ("all", "last-subject")
+
+
+@dataclass(frozen=True)
+class UCESettings:
+    lamb: float = 0.5                  # λ: pull towards the original W
+    erase_scale: float = 1.0           # η_e
+    preserve_scale: float = 0.1        # η_p
+    guide: str = ""                    # c*: what erased concepts are mapped to ("" = the empty prompt)
+    erase_tokens: str = "subject-to-end"   # which token embeddings of an erased prompt (and its guide)
+    preserve_tokens: str = "all"       # which token embeddings of a preserved prompt
+    default_preserve: tuple[str, ...] = ("",)  # preserved when the caller gives no preserved concepts
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+UCE_PRESETS: dict[str, dict] = {
+    "paper": dict(lamb=0.5, erase_scale=1.0, preserve_scale=0.1, erase_tokens="subject-to-end",
+                  preserve_tokens="all", default_preserve=("",)),
+    "current": dict(lamb=0.5, erase_scale=1.0, preserve_scale=1.0, erase_tokens="last-subject",
+                    preserve_tokens="last-subject", default_preserve=()),
+}
+
+
+def resolve_uce_settings(preset: str = "paper", overrides: Mapping | None = None) -> UCESettings:
+    """The preset's values, then `overrides` by name. Raises ErasureError for an unknown preset, setting
+    or token choice, λ ≤ 0 or a negative scale."""
+    if preset not in UCE_PRESETS:
+        raise ErasureError(f"preset {preset!r}: unknown UCE preset (known: {', '.join(UCE_PRESETS)})")
+    known = {f.name for f in dataclasses.fields(UCESettings)}
+    values = dict(UCE_PRESETS[preset])
+    for name, value in (overrides or {}).items():
+        if name not in known:
+            raise ErasureError(f"settings.{name}: unknown UCE setting (known: {', '.join(sorted(known))})")
+        values[name] = value
+    if "default_preserve" in values:
+        values["default_preserve"] = tuple(values["default_preserve"])
+    settings = UCESettings(**values)
+    check_settings(settings)
+    return settings
+
+
+def check_settings(s: UCESettings) -> None:
+    if s.erase_tokens not in ERASE_TOKENS:
+        raise ErasureError(f"settings.erase_tokens: {s.erase_tokens!r} is not one of {', '.join(ERASE_TOKENS)}")
+    if s.preserve_tokens not in PRESERVE_TOKENS:
+        raise ErasureError(f"settings.preserve_tokens: {s.preserve_tokens!r} is not one of {', '.join(PRESERVE_TOKENS)}")
+    if not s.lamb > 0:
+        raise ErasureError(f"settings.lamb: {s.lamb!r} must be > 0 (it keeps the system solvable)")
+    for name in ("erase_scale", "preserve_scale"):
+        if not getattr(s, name) >= 0:
+            raise ErasureError(f"settings.{name}: {getattr(s, name)!r} must be >= 0")
+
+
+# --- the text side ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Encoded:
+    """One prompt as the UNet sees it: `hidden` [L, D] float64 (L = tokenizer.model_max_length), and the
+    index of its last subject token (attention_mask.sum() − 2; 0, the BOS token, for the empty prompt)."""
+
+    text: str
+    hidden: torch.Tensor
+    last_subject: int
+
+
+@torch.no_grad()
+def encode_texts(text_encoder, tokenizer, texts: Sequence[str]) -> list[Encoded]:
+    """Token embeddings of `texts` from a transformers CLIP text encoder, exactly as diffusers'
+    `StableDiffusionPipeline.encode_prompt` conditions the UNet on them (padded to `model_max_length`,
+    last hidden state, the attention mask passed only when the encoder's config asks for it).
+
+    Returns one `Encoded` per text, `hidden` [L, D] float64 on the CPU. Raises ErasureError when `texts` is
+    not a list of strings.
+    """
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise ErasureError(f"concepts: {texts!r} is not a list of strings")
+    if not texts:
+        return []
+    tokens = tokenizer(list(texts), padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                       return_tensors="pt")
+    device = next(text_encoder.parameters()).device
+    mask = tokens.attention_mask
+    kwargs = {}
+    if getattr(text_encoder.config, "use_attention_mask", False):
+        kwargs["attention_mask"] = mask.to(device)
+    hidden = text_encoder(tokens.input_ids.to(device), **kwargs)[0].detach().to("cpu", torch.float64)
+    return [Encoded(t, hidden[k], int(mask[k].sum()) - 2) for k, t in enumerate(texts)]
+
+
+def erase_keys(concept: Encoded, guide: Encoded, tokens: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(c_i, c*_i): the erased prompt's token embeddings and the guide's they are mapped to, [n, D] each.
+
+    "subject-to-end" pairs the concept's tokens from its last subject token with the guide's from its own,
+    both cut to the same length (train_erase.py::edit_model); "last-subject" takes that one token each
+    (uce_sd_erase.py::UCE); "all" pairs every position (RECE's rounds, train-erasing-closed.py).
+    """
+    L = concept.hidden.shape[0]
+    if tokens == "all":
+        return concept.hidden, guide.hidden
+    i, g = concept.last_subject, guide.last_subject
+    if tokens == "last-subject":
+        return concept.hidden[i:i + 1], guide.hidden[g:g + 1]
+    if tokens == "subject-to-end":
+        far = max(i, g)
+        return concept.hidden[i:L - (far - i)], guide.hidden[g:L - (far - g)]
+    raise ErasureError(f"settings.erase_tokens: {tokens!r} is not one of {', '.join(ERASE_TOKENS)}")
+
+
+def preserve_keys(prompt: Encoded, tokens: str) -> torch.Tensor:
+    """c_j of one preserved prompt, [n, D]: every position ("all") or its last subject token."""
+    if tokens == "all":
+        return prompt.hidden
+    if tokens == "last-subject":
+        return prompt.hidden[prompt.last_subject:prompt.last_subject + 1]
+    raise ErasureError(f"settings.preserve_tokens: {tokens!r} is not one of {', '.join(PRESERVE_TOKENS)}")
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Everything the edit needs from the text side, float64: erased c_i [N_e, D], their guides c*_i
+    [N_e, D] (row k of each is a pair), preserved c_j [N_p, D]."""
+
+    erase: torch.Tensor
+    guide: torch.Tensor
+    preserve: torch.Tensor
+
+
+def uce_keys(text_encoder, tokenizer, erase: Sequence[str], preserve: Sequence[str] = (),
+             settings: UCESettings = UCESettings(), guides: Sequence[str] | None = None) -> Keys:
+    """The key matrices for erasing `erase` (each towards `guides[k]`, or `settings.guide`) and
+    preserving `preserve` (or `settings.default_preserve` when empty).
+
+    Raises ErasureError for no erased concept, a non-string concept, or a guide list of the wrong length.
+    """
+    check_settings(settings)
+    if isinstance(erase, str) or not erase:
+        raise ErasureError(f"concepts: {erase!r}: give a non-empty list of concepts to erase")
+    guides = [settings.guide] * len(erase) if guides is None else list(guides)
+    if len(guides) != len(erase):
+        raise ErasureError(f"guides: {len(guides)} guide concepts for {len(erase)} erased concepts (give one per concept)")
+    preserve = list(preserve) or list(settings.default_preserve)
+    encoded = {e.text: e for e in encode_texts(text_encoder, tokenizer, list(dict.fromkeys([*erase, *guides, *preserve])))}
+    pairs = [erase_keys(encoded[c], encoded[g], settings.erase_tokens) for c, g in zip(erase, guides)]
+    D = pairs[0][0].shape[1]
+    kept = [preserve_keys(encoded[p], settings.preserve_tokens) for p in preserve]
+    return Keys(erase=torch.cat([c for c, _ in pairs]), guide=torch.cat([g for _, g in pairs]),
+                preserve=torch.cat(kept) if kept else torch.zeros(0, D, dtype=torch.float64))
+
+
+# --- the UNet side ------------------------------------------------------------------------------------
+
+def projection_modules(unet: torch.nn.Module) -> dict[str, torch.nn.Linear]:
+    """Every cross-attention key / value projection: {parameter name ("….attn2.to_k.weight") → module},
+    in `named_modules()` order. Raises ErasureError when there is none or one has a bias (the edit is for
+    the bias-free projections of SD 1.x / 2.x and diffusers' defaults)."""
+    found = {}
+    for name, module in unet.named_modules():
+        if name.rsplit(".", 2)[-2:-1] == ["attn2"] and name.endswith((".to_k", ".to_v")):
+            if not isinstance(module, torch.nn.Linear):
+                raise ErasureError(f"UNet {name}: not a Linear layer ({type(module).__name__}); cannot edit it in closed form")
+            if module.bias is not None:
+                raise ErasureError(f"UNet {name}: has a bias; UCE edits bias-free key/value projections only")
+            found[f"{name}.weight"] = module
+    if not found:
+        raise ErasureError("UNet: no cross-attention (attn2) to_k / to_v projections to edit")
+    return found
+
+
+def projection_weights(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """{parameter name → W [out, D]} of every attn2 to_k / to_v, as float64 CPU copies."""
+    return {n: m.weight.detach().to("cpu", torch.float64).clone() for n, m in projection_modules(unet).items()}
+
+
+def edit_matrix(W: torch.Tensor, erase: torch.Tensor, erase_values: torch.Tensor, preserve: torch.Tensor, *,
+                lamb: float, erase_scale: float, preserve_scale: float) -> torch.Tensor:
+    """Eq. 7 of the UCE paper for one matrix. Keys are rows: `erase` c_i [N_e, D] with targets
+    `erase_values` v*_i [N_e, out]; `preserve` c_j [N_p, D], kept at W c_j. W [out, D]. Returns W' [out, D]
+    float64. Raises ErasureError when the result is not finite."""
+    W, erase, erase_values, preserve = (t.to(torch.float64) for t in (W, erase, erase_values, preserve))
+    D = W.shape[1]
+    left = lamb * W + erase_scale * erase_values.T @ erase + preserve_scale * (W @ preserve.T) @ preserve
+    right = (lamb * torch.eye(D, dtype=torch.float64) + erase_scale * erase.T @ erase
+             + preserve_scale * preserve.T @ preserve)
+    # W' M = A with M symmetric  <=>  M W'ᵀ = Aᵀ
+    edited = torch.linalg.solve(right, left.T).T
+    if not torch.isfinite(edited).all():
+        raise ErasureError(f"UCE: the edit is not finite (λ={lamb}, η_e={erase_scale}, η_p={preserve_scale})")
+    return edited
+
+
+def check_width(weights: Mapping[str, torch.Tensor], D: int) -> None:
+    for name, W in weights.items():
+        if W.shape[1] != D:
+            raise ErasureError(f"UNet {name}: takes {W.shape[1]}-dim text embeddings, the text encoder gives {D} "
+                               "(text encoder and UNet of different models?)")
+
+
+def uce_weights(weights: Mapping[str, torch.Tensor], keys: Keys, settings: UCESettings) -> dict[str, torch.Tensor]:
+    """Apply `edit_matrix` to every matrix in `weights` ({name → W [out, D]}), the guide targets being
+    v*_i = W c*_i of that matrix. Returns {name → W' [out, D] float64}. Raises ErasureError on a width
+    mismatch between keys and weights."""
+    check_settings(settings)
+    check_width(weights, keys.erase.shape[1])
+    out = {}
+    for name, W in weights.items():
+        W = W.to(torch.float64)
+        out[name] = edit_matrix(W, keys.erase, keys.guide @ W.T, keys.preserve, lamb=settings.lamb,
+                                erase_scale=settings.erase_scale, preserve_scale=settings.preserve_scale)
+    return out
+
+
+def uce(unet, text_encoder, tokenizer, erase: Sequence[str], preserve: Sequence[str] = (),
+        settings: UCESettings | None = None, guides: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    """UCE on a diffusers UNet2DConditionModel; the UNet itself is not modified.
+
+    Returns {parameter name (as `unet.named_parameters()` spells it) → edited weight [out, D]} for exactly
+    the attn2 to_k / to_v weights, in the UNet's dtype on the CPU: what a fine-tuning run's checkpoint holds
+    (`erasure.checkpoints.save_checkpoint(run_dir, step, {DELIVERABLE: weights}, {}, {}, {"deliverable":
+    DELIVERABLE, ...})`, loaded back by `load_method_pipeline`). Concepts are prompt strings (resolve config
+    names with `erasure.methods.concepts.resolve_concepts`). Raises ErasureError for bad settings or
+    concepts, or a text encoder whose width is not the UNet's cross-attention width.
+    """
+    settings = settings or resolve_uce_settings("paper")
+    keys = uce_keys(text_encoder, tokenizer, erase, preserve, settings, guides)
+    modules = projection_modules(unet)
+    edited = uce_weights(projection_weights(unet), keys, settings)
+    return {n: W.to(modules[n].weight.dtype) for n, W in edited.items()}
