@@ -2,20 +2,23 @@
 executor plugin where it reads a finished job as still running.
 
 snakemake-executor-plugin-slurm 2.8.0 (`check_active_jobs`) compares each state string from
-`sacct --parsable2 -o State` with a fixed tuple by equality. Two terminal states never match, so the
-plugin keeps polling a job that is gone, forever, and Snakemake never exits:
+`sacct --parsable2 -o State` with a fixed tuple by equality, and treats a job missing from its sacct answer
+as not yet recorded. Three kinds of finished job are therefore polled forever, and Snakemake never exits:
 
 - ``CANCELLED by <uid>``: sacct's form of CANCELLED whenever the canceller is known (always, for
   `scancel`): not equal to ``"CANCELLED"``.
 - ``PREEMPTED``: the plugin warns once ("We leave it to SLURM to resume your job(s)") and then reads it as
   running; but a preempted job that SLURM does not requeue (``--no-requeue``, or ``PreemptMode=CANCEL``)
   never runs again.
+- a job cancelled before it became eligible (a `--begin` time ahead, or held): the plugin asks sacct for
+  the jobs *eligible* in a time window ending now (`-S ... -E now --name <run>`), which never lists it.
 
-`install()` (called from the Snakefile) corrects both, only for the plugin versions in `BROKEN_PLUGIN`,
+`install()` (called from the Snakefile) corrects all three, only for the plugin versions in `BROKEN_PLUGIN`,
 by wrapping two names of the plugin: the module's `query_job_status` (unchanged, its raw state strings
 are remembered) and `Executor.check_active_jobs`: a job the plugin still yields as running whose state
 is a failure per `outcome` is reported as failed, naming its SLURM job id, state and log (every state the
-plugin handles itself, e.g. TIMEOUT or FAILED, never reaches this check); and the poll interval is kept
+plugin handles itself, e.g. TIMEOUT or FAILED, never reaches this check); a job missing from the plugin's
+answer is looked up by id (one extra sacct call, only while such jobs exist); and the poll interval is kept
 at most MAX_POLL_INTERVAL_S. For any other plugin version it does nothing, so an upgrade that fixes the
 plugin switches the correction off; the live tests in tests/cluster/test_slurm_live.py then show whether
 the new version needs it. The upstream fix (compare the state code, `base_state`):
@@ -140,6 +143,25 @@ def _lookup_ids(external_jobid: str) -> list[str]:
     return [external_jobid, parent] if task.isdigit() and parent.isdigit() else [external_jobid]
 
 
+def _judge(executor, job, raw: str, requeue: bool, preempted_since: dict[str, float]) -> bool:
+    """True if `job` (state `raw`) is still to be polled; else report it to Snakemake as failed."""
+    jobid = job.external_jobid
+    now = time.monotonic()
+    if base_state(raw) == "PREEMPTED":
+        since = preempted_since.setdefault(jobid, now)
+    else:  # e.g. requeued: PENDING again
+        since = preempted_since.pop(jobid, now)
+    verdict = outcome(raw, requeue=requeue, preempted_for_s=now - since)
+    if verdict != FAILED:
+        # COMPLETED never gets here (the plugin reports it); anything else is polled again
+        return True
+    preempted_since.pop(jobid, None)
+    log = job.aux.get("slurm_logfile")
+    log = str(log) if log is not None else None
+    executor.report_job_error(job, msg=failure_message(jobid, raw, log), aux_logs=[log] if log else [])
+    return False
+
+
 def install(module=None, version: str | None = None) -> bool:
     """Correct the plugin in place when its version needs it; True if it did (idempotent).
 
@@ -172,29 +194,35 @@ def install(module=None, version: str | None = None) -> bool:
         if not getattr(self, "_erasure_announced", False):
             self._erasure_announced = True
             self.logger.info(
-                f"erasure.slurm_states: correcting {PLUGIN_DIST} {version} (reads 'CANCELLED by <uid>' and "
-                "PREEMPTED as running): every failed SLURM state fails its job; see docs/cluster.md"
+                f"erasure.slurm_states: correcting {PLUGIN_DIST} {version} (it polls a job cancelled as "
+                "'CANCELLED by <uid>', cancelled before it could start, or PREEMPTED, forever): every failed "
+                "SLURM state fails its job; see docs/cluster.md"
             )
         preempted_since = self.__dict__.setdefault("_erasure_preempted_since", {})
         requeue = bool(getattr(self.workflow.executor_settings, "requeue", False))
+        unseen = []  # still active per the plugin, but absent from its sacct answer
         async for job in check(self, active_jobs):
-            jobid = job.external_jobid
-            raw = next((last_states[i] for i in _lookup_ids(jobid) if i in last_states), None)
+            raw = next((last_states[i] for i in _lookup_ids(job.external_jobid) if i in last_states), None)
             if raw is None:
+                unseen.append(job)
+            elif _judge(self, job, raw, requeue, preempted_since):
                 yield job
-                continue
-            if base_state(raw) == "PREEMPTED":
-                since = preempted_since.setdefault(jobid, time.monotonic())
-            else:
-                preempted_since.pop(jobid, None)
-                since = time.monotonic()
-            if outcome(raw, requeue=requeue, preempted_for_s=time.monotonic() - since) != FAILED:
-                yield job
-                continue
-            preempted_since.pop(jobid, None)
-            log = job.aux.get("slurm_logfile")
-            log = str(log) if log is not None else None
-            self.report_job_error(job, msg=failure_message(jobid, raw, log), aux_logs=[log] if log else [])
+        if unseen:
+            # The plugin's sacct query lists jobs *eligible* in its time window: a job whose start time
+            # (--begin) or hold lies ahead is missing, also once cancelled. Ask for these by id.
+            ids = ",".join(sorted({job.external_jobid.partition("_")[0] for job in unseen}))
+            states, _ = await query(
+                f"sacct -X --parsable2 --noheader --clusters all -j {ids} --format=JobIdRaw,State",
+                self.logger,
+            )
+            for job in unseen:
+                raw = (
+                    next((states[i] for i in _lookup_ids(job.external_jobid) if i in states), None)
+                    if states
+                    else None
+                )
+                if raw is None or _judge(self, job, raw, requeue, preempted_since):
+                    yield job
         # The plugin lengthens the poll interval by 10 s per poll in which nothing finished, up to 180 s:
         # a job cancelled hours into its run would be noticed only up to 3 min later.
         self.next_seconds_between_status_checks = min(

@@ -66,7 +66,15 @@ def test_failure_message_names_job_state_meaning_and_log():
 
 @pytest.mark.parametrize(
     ("version", "needed"),
-    [("2.8.0", True), ("2.8.1", False), ("2.9.0", False), ("3.0.0", False), ("2.7.0", False), (None, False), ("x", False)],
+    [
+        ("2.8.0", True),
+        ("2.8.1", False),
+        ("2.9.0", False),
+        ("3.0.0", False),
+        ("2.7.0", False),
+        (None, False),
+        ("x", False),
+    ],
 )
 def test_correction_only_for_the_known_broken_version(version, needed):
     assert slurm_states.needs_correction(version) is needed
@@ -75,7 +83,9 @@ def test_correction_only_for_the_known_broken_version(version, needed):
 def test_installed_plugin_is_the_pinned_broken_version():
     # pyproject pins 2.8.0; bumping the pin must revisit BROKEN_PLUGIN (and run the live tests)
     pin = next(
-        line for line in (Path(__file__).parents[2] / "pyproject.toml").read_text().splitlines() if "plugin-slurm==" in line
+        line
+        for line in (Path(__file__).parents[2] / "pyproject.toml").read_text().splitlines()
+        if "plugin-slurm==" in line
     )
     assert slurm_states.plugin_version() == pin.split("==")[1].strip(' ",')
     assert slurm_states.needs_correction(slurm_states.plugin_version())
@@ -137,20 +147,32 @@ class Harness:
         return asyncio.run(run())
 
 
+class Answers(dict):
+    by_id_only: dict[str, str]
+
+
 @pytest.fixture()
 def fake_sacct(monkeypatch):
     """Replace every SLURM call the plugin makes by canned answers; restore the plugin afterwards."""
-    answers: dict[str, str] = {}
+    answers = Answers()
+    by_id_only: dict[str, str] = {}  # jobs sacct lists for `-j <id>` but not for the plugin's `--name` query
 
     async def query_job_status(command, logger):
-        return dict(answers), 0.01
+        if "--name" in command:
+            return dict(answers), 0.01
+        asked = command.split(" -j ", 1)[1].split()[0].split(",")
+        return {i: s for i, s in {**answers, **by_id_only}.items() if i in asked}, 0.01
+
+    answers.by_id_only = by_id_only
 
     monkeypatch.setattr(plugin, "query_job_status", query_job_status)
     monkeypatch.setattr(plugin, "get_min_job_age", lambda: 300)
     monkeypatch.setattr(plugin, "is_query_tool_available", lambda name: True)
     # the plugin asks sacct for each failed job's step reasons
     fake_subprocess = types.SimpleNamespace(
-        check_output=lambda *a, **k: "", CalledProcessError=subprocess.CalledProcessError, PIPE=subprocess.PIPE
+        check_output=lambda *a, **k: "",
+        CalledProcessError=subprocess.CalledProcessError,
+        PIPE=subprocess.PIPE,
     )
     monkeypatch.setattr(plugin, "subprocess", fake_subprocess)
     # install() replaces these two; monkeypatch puts the originals back
@@ -226,3 +248,19 @@ def test_install_is_idempotent(fake_sacct):
     wrapped = plugin.Executor.check_active_jobs
     assert slurm_states.install(plugin, version="2.8.0")
     assert plugin.Executor.check_active_jobs is wrapped
+
+
+def test_job_cancelled_before_it_could_start_is_found_by_id(fake_sacct):
+    # sacct -S ... -E now lists eligible jobs only: one with --begin ahead never shows, even once cancelled
+    assert slurm_states.install(plugin, version="2.8.0")
+    fake_sacct.update({"20": "RUNNING"})
+    fake_sacct.by_id_only.update({"21": "CANCELLED by 0", "22": "PENDING"})
+    h = Harness({"20": "RUNNING", "21": "CANCELLED by 0", "22": "PENDING"})
+    assert sorted(h.poll()) == ["20", "22"]
+    assert set(h.failed) == {"21"} and "'CANCELLED by 0'" in h.failed["21"][0]
+
+
+def test_plugin_alone_polls_a_job_cancelled_before_it_could_start_forever(fake_sacct):
+    fake_sacct.by_id_only.update({"21": "CANCELLED by 0"})
+    h = Harness({"21": "CANCELLED by 0"})
+    assert h.poll() == ["21"] and h.poll(["21"]) == ["21"] and not h.failed
