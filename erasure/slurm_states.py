@@ -116,7 +116,7 @@ def failure_message(slurm_jobid: str, raw: str, log: str | None) -> str:
     return (
         f"SLURM-job '{slurm_jobid}' failed, SLURM status is: '{raw.strip()}'"
         + (f" ({meaning})" if meaning else "")
-        + f". SLURM log: {log or 'unknown'}"
+        + f"; SLURM log: {log or 'unknown'}; "  # Snakemake appends "For further error details ..."
     )
 
 

@@ -261,13 +261,15 @@ def assert_rerun_finishes_only_what_was_left(scenario: Scenario, first_before: s
 
 
 @pytest.fixture(scope="module")
-def timeout_scenario(tmp_path_factory):
-    # Started by the first fault test that asks for it, so its minute-long time limit runs alongside the
-    # cancel tests (the node has 2 CPUs: the timed-out job holds one).
-    scenario = Scenario(tmp_path_factory.mktemp("faults"), "timeout")
-    yield scenario
-    if scenario.proc.poll() is None:
-        scenario.proc.kill()
+def scenarios(tmp_path_factory):
+    # The three are started together by the first test that asks, so their waits overlap (the node has
+    # 2 CPUs: the running and the timing-out job hold one each; the pending one holds none).
+    root = tmp_path_factory.mktemp("faults")
+    started = {name: Scenario(root, name) for name in ("running", "pending", "timeout")}
+    yield started
+    for scenario in started.values():
+        if scenario.proc.poll() is None:
+            scenario.proc.kill()
 
 
 def cancel_and_check(scenario: Scenario, state: str) -> None:
@@ -287,16 +289,16 @@ def cancel_and_check(scenario: Scenario, state: str) -> None:
     assert_rerun_finishes_only_what_was_left(scenario, first)
 
 
-def test_job_cancelled_while_running_fails_the_run_and_the_rerun_finishes(tmp_path, timeout_scenario):
-    cancel_and_check(Scenario(tmp_path, "running"), "RUNNING")
+def test_job_cancelled_while_running_fails_the_run_and_the_rerun_finishes(scenarios):
+    cancel_and_check(scenarios["running"], "RUNNING")
 
 
-def test_job_cancelled_while_pending_fails_the_run_and_the_rerun_finishes(tmp_path, timeout_scenario):
-    cancel_and_check(Scenario(tmp_path, "pending"), "PENDING")
+def test_job_cancelled_while_pending_fails_the_run_and_the_rerun_finishes(scenarios):
+    cancel_and_check(scenarios["pending"], "PENDING")
 
 
-def test_job_past_its_time_limit_fails_the_run_and_the_rerun_finishes(timeout_scenario):
-    scenario = timeout_scenario
+def test_job_past_its_time_limit_fails_the_run_and_the_rerun_finishes(scenarios):
+    scenario = scenarios["timeout"]
     slurm_id, log = scenario.wait_for_second_job(None)  # by now it may have timed out already
     first = (scenario.dir / "out" / "timeout" / "first.txt").read_text()
     started = job_start(slurm_id)
@@ -307,5 +309,37 @@ def test_job_past_its_time_limit_fails_the_run_and_the_rerun_finishes(timeout_sc
     assert_failed_naming(scenario.output(), slurm_id, log, "TIMEOUT")
     print(
         f"time limit: SLURM job {slurm_id} (TIMEOUT) -> snakemake exit {rc} {seconds:.1f} s after the job started"
+    )
+    assert_rerun_finishes_only_what_was_left(scenario, first)
+
+
+def test_preempted_job_fails_the_run_and_the_rerun_finishes(tmp_path):
+    # Last in the file: the urgent job takes the whole node, so it would preempt the other tests' jobs too.
+    partition = os.environ.get("SLURM_PARTITION", "debug")
+    scenario = Scenario(tmp_path, "preempted")
+    slurm_id, log = scenario.wait_for_second_job("RUNNING")
+    first = (scenario.dir / "out" / "preempted" / "first.txt").read_text()
+    preempted_at = time.time()
+    urgent = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            f"--partition={partition}-urgent",
+            "--exclusive",
+            "--time=1",
+            "--wrap=sleep 1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert urgent.returncode == 0, urgent.stderr
+    rc, seconds = scenario.wait_for_exit(preempted_at, CANCEL_BOUND_S)
+    assert rc != 0
+    assert seconds < CANCEL_BOUND_S
+    assert sacct_state(slurm_id) == "PREEMPTED"
+    assert_failed_naming(scenario.output(), slurm_id, log, "PREEMPTED")
+    print(
+        f"preempted: SLURM job {slurm_id} (PREEMPTED) -> snakemake exit {rc} {seconds:.1f} s after the urgent sbatch"
     )
     assert_rerun_finishes_only_what_was_left(scenario, first)

@@ -61,7 +61,7 @@ def test_failure_message_names_job_state_meaning_and_log():
     msg = slurm_states.failure_message("123", "CANCELLED by 0", "/x/.snakemake/slurm_logs/rule_a/123.log")
     assert msg.startswith("SLURM-job '123' failed")  # the plugin's own wording: one pattern for all
     assert "'CANCELLED by 0'" in msg and "cancelled by a user" in msg
-    assert msg.endswith("SLURM log: /x/.snakemake/slurm_logs/rule_a/123.log")
+    assert "SLURM log: /x/.snakemake/slurm_logs/rule_a/123.log; " in msg
 
 
 @pytest.mark.parametrize(
