@@ -19,7 +19,7 @@ are remembered) and `Executor.check_active_jobs`: a job the plugin still yields 
 is a failure per `outcome` is reported as failed, naming its SLURM job id, state and log (every state the
 plugin handles itself, e.g. TIMEOUT or FAILED, never reaches this check); a job missing from the plugin's
 answer is looked up by id (one extra sacct call, only while such jobs exist); and the poll interval is kept
-at most MAX_POLL_INTERVAL_S. For any other plugin version it does nothing, so an upgrade that fixes the
+at most MAX_POLL_INTERVAL_S, and reset when a job failed (the plugin resets it on success only). For any other plugin version it does nothing, so an upgrade that fixes the
 plugin switches the correction off; the live tests in tests/cluster/test_slurm_live.py then show whether
 the new version needs it. The upstream fix (compare the state code, `base_state`):
 docs/slurm-plugin-cancelled-state.md.
@@ -201,11 +201,13 @@ def install(module=None, version: str | None = None) -> bool:
         preempted_since = self.__dict__.setdefault("_erasure_preempted_since", {})
         requeue = bool(getattr(self.workflow.executor_settings, "requeue", False))
         unseen = []  # still active per the plugin, but absent from its sacct answer
+        still_active = 0
         async for job in check(self, active_jobs):
             raw = next((last_states[i] for i in _lookup_ids(job.external_jobid) if i in last_states), None)
             if raw is None:
                 unseen.append(job)
             elif _judge(self, job, raw, requeue, preempted_since):
+                still_active += 1
                 yield job
         if unseen:
             # The plugin's sacct query lists jobs *eligible* in its time window: a job whose start time
@@ -222,9 +224,16 @@ def install(module=None, version: str | None = None) -> bool:
                     else None
                 )
                 if raw is None or _judge(self, job, raw, requeue, preempted_since):
+                    still_active += 1
                     yield job
-        # The plugin lengthens the poll interval by 10 s per poll in which nothing finished, up to 180 s:
-        # a job cancelled hours into its run would be noticed only up to 3 min later.
+        # The plugin lengthens the poll interval by 10 s per poll in which no job *succeeded*, up to 180 s:
+        # a job cancelled hours into its run would be noticed only up to 3 min later, and after a failure
+        # Snakemake's shutdown waits out that interval once more. So: at most MAX_POLL_INTERVAL_S, and back
+        # to the first interval whenever a job ended, however it ended.
+        if still_active < len(active_jobs):
+            self.next_seconds_between_status_checks = getattr(
+                self.workflow.executor_settings, "init_seconds_before_status_checks", 40
+            )
         self.next_seconds_between_status_checks = min(
             self.next_seconds_between_status_checks, MAX_POLL_INTERVAL_S
         )

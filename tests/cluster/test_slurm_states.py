@@ -222,9 +222,21 @@ def test_corrected_plugin_fails_every_terminal_state_naming_job_state_and_log(fa
     assert "'CANCELLED by 0'" in h.failed["1"][0] and "SLURM log: /logs/1.log" in h.failed["1"][0]
     assert "not requeued" in h.failed["8"][0]
     assert sum("erasure.slurm_states: correcting" in line for line in h.logs) == 1
+    assert h.executor.next_seconds_between_status_checks == 3, (
+        "jobs ended: poll again soon (plugin: 170 + 10)"
+    )
     h.poll(["10"])
     assert sum("erasure.slurm_states: correcting" in line for line in h.logs) == 1, "announced once"
-    assert h.executor.next_seconds_between_status_checks <= slurm_states.MAX_POLL_INTERVAL_S
+    assert h.executor.next_seconds_between_status_checks == 13, "nothing ended: the plugin's +10 s"
+
+
+def test_poll_interval_is_capped_while_nothing_ends(fake_sacct):
+    slurm_states.install(plugin, version="2.8.0")
+    fake_sacct.update({"10": "RUNNING"})
+    h = Harness({"10": "RUNNING"})
+    for _ in range(25):  # the plugin alone would reach 170 + 10 = 180 s
+        h.poll()
+    assert h.executor.next_seconds_between_status_checks == slurm_states.MAX_POLL_INTERVAL_S
 
 
 def test_corrected_plugin_waits_for_a_preempted_job_when_requeue_is_set(fake_sacct):
@@ -264,3 +276,12 @@ def test_plugin_alone_polls_a_job_cancelled_before_it_could_start_forever(fake_s
     fake_sacct.by_id_only.update({"21": "CANCELLED by 0"})
     h = Harness({"21": "CANCELLED by 0"})
     assert h.poll() == ["21"] and h.poll(["21"]) == ["21"] and not h.failed
+
+
+def test_poll_interval_is_reset_when_a_job_fails(fake_sacct):
+    # the plugin resets it on success only; after a failure Snakemake's shutdown would wait out one more
+    slurm_states.install(plugin, version="2.8.0")
+    fake_sacct.update({"2": "TIMEOUT", "10": "RUNNING"})
+    h = Harness({"2": "TIMEOUT", "10": "RUNNING"})
+    assert h.poll() == ["10"]
+    assert h.executor.next_seconds_between_status_checks == 3
