@@ -10,8 +10,9 @@ as not yet recorded. Three kinds of finished job are therefore polled forever, a
 - ``PREEMPTED``: the plugin warns once ("We leave it to SLURM to resume your job(s)") and then reads it as
   running; but a preempted job that SLURM does not requeue (``--no-requeue``, or ``PreemptMode=CANCEL``)
   never runs again.
-- a job cancelled before it became eligible (a `--begin` time ahead, or held): the plugin asks sacct for
-  the jobs *eligible* in a time window ending now (`-S ... -E now --name <run>`), which never lists it.
+- a job cancelled before it became eligible (seen with a `--begin` time ahead; a held job is likely the
+  same): the plugin asks sacct for the jobs *eligible* in a time window ending now
+  (`-S ... -E now --name <run>`), which never lists it.
 
 `install()` (called from the Snakefile) corrects all three, only for the plugin versions in `BROKEN_PLUGIN`,
 by wrapping two names of the plugin: the module's `query_job_status` (unchanged, its raw state strings
@@ -19,9 +20,9 @@ are remembered) and `Executor.check_active_jobs`: a job the plugin still yields 
 is a failure per `outcome` is reported as failed, naming its SLURM job id, state and log (every state the
 plugin handles itself, e.g. TIMEOUT or FAILED, never reaches this check); a job missing from the plugin's
 answer is looked up by id (one extra sacct call, only while such jobs exist); and the poll interval is kept
-at most MAX_POLL_INTERVAL_S, and reset when a job failed (the plugin resets it on success only). For any other plugin version it does nothing, so an upgrade that fixes the
-plugin switches the correction off; the live tests in tests/cluster/test_slurm_live.py then show whether
-the new version needs it. The upstream fix (compare the state code, `base_state`):
+at most MAX_POLL_INTERVAL_S, and reset when a job failed (the plugin resets it on success only). For any
+other plugin version it does nothing, so an upgrade that fixes the plugin switches the correction off;
+the live tests in tests/cluster/test_slurm_live.py then show whether the new version needs it. The upstream fix (compare the state code, `base_state`):
 docs/slurm-plugin-cancelled-state.md.
 
 State names: SLURM's `sacct(1)` / `squeue(1)` "JOB STATE CODES" (22.05).
@@ -211,7 +212,7 @@ def install(module=None, version: str | None = None) -> bool:
                 yield job
         if unseen:
             # The plugin's sacct query lists jobs *eligible* in its time window: a job whose start time
-            # (--begin) or hold lies ahead is missing, also once cancelled. Ask for these by id.
+            # (--begin) lies ahead is missing, also once cancelled. Ask for these by id.
             ids = ",".join(sorted({job.external_jobid.partition("_")[0] for job in unseen}))
             states, _ = await query(
                 f"sacct -X --parsable2 --noheader --clusters all -j {ids} --format=JobIdRaw,State",
