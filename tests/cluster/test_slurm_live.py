@@ -327,6 +327,7 @@ def test_preempted_job_fails_the_run_and_the_rerun_finishes(tmp_path):
             f"--partition={partition}-urgent",
             "--exclusive",
             "--time=1",
+            "--output=/dev/null",  # no slurm-<id>.out in the working directory
             "--wrap=sleep 1",
         ],
         capture_output=True,
