@@ -10,9 +10,12 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the library, also inside per-rule conda envs
 
-from erasure import paths, plan
+from erasure import paths, plan, slurm_states
 from erasure.config import validate_config
 from erasure.errors import ErasureError
+
+if workflow.is_main_process:  # the process that polls SLURM (jobs never do)
+    slurm_states.install()  # no-op unless the installed SLURM plugin is a known-broken version
 
 
 # The toy world is the default only when no --configfile is given: a given config replaces it instead of

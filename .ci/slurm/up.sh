@@ -12,6 +12,7 @@
 # Daemons: munged (own socket + key under the state dir), MariaDB (127.0.0.1, free port, temp datadir),
 # slurmdbd (the snakemake slurm plugin polls `sacct`: without slurmdbd it waits forever), slurmctld, slurmd.
 # The node advertises one fake GPU (gres.conf `File=/dev/null`) so GPU requests can be scheduled.
+# A second partition, <partition>-urgent, preempts (cancels) jobs of the first: tests/cluster/test_slurm_live.py.
 #
 # Environment knobs: ERASURE_SLURM_STATE, ERASURE_SLURM_CLUSTER (erasure-ci), ERASURE_SLURM_PARTITION
 # (debug), ERASURE_SLURM_ACCOUNT (erasure), ERASURE_SLURM_PORT_BASE (first of 3 free ports, default 16817).
@@ -119,7 +120,11 @@ JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30
 JobCompType=jobcomp/none
 NodeName=$NODE NodeAddr=127.0.0.1 $HW RealMemory=$REAL_MB Gres=gpu:1 State=UNKNOWN
-PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+# preemption, for the live test of a PREEMPTED job: a job in $PARTITION-urgent cancels the jobs of $PARTITION it needs room from
+PreemptType=preempt/partition_prio
+PreemptMode=CANCEL
+PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=$PARTITION-urgent Nodes=$NODE Default=NO MaxTime=10 State=UP PriorityTier=2
 EOF
 
 cat > "$STATE/etc/gres.conf" <<EOF

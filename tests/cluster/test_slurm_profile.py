@@ -34,6 +34,8 @@ def test_profile_settings():
     assert profile["slurm-keep-successful-logs"] is True
     assert 1 <= profile["slurm-init-seconds-before-status-checks"] <= 20
     assert 1 <= profile["seconds-between-status-checks"] <= 20
+    # a preempted or node-failed job fails (docs/cluster.md), never requeued behind Snakemake's back
+    assert profile["slurm-no-requeue"] is True and "slurm-requeue" not in profile
     res = profile["default-resources"]
     assert {"mem_mb", "runtime", "slurm_partition", "slurm_account"} <= set(res)
     # partition and account come from the environment, never from this file
