@@ -7,6 +7,7 @@ import json
 import shutil
 
 from erasure import paths, plan
+from erasure.io import sha256_file
 from erasure.report import lineage, provenance
 from erasure.report.tables import expected_cells
 
@@ -31,7 +32,9 @@ def test_table1_provenance_lists_every_score_file(built_workdir, smoke_config):
     assert stages["generate"] > 0 and stages["erase"] > 0
     assert nodes["base_model:toy:trained"]["stage"] == "toy_base"  # smoke trains its base in the DAG
     complete = nodes["results/toy/models/sdd-triangle/complete.json"]
-    assert complete["checkpoints"]["steps"] == [2, 4] and "results/toy/models/sdd-triangle/train_log.csv" in complete["inputs"]
+    assert complete["checkpoints"]["steps"] == [2, 4] and complete["inputs"] == ["base_model:toy:trained"]
+    train_log = "results/toy/models/sdd-triangle/train_log.csv"  # not an output of erase: pinned by complete.json
+    assert complete["train_log"] == {"path": train_log, "sha256": sha256_file(built_workdir / train_log)}
     shard = nodes["results/toy/images/sdd-triangle@4/body/shards/0000.csv"]
     assert shard["wildcards"]["model_run"] == "sdd-triangle" and shard["wildcards"]["model_step"] == 4
     sd_score = nodes["results/toy/scores/target/sd/body.summary.csv"]
