@@ -182,3 +182,108 @@ def test_paper_dropping_lpips_from_coco30k_reruns_no_prompts_images_or_other_sco
     edited = _edited(PAPER, _set("prompt_sets.coco30k.metrics", ["fid", "clip"]), tmp_path)
     # only the provenance of the items on coco30k (tables 1 and 2, the COCO grid), which records the config
     assert planned(REPO, finished_paper, [edited]) == {"report_provenance": 3}
+
+
+# --- files users change: an SD-world config on local files (stand-ins: bytes, nothing is loaded) ---------------
+
+def _sd_world(root: Path) -> tuple[dict, dict]:
+    """Stand-in user files under `root` (config paths relative to it, as Snakemake runs there) and the env."""
+    files = {
+        "files/base/model_index.json": '{"_class_name": "StableDiffusionPipeline"}',
+        "files/base/unet/config.json": '{"sample_size": 64}',
+        "files/base/unet/diffusion_pytorch_model.safetensors": "unet weights v1",
+        "files/base/text_encoder/model.safetensors": "text encoder weights",
+        "files/base/tokenizer/vocab.json": "{}",
+        "files/base/.cache/huggingface/download.lock": "",  # hidden: never read by from_pretrained
+        "files/coco.csv": "case_number,prompt,evaluation_seed\n0,a cat,1\n",
+        "files/body.txt": "Norway body\nPeru body\n",
+        "files/i2p.csv": "prompt,categories\nx,sexual\n",
+        "files/ref/a.png": "png a", "files/ref/sub/b.png": "png b",
+        "files/inception-2015-12-05.pt": "inception",
+        "files/prompts.p": "q16 pickle",
+        "files/torch/hub/checkpoints/alexnet-owt-7be5be79.pth": "alexnet",
+    }
+    snapshot = "hub/models--openai--clip-vit-large-patch14/snapshots"
+    for revision in ("rev1", "rev2"):
+        files[f"{snapshot}/{revision}/config.json"] = f'{{"revision": "{revision}"}}'
+        files[f"{snapshot}/{revision}/model.safetensors"] = f"clip weights {revision}"
+    files["hub/models--openai--clip-vit-large-patch14/refs/main"] = "rev1"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    config = {
+        "world": "sd", "base_model": "files/base", "device": "cpu", "results": "results",
+        "cluster": {"gpus": False},
+        "runs": {},
+        "inference_methods": {"sd": {"kind": "sd"}, "sd-neg": {"kind": "sd-neg", "concepts": ["nudity"]}},
+        "prompt_sets": {
+            "coco30k": {"source": "coco30k", "path": "files/coco.csv", "n_prompts": 4, "metrics": ["fid", "lpips", "clip"]},
+            "country-body": {"source": "country-body", "path": "files/body.txt", "n_prompts": 2, "metrics": ["nude"]},
+            "i2p": {"source": "i2p", "path": "files/i2p.csv", "n_prompts": 2, "metrics": ["harm"]},
+        },
+        "generation": {"shard_size": 10, "batch_size": 2, "sampling": {"scheduler": "pndm", "steps": 2, "guidance": 7.5}},
+        "metrics": {"fid": {"reference": "files/ref", "inception": "files/inception-2015-12-05.pt"},
+                    "harm": {"q16_source": "files/prompts.p"}},
+        "report": {"tables": {"t": {"title": "t", "methods": ["sd", "sd-neg"], "columns": [
+            {"promptset": "country-body", "metric": "nude"}, {"promptset": "i2p", "metric": "harm"},
+            {"promptset": "coco30k", "metric": "fid"}, {"promptset": "coco30k", "metric": "lpips"},
+            {"promptset": "coco30k", "metric": "clip"}]}}},
+    }
+    (root / "sd.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = {**os.environ, "HF_HUB_CACHE": "hub", "TORCH_HOME": "files/torch", "HF_HUB_OFFLINE": "1"}
+    env.pop("ERASURE_INCEPTION", None)
+    return config, env
+
+
+@pytest.fixture(scope="module")
+def finished_sd(tmp_path_factory) -> tuple[Path, dict]:
+    workdir = tmp_path_factory.mktemp("finished-sd")
+    _, env = _sd_world(workdir)
+    materialise(REPO, workdir, [workdir / "sd.yaml"], env=env)
+    return workdir, env
+
+
+def _write(text: str):
+    return lambda file: file.write_text(text)
+
+
+REPORT = {"report_table": 1, "report_provenance": 1}
+FILE_EDITS = {  # file edited -> {rule: jobs rerun}; methods sd and sd-neg, one shard per set
+    # case 1: a local prompt file, fetched-kind (copied under results/) and shipped-kind (read in place)
+    "files/coco.csv": (_write("case_number,prompt,evaluation_seed\n0,a dog,1\n"),
+                       {"fetch_prompts": 1, "prompts": 1, "generate_shard": 2, "merge_manifest": 2, "score_clip": 5,
+                        **REPORT}),
+    "files/body.txt": (_write("Norway body\nChile body\n"),
+                       {"prompts": 1, "generate_shard": 2, "merge_manifest": 2, "score_nudenet": 2, **REPORT}),
+    # case 7: the base model's weights: every image set and score, no prompt table
+    "files/base/unet/diffusion_pytorch_model.safetensors": (_write("unet weights v2"),
+                                                            {"generate_shard": 6, "merge_manifest": 6,
+                                                             "score_clip": 7, "score_nudenet": 2, **REPORT}),
+    "files/base/.cache/huggingface/download.lock": (_write("pid 1"), {}),  # not read by from_pretrained
+    # scorer files: only the scores that read them
+    "files/ref/sub/b.png": (_write("png b, edited"), {"score_clip": 2, **REPORT}),  # FID reference folder
+    "files/inception-2015-12-05.pt": (_write("inception v2"), {"score_clip": 2, **REPORT}),
+    "files/prompts.p": (_write("q16 pickle v2"), {"q16_prompts": 1, "score_clip": 2, **REPORT}),
+    "files/torch/hub/checkpoints/alexnet-owt-7be5be79.pth": (_write("alexnet v2"), {"score_clip": 1, **REPORT}),
+    # a hub model's resolved revision (CLIP ViT-L/14 for clip and harm): refs/main names another snapshot
+    "hub/models--openai--clip-vit-large-patch14/refs/main": (_write("rev2"), {"score_clip": 4, **REPORT}),
+}
+
+
+def test_a_finished_sd_run_plans_nothing_and_touching_a_file_reruns_nothing(finished_sd, tmp_path):
+    workdir, env = finished_sd
+    assert planned(REPO, workdir, [workdir / "sd.yaml"], env=env) == {}
+    copy_ = tmp_path / "w"
+    shutil.copytree(workdir, copy_, symlinks=True)
+    (copy_ / "files/base/unet/diffusion_pytorch_model.safetensors").touch()  # same content: Snakemake checksums it
+    assert planned(REPO, copy_, [copy_ / "sd.yaml"], env=env) == {}
+
+
+@pytest.mark.parametrize("name", list(FILE_EDITS))
+def test_editing_a_user_file_reruns_exactly_the_jobs_that_read_it(finished_sd, tmp_path, name):
+    workdir, env = finished_sd
+    copy_ = tmp_path / "w"
+    shutil.copytree(workdir, copy_, symlinks=True)
+    edit, expected = FILE_EDITS[name]
+    edit(copy_ / name)
+    assert planned(REPO, copy_, [copy_ / "sd.yaml"], env=env) == expected
