@@ -22,6 +22,7 @@ a different set of files, e.g. a new Hugging Face snapshot revision, reruns them
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib.util
 import os
 import re
@@ -123,11 +124,14 @@ def fid_reference_files(reference: str | None) -> list[Path]:
     path = Path(reference).expanduser()
     if path.is_file():
         return [path]
-    if not path.is_dir():
-        return []
+    return list(_image_listing(str(path))) if path.is_dir() else []
+
+
+@functools.lru_cache(maxsize=None)  # planning lists it once per score job and provenance: once per process
+def _image_listing(folder: str) -> tuple[Path, ...]:
     from erasure.metrics.images import folder_images  # the scorer's own listing (clean-fid's rules)
 
-    return folder_images(path)
+    return tuple(folder_images(Path(folder)))
 
 
 def _single(file: Path | None) -> list[Path]:

@@ -85,33 +85,55 @@ def metric_settings(config: Mapping, metric: str, promptset: str) -> dict:
     return settings
 
 
-def upstream(key: str, *, root: str | Path, world: str, config: Mapping) -> list[str]:
-    """The artifacts the rule that made `key` read, by the results layout and the config alone (no walk of
-    the file system beyond erasure.sources' lookup of files outside results/). The provenance rule's inputs
-    are the closure of this (erasure.report.targets.provenance_inputs), so provenance hashes only its inputs.
+def upstream(key: str, *, root: str | Path, world: str, config: Mapping,
+             resolved: Mapping[str, list[str]] | None = None) -> list[str]:
+    """The artifacts the rule that made `key` read, by the results layout and the config alone; files from
+    outside results/ (base model, scorer backbones) are looked up by erasure.sources, or taken from
+    `resolved` ({key: files}, `resolve_sources` at planning time) so that a job on another machine walks
+    exactly the files its rule was given. The provenance rule's inputs are the closure of this
+    (erasure.report.targets.provenance_inputs), so provenance hashes only its inputs.
 
     `key` is a path, or `base_model:<source>` (the base model, whose upstream is its pinning files)."""
+    found = _internal(key, root=root, world=world, config=config)
+    external = _external(key, root=root, world=world, config=config) if resolved is None else resolved.get(key, [])
+    return found + [f for f in external if f not in found]
+
+
+def _external(key: str, *, root, world: str, config: Mapping) -> list[str]:
+    """The files from outside results/ that the rule making `key` reads and that are found by looking."""
     if key.startswith(BASE_PREFIX):
         return base_model_files(config, root)
-    world_dir = paths.world_dir(root, world)
+    rel = _relative(key, root, world)
+    if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".csv") and not rel[3].endswith(".summary.csv"):
+        metric, promptset = rel[1], rel[3][:-4]
+        return [str(f) for f in sources.metric_files(metric, metric_settings(config, metric, promptset),
+                                                     config.get("world", world))]
+    return []
+
+
+def _relative(key: str, root, world: str) -> tuple[str, ...]:
     try:
-        rel = Path(key).relative_to(world_dir).parts
+        return Path(key).relative_to(paths.world_dir(root, world)).parts
     except ValueError:
+        return ()
+
+
+def _internal(key: str, *, root, world: str, config: Mapping) -> list[str]:
+    if key.startswith(BASE_PREFIX):
         return []
+    rel = _relative(key, root, world)
     base = [BASE_PREFIX + config.get("base_model", "")]
     if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".summary.csv"):
         return [str(paths.score_csv(root, world, rel[1], rel[2], rel[3][: -len(".summary.csv")]))]
     if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".csv"):
         metric, method, promptset = rel[1], rel[2], rel[3][:-4]
         found = [str(paths.manifest(root, world, method, promptset)), str(paths.prompt_table(root, world, promptset))]
-        settings = metric_settings(config, metric, promptset)
         if metric in PAIRED_METRICS:
             found.append(str(paths.manifest(root, world, reference_method(config), promptset)))
         elif metric == "fid-toy":
             found.append(str(paths.reference_dir(root, world)))
         elif metric == "harm":
             found.append(str(paths.q16_prompts(root, world)))
-        found += [str(f) for f in sources.metric_files(metric, settings, config.get("world", world))]
         return found + (base if config.get("world", world) == "toy" else [])  # toy backbones live in the base
     if len(rel) == 4 and rel[0] == "images" and rel[3] == "manifest.csv":
         method, promptset = rel[1], rel[2]
@@ -127,7 +149,7 @@ def upstream(key: str, *, root: str | Path, world: str, config: Mapping) -> list
     if len(rel) == 3 and rel[:2] == ("prompts", "sources"):
         local = sources.local_file((config.get("prompt_sets", {}).get(Path(rel[2]).stem) or {}).get("path"))
         return [str(local)] if local else []
-    if Path(key) == paths.q16_prompts(root, world):
+    if rel and Path(key) == paths.q16_prompts(root, world):
         local = sources.local_file((config.get("metrics", {}).get("harm") or {}).get("q16_source"))
         return [str(local)] if local else []
     return []
@@ -147,6 +169,18 @@ def _prompt_source(config: Mapping, root, world: str, promptset: str) -> list[st
 
 def closure(keys: Iterable[str], *, root: str | Path, world: str, config: Mapping) -> list[str]:
     """Every file upstream of `keys` (breadth first, each once), base-model pseudo keys resolved to files."""
+    return [k for k in _walk(keys, root=root, world=world, config=config) if not k.startswith(BASE_PREFIX)]
+
+
+def resolve_sources(keys: Iterable[str], *, root: str | Path, world: str, config: Mapping) -> dict[str, list[str]]:
+    """{key: files from outside results/ it was made from} over the closure of `keys`, looked up now (planning
+    time) for the provenance job to walk (`upstream(..., resolved=)`)."""
+    walked = [*keys, *_walk(keys, root=root, world=world, config=config)]
+    found = {k: _external(k, root=root, world=world, config=config) for k in dict.fromkeys(walked)}
+    return {k: files for k, files in found.items() if files}
+
+
+def _walk(keys: Iterable[str], *, root, world: str, config: Mapping) -> list[str]:
     seen: dict[str, None] = {}
     queue = list(keys)
     while queue:
@@ -155,7 +189,7 @@ def closure(keys: Iterable[str], *, root: str | Path, world: str, config: Mappin
             if item not in seen:
                 seen[item] = None
                 queue.append(item)
-    return [k for k in seen if not k.startswith(BASE_PREFIX)]
+    return list(seen)
 
 
 class Walker:
@@ -165,12 +199,13 @@ class Walker:
     `allowed`, the inputs of the provenance job: a file upstream that is not one is an error, not a stale hash."""
 
     def __init__(self, root: str | Path, world: str, config: Mapping, *, workdir: str | Path = ".",
-                 allowed: Iterable[str | Path] | None = None):
+                 allowed: Iterable[str | Path] | None = None, resolved: Mapping[str, list[str]] | None = None):
         self.root, self.world, self.config = Path(root), world, config
         self.world_dir = paths.world_dir(root, world)
         self.workdir = Path(workdir)
         self.nodes: dict[str, dict] = {}
         self.allowed = None if allowed is None else {Path(p).as_posix() for p in allowed}
+        self.resolved = resolved
         self._jobs = _JobIndex(self.world_dir, self.workdir / ".snakemake" / "slurm_logs")
 
     # -- nodes ----------------------------------------------------------------------------------------
@@ -187,8 +222,8 @@ class Walker:
         self.nodes[key] = node
         node.update(_fingerprint(path))
         self._identify(path, node)
-        node["inputs"] = [self.add(k) for k in upstream(str(path), root=self.root, world=self.world,
-                                                         config=self.config)]
+        node["inputs"] = [self.add(k) for k in upstream(key, root=self.root, world=self.world,
+                                                         config=self.config, resolved=self.resolved)]
         self._jobs.attach(node)
         return key
 
@@ -209,7 +244,7 @@ class Walker:
         if source == "toy:trained":
             node["stage"] = "toy_base"
             self._jobs.attach(node, key=())
-        files = base_model_files(self.config, self.root)
+        files = upstream(key, root=self.root, world=self.world, config=self.config, resolved=self.resolved)
         node["inputs"] = [self.add(f) for f in files]
         if source and not source.startswith("toy:") and not Path(source).expanduser().is_dir():
             snapshot = sources.hub_snapshot(source)
@@ -449,15 +484,17 @@ def config_snapshot(config: Mapping, kind: str, spec: Mapping) -> dict:
 
 def build(*, artifact: str, kind: str, outputs: Iterable[str | Path], inputs: Iterable[str | Path], root: str | Path,
           world: str, config: Mapping, spec: Mapping, rule: str, repo: str | Path | None = None,
-          workdir: str | Path = ".", upstream: Iterable[str | Path] | None = None) -> dict:
+          workdir: str | Path = ".", upstream: Iterable[str | Path] | None = None,
+          resolved: Mapping[str, list[str]] | None = None) -> dict:
     """The provenance record of one report artifact (its outputs made by `rule` from `inputs`).
 
     `upstream`: the rest of the provenance job's inputs (targets.provenance_inputs); given, every file the
     walk reaches must be among outputs + inputs + upstream (ErasureError otherwise), so that the record is
-    never older than a file it hashes. None (library use outside the DAG): the walk is not restricted."""
+    never older than a file it hashes. None (library use outside the DAG): the walk is not restricted.
+    `resolved`: the files from outside results/ as the DAG resolved them (`resolve_sources`)."""
     outputs, inputs = list(outputs), list(inputs)
     allowed = None if upstream is None else [*outputs, *inputs, *upstream]
-    walker = Walker(root, world, config, workdir=workdir, allowed=allowed)
+    walker = Walker(root, world, config, workdir=workdir, allowed=allowed, resolved=resolved)
     output_keys = [walker.add(o) for o in outputs]
     input_keys = [walker.add(i) for i in inputs]
     for key in output_keys:

@@ -99,6 +99,15 @@ def provenance_inputs(config: Mapping, root, world: str, name: str) -> dict[str,
     return {"outputs": outputs, "inputs": inputs, "upstream": upstream}
 
 
+def provenance_sources(config: Mapping, root, world: str, name: str) -> dict[str, list[str]]:
+    """The files from outside results/ behind the artifact, as found while planning ({upstream key: files}):
+    the provenance job walks these rather than looking again on whatever machine it runs on."""
+    from erasure.report.provenance import resolve_sources
+
+    return resolve_sources(provenance_inputs(config, root, world, name)["inputs"], root=root, world=world,
+                           config=config)
+
+
 def report_targets(config: Mapping, root, world: str) -> list[str]:
     """Every table, figure and provenance file the config's report section asks for."""
     targets = []
