@@ -15,7 +15,8 @@ a different set of files, e.g. a new Hugging Face snapshot revision, reruns them
     hub id                               the same files of the cached snapshot that refs/main names, plus
                                          refs/main itself (huggingface_hub's cache layout:
                                          models--{org}--{name}/refs/main -> snapshots/{commit}/)
-    FID reference                        the .npz, or the folder's images as the FID scorer lists them
+    FID reference                        the .npz, or a listing of the folder's images as the FID scorer
+                                         lists them (`folder_listing`: written while planning, when it changed)
     single files                         Inception, AlexNet, NudeNet's 320n.onnx, a local Q16 pickle or prompt file
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import hashlib
 import importlib.util
 import os
 import re
@@ -117,21 +119,53 @@ def nudenet_file() -> Path | None:
     return file if file.is_file() else None
 
 
-def fid_reference_files(reference: str | None) -> list[Path]:
-    """The .npz, or the folder's images exactly as the FID scorer lists them."""
+def fid_reference_files(reference: str | None, listings: Path | None = None) -> list[Path]:
+    """The .npz; for a folder, its listing file under `listings` (see `folder_listing`), or without
+    `listings` the images themselves, as the FID scorer lists them."""
     if not reference:
         return []
     path = Path(reference).expanduser()
     if path.is_file():
         return [path]
-    return list(_image_listing(str(path))) if path.is_dir() else []
+    if not path.is_dir():
+        return []
+    return [folder_listing(path, listings)] if listings is not None else list(_image_listing(str(path)))
 
 
-@functools.lru_cache(maxsize=None)  # planning lists it once per score job and provenance: once per process
+@functools.lru_cache(maxsize=None)  # planning asks once per score job and provenance: list once per process
 def _image_listing(folder: str) -> tuple[Path, ...]:
     from erasure.metrics.images import folder_images  # the scorer's own listing (clean-fid's rules)
 
     return tuple(folder_images(Path(folder)))
+
+
+@functools.lru_cache(maxsize=None)
+def folder_listing(folder: Path, listings: Path) -> Path:
+    """A folder of reference images as ONE input: `listings/{name}-{digest of its path}.tsv`, a line
+    (relative path, bytes, mtime in ns) per image the scorer reads, rewritten only when that changes.
+
+    COCO val2014 holds 40,504 images: as inputs of every FID job they cost Snakemake ~50 s of CPU per plan
+    (measured on paper.yaml); one listing costs a directory walk. An added, removed, resized or rewritten
+    image changes the listing and reruns FID; a file the scorer skips does not; as for any input over 1 MB,
+    an image whose mtime alone changed reruns it too."""
+    folder = Path(folder)  # named as configured: a relative path stays relative to the workdir
+    lines = ["path\tbytes\tmtime_ns"]
+    for file in _image_listing(str(folder)):
+        stat = file.stat()
+        lines.append(f"{file.relative_to(folder).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}")
+    text = "\n".join(lines) + "\n"
+    out = Path(listings) / f"{folder.resolve().name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:12]}.tsv"
+    try:
+        unchanged = out.read_text() == text
+    except OSError:
+        unchanged = False
+    if not unchanged:  # an unchanged listing keeps its mtime, so nothing downstream reruns
+        from erasure.io import atomic_write
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out) as handle:
+            handle.write(text)
+    return out
 
 
 def _single(file: Path | None) -> list[Path]:
@@ -140,21 +174,23 @@ def _single(file: Path | None) -> list[Path]:
 
 # metric -> what its scorer reads from outside results/, from its resolved settings (metrics.<metric> with the
 # prompt set's overrides) and the world. The one table of scorer sources: a new file-valued setting is a line here.
-METRIC_SOURCES: dict[str, Callable[[Mapping, str], list[Path]]] = {
-    "clip": lambda s, world: model_files(s.get("clip") or (None if world == "toy" else CLIP_HUB_ID)),
-    "harm": lambda s, world: model_files(s.get("clip") or (None if world == "toy" else CLIP_HUB_ID)),
-    "fid": lambda s, world: _single(inception_file(s.get("inception"))) + fid_reference_files(s.get("reference")),
-    "lpips": lambda s, world: _single(alexnet_file(s.get("alexnet"))),
-    "nude": lambda s, world: _single(nudenet_file()),
-    "nude-mace": lambda s, world: _single(nudenet_file()),
+METRIC_SOURCES: dict[str, Callable[[Mapping, str, Path | None], list[Path]]] = {
+    "clip": lambda s, world, listings: model_files(s.get("clip") or (None if world == "toy" else CLIP_HUB_ID)),
+    "harm": lambda s, world, listings: model_files(s.get("clip") or (None if world == "toy" else CLIP_HUB_ID)),
+    "fid": lambda s, world, listings: (_single(inception_file(s.get("inception")))
+                                       + fid_reference_files(s.get("reference"), listings)),
+    "lpips": lambda s, world, listings: _single(alexnet_file(s.get("alexnet"))),
+    "nude": lambda s, world, listings: _single(nudenet_file()),
+    "nude-mace": lambda s, world, listings: _single(nudenet_file()),
 }
 
 
-def metric_files(metric: str, settings: Mapping, world: str) -> list[Path]:
+def metric_files(metric: str, settings: Mapping, world: str, listings: Path | None = None) -> list[Path]:
     """Every file from outside results/ that scoring `metric` with `settings` reads (none for the toy
-    scorers: their backbones are part of the toy base, an input of its own)."""
+    scorers: their backbones are part of the toy base, an input of its own); a folder of reference images
+    as its listing file under `listings` (results/{world}/resources/listings/) where given."""
     source = METRIC_SOURCES.get(metric)
-    return source(settings, world) if source else []
+    return source(settings, world, listings) if source else []
 
 
 # --- prompt files and Q16 -----------------------------------------------------------------------------------

@@ -128,7 +128,8 @@ def score_inputs(wildcards):
         "prompts": pattern(paths.prompt_table, wildcards.promptset).format(world=wildcards.world),
         # toy scorers' backbones (oracle, toy CLIP) are parts of the toy base; SD's scorers never read SD
         "base": base_model_input() if config["world"] == "toy" else [],
-        "sources": [str(f) for f in sources.metric_files(wildcards.metric, metric_settings(wildcards), config["world"])],
+        "sources": [str(f) for f in sources.metric_files(wildcards.metric, metric_settings(wildcards), config["world"],
+                                                         paths.listings(RESULTS, wildcards.world))],
     }
     if wildcards.metric in plan.PAIRED_METRICS:
         reference = plan.reference_method(config)

@@ -107,7 +107,7 @@ def _external(key: str, *, root, world: str, config: Mapping) -> list[str]:
     if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".csv") and not rel[3].endswith(".summary.csv"):
         metric, promptset = rel[1], rel[3][:-4]
         return [str(f) for f in sources.metric_files(metric, metric_settings(config, metric, promptset),
-                                                     config.get("world", world))]
+                                                     config.get("world", world), paths.listings(root, world))]
     return []
 
 
