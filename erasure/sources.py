@@ -83,9 +83,19 @@ def model_files(source: str | os.PathLike | None) -> list[Path]:
     return [found[0], *listed_files(found[1], MODEL_FILES)] if found else []
 
 
-def base_model_files(base_model: str) -> list[Path]:
-    """A hub id's or local directory's weights (the toy bases are inputs through their own checksums)."""
-    return [] if base_model.startswith("toy:") else model_files(base_model)
+def base_model_files(base_model: str, root: str | os.PathLike = "results") -> list[Path]:
+    """What pins the base model, as DAG inputs of every rule that loads it and nodes of provenance: the
+    shipped toy base's SHA256SUMS (checked at load), the trained toy base's folder (the toy_base rule's
+    output), else the files of a local directory or cached hub snapshot (`model_files`)."""
+    if base_model == "toy:shipped":
+        from erasure.worlds.toy.assets import SHIPPED_BASE
+
+        return [SHIPPED_BASE / "SHA256SUMS"]
+    if base_model == "toy:trained":
+        from erasure.paths import toy_base_dir
+
+        return [toy_base_dir(root, "toy")]
+    return model_files(base_model)
 
 
 # --- scorers ------------------------------------------------------------------------------------------------

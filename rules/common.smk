@@ -45,18 +45,12 @@ def score_gpu_resources():
 
 
 def base_model_input():
-    """The base model as a DAG input, so that a new base reruns everything downstream: the toy_base
-    rule's output for toy:trained, the checksum list of the shipped asset for toy:shipped, and for a local
-    directory or a cached hub snapshot the files `from_pretrained` reads (erasure.sources; a hub id's
-    resolved revision through its refs file and snapshot path). A hub model not cached here adds nothing:
-    the job that loads it stops with one line saying what to provide."""
-    if config["base_model"] == "toy:trained":
-        return [str(paths.toy_base_dir(RESULTS, "toy"))]
-    if config["base_model"] == "toy:shipped":
-        from erasure.worlds.toy.assets import SHIPPED_BASE
-
-        return [str(SHIPPED_BASE / "SHA256SUMS")]
-    return [str(f) for f in sources.base_model_files(config["base_model"])]
+    """The base model as a DAG input, so that a new base reruns everything downstream (erasure.sources): the
+    toy_base rule's output for toy:trained, the shipped asset's checksum list for toy:shipped, the files
+    `from_pretrained` reads for a local directory or a cached hub snapshot (with its refs file: a new revision
+    is a new set of inputs). A hub model not cached here adds nothing: the job that loads it stops with one
+    line saying what to provide."""
+    return [str(f) for f in sources.base_model_files(config["base_model"], RESULTS)]
 
 
 # --- generate ------------------------------------------------------------------------------------------

@@ -69,12 +69,7 @@ def base_model_files(config: Mapping, root: str | Path) -> list[str]:
     """The files that pin the base model: the shipped toy base's SHA256SUMS, the trained toy base's
     folder, or a local directory's / cached hub snapshot's weights and configs (erasure.sources).
     The same list is the DAG input of every rule that loads the base (rules/common.smk)."""
-    source = config.get("base_model", "")
-    if source == "toy:shipped":
-        return [str(Path(__file__).resolve().parents[1] / "worlds" / "toy" / "assets" / "base" / "SHA256SUMS")]
-    if source == "toy:trained":
-        return [str(paths.toy_base_dir(root, "toy"))]
-    return [str(f) for f in sources.base_model_files(source)]
+    return [str(f) for f in sources.base_model_files(config.get("base_model", ""), root)]
 
 
 def metric_settings(config: Mapping, metric: str, promptset: str) -> dict:
