@@ -241,6 +241,8 @@ def write_complete(run_dir: str | Path, out: str | Path, *, iterations: int) -> 
         for f in sorted(d.iterdir()):
             files[f"{d.name}/{f.name}"] = sha256_file(f)
     record = {"run": run_dir.name, "steps": steps, "files": files, "run_meta": read_run_meta(run_dir)}
+    log = run_dir / "train_log.csv"  # not a rule output (a resumed run appends to it): its digest pins it
+    record["train_log_sha256"] = sha256_file(log) if log.is_file() else None
     write_json_atomic(out, record)
     return record
 

@@ -49,6 +49,16 @@ def reference_dir(root, world: str) -> Path:
     return world_dir(root, world) / "reference"
 
 
+def q16_prompts(root, world: str) -> Path:
+    """Q16's two prompt embeddings, converted once from the upstream pickle (rule q16_prompts)."""
+    return world_dir(root, world) / "resources" / "q16_prompts.safetensors"
+
+
+def listings(root, world: str) -> Path:
+    """Listings of user folders read as one DAG input (erasure.sources.folder_listing)."""
+    return world_dir(root, world) / "resources" / "listings"
+
+
 def prompt_table(root, world: str, promptset: str) -> Path:
     return world_dir(root, world) / "prompts" / f"{promptset}.csv"
 

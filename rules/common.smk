@@ -1,10 +1,12 @@
 # Shared by all rule files. Where results go, what the config asks for (erasure.plan), and the
 # input / params functions of the rules (kept here, out of the rule files, so those read as the DAG).
 
+from erasure import sources
 from erasure.generate.settings import resolve_sampling
 from erasure.paths import MethodId
 from erasure.prompts.kinds import source_file_kind
 from erasure.prompts.paths import prompt_source
+from erasure.prompts.kinds import table_spec
 
 RESULTS = Path(config["results"])
 WORLD = config["world"]
@@ -43,16 +45,12 @@ def score_gpu_resources():
 
 
 def base_model_input():
-    """The base model as a DAG input, so that a new base reruns everything downstream: the toy_base
-    rule's output for toy:trained, the checksum list of the shipped asset for toy:shipped. Hub models are
-    verified when loaded instead."""
-    if config["base_model"] == "toy:trained":
-        return [str(paths.toy_base_dir(RESULTS, "toy"))]
-    if config["base_model"] == "toy:shipped":
-        from erasure.worlds.toy.assets import SHIPPED_BASE
-
-        return [str(SHIPPED_BASE / "SHA256SUMS")]
-    return []
+    """The base model as a DAG input, so that a new base reruns everything downstream (erasure.sources): the
+    toy_base rule's output for toy:trained, the shipped asset's checksum list for toy:shipped, the files
+    `from_pretrained` reads for a local directory or a cached hub snapshot (with its refs file: a new revision
+    is a new set of inputs). A hub model not cached here adds nothing: the job that loads it stops with one
+    line saying what to provide."""
+    return [str(f) for f in sources.base_model_files(config["base_model"], RESULTS)]
 
 
 # --- generate ------------------------------------------------------------------------------------------
@@ -65,6 +63,17 @@ def promptset_spec(wildcards):
 def promptset_sampling(wildcards):
     """generation.sampling with the prompt set's own `sampling` keys on top."""
     return resolve_sampling(config["generation"], config["prompt_sets"][wildcards.promptset])
+
+
+def prompt_table_spec(wildcards):
+    """The keys of prompt_sets.<set> that the prompt table is made of (not its metrics, sampling, ...)."""
+    return table_spec(promptset_spec(wildcards))
+
+
+def fetch_prompts_input(wildcards):
+    """A local copy named by prompt_sets.<set>.path: read by fetch_prompts, so editing it refreshes the copy."""
+    local = sources.local_file(promptset_spec(wildcards).get("path"))
+    return {"path": str(local)} if local else {}
 
 
 def prompt_source_input(wildcards):
@@ -111,7 +120,10 @@ def score_inputs(wildcards):
     inputs = {
         "manifest": pattern(paths.manifest, wildcards.method, wildcards.promptset).format(world=wildcards.world),
         "prompts": pattern(paths.prompt_table, wildcards.promptset).format(world=wildcards.world),
-        "base": base_model_input(),
+        # toy scorers' backbones (oracle, toy CLIP) are parts of the toy base; SD's scorers never read SD
+        "base": base_model_input() if config["world"] == "toy" else [],
+        "sources": [str(f) for f in sources.metric_files(wildcards.metric, metric_settings(wildcards), config["world"],
+                                                         paths.listings(RESULTS, wildcards.world))],
     }
     if wildcards.metric in plan.PAIRED_METRICS:
         reference = plan.reference_method(config)
@@ -123,11 +135,17 @@ def score_inputs(wildcards):
     return inputs
 
 
-def score_settings(wildcards):
-    """metrics.<metric>, overridden by the prompt set's metric_settings.<metric>; toy backbones resolved to
-    the base model's directories; the Q16 embeddings from the q16_prompts rule."""
+def metric_settings(wildcards):
+    """metrics.<metric>, overridden by the prompt set's metric_settings.<metric>, as the config gives them."""
     settings = dict(config["metrics"].get(wildcards.metric, {}))
     settings.update(config["prompt_sets"][wildcards.promptset].get("metric_settings", {}).get(wildcards.metric, {}))
+    return settings
+
+
+def score_settings(wildcards):
+    """metric_settings without the keys other rules consume; toy backbones resolved to the base model's
+    directories; the Q16 embeddings from the q16_prompts rule."""
+    settings = metric_settings(wildcards)
     settings.pop("reference", None)  # a path, passed as params.reference
     settings.pop("reference_images", None)  # consumed by the toy_reference rule
     settings.pop("q16_source", None)  # consumed by the q16_prompts rule
@@ -138,8 +156,14 @@ def score_settings(wildcards):
     return settings
 
 
+def q16_source_input(wildcards):
+    """A local copy of Q16's prompts.p named by metrics.harm.q16_source (a URL is fetched instead)."""
+    local = sources.local_file(config["metrics"].get("harm", {}).get("q16_source"))
+    return {"source": str(local)} if local else {}
+
+
 def q16_prompts_path(world):
-    return str(Path(RESULTS, world, "resources", "q16_prompts.safetensors"))
+    return str(paths.q16_prompts(RESULTS, world))
 
 
 def toy_backbone_dir(component):
@@ -152,7 +176,7 @@ def score_reference(wildcards, input):
     """FID's reference folder (config for real images; the toy_reference rule's output for toy)."""
     if "reference" in input.keys():
         return input.reference
-    return config["metrics"].get(wildcards.metric, {}).get("reference")
+    return metric_settings(wildcards).get("reference")
 
 
 # Toy sets score in seconds; SD's CLIP ViT-L/14 and Inception take 1-2 s an image on one CPU thread

@@ -19,14 +19,17 @@ rule images:
 
 
 rule fetch_prompts:
-    """An upstream prompt file we do not ship: the configured local path, or a download (pinned sha256)."""
+    """An upstream prompt file we do not ship: the configured local path (an input: editing it refreshes the
+    copy), or a download (pinned sha256)."""
+    input:
+        unpack(fetch_prompts_input),
     output:
         str(prompt_source(RESULTS, "{world}", "{promptset}")),
     params:
         name="{promptset}",
-        url=lambda wildcards: promptset_spec(wildcards).get("url"),
+        # a local copy wins over the URL, so the URL is a param only where it is what gets read
+        url=lambda wildcards: None if fetch_prompts_input(wildcards) else promptset_spec(wildcards).get("url"),
         sha256=lambda wildcards: promptset_spec(wildcards).get("sha256"),
-        path=lambda wildcards: promptset_spec(wildcards).get("path"),
     log:
         log_path("fetch_prompts", "{promptset}"),
     threads: 1
@@ -47,7 +50,7 @@ rule prompts:
         pattern(paths.prompt_table, "{promptset}"),
     params:
         name="{promptset}",
-        spec=promptset_spec,
+        spec=prompt_table_spec,
         guidance=lambda wildcards: promptset_sampling(wildcards)["guidance"],
     log:
         log_path("prompts", "{promptset}"),

@@ -150,6 +150,8 @@ rule report_provenance:
         config=lambda wc: config_snapshot(config, report_plan.KINDS[REPORT_ITEMS[wc.artifact][0]][0],
                                           REPORT_ITEMS[wc.artifact][1]),
         world=lambda wc: wc.world,
+        # files from outside results/ (base model, scorer backbones) as resolved here, for the job to walk
+        sources=lambda wc: report_plan.provenance_sources(config, RESULTS, wc.world, wc.artifact),
     log:
         log_path("report_provenance", "{artifact}"),
     benchmark:

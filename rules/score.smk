@@ -49,11 +49,13 @@ rule scores:
 
 rule q16_prompts:
     """Q16's two prompt embeddings: the upstream pickle, sha256-checked, converted once to safetensors
-    (nothing unpickles at scoring time)."""
+    (nothing unpickles at scoring time). A local copy is an input; a URL (or none: the pinned one) a param."""
+    input:
+        unpack(q16_source_input),
     output:
         q16_prompts_path("{world}"),
     params:
-        source=config["metrics"].get("harm", {}).get("q16_source", ""),
+        url=lambda wildcards: "" if q16_source_input(wildcards) else config["metrics"].get("harm", {}).get("q16_source", ""),
     log:
         log_path("q16_prompts"),
     threads: 1

@@ -1,8 +1,9 @@
 """Snakemake shim for the `fetch_prompts` rule: an upstream prompt file we do not ship, from the
 configured local `path` or downloaded from `url`, checked against the pinned `sha256`.
 
+    input.path  the configured local copy, if any (an input, so that editing it refreshes the copy)
     output[0]   results/{world}/prompts/sources/{promptset}.csv
-    params      name, url, sha256, path
+    params      name, url (None where a local copy is given), sha256
 """
 
 from pathlib import Path
@@ -23,4 +24,5 @@ def main(out: Path, log_file: Path | None = None, *, name: str, url: str | None,
 if "snakemake" in globals():
     _sm = globals()["snakemake"]
     main(Path(_sm.output[0]), Path(_sm.log[0]), name=_sm.params.name, url=_sm.params.url,
-         sha256=_sm.params.sha256, path=_sm.params.path)
+         sha256=_sm.params.sha256,
+         path=_sm.input.path if "path" in _sm.input.keys() else None)

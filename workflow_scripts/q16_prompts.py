@@ -1,8 +1,9 @@
 """Snakemake shim: Q16's prompt embeddings from a local copy of the upstream pickle or its pinned URL,
 sha256-checked before anything is unpickled, converted once to safetensors.
 
+    input.source   a local copy of prompts.p (metrics.harm.q16_source naming a file), if any
     output[0]      the converted .safetensors
-    params.source  a local path to prompts.p, or a URL (empty: ml-research/Q16's pinned URL)
+    params.url     else the URL to fetch it from (empty: ml-research/Q16's pinned URL)
     log[0]
 """
 
@@ -23,4 +24,5 @@ def main(out: Path, log_file: Path | None = None, *, source: str) -> None:
 
 if "snakemake" in globals():
     _sm = globals()["snakemake"]
-    main(Path(_sm.output[0]), Path(_sm.log[0]) if _sm.log else None, **_sm.params)
+    main(Path(_sm.output[0]), Path(_sm.log[0]) if _sm.log else None,
+         source=_sm.input.source if "source" in _sm.input.keys() else _sm.params.url)

@@ -28,3 +28,15 @@ def source_file_kind(spec: Mapping, name: str) -> tuple[str, str | None]:
         raise ErasureError(
             f"prompt_sets.{name}.source: unknown source {spec.get('source')!r} (known: {', '.join(SOURCE_FILES)})"
         ) from None
+
+
+# What a prompt table is made of (erasure.prompts.sources.build_prompt_table, workflow_scripts/prompts.py). The
+# rest of a prompt-set entry feeds other rules: metrics and metric_settings scoring, images_per_prompt and
+# sampling generation (guidance reaches the table resolved, as its own param), url / sha256 / path the upstream
+# file (an input). Kept to these keys, the `prompts` rule reruns only when its table would change.
+TABLE_KEYS = ("source", "n_prompts", "seed", "exclude", "concepts", "artists")
+
+
+def table_spec(spec: Mapping) -> dict:
+    """The keys of a prompt_sets entry that its prompt table depends on."""
+    return {key: spec[key] for key in TABLE_KEYS if key in spec}

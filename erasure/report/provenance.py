@@ -25,12 +25,15 @@ from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 
-from erasure import paths
+from erasure import paths, sources
+from erasure.errors import ErasureError
 from erasure.io import sha256_file, write_json_atomic
 from erasure.paths import MethodId
-from erasure.plan import PAIRED_METRICS
+from erasure.plan import PAIRED_METRICS, n_shards, reference_method
+from erasure.prompts.kinds import source_file_kind
+from erasure.prompts.paths import prompt_source
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: only the job's inputs are hashed; base-model files, scorer and prompt sources as nodes
 PACKAGES = ("erasure", "snakemake", "torch", "diffusers", "transformers", "nudenet", "clean-fid", "lpips",
             "numpy", "pandas", "matplotlib", "pillow")
 DIR_HASH_LIMIT = 5000  # directories with more files are fingerprinted by (name, size), not content
@@ -38,7 +41,8 @@ STAGE_RULE_PREFIXES = {
     "score": ("score",),
     "generate": ("generate", "merge", "manifest", "shard"),
     "erase": ("erase", "train"),
-    "prompts": ("prompt",),
+    "prompts": ("prompt", "fetch_prompts"),
+    "q16_prompts": ("q16_prompts",),
     "toy_reference": ("toy_reference",),
     "toy_base": ("toy_base",),
     "report": ("report",),
@@ -58,58 +62,202 @@ def sha256_dir(directory: Path) -> tuple[str, str, int]:
     return digest.hexdigest(), ("relative paths + file sha256" if by_content else "relative paths + sizes"), len(files)
 
 
-class Walker:
-    """Builds the artifact graph: {key: node}; a node's `inputs` are keys of other nodes."""
+BASE_PREFIX = "base_model:"
 
-    def __init__(self, root: str | Path, world: str, config: Mapping, *, workdir: str | Path = "."):
+
+def base_model_files(config: Mapping, root: str | Path) -> list[str]:
+    """The files that pin the base model: the shipped toy base's SHA256SUMS, the trained toy base's
+    folder, or a local directory's / cached hub snapshot's weights and configs (erasure.sources).
+    The same list is the DAG input of every rule that loads the base (rules/common.smk)."""
+    return [str(f) for f in sources.base_model_files(config.get("base_model", ""), root)]
+
+
+def metric_settings(config: Mapping, metric: str, promptset: str) -> dict:
+    """metrics.<metric> with the prompt set's metric_settings.<metric> on top (as the score rule resolves them)."""
+    settings = dict(config.get("metrics", {}).get(metric) or {})
+    spec = config.get("prompt_sets", {}).get(promptset) or {}
+    settings.update((spec.get("metric_settings") or {}).get(metric) or {})
+    return settings
+
+
+def upstream(key: str, *, root: str | Path, world: str, config: Mapping,
+             resolved: Mapping[str, list[str]] | None = None) -> list[str]:
+    """The artifacts the rule that made `key` read, by the results layout and the config alone; files from
+    outside results/ (base model, scorer backbones) are looked up by erasure.sources, or taken from
+    `resolved` ({key: files}, `resolve_sources` at planning time) so that a job on another machine walks
+    exactly the files its rule was given. The provenance rule's inputs are the closure of this
+    (erasure.report.targets.provenance_inputs), so provenance hashes only its inputs.
+
+    `key` is a path, or `base_model:<source>` (the base model, whose upstream is its pinning files)."""
+    found = _internal(key, root=root, world=world, config=config)
+    external = _external(key, root=root, world=world, config=config) if resolved is None else resolved.get(key, [])
+    return found + [f for f in external if f not in found]
+
+
+def _external(key: str, *, root, world: str, config: Mapping) -> list[str]:
+    """The files from outside results/ that the rule making `key` reads and that are found by looking."""
+    if key.startswith(BASE_PREFIX):
+        return base_model_files(config, root)
+    rel = _relative(key, root, world)
+    if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".csv") and not rel[3].endswith(".summary.csv"):
+        metric, promptset = rel[1], rel[3][:-4]
+        return [str(f) for f in sources.metric_files(metric, metric_settings(config, metric, promptset),
+                                                     config.get("world", world), paths.listings(root, world))]
+    return []
+
+
+def _relative(key: str, root, world: str) -> tuple[str, ...]:
+    try:
+        return Path(key).relative_to(paths.world_dir(root, world)).parts
+    except ValueError:
+        return ()
+
+
+def _internal(key: str, *, root, world: str, config: Mapping) -> list[str]:
+    if key.startswith(BASE_PREFIX):
+        return []
+    rel = _relative(key, root, world)
+    base = [BASE_PREFIX + config.get("base_model", "")]
+    if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".summary.csv"):
+        return [str(paths.score_csv(root, world, rel[1], rel[2], rel[3][: -len(".summary.csv")]))]
+    if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".csv"):
+        metric, method, promptset = rel[1], rel[2], rel[3][:-4]
+        found = [str(paths.manifest(root, world, method, promptset)), str(paths.prompt_table(root, world, promptset))]
+        if metric in PAIRED_METRICS:
+            found.append(str(paths.manifest(root, world, reference_method(config), promptset)))
+        elif metric == "fid-toy":
+            found.append(str(paths.reference_dir(root, world)))
+        elif metric == "harm":
+            found.append(str(paths.q16_prompts(root, world)))
+        return found + (base if config.get("world", world) == "toy" else [])  # toy backbones live in the base
+    if len(rel) == 4 and rel[0] == "images" and rel[3] == "manifest.csv":
+        method, promptset = rel[1], rel[2]
+        shards = [str(paths.shard_manifest(root, world, method, promptset, shard))
+                  for shard in range(n_shards(config, promptset))]
+        parsed = MethodId.parse(method)
+        model = [str(paths.run_complete(root, world, parsed.run))] if parsed.finetuned else base
+        return shards + [str(paths.prompt_table(root, world, promptset))] + model
+    if len(rel) == 3 and rel[0] == "models" and rel[2] == "complete.json":
+        return base
+    if len(rel) == 2 and rel[0] == "prompts":
+        return _prompt_source(config, root, world, Path(rel[1]).stem)
+    if len(rel) == 3 and rel[:2] == ("prompts", "sources"):
+        local = sources.local_file((config.get("prompt_sets", {}).get(Path(rel[2]).stem) or {}).get("path"))
+        return [str(local)] if local else []
+    if rel and Path(key) == paths.q16_prompts(root, world):
+        local = sources.local_file((config.get("metrics", {}).get("harm") or {}).get("q16_source"))
+        return [str(local)] if local else []
+    return []
+
+
+def _prompt_source(config: Mapping, root, world: str, promptset: str) -> list[str]:
+    spec = config.get("prompt_sets", {}).get(promptset) or {}
+    if "source" not in spec:
+        return []
+    kind, shipped = source_file_kind(spec, promptset)
+    if kind == "fetched":
+        return [str(prompt_source(root, world, promptset))]
+    if kind == "shipped":
+        return [spec.get("path") or str(Path(__file__).resolve().parents[2] / "config" / "prompts" / shipped)]
+    return []
+
+
+def closure(keys: Iterable[str], *, root: str | Path, world: str, config: Mapping) -> list[str]:
+    """Every file upstream of `keys` (breadth first, each once), base-model pseudo keys resolved to files."""
+    return [k for k in _walk(keys, root=root, world=world, config=config) if not k.startswith(BASE_PREFIX)]
+
+
+def resolve_sources(keys: Iterable[str], *, root: str | Path, world: str, config: Mapping) -> dict[str, list[str]]:
+    """{key: files from outside results/ it was made from} over the closure of `keys`, looked up now (planning
+    time) for the provenance job to walk (`upstream(..., resolved=)`)."""
+    walked = [*keys, *_walk(keys, root=root, world=world, config=config)]
+    found = {k: _external(k, root=root, world=world, config=config) for k in dict.fromkeys(walked)}
+    return {k: files for k, files in found.items() if files}
+
+
+def _walk(keys: Iterable[str], *, root, world: str, config: Mapping) -> list[str]:
+    seen: dict[str, None] = {}
+    queue = list(keys)
+    while queue:
+        key = queue.pop(0)
+        for item in upstream(key, root=root, world=world, config=config):
+            if item not in seen:
+                seen[item] = None
+                queue.append(item)
+    return list(seen)
+
+
+class Walker:
+    """Builds the artifact graph: {key: node}; a node's `inputs` are keys of other nodes.
+
+    Edges come from `upstream` (the results layout and the config); fingerprints are taken only of files in
+    `allowed`, the inputs of the provenance job: a file upstream that is not one is an error, not a stale hash."""
+
+    def __init__(self, root: str | Path, world: str, config: Mapping, *, workdir: str | Path = ".",
+                 allowed: Iterable[str | Path] | None = None, resolved: Mapping[str, list[str]] | None = None):
         self.root, self.world, self.config = Path(root), world, config
         self.world_dir = paths.world_dir(root, world)
         self.workdir = Path(workdir)
         self.nodes: dict[str, dict] = {}
+        self.allowed = None if allowed is None else {Path(p).as_posix() for p in allowed}
+        self.resolved = resolved
         self._jobs = _JobIndex(self.world_dir, self.workdir / ".snakemake" / "slurm_logs")
 
     # -- nodes ----------------------------------------------------------------------------------------
     def add(self, path: str | Path) -> str:
         """Add the artifact at `path` and everything upstream of it; return its key."""
+        if str(path).startswith(BASE_PREFIX):
+            return self.add_base_model()
         path = Path(path)
         key = path.as_posix()
         if key in self.nodes:
             return key
+        self._check_allowed(key)
         node = {"path": key, "stage": "input", "wildcards": {}, "inputs": []}
         self.nodes[key] = node
         node.update(_fingerprint(path))
         self._identify(path, node)
+        node["inputs"] = [self.add(k) for k in upstream(key, root=self.root, world=self.world,
+                                                         config=self.config, resolved=self.resolved)]
         self._jobs.attach(node)
         return key
 
+    def _check_allowed(self, key: str) -> None:
+        if self.allowed is not None and key not in self.allowed:
+            raise ErasureError(f"provenance: {key} is upstream of the artifact but not an input of the provenance "
+                               "job (erasure.report.targets.provenance_inputs must list it)")
+
     def add_base_model(self) -> str:
+        """The base model: its pinning files as input nodes (sha256 each), the digest of them, and for a hub
+        id the snapshot revision resolved from the Hugging Face cache."""
         source = self.config.get("base_model", "")
-        key = f"base_model:{source}"
+        key = f"{BASE_PREFIX}{source}"
         if key in self.nodes:
             return key
         node = {"path": key, "stage": "base model", "wildcards": {"base_model": source}, "inputs": []}
         self.nodes[key] = node
-        if source == "toy:shipped":
-            sums = Path(__file__).resolve().parents[1] / "worlds" / "toy" / "assets" / "base" / "SHA256SUMS"
-        elif source == "toy:trained":
-            sums = paths.toy_base_dir(self.root, "toy") / "SHA256SUMS"
+        if source == "toy:trained":
             node["stage"] = "toy_base"
             self._jobs.attach(node, key=())
-        else:
-            local = Path(source).expanduser()
-            sums = local / "model_index.json" if local.is_dir() else None
-            if sums is None:
-                node.update({"hub_id": source, "sha256": None,
-                             "note": "hub model: identified by id (pin a revision or use a local copy to hash it)"})
-                return key
-        node["fingerprint_file"] = str(sums)
-        node.update({"sha256": sha256_file(sums) if sums.is_file() else None, "exists": sums.is_file()})
+        files = upstream(key, root=self.root, world=self.world, config=self.config, resolved=self.resolved)
+        node["inputs"] = [self.add(f) for f in files]
+        if source and not source.startswith("toy:") and not Path(source).expanduser().is_dir():
+            snapshot = sources.hub_snapshot(source)
+            node.update({"hub_id": source, "revision": snapshot[1].name if snapshot else None})
+        digest = hashlib.sha256()
+        for f in node["inputs"]:
+            digest.update(f"{f}\0{self.nodes[f].get('sha256')}\n".encode())
+        node.update({"sha256": digest.hexdigest() if files else None, "exists": bool(files),
+                     "sha256_of": "paths + sha256 of the pinning files (inputs)"})
+        if not files:
+            node["note"] = "base model not found on this machine: nothing pins it"
         return key
 
     def _identify(self, path: Path, node: dict) -> None:
         try:
             rel = path.resolve().relative_to(self.world_dir.resolve()).parts
         except ValueError:
+            node["stage"] = "source"  # a file from outside results/: a model, scorer or prompt file
             return
         config = self.config
         if len(rel) == 4 and rel[0] == "scores":
@@ -119,30 +267,17 @@ class Walker:
                 node.update(stage="score", wildcards=_method_wildcards(metric=metric, method=method,
                                                                        promptset=promptset))
                 node["scorer"] = _scorer(path)
-                node["inputs"].append(self.add(paths.score_csv(self.root, self.world, metric, method, promptset)))
             elif rel[3].endswith(".csv"):
                 promptset = rel[3][:-4]
                 node.update(stage="score", wildcards=_method_wildcards(metric=metric, method=method,
                                                                        promptset=promptset))
-                node["params"] = {"metric": metric, "settings": config.get("metrics", {}).get(metric) or {}}
+                node["params"] = {"metric": metric, "settings": metric_settings(config, metric, promptset)}
                 node["scorer"] = _scorer(path)
-                node["inputs"] += [self.add(paths.manifest(self.root, self.world, method, promptset)),
-                                   self.add(paths.prompt_table(self.root, self.world, promptset))]
-                for reference in self._score_references(metric, promptset):
-                    node["inputs"].append(self.add(reference))
         elif len(rel) == 4 and rel[0] == "images" and rel[3] == "manifest.csv":
             method, promptset = rel[1], rel[2]
             node.update(stage="generate", wildcards=_method_wildcards(method=method, promptset=promptset))
             node["n_images"] = _count_rows(path)
             node["params"] = self._method_params(method)
-            shards = sorted((path.parent / "shards").glob("*.csv"))
-            node["inputs"] += [self.add(s) for s in shards]
-            node["inputs"].append(self.add(paths.prompt_table(self.root, self.world, promptset)))
-            parsed = MethodId.parse(method)
-            if parsed.finetuned:
-                node["inputs"].append(self.add(paths.run_complete(self.root, self.world, parsed.run)))
-            else:
-                node["inputs"].append(self.add_base_model())
         elif len(rel) == 5 and rel[0] == "images" and rel[3] == "shards":
             node.update(stage="generate", wildcards=_method_wildcards(method=rel[1], promptset=rel[2],
                                                                       shard=Path(rel[4]).stem))
@@ -151,28 +286,24 @@ class Walker:
             run = rel[1]
             node.update(stage="erase", wildcards={"run": run}, params=config.get("runs", {}).get(run, {}))
             node["checkpoints"] = _checkpoints(path)
-            node["inputs"] += [self.add(paths.train_log(self.root, self.world, run)), self.add_base_model()]
-        elif len(rel) == 3 and rel[0] == "models" and rel[2] == "train_log.csv":
-            node.update(stage="erase", wildcards={"run": rel[1]})
+            # written by the same job, not an output of it (a resumed run appends to it): its digest is
+            # recorded in complete.json by that job, not re-hashed here
+            node["train_log"] = {"path": paths.train_log(self.root, self.world, run).as_posix(),
+                                 "sha256": (node["checkpoints"] or {}).get("train_log_sha256")}
         elif len(rel) == 2 and rel[0] == "prompts":
             promptset = Path(rel[1]).stem
             node.update(stage="prompts", wildcards={"promptset": promptset},
                         params=config.get("prompt_sets", {}).get(promptset, {}))
+        elif len(rel) == 3 and rel[:2] == ("prompts", "sources"):
+            node.update(stage="prompts", wildcards={"promptset": Path(rel[2]).stem})
+        elif path == paths.q16_prompts(self.root, self.world):
+            node.update(stage="q16_prompts")
         elif rel == ("reference",):
             node.update(stage="toy_reference")
         elif rel == ("base",):
             node.update(stage="toy_base")
         elif len(rel) == 2 and rel[0] in ("tables", "figures"):
             node.update(stage="report", wildcards={"name": Path(rel[1]).name.split(".")[0]})
-
-    def _score_references(self, metric: str, promptset: str) -> list[Path]:
-        if metric in PAIRED_METRICS:
-            method = self.config.get("generation", {}).get("reference_method", "sd")
-            return [paths.manifest(self.root, self.world, method, promptset)]
-        if metric == "fid-toy":
-            return [paths.reference_dir(self.root, self.world)]
-        reference = (self.config.get("metrics", {}).get(metric) or {}).get("reference")
-        return [Path(reference)] if reference else []
 
     def _method_params(self, method: str) -> dict:
         parsed = MethodId.parse(method)
@@ -348,9 +479,17 @@ def config_snapshot(config: Mapping, kind: str, spec: Mapping) -> dict:
 
 def build(*, artifact: str, kind: str, outputs: Iterable[str | Path], inputs: Iterable[str | Path], root: str | Path,
           world: str, config: Mapping, spec: Mapping, rule: str, repo: str | Path | None = None,
-          workdir: str | Path = ".") -> dict:
-    """The provenance record of one report artifact (its outputs made by `rule` from `inputs`)."""
-    walker = Walker(root, world, config, workdir=workdir)
+          workdir: str | Path = ".", upstream: Iterable[str | Path] | None = None,
+          resolved: Mapping[str, list[str]] | None = None) -> dict:
+    """The provenance record of one report artifact (its outputs made by `rule` from `inputs`).
+
+    `upstream`: the rest of the provenance job's inputs (targets.provenance_inputs); given, every file the
+    walk reaches must be among outputs + inputs + upstream (ErasureError otherwise), so that the record is
+    never older than a file it hashes. None (library use outside the DAG): the walk is not restricted.
+    `resolved`: the files from outside results/ as the DAG resolved them (`resolve_sources`)."""
+    outputs, inputs = list(outputs), list(inputs)
+    allowed = None if upstream is None else [*outputs, *inputs, *upstream]
+    walker = Walker(root, world, config, workdir=workdir, allowed=allowed, resolved=resolved)
     output_keys = [walker.add(o) for o in outputs]
     input_keys = [walker.add(i) for i in inputs]
     for key in output_keys:

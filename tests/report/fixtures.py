@@ -107,6 +107,10 @@ def make_results(root: Path, config: dict) -> dict:
     """Write the fake upstream files under root (config['results'] is ignored); return what was made."""
     world = config["world"]
     made = {"prompts": {}, "manifests": [], "scores": [], "summaries": [], "runs": []}
+    if config["base_model"] == "toy:trained":  # the toy_base rule's output folder, as the real run leaves it
+        base = paths.toy_base_dir(root, world)
+        base.mkdir(parents=True, exist_ok=True)
+        (base / "SHA256SUMS").write_text("0" * 64 + "  pipeline/model_index.json\n")
     for promptset, spec in config["prompt_sets"].items():
         table = prompt_table(promptset, spec)
         path = paths.prompt_table(root, world, promptset)
@@ -217,7 +221,7 @@ def make_run(root, world, run: str, spec: dict) -> None:
     loss = 0.02 + 0.3 * np.exp(-it / max(1, spec["iterations"] / 4)) + np.abs(rng.normal(0, 0.03, len(it)))
     pd.DataFrame({"step": it, "loss": loss, "lr": 1e-4, "seconds": it * 0.8}).to_csv(
         paths.train_log(root, world, run), index=False)
-    record = {"run": run, "steps": steps, "files": {}}
+    record = {"run": run, "steps": steps, "files": {}, "train_log_sha256": sha256_file(paths.train_log(root, world, run))}
     for step in steps:
         sdir = paths.step_dir(directory, step)
         sdir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import json
 import shutil
 
 from erasure import paths, plan
+from erasure.io import sha256_file
 from erasure.report import lineage, provenance
 from erasure.report.tables import expected_cells
 
@@ -31,7 +32,9 @@ def test_table1_provenance_lists_every_score_file(built_workdir, smoke_config):
     assert stages["generate"] > 0 and stages["erase"] > 0
     assert nodes["base_model:toy:trained"]["stage"] == "toy_base"  # smoke trains its base in the DAG
     complete = nodes["results/toy/models/sdd-triangle/complete.json"]
-    assert complete["checkpoints"]["steps"] == [2, 4] and "results/toy/models/sdd-triangle/train_log.csv" in complete["inputs"]
+    assert complete["checkpoints"]["steps"] == [2, 4] and complete["inputs"] == ["base_model:toy:trained"]
+    train_log = "results/toy/models/sdd-triangle/train_log.csv"  # not an output of erase: pinned by complete.json
+    assert complete["train_log"] == {"path": train_log, "sha256": sha256_file(built_workdir / train_log)}
     shard = nodes["results/toy/images/sdd-triangle@4/body/shards/0000.csv"]
     assert shard["wildcards"]["model_run"] == "sdd-triangle" and shard["wildcards"]["model_step"] == 4
     sd_score = nodes["results/toy/scores/target/sd/body.summary.csv"]
@@ -73,3 +76,74 @@ def test_lineage_prints_a_tree_with_every_summary(built_workdir, smoke_config, c
     assert "images/sd/body/manifest.csv" in capsys.readouterr().out
     assert lineage.main([str(built_workdir / "results/toy/figures/nope.png")]) == 1
     assert "no provenance record" in capsys.readouterr().err
+
+
+def _local_base(root):
+    base = root / "sd-base"
+    for name, text in {"model_index.json": "{}", "unet/config.json": "{}", "vae/config.json": "{}",
+                       "unet/diffusion_pytorch_model.safetensors": "unet v1",
+                       "vae/diffusion_pytorch_model.safetensors": "vae"}.items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(text)
+    return base
+
+
+def test_a_local_base_model_is_pinned_by_its_weights(tmp_path):
+    """Issue 17 case 7: replacing the UNet weights of a local base changes its provenance node."""
+    base = _local_base(tmp_path)
+    config = {"world": "sd", "base_model": str(base)}
+    unet = (base / "unet/diffusion_pytorch_model.safetensors").as_posix()
+
+    def node():
+        walker = provenance.Walker(tmp_path / "results", "sd", config)
+        return walker.nodes, walker.nodes[walker.add_base_model()]
+
+    nodes, before = node()
+    assert unet in before["inputs"] and nodes[unet]["sha256"] == sha256_file(unet)
+    (base / "unet/diffusion_pytorch_model.safetensors").write_text("unet v2")
+    nodes, after = node()
+    assert after["sha256"] != before["sha256"] and nodes[unet]["sha256"] == sha256_file(unet)
+
+
+def test_a_hub_base_model_records_its_snapshot_revision_and_files(tmp_path, monkeypatch):
+    """Another instance of case 7: a hub id was recorded by id alone; now by the cached snapshot it resolves to."""
+    repo = tmp_path / "hub" / "models--CompVis--stable-diffusion-v1-4"
+    for revision in ("aaa111", "bbb222"):
+        (repo / "snapshots" / revision / "unet").mkdir(parents=True)
+        (repo / "snapshots" / revision / "model_index.json").write_text("{}")
+        (repo / "snapshots" / revision / "unet" / "diffusion_pytorch_model.safetensors").write_text(revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("aaa111")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    config = {"world": "sd", "base_model": "CompVis/stable-diffusion-v1-4"}
+
+    def node():
+        walker = provenance.Walker(tmp_path / "results", "sd", config)
+        return walker.nodes[walker.add_base_model()]
+
+    first = node()
+    assert first["revision"] == "aaa111" and first["sha256"] and len(first["inputs"]) == 3  # refs/main + 2 files
+    (repo / "refs" / "main").write_text("bbb222")
+    second = node()
+    assert second["revision"] == "bbb222" and second["sha256"] != first["sha256"]
+
+
+def test_provenance_refuses_to_hash_a_file_that_is_not_an_input_of_its_job(built_workdir, smoke_config, monkeypatch):
+    """The invariant behind case 6: the walk may only fingerprint the provenance job's inputs."""
+    import pytest
+
+    from erasure.errors import ErasureError
+    from erasure.report.targets import provenance_inputs
+
+    monkeypatch.chdir(built_workdir)
+    spec = smoke_config["report"]["tables"]["table1"]
+    files = provenance_inputs(smoke_config, "results", "toy", "table1")
+    kwargs = dict(artifact="table1", kind="table", outputs=files["outputs"], inputs=files["inputs"], root="results",
+                  world="toy", config=smoke_config, spec=spec, rule="report_table")
+    record = provenance.build(**kwargs, upstream=files["upstream"])
+    hashed = {k for k, n in record["artifacts"].items() if n.get("sha256") and not k.startswith("base_model:")}
+    assert hashed <= set(files["outputs"] + files["inputs"] + files["upstream"])
+    assert "results/toy/scores/clip/sld-max/coco.csv" in files["upstream"]
+    missing = [f for f in files["upstream"] if f != "results/toy/scores/clip/sld-max/coco.csv"]
+    with pytest.raises(ErasureError, match="scores/clip/sld-max/coco.csv is upstream .* not an input"):
+        provenance.build(**kwargs, upstream=missing)

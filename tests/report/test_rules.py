@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
 import yaml
+
+from erasure.io import sha256_file
 
 from .conftest import snakemake
 
@@ -58,6 +61,37 @@ def test_a_changed_score_summary_reruns_its_table_and_provenance_only(built_work
     assert jobs == {"report_table": ["results/toy/tables/table1.csv", "results/toy/tables/table1.md",
                                      "results/toy/tables/table1.tex"],
                     "report_provenance": ["results/toy/provenance/table1.json"]}
+
+
+def test_an_edited_per_image_score_reruns_the_provenance_that_hashes_it(built_workdir, tmp_path):
+    """Issue 17 case 6: provenance hashes per-image score CSVs one level behind the summaries its table reads;
+    an edited row must rerun it (and nothing else: the table reads the summaries) and land in the record."""
+    workdir = tmp_path / "w"
+    shutil.copytree(built_workdir, workdir, symlinks=True)
+    changed = "results/toy/scores/clip/sld-max/coco.csv"
+    record = json.loads((workdir / "results/toy/provenance/table1.json").read_text())
+    assert record["artifacts"][changed]["sha256"] == sha256_file(workdir / changed)
+    lines = (workdir / changed).read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace(",0.", ",1.", 1)  # one image's value, same size
+    (workdir / changed).write_text("".join(lines))
+    jobs = _planned(workdir)
+    jobs.pop("all", None)
+    assert jobs == {"report_provenance": ["results/toy/provenance/table1.json"]}
+    snakemake(workdir)
+    record = json.loads((workdir / "results/toy/provenance/table1.json").read_text())
+    assert record["artifacts"][changed]["sha256"] == sha256_file(workdir / changed)
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(workdir, "-n", quiet=False))
+
+
+def test_an_edited_shard_manifest_reruns_the_provenance_that_hashes_it(built_workdir, tmp_path):
+    """Another instance of case 6: a shard manifest (two levels behind the table) is an input of provenance."""
+    workdir = tmp_path / "w"
+    shutil.copytree(built_workdir, workdir, symlinks=True)
+    shard = workdir / "results/toy/images/sega/coco/shards/0000.csv"
+    shard.write_text(shard.read_text() + "\n")
+    jobs = _planned(workdir)
+    jobs.pop("all", None)
+    assert jobs == {"report_provenance": ["results/toy/provenance/table1.json"]}  # sega is in table1 only
 
 
 def test_snakemake_report_holds_every_table_and_figure_with_a_caption(built_workdir):

@@ -1,0 +1,212 @@
+"""The files from outside results/ that the DAG reads and a user can change: the base model's weights, the
+scorers' backbones and reference data, local prompt and Q16 copies. One function per config entry kind,
+each returning the files a job will read, so that the rules list them as inputs and provenance hashes them.
+
+Torch-free and quick (the Snakefile calls it while planning): only `stat`s and small reads, no hashing.
+
+A source that cannot be found yields no files rather than an error: `snakemake -n` plans a config whose
+weights are not on this machine, and the job that needs the source stops with one line saying what to
+provide (erasure.metrics.backbones, erasure.models). Once found, its files are inputs, so a changed file
+reruns exactly the jobs that read it (Snakemake compares inputs <= 1 MB by checksum, larger ones by mtime;
+a different set of files, e.g. a new Hugging Face snapshot revision, reruns them too).
+
+    model directory (base model, CLIP)   the files `from_pretrained` reads: *.json, *.txt, *.safetensors
+                                         (erasure.metrics.backbones.DEFAULT_ALLOW), hidden ones skipped
+    hub id                               the same files of the cached snapshot that refs/main names, plus
+                                         refs/main itself (huggingface_hub's cache layout:
+                                         models--{org}--{name}/refs/main -> snapshots/{commit}/)
+    FID reference                        the .npz, or a listing of the folder's images as the FID scorer
+                                         lists them (`folder_listing`: written while planning, when it changed)
+    single files                         Inception, AlexNet, NudeNet's 320n.onnx, a local Q16 pickle or prompt file
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import hashlib
+import importlib.util
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+MODEL_FILES = ("*.json", "*.txt", "*.safetensors")  # = erasure.metrics.backbones.DEFAULT_ALLOW (torch-free copy)
+CLIP_HUB_ID = "openai/clip-vit-large-patch14"  # = erasure.metrics.clipscore.CLIP_HUB_ID
+INCEPTION_FILE, INCEPTION_ENV, CLEANFID_CACHE = "inception-2015-12-05.pt", "ERASURE_INCEPTION", Path("/tmp")
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet file (erasure.metrics.lpips_metric)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+# --- model directories and hub snapshots ------------------------------------------------------------------
+
+def hub_cache() -> Path:
+    """huggingface_hub's cache (HF_HUB_CACHE / HF_HOME honoured), read without importing the hub client."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def hub_snapshot(repo_id: str, revision: str = "main") -> tuple[Path, Path] | None:
+    """(refs file, snapshot directory) of a cached hub model, or None where it is not cached."""
+    repo = hub_cache() / f"models--{repo_id.replace('/', '--')}"
+    ref = repo / "refs" / revision
+    try:
+        commit = ref.read_text().strip()
+    except OSError:
+        return None
+    snapshot = repo / "snapshots" / commit
+    return (ref, snapshot) if commit and snapshot.is_dir() else None
+
+
+def listed_files(directory: Path, patterns: Sequence[str]) -> list[Path]:
+    """Files under `directory` whose name matches `patterns`, hidden files and folders skipped, sorted."""
+    found = []
+    for folder, dirs, files in os.walk(directory, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(folder, f) for f in files
+                  if not f.startswith(".") and any(fnmatch.fnmatch(f, p) for p in patterns)]
+    return sorted(found)
+
+
+def model_files(source: str | os.PathLike | None) -> list[Path]:
+    """The files a diffusers / transformers `from_pretrained(source)` reads: a local directory's, or the
+    cached snapshot's (with its refs file) for a hub id; none for a source not on this machine."""
+    if not source:
+        return []
+    path = Path(str(source)).expanduser()
+    if path.is_dir():
+        return listed_files(path, MODEL_FILES)
+    if path.exists() or not _HUB_ID.match(str(source)):
+        return [path] if path.is_file() else []
+    found = hub_snapshot(str(source))
+    return [found[0], *listed_files(found[1], MODEL_FILES)] if found else []
+
+
+def base_model_files(base_model: str, root: str | os.PathLike = "results") -> list[Path]:
+    """What pins the base model, as DAG inputs of every rule that loads it and nodes of provenance: the
+    shipped toy base's SHA256SUMS (checked at load), the trained toy base's folder (the toy_base rule's
+    output), else the files of a local directory or cached hub snapshot (`model_files`)."""
+    if base_model == "toy:shipped":
+        from erasure.worlds.toy.assets import SHIPPED_BASE
+
+        return [SHIPPED_BASE / "SHA256SUMS"]
+    if base_model == "toy:trained":
+        from erasure.paths import toy_base_dir
+
+        return [toy_base_dir(root, "toy")]
+    return model_files(base_model)
+
+
+# --- scorers ------------------------------------------------------------------------------------------------
+
+def inception_file(setting: str | None = None) -> Path | None:
+    """As erasure.metrics.fid.find_inception: `settings.inception` (file or folder), else $ERASURE_INCEPTION,
+    else clean-fid's /tmp cache."""
+    for candidate in [Path(p).expanduser() for p in (setting, os.environ.get(INCEPTION_ENV)) if p] + [CLEANFID_CACHE]:
+        file = candidate / INCEPTION_FILE if candidate.is_dir() else candidate
+        if file.is_file():
+            return file
+    return None
+
+
+def alexnet_file(setting: str | None = None) -> Path | None:
+    """LPIPS' AlexNet trunk: a configured file, else torch's hub cache ($TORCH_HOME, else
+    $XDG_CACHE_HOME/torch, else ~/.cache/torch; torch.hub.get_dir()) /hub/checkpoints/alexnet-owt-7be5be79.pth."""
+    if setting:
+        return Path(setting).expanduser() if Path(setting).expanduser().is_file() else None
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    file = Path(torch_home).expanduser() / "hub" / "checkpoints" / ALEXNET_FILE
+    return file if file.is_file() else None
+
+
+def nudenet_file() -> Path | None:
+    """NudeNet's detector, shipped in its wheel (found without importing nudenet / onnxruntime)."""
+    spec = importlib.util.find_spec("nudenet")
+    if spec is None or not spec.origin:
+        return None
+    file = Path(spec.origin).parent / "320n.onnx"
+    return file if file.is_file() else None
+
+
+def fid_reference_files(reference: str | None, listings: Path | None = None) -> list[Path]:
+    """The .npz; for a folder, its listing file under `listings` (see `folder_listing`), or without
+    `listings` the images themselves, as the FID scorer lists them."""
+    if not reference:
+        return []
+    path = Path(reference).expanduser()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        return []
+    return [folder_listing(path, listings)] if listings is not None else list(_image_listing(str(path)))
+
+
+@functools.lru_cache(maxsize=None)  # planning asks once per score job and provenance: list once per process
+def _image_listing(folder: str) -> tuple[Path, ...]:
+    from erasure.metrics.images import folder_images  # the scorer's own listing (clean-fid's rules)
+
+    return tuple(folder_images(Path(folder)))
+
+
+@functools.lru_cache(maxsize=None)
+def folder_listing(folder: Path, listings: Path) -> Path:
+    """A folder of reference images as ONE input: `listings/{name}-{digest of its path}.tsv`, a line
+    (relative path, bytes, mtime in ns) per image the scorer reads, rewritten only when that changes.
+
+    COCO val2014 holds 40,504 images: as inputs of every FID job they cost Snakemake ~50 s of CPU per plan
+    (measured on paper.yaml); one listing costs a directory walk. An added, removed, resized or rewritten
+    image changes the listing and reruns FID; a file the scorer skips does not; as for any input over 1 MB,
+    an image whose mtime alone changed reruns it too."""
+    folder = Path(folder)  # named as configured: a relative path stays relative to the workdir
+    lines = ["path\tbytes\tmtime_ns"]
+    for file in _image_listing(str(folder)):
+        stat = file.stat()
+        lines.append(f"{file.relative_to(folder).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}")
+    text = "\n".join(lines) + "\n"
+    out = Path(listings) / f"{folder.resolve().name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:12]}.tsv"
+    try:
+        unchanged = out.read_text() == text
+    except OSError:
+        unchanged = False
+    if not unchanged:  # an unchanged listing keeps its mtime, so nothing downstream reruns
+        from erasure.io import atomic_write
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out) as handle:
+            handle.write(text)
+    return out
+
+
+def _single(file: Path | None) -> list[Path]:
+    return [file] if file else []
+
+
+# metric -> what its scorer reads from outside results/, from its resolved settings (metrics.<metric> with the
+# prompt set's overrides) and the world. The one table of scorer sources: a new file-valued setting is a line here.
+METRIC_SOURCES: dict[str, Callable[[Mapping, str, Path | None], list[Path]]] = {
+    "clip": lambda s, world, listings: model_files(s.get("clip") or (None if world == "toy" else CLIP_HUB_ID)),
+    "harm": lambda s, world, listings: model_files(s.get("clip") or (None if world == "toy" else CLIP_HUB_ID)),
+    "fid": lambda s, world, listings: (_single(inception_file(s.get("inception")))
+                                       + fid_reference_files(s.get("reference"), listings)),
+    "lpips": lambda s, world, listings: _single(alexnet_file(s.get("alexnet"))),
+    "nude": lambda s, world, listings: _single(nudenet_file()),
+    "nude-mace": lambda s, world, listings: _single(nudenet_file()),
+}
+
+
+def metric_files(metric: str, settings: Mapping, world: str, listings: Path | None = None) -> list[Path]:
+    """Every file from outside results/ that scoring `metric` with `settings` reads (none for the toy
+    scorers: their backbones are part of the toy base, an input of its own); a folder of reference images
+    as its listing file under `listings` (results/{world}/resources/listings/) where given."""
+    source = METRIC_SOURCES.get(metric)
+    return source(settings, world, listings) if source else []
+
+
+# --- prompt files and Q16 -----------------------------------------------------------------------------------
+
+def local_file(value: str | None) -> Path | None:
+    """A config value naming a local file (not a URL), or None."""
+    if not value or str(value).startswith(("http://", "https://")):
+        return None
+    return Path(str(value)).expanduser()
