@@ -16,6 +16,7 @@ from erasure.errors import ErasureError
 from erasure.io import atomic_write
 from erasure.plan import PAIRED_METRICS
 from erasure.report import labels
+from erasure.report.paper import cell_key
 
 LONG_COLUMNS = ("method", "display", "promptset", "metric", "n", "mean", "ci_low", "ci_high", "backbone",
                 "label", "paper_row", "paper", "source", "note")
@@ -53,7 +54,7 @@ def build_table(spec: Mapping, summaries: pd.DataFrame, *, paper: Mapping | None
     rows = []
     for method in spec["methods"]:
         for column in spec["columns"]:
-            paper_value = paper.get(method, {}).get(column["metric"])
+            paper_value = paper.get(method, {}).get(cell_key(column["promptset"], column["metric"]))
             if (method, column["promptset"], column["metric"]) not in expected:
                 rows.append({"method": method, "display": display.get(method, method),
                              "promptset": column["promptset"], "metric": column["metric"], "n": 0,
