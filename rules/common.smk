@@ -55,6 +55,35 @@ def base_model_input():
     return []
 
 
+# --- preflight (rules/preflight.smk) -------------------------------------------------------------------
+
+PREFLIGHT_CONFIGFILES = [str(f) for f in workflow.configfiles]
+
+
+def standins_input():
+    """The stand-in folder (CI / demos) when the config names one: built by the `standins` rule."""
+    return [config["standins"]] if config.get("standins") else []
+
+
+def preflight_gate_input(wildcards=None):
+    if WORLD == "toy":
+        return []
+    return str(Path(RESULTS, "{world}", "preflight.txt"))
+
+
+def preflight_gate_sources(wildcards):
+    """What the DAG provides before the check: fetched prompt files, Q16's converted prompts, stand-ins."""
+    from erasure.prompts.kinds import source_file_kind
+
+    inputs = standins_input()
+    for promptset in sorted({s.promptset for s in IMAGE_SETS}):
+        if source_file_kind(config["prompt_sets"][promptset], promptset)[0] == "fetched":
+            inputs.append(str(prompt_source(RESULTS, wildcards.world, promptset)))
+    if any(metric == "harm" for metric, _, _ in SCORES):
+        inputs.append(q16_prompts_path(wildcards.world))
+    return inputs
+
+
 # --- generate ------------------------------------------------------------------------------------------
 
 

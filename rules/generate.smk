@@ -67,6 +67,7 @@ rule generate_shard:
         table=pattern(paths.prompt_table, "{promptset}"),
         base=base_model_input(),
         run=run_complete_input,
+        preflight=preflight_gate_input(),
     output:
         pattern(paths.shard_manifest, "{method}", "{promptset}", "{shard}"),
     params:

@@ -1,7 +1,10 @@
-# Scoring: one job per (metric, method, prompt set). Rules are split by scorer family only so that each
-# names its own conda env (NudeNet's onnxruntime and the CLIP/FID/LPIPS stack are installed separately).
+import re
 
-SCORER_FAMILIES = {  # rule name -> (metrics, conda env, torch backbones that a GPU speeds up)
+# Scoring: one job per (metric, method, prompt set), one rule per metric (`score_lpips`, `score_fid`, ...) so
+# that a failing job is reported under its metric's name; each family names its own conda env (NudeNet's
+# onnxruntime and the CLIP/FID/LPIPS stack are installed separately).
+
+SCORER_FAMILIES = {  # family -> (metrics, conda env, torch backbones that a GPU speeds up)
     "score_nudenet": (["nude", "nude-mace"], "score-nudenet", False),
     "score_clip": (["harm", "clip", "fid", "lpips"], "score-clip", True),
     "score_toy": (["target", "alignment", "fid-toy", "paired-distance"], "toy", False),
@@ -9,18 +12,21 @@ SCORER_FAMILIES = {  # rule name -> (metrics, conda env, torch backbones that a 
 TOY_BACKBONE = {"target": "oracle", "alignment": "oracle", "fid-toy": "oracle", "paired-distance": "oracle"}
 
 
-for _rule_name, (_metrics, _env, _torch) in SCORER_FAMILIES.items():
+for _family, (_metrics, _env, _torch), _metric in (
+    (f, spec, m) for f, spec in SCORER_FAMILIES.items() for m in spec[0]
+):
 
     rule:
         name:
-            _rule_name
+            f"score_{_metric.replace('-', '_')}"
         input:
             unpack(score_inputs),
+            preflight=preflight_gate_input(),
         output:
             csv=pattern(paths.score_csv, "{metric}", "{method}", "{promptset}"),
             summary=pattern(paths.score_summary, "{metric}", "{method}", "{promptset}"),
         wildcard_constraints:
-            metric="|".join(_metrics),
+            metric=re.escape(_metric),
         params:
             metric=lambda wc: wc.metric,
             settings=score_settings,
@@ -50,6 +56,8 @@ rule scores:
 rule q16_prompts:
     """Q16's two prompt embeddings: the upstream pickle, sha256-checked, converted once to safetensors
     (nothing unpickles at scoring time)."""
+    input:
+        standins_input(),
     output:
         q16_prompts_path("{world}"),
     params:
