@@ -82,7 +82,7 @@ def _model_dir_weights(folder: Path, what: str) -> str:
 
 
 def check_base(ctx: Context) -> list[Item]:
-    from erasure.models import SD_HELP, resolve_base_source
+    from erasure.models import SD_HELP, resolve_base_source  # the loader's own resolution
 
     source = ctx.config["base_model"]
     if source == "toy:trained":
@@ -101,9 +101,11 @@ def check_base(ctx: Context) -> list[Item]:
             folder = Path(snapshot_download(resolved, local_files_only=True,
                                             allow_patterns=["*.json", "*.txt", "*.safetensors"]))
         except Exception:  # noqa: BLE001 - any cache miss is the same answer
-            provide = ctx.standin_missing(resolved) or f"hf download {resolved}  (then copy {hf_cache_dir()})"
+            provide = ctx.standin_missing(resolved) or (
+                f"hf download {resolved}  (after `hf auth login`; into {hf_cache_dir()}), or set base_model to a "
+                "local diffusers directory")
             return [Item("base model", False, f"{resolved!r} is neither a local directory nor in the HF cache",
-                         provide if "standins" in provide else f"{provide}; or {SD_HELP}")]
+                         provide)]
     try:
         index = json.loads((folder / "model_index.json").read_text())
         parts = []
@@ -122,7 +124,7 @@ def check_base(ctx: Context) -> list[Item]:
 
 
 def _check_clip(ctx: Context, source: str) -> Item:
-    name = "CLIP (metrics: harm, clip)"
+    name = "CLIP (harm, clip)"
     folder = Path(source).expanduser()
     if not folder.is_dir():
         if ctx.standin_missing(source):
@@ -150,7 +152,7 @@ def _check_clip(ctx: Context, source: str) -> Item:
 def _check_q16(ctx: Context, settings: Mapping) -> Item:
     from erasure.metrics import q16
 
-    name = "Q16 prompts (metric: harm)"
+    name = "Q16 prompts (harm)"
     converted = Path(ctx.results, ctx.world, "resources", "q16_prompts.safetensors")
     if converted.is_file():
         try:
@@ -182,7 +184,7 @@ def _check_inception(ctx: Context, settings: Mapping) -> Item:
     from erasure.io import sha256_file
     from erasure.metrics import fid
 
-    name = "Inception (metric: fid)"
+    name = "Inception (fid)"
     try:
         file = fid.find_inception(W.locate(W.INCEPTION, settings))
     except ErasureError as error:
@@ -197,7 +199,7 @@ def _check_inception(ctx: Context, settings: Mapping) -> Item:
 
 
 def _check_fid_reference(ctx: Context, settings: Mapping) -> Item:
-    name = "FID reference (metric: fid)"
+    name = "FID reference (fid)"
     reference = settings.get("reference")
     if not reference:
         return Item(name, False, "metrics.fid.reference is not set", "set metrics.fid.reference to COCO val2014 (folder or .npz)")
@@ -228,7 +230,7 @@ def _check_alexnet(ctx: Context, settings: Mapping) -> Item:
     from erasure.io import sha256_file
     from erasure.metrics import lpips_metric
 
-    name = "AlexNet (metric: lpips)"
+    name = "AlexNet (lpips)"
     try:
         file = lpips_metric.alexnet_weights(W.locate(W.ALEXNET, settings))
     except ErasureError as error:
@@ -246,7 +248,7 @@ def _check_nudenet(settings: Mapping) -> Item:
     from erasure.io import sha256_file
     from erasure.metrics import nudenet
 
-    name = "NudeNet (metrics: nude, nude-mace)"
+    name = "NudeNet (nude, nude-mace)"
     try:
         version = nudenet.check_version()
         file = nudenet.model_file(settings.get("model"))

@@ -8,6 +8,7 @@ from erasure.prompts.paths import prompt_source
 
 RESULTS = Path(config["results"])
 WORLD = config["world"]
+STANDINS = bool(config.get("standins"))  # tiny stand-in models: one thread per job, so jobs run side by side
 
 try:  # a report or generation entry naming something the config does not declare: one line, no traceback
     IMAGE_SETS = plan.required_image_sets(config)

@@ -88,7 +88,7 @@ rule generate_shard:
         log_path("generate_shard", "{method}", "{promptset}", "{shard}"),
     benchmark:
         benchmark_path("generate_shard", "{method}", "{promptset}", "{shard}")
-    threads: 1 if WORLD == "toy" else 4
+    threads: 1 if WORLD == "toy" or STANDINS else 4
     resources:
         mem_mb=4000 if WORLD == "toy" else 24000,
         runtime=GENERATE_RUNTIME,

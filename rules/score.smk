@@ -36,7 +36,7 @@ for _family, (_metrics, _env, _torch), _metric in (
             log_path("score", "{metric}", "{method}", "{promptset}"),
         benchmark:
             benchmark_path("score", "{metric}", "{method}", "{promptset}")
-        threads: 1 if WORLD == "toy" else 8
+        threads: 1 if WORLD == "toy" or STANDINS else 8
         resources:
             mem_mb=4000 if WORLD == "toy" else 16000,
             runtime=score_runtime,

@@ -112,8 +112,9 @@ def plot_curves(spec: Mapping, summary_files, train_logs: Mapping[str, str | Pat
         ax_loss.legend(loc="best", fontsize=font_size - 2)
         if index == len(runs) - 1:
             ax_loss.set_xlabel("training iteration")
-    fig.suptitle(title or f"Training curves: {labels.metric_name(spec['metric'])} on '{spec['promptset']}' "
-                          "per checkpoint, and training loss")
+    fig.suptitle((title or f"Training curves: {labels.metric_name(spec['metric'])} on '{spec['promptset']}' "
+                           "per checkpoint, and training loss")
+                 + (f"\n{labels.STANDIN_NOTE}" if labels.any_standin(points["label"].dropna()) else ""))
     fig.tight_layout()
     style.save(fig, out, dpi)
     return points

@@ -54,10 +54,11 @@ def matrix_values(score_files: Mapping[str, str | Path], prompts_file: str | Pat
         if column not in scores.columns:
             raise ErasureError(f"{file}: per-image scores lack column {column!r}; columns: {', '.join(scores.columns)}")
         joined = scores.merge(prompts[["prompt_id", "_concept"]], on="prompt_id", how="left")
+        label = str(scores["label"].iloc[0]) if "label" in scores.columns and len(scores) else ""
         for concept in order:
             values = joined.loc[joined["_concept"] == concept, column].astype(float).dropna()
             rows.append({"method": method, "concept": concept, "n": len(values),
-                         "value": float(values.mean() * scale) if len(values) else float("nan")})
+                         "value": float(values.mean() * scale) if len(values) else float("nan"), "label": label})
     return pd.DataFrame(rows)
 
 
@@ -89,7 +90,11 @@ def plot_heatmap(values: pd.DataFrame, out: str | Path, *, by: str, value_label:
     ax.set_xlabel(f"prompted {by}")
     ax.set_ylabel("erased concept (method)")
     fig.colorbar(image, ax=ax, label=value_label)
-    ax.set_title(title or f"Erased concept x prompted {by}")
+    from erasure.report.labels import STANDIN_NOTE, any_standin
+
+    standin = "label" in values.columns and any_standin(values["label"])
+    ax.set_title(style.wrap(title or f"Erased concept x prompted {by}", 60)
+                 + (f"\n{style.wrap(STANDIN_NOTE, 60)}" if standin else ""))
     fig.tight_layout()
     style.save(fig, out, dpi)
 

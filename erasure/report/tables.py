@@ -145,7 +145,10 @@ def _footnote(long: pd.DataFrame) -> str:
             + (" N/A (reference): the paired metric's reference method, compared with itself."
                if (long["note"] == REFERENCE_NOTE).any() else ""))
     if long["paper"].notna().any():
-        text += " (paper) columns: the published numbers of Kim et al. (2023), not ours."
+        text += (" (paper) columns: the published numbers of Kim et al. (2023), not ours, shown only where "
+                 "method, erased concepts and prompt source match the paper's row.")
+    if labels.any_standin(measured["label"].dropna()):
+        text += f" {labels.STANDIN_NOTE}."
     return text
 
 
