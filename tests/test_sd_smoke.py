@@ -93,6 +93,18 @@ def test_no_machine_path_in_reader_facing_text(sd_run):
     assert str(workdir) in provenance or "results/sd" in provenance  # provenance keeps its paths
 
 
+def test_provenance_records_the_fetched_i2p_files_sha256(sd_run):
+    import json
+
+    from erasure.io import sha256_file
+
+    workdir = sd_run[0]
+    record = json.loads((workdir / "results" / "sd" / "provenance" / "table2.json").read_text())
+    text = json.dumps(record)
+    expected = sha256_file(workdir / "results" / "sd" / "prompts" / "sources" / "i2p.csv")
+    assert "prompts/sources/i2p.csv" in text and expected in text
+
+
 def test_preflight_is_all_ok_and_the_html_report_builds(sd_run):
     workdir = sd_run[0]
     result = snakemake(workdir, "--cores", "1", "preflight")

@@ -158,6 +158,13 @@ class Walker:
             promptset = Path(rel[1]).stem
             node.update(stage="prompts", wildcards={"promptset": promptset},
                         params=config.get("prompt_sets", {}).get(promptset, {}))
+            from erasure.prompts.paths import prompt_source
+
+            source = prompt_source(self.root, self.world, promptset)  # a fetched upstream file (I2P: count-checked,
+            if source.is_file():                                       # not pinned): its sha256 is recorded here
+                node["inputs"].append(self.add(source))
+        elif len(rel) == 3 and rel[:2] == ("prompts", "sources"):
+            node.update(stage="fetch_prompts", wildcards={"promptset": Path(rel[2]).stem})
         elif rel == ("reference",):
             node.update(stage="toy_reference")
         elif rel == ("base",):
