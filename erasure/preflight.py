@@ -2,7 +2,7 @@
 itself, without a GPU and without generating anything, in seconds. One line per item: `ok`, or what is
 missing and the one command that provides it.
 
-    snakemake preflight --configfile config/paper.yaml        # the target (rules/preflight.smk)
+    snakemake --cores 1 preflight --configfile config/paper.yaml   # the target (rules/preflight.smk)
     python -m erasure.preflight --configfile config/paper.yaml
 
 Items: the base model (diffusers configs and safetensors headers of every weighted component), each
