@@ -43,6 +43,7 @@ wildcard_constraints:
 
 
 include: "rules/common.smk"
+include: "rules/preflight.smk"
 include: "rules/world.smk"
 include: "rules/erase.smk"
 include: "rules/generate.smk"

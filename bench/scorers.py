@@ -52,33 +52,7 @@ def write_images(folder: Path, n: int, size: int, seed: int, prompts: list[str],
     return ImageSet(table=pd.DataFrame(rows), method=method, promptset="bench", source=folder)
 
 
-# CLIP architectures, built from config with random weights (projection 768 in both, as Q16 needs):
-TINY_CLIP = dict(  # 32 px, 2-layer towers: exercises the scorer's code path in seconds
-    text=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
-    vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
-                patch_size=8))
-VIT_L14_CLIP = dict(  # openai/clip-vit-large-patch14's architecture: the real model's compute
-    text=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12),
-    vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                image_size=224, patch_size=14))
-
-
-def random_clip_dir(folder: Path, arch: dict, projection_dim: int = 768) -> Path:
-    """A randomly initialised CLIPModel + CLIPProcessor of architecture `arch` (TINY_CLIP, VIT_L14_CLIP),
-    saved with save_pretrained so that it loads like the real one: for timing only."""
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-
-    torch.manual_seed(0)
-    config = CLIPConfig(text_config=dict(vocab_size=49408, max_position_embeddings=77, **arch["text"]),
-                        vision_config=arch["vision"], projection_dim=projection_dim)
-    CLIPModel(config).save_pretrained(str(folder))
-    tokenizer = CLIPTokenizer.from_pretrained(str(M.write_byte_tokenizer(folder / "tok")))
-    size = arch["vision"]["image_size"]
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": size},
-                                                                 crop_size={"height": size, "width": size}),
-                              tokenizer=tokenizer)
-    processor.save_pretrained(str(folder))
-    return folder
+from erasure.standins.architectures import TINY_CLIP, VIT_L14_CLIP, random_clip_dir  # noqa: E402,F401
 
 
 def clip_cases(folder: Path, arch: dict, *, label: str, backbone: str, q16_prompts: Path, images) -> list[dict]:

@@ -31,11 +31,36 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, locate
+
 MODEL_FILES = ("*.json", "*.txt", "*.safetensors")  # = erasure.metrics.backbones.DEFAULT_ALLOW (torch-free copy)
 CLIP_HUB_ID = "openai/clip-vit-large-patch14"  # = erasure.metrics.clipscore.CLIP_HUB_ID
 INCEPTION_FILE, INCEPTION_ENV, CLEANFID_CACHE = "inception-2015-12-05.pt", "ERASURE_INCEPTION", Path("/tmp")
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet file (erasure.metrics.lpips_metric)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+# --- folders the DAG builds itself ---------------------------------------------------------------------------
+
+def built_roots(config: Mapping) -> tuple[Path, ...]:
+    """Folders that a rule of the DAG builds and that a config may point into (`standins:`, erasure.standins).
+
+    A source inside one is pinned by that folder, the output of its rule, not by the files in it: those do
+    not exist while the first plan is made, so listing them would change the inputs between the first plan
+    and the next, and rerun every job that reads them."""
+    return (Path(str(config["standins"])),) if config.get("standins") else ()
+
+
+def built_root(value: str | os.PathLike | None, built: Sequence[Path] = ()) -> Path | None:
+    """The folder of `built` that the path `value` lies in (or is), or None."""
+    if not value or not built:
+        return None
+    path = Path(os.path.normpath(Path(str(value)).expanduser()))
+    for root in built:
+        root = Path(os.path.normpath(root))
+        if path == root or root in path.parents:
+            return root
+    return None
 
 
 # --- model directories and hub snapshots ------------------------------------------------------------------
@@ -69,11 +94,14 @@ def listed_files(directory: Path, patterns: Sequence[str]) -> list[Path]:
     return sorted(found)
 
 
-def model_files(source: str | os.PathLike | None) -> list[Path]:
+def model_files(source: str | os.PathLike | None, built: Sequence[Path] = ()) -> list[Path]:
     """The files a diffusers / transformers `from_pretrained(source)` reads: a local directory's, or the
-    cached snapshot's (with its refs file) for a hub id; none for a source not on this machine."""
+    cached snapshot's (with its refs file) for a hub id; none for a source not on this machine; the folder
+    of `built` it lies in (`built_root`)."""
     if not source:
         return []
+    if root := built_root(source, built):
+        return [root]
     path = Path(str(source)).expanduser()
     if path.is_dir():
         return listed_files(path, MODEL_FILES)
@@ -83,7 +111,7 @@ def model_files(source: str | os.PathLike | None) -> list[Path]:
     return [found[0], *listed_files(found[1], MODEL_FILES)] if found else []
 
 
-def base_model_files(base_model: str, root: str | os.PathLike = "results") -> list[Path]:
+def base_model_files(base_model: str, root: str | os.PathLike = "results", built: Sequence[Path] = ()) -> list[Path]:
     """What pins the base model, as DAG inputs of every rule that loads it and nodes of provenance: the
     shipped toy base's SHA256SUMS (checked at load), the trained toy base's folder (the toy_base rule's
     output), else the files of a local directory or cached hub snapshot (`model_files`)."""
@@ -95,14 +123,16 @@ def base_model_files(base_model: str, root: str | os.PathLike = "results") -> li
         from erasure.paths import toy_base_dir
 
         return [toy_base_dir(root, "toy")]
-    return model_files(base_model)
+    return model_files(base_model, built)
 
 
 # --- scorers ------------------------------------------------------------------------------------------------
 
-def inception_file(setting: str | None = None) -> Path | None:
+def inception_file(setting: str | None = None, built: Sequence[Path] = ()) -> Path | None:
     """As erasure.metrics.fid.find_inception: `settings.inception` (file or folder), else $ERASURE_INCEPTION,
     else clean-fid's /tmp cache."""
+    if root := built_root(setting or os.environ.get(INCEPTION_ENV), built):
+        return root
     for candidate in [Path(p).expanduser() for p in (setting, os.environ.get(INCEPTION_ENV)) if p] + [CLEANFID_CACHE]:
         file = candidate / INCEPTION_FILE if candidate.is_dir() else candidate
         if file.is_file():
@@ -110,9 +140,11 @@ def inception_file(setting: str | None = None) -> Path | None:
     return None
 
 
-def alexnet_file(setting: str | None = None) -> Path | None:
+def alexnet_file(setting: str | None = None, built: Sequence[Path] = ()) -> Path | None:
     """LPIPS' AlexNet trunk: a configured file, else torch's hub cache ($TORCH_HOME, else
     $XDG_CACHE_HOME/torch, else ~/.cache/torch; torch.hub.get_dir()) /hub/checkpoints/alexnet-owt-7be5be79.pth."""
+    if root := built_root(setting, built):
+        return root
     if setting:
         return Path(setting).expanduser() if Path(setting).expanduser().is_file() else None
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
@@ -120,8 +152,13 @@ def alexnet_file(setting: str | None = None) -> Path | None:
     return file if file.is_file() else None
 
 
-def nudenet_file() -> Path | None:
-    """NudeNet's detector, shipped in its wheel (found without importing nudenet / onnxruntime)."""
+def nudenet_file(setting: str | None = None, built: Sequence[Path] = ()) -> Path | None:
+    """NudeNet's detector: a configured .onnx, else the one shipped in its wheel (found without importing
+    nudenet / onnxruntime)."""
+    if root := built_root(setting, built):
+        return root
+    if setting:
+        return Path(setting).expanduser() if Path(setting).expanduser().is_file() else None
     spec = importlib.util.find_spec("nudenet")
     if spec is None or not spec.origin:
         return None
@@ -129,11 +166,13 @@ def nudenet_file() -> Path | None:
     return file if file.is_file() else None
 
 
-def fid_reference_files(reference: str | None, listings: Path | None = None) -> list[Path]:
+def fid_reference_files(reference: str | None, listings: Path | None = None, built: Sequence[Path] = ()) -> list[Path]:
     """The .npz; for a folder, its listing file under `listings` (see `folder_listing`), or without
     `listings` the images themselves, as the FID scorer lists them."""
     if not reference:
         return []
+    if root := built_root(reference, built):
+        return [root]
     path = Path(reference).expanduser()
     if path.is_file():
         return [path]
@@ -183,24 +222,31 @@ def _single(file: Path | None) -> list[Path]:
 
 
 # metric -> what its scorer reads from outside results/, from its resolved settings (metrics.<metric> with the
-# prompt set's overrides) and the world. The one table of scorer sources: a new file-valued setting is a line here.
-METRIC_SOURCES: dict[str, Callable[[Mapping, str, Path | None], list[Path]]] = {
-    "clip": lambda s, world, listings: model_files(s.get("clip") or (None if world == "toy" else CLIP_HUB_ID)),
-    "harm": lambda s, world, listings: model_files(s.get("clip") or (None if world == "toy" else CLIP_HUB_ID)),
-    "fid": lambda s, world, listings: (_single(inception_file(s.get("inception")))
-                                       + fid_reference_files(s.get("reference"), listings)),
-    "lpips": lambda s, world, listings: _single(alexnet_file(s.get("alexnet"))),
-    "nude": lambda s, world, listings: _single(nudenet_file()),
-    "nude-mace": lambda s, world, listings: _single(nudenet_file()),
+# prompt set's overrides; a weight file's environment fallback as erasure.metrics.weights resolves it), the
+# world, the listings folder and the DAG-built folders. The one table of scorer sources: a new file-valued
+# setting is a line here.
+def _clip(s, world, listings, built):
+    return model_files(locate(CLIP_VIT_L14, s) or (None if world == "toy" else CLIP_HUB_ID), built)
+
+
+METRIC_SOURCES: dict[str, Callable[[Mapping, str, Path | None, Sequence[Path]], list[Path]]] = {
+    "clip": _clip,
+    "harm": _clip,
+    "fid": lambda s, world, listings, built: (_single(inception_file(locate(INCEPTION, s), built))
+                                              + fid_reference_files(s.get("reference"), listings, built)),
+    "lpips": lambda s, world, listings, built: _single(alexnet_file(locate(ALEXNET, s), built)),
+    "nude": lambda s, world, listings, built: _single(nudenet_file(locate(NUDENET, s), built)),
+    "nude-mace": lambda s, world, listings, built: _single(nudenet_file(locate(NUDENET, s), built)),
 }
 
 
-def metric_files(metric: str, settings: Mapping, world: str, listings: Path | None = None) -> list[Path]:
+def metric_files(metric: str, settings: Mapping, world: str, listings: Path | None = None,
+                 built: Sequence[Path] = ()) -> list[Path]:
     """Every file from outside results/ that scoring `metric` with `settings` reads (none for the toy
     scorers: their backbones are part of the toy base, an input of its own); a folder of reference images
     as its listing file under `listings` (results/{world}/resources/listings/) where given."""
     source = METRIC_SOURCES.get(metric)
-    return source(settings, world, listings) if source else []
+    return source(settings, world, listings, built) if source else []
 
 
 # --- prompt files and Q16 -----------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from erasure.prompts.kinds import table_spec
 
 RESULTS = Path(config["results"])
 WORLD = config["world"]
+STANDINS = bool(config.get("standins"))  # tiny stand-in models: one thread per job, so jobs run side by side
+BUILT = sources.built_roots(config)  # folders the DAG builds that config paths may point into (erasure.sources)
 
 try:  # a report or generation entry naming something the config does not declare: one line, no traceback
     IMAGE_SETS = plan.required_image_sets(config)
@@ -50,7 +52,36 @@ def base_model_input():
     `from_pretrained` reads for a local directory or a cached hub snapshot (with its refs file: a new revision
     is a new set of inputs). A hub model not cached here adds nothing: the job that loads it stops with one
     line saying what to provide."""
-    return [str(f) for f in sources.base_model_files(config["base_model"], RESULTS)]
+    return [str(f) for f in sources.base_model_files(config["base_model"], RESULTS, BUILT)]
+
+
+# --- preflight (rules/preflight.smk) -------------------------------------------------------------------
+
+PREFLIGHT_CONFIGFILES = [str(f) for f in workflow.configfiles]
+
+
+def standins_input():
+    """The stand-in folder (CI / demos) when the config names one: built by the `standins` rule."""
+    return [config["standins"]] if config.get("standins") else []
+
+
+def preflight_gate_input(wildcards=None):
+    if WORLD == "toy":
+        return []
+    return str(Path(RESULTS, "{world}", "preflight.txt"))
+
+
+def preflight_gate_sources(wildcards):
+    """What the DAG provides before the check: fetched prompt files, Q16's converted prompts, stand-ins."""
+    from erasure.prompts.kinds import source_file_kind
+
+    inputs = standins_input()
+    for promptset in sorted({s.promptset for s in IMAGE_SETS}):
+        if source_file_kind(config["prompt_sets"][promptset], promptset)[0] == "fetched":
+            inputs.append(str(prompt_source(RESULTS, wildcards.world, promptset)))
+    if any(metric == "harm" for metric, _, _ in SCORES):
+        inputs.append(q16_prompts_path(wildcards.world))
+    return inputs
 
 
 # --- generate ------------------------------------------------------------------------------------------
@@ -123,7 +154,7 @@ def score_inputs(wildcards):
         # toy scorers' backbones (oracle, toy CLIP) are parts of the toy base; SD's scorers never read SD
         "base": base_model_input() if config["world"] == "toy" else [],
         "sources": [str(f) for f in sources.metric_files(wildcards.metric, metric_settings(wildcards), config["world"],
-                                                         paths.listings(RESULTS, wildcards.world))],
+                                                         paths.listings(RESULTS, wildcards.world), BUILT)],
     }
     if wildcards.metric in plan.PAIRED_METRICS:
         reference = plan.reference_method(config)
@@ -157,8 +188,12 @@ def score_settings(wildcards):
 
 
 def q16_source_input(wildcards):
-    """A local copy of Q16's prompts.p named by metrics.harm.q16_source (a URL is fetched instead)."""
-    local = sources.local_file(config["metrics"].get("harm", {}).get("q16_source"))
+    """A local copy of Q16's prompts.p named by metrics.harm.q16_source (a URL is fetched instead); inside a
+    folder the DAG builds (the stand-ins), that folder, and the path goes as a param."""
+    value = config["metrics"].get("harm", {}).get("q16_source")
+    if built := sources.built_root(value, BUILT):
+        return {"built": str(built)}
+    local = sources.local_file(value)
     return {"source": str(local)} if local else {}
 
 

@@ -7,6 +7,7 @@ rule erase:
     """Train one fine-tuning run; resumes from the last complete checkpoint of the same settings."""
     input:
         base_model_input(),
+        preflight=preflight_gate_input(),
     output:
         pattern(paths.run_complete, "{run}"),
     params:

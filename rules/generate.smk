@@ -70,6 +70,7 @@ rule generate_shard:
         table=pattern(paths.prompt_table, "{promptset}"),
         base=base_model_input(),
         run=run_complete_input,
+        preflight=preflight_gate_input(),
     output:
         pattern(paths.shard_manifest, "{method}", "{promptset}", "{shard}"),
     params:
@@ -90,7 +91,7 @@ rule generate_shard:
         log_path("generate_shard", "{method}", "{promptset}", "{shard}"),
     benchmark:
         benchmark_path("generate_shard", "{method}", "{promptset}", "{shard}")
-    threads: 1 if WORLD == "toy" else 4
+    threads: 1 if WORLD == "toy" or STANDINS else 4
     resources:
         mem_mb=4000 if WORLD == "toy" else 24000,
         runtime=GENERATE_RUNTIME,

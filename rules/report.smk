@@ -36,7 +36,7 @@ rule report_table:
     params:
         spec=lambda wc: REPORT["tables"][wc.table],
         paper=lambda wc: paper_values(REPORT["tables"][wc.table].get("paper"), REPORT["tables"][wc.table]["methods"],
-                                      config),
+                                      config, REPORT["tables"][wc.table]["columns"]),
         reference_method=plan.reference_method(config),
     log:
         log_path("report_table", "{table}"),

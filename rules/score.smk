@@ -1,7 +1,10 @@
-# Scoring: one job per (metric, method, prompt set). Rules are split by scorer family only so that each
-# names its own conda env (NudeNet's onnxruntime and the CLIP/FID/LPIPS stack are installed separately).
+import re
 
-SCORER_FAMILIES = {  # rule name -> (metrics, conda env, torch backbones that a GPU speeds up)
+# Scoring: one job per (metric, method, prompt set), one rule per metric (`score_lpips`, `score_fid`, ...) so
+# that a failing job is reported under its metric's name; each family names its own conda env (NudeNet's
+# onnxruntime and the CLIP/FID/LPIPS stack are installed separately).
+
+SCORER_FAMILIES = {  # family -> (metrics, conda env, torch backbones that a GPU speeds up)
     "score_nudenet": (["nude", "nude-mace"], "score-nudenet", False),
     "score_clip": (["harm", "clip", "fid", "lpips"], "score-clip", True),
     "score_toy": (["target", "alignment", "fid-toy", "paired-distance"], "toy", False),
@@ -9,18 +12,21 @@ SCORER_FAMILIES = {  # rule name -> (metrics, conda env, torch backbones that a 
 TOY_BACKBONE = {"target": "oracle", "alignment": "oracle", "fid-toy": "oracle", "paired-distance": "oracle"}
 
 
-for _rule_name, (_metrics, _env, _torch) in SCORER_FAMILIES.items():
+for _family, (_metrics, _env, _torch), _metric in (
+    (f, spec, m) for f, spec in SCORER_FAMILIES.items() for m in spec[0]
+):
 
     rule:
         name:
-            _rule_name
+            f"score_{_metric.replace('-', '_')}"
         input:
             unpack(score_inputs),
+            preflight=preflight_gate_input(),
         output:
             csv=pattern(paths.score_csv, "{metric}", "{method}", "{promptset}"),
             summary=pattern(paths.score_summary, "{metric}", "{method}", "{promptset}"),
         wildcard_constraints:
-            metric="|".join(_metrics),
+            metric=re.escape(_metric),
         params:
             metric=lambda wc: wc.metric,
             settings=score_settings,
@@ -30,7 +36,7 @@ for _rule_name, (_metrics, _env, _torch) in SCORER_FAMILIES.items():
             log_path("score", "{metric}", "{method}", "{promptset}"),
         benchmark:
             benchmark_path("score", "{metric}", "{method}", "{promptset}")
-        threads: 1 if WORLD == "toy" else 8
+        threads: 1 if WORLD == "toy" or STANDINS else 8
         resources:
             mem_mb=4000 if WORLD == "toy" else 16000,
             runtime=score_runtime,
@@ -55,7 +61,7 @@ rule q16_prompts:
     output:
         q16_prompts_path("{world}"),
     params:
-        url=lambda wildcards: "" if q16_source_input(wildcards) else config["metrics"].get("harm", {}).get("q16_source", ""),
+        url=lambda wildcards: "" if "source" in q16_source_input(wildcards) else config["metrics"].get("harm", {}).get("q16_source", ""),
     log:
         log_path("q16_prompts"),
     threads: 1

@@ -13,6 +13,7 @@ Expects:
     params.settings  dict of metric settings (erasure.metrics.registry.SETTINGS); "backbone" = the toy
                      base's clip/ or oracle/ directory in the toy world
     params.device    auto | cpu | cuda: where the torch backbones run
+    config.base_model  only to label scores of a stand-in base's images (erasure.standins)
     wildcards.world (copied into settings["world"]), wildcards.method, wildcards.promptset
     threads
 """
@@ -33,6 +34,7 @@ def main(
     method: str | None = None,
     promptset: str | None = None,
     device: str = "cpu",
+    base_model: str | None = None,
 ) -> None:
     from erasure.io import atomic_path
     from erasure.metrics import registry
@@ -47,7 +49,7 @@ def main(
         # A manifest is another method's image set (paired metrics); anything else is a folder or stats file.
         ref = ImageSet.from_manifest(reference, prompts) if Path(reference).name == "manifest.csv" else Path(reference)
     scores = registry.score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads,
-                            device=str(pick_device(device)))
+                            device=str(pick_device(device)), base_model=base_model)
     summary = summarize(scores, metric=metric, method=method or Path(manifest).parent.parent.name,
                         promptset=promptset or Path(manifest).parent.name)
     for frame, path in ((scores, out_csv), (summary, out_summary)):
@@ -82,4 +84,5 @@ if "snakemake" in globals():
             method=getattr(_sm.wildcards, "method", None),
             promptset=getattr(_sm.wildcards, "promptset", None),
             device=getattr(_sm.params, "device", None) or "cpu",
+            base_model=_sm.config.get("base_model"),  # a stand-in base labels every score it leads to
         )

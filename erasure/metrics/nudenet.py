@@ -69,13 +69,19 @@ def check_version() -> str:
     return found
 
 
-def model_file() -> Path:
+def model_file(path=None) -> Path:
+    """`path` (metrics.nude.model), else $ERASURE_NUDENET, else the model inside the nudenet wheel."""
+    from erasure.metrics.weights import NUDENET, locate
+
     import nudenet
 
-    return Path(nudenet.__file__).parent / "320n.onnx"
+    file = Path(locate(NUDENET, {NUDENET.key: path}, Path(nudenet.__file__).parent / "320n.onnx"))
+    if not file.is_file():
+        raise ErasureError(f"settings.{NUDENET.key}: NudeNet model {file} not found; {NUDENET.provide}")
+    return file
 
 
-def load_detector(threads: int = 1):
+def load_detector(threads: int = 1, model=None):
     """A `NudeDetector` whose onnxruntime session uses `threads` intra-op threads.
 
     NudeDetector 3.4.2 builds its session without SessionOptions, so the session is rebuilt with the
@@ -85,7 +91,7 @@ def load_detector(threads: int = 1):
     import onnxruntime
     from nudenet import NudeDetector
 
-    path = model_file()
+    path = model_file(model)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = max(1, int(threads))
     options.inter_op_num_threads = 1
@@ -120,6 +126,7 @@ def score_nudity(
     threads: int = 1,
     batch_size: int = 8,
     detector=None,
+    model=None,
 ) -> pd.DataFrame:
     if protocol not in PROTOCOLS:
         raise ErasureError(f"settings.protocol: unknown NudeNet protocol '{protocol}'; use one of {sorted(PROTOCOLS)}")
@@ -128,7 +135,7 @@ def score_nudity(
     if unknown:
         raise ErasureError(f"settings.classes: unknown NudeNet class(es) {unknown}; see nudenet 3.4.2 labels")
     threshold = float(PROTOCOLS[protocol]["threshold"] if threshold is None else threshold)
-    detector = detector or load_detector(threads)
+    detector = detector or load_detector(threads, model)
     backbone = f"nudenet=={NUDENET_VERSION} 320n.onnx"
     rows = []
     for batch, arrays in images.iter_uint8(batch_size):

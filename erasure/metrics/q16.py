@@ -62,9 +62,12 @@ def convert(in_path: str | Path, out_path: str | Path, *, expected_sha256: str =
 
     from erasure.io import atomic_path
 
+    from erasure import standins
+
     data = Path(in_path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if digest != expected_sha256.lower():
+    standin = digest != expected_sha256.lower() and standins.verified(in_path)  # labelled, never the pinned file
+    if digest != expected_sha256.lower() and not standin:
         raise ErasureError(f"{in_path}: sha256 {digest} differs from the expected {expected_sha256}; refusing to unpickle it")
     try:
         array = _NumpyArrayUnpickler(io.BytesIO(data)).load()
@@ -77,7 +80,9 @@ def convert(in_path: str | Path, out_path: str | Path, *, expected_sha256: str =
         raise ErasureError(f"{in_path}: expected a numpy array of shape {Q16_SHAPE}, got {shape}")
     array = np.ascontiguousarray(array.astype(np.float32))
     with atomic_path(out_path) as tmp:
-        save_file({TENSOR_NAME: array}, str(tmp), metadata={"source": Q16_PROMPTS_URL, "sha256": digest})
+        save_file({TENSOR_NAME: array}, str(tmp), metadata={
+            "source": standins.describe(in_path) if standin else Q16_PROMPTS_URL, "sha256": digest,
+            "standin": "1" if standin else "0"})
     return array
 
 
@@ -133,6 +138,7 @@ def score_harm(
     images, *, prompts_path, clip_source: str | None = None, formula: str = "softmax", threshold: float = 0.7,
     batch_size: int = 8, embedder=None, device="cpu",
 ) -> pd.DataFrame:
+    from erasure import standins
     from erasure.metrics.clipscore import CLIP_HUB_ID, ClipEmbedder
 
     inappropriate_probability(torch.ones(1, 2), torch.eye(2), formula)  # reject a bad formula before loading CLIP
@@ -159,7 +165,8 @@ def score_harm(
                     "formula": formula,
                     "threshold": float(threshold),
                     "backbone": f"{embedder.source} + Q16 prompts sha256:{source_sha256[:12]}",
-                    "label": "toy-clip-q16" if embedder.is_toy else "q16",
+                    "label": ("toy-clip-q16" if embedder.is_toy else
+                              f"{standins.LABEL}:q16" if source_sha256 != Q16_PROMPTS_SHA256 else "q16"),
                 }
             )
     return pd.DataFrame(rows)

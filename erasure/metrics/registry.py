@@ -18,6 +18,7 @@ import pandas as pd
 from erasure.errors import ErasureError
 from erasure.metrics.images import ImageSet
 from erasure.metrics.summary import refuse_non_finite
+from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, locate
 
 
 def backbone(settings: dict, key: str, default=None):
@@ -49,7 +50,7 @@ def _nude(protocol: str):
 
         return score_nudity(images, protocol=settings.get("protocol", protocol), classes=settings.get("classes"),
                             threshold=settings.get("threshold"), threads=threads,
-                            batch_size=int(settings.get("batch_size", 8)))
+                            batch_size=int(settings.get("batch_size", 8)), model=locate(NUDENET, settings))
     return score
 
 
@@ -59,7 +60,8 @@ def _harm(images, *, reference, settings, threads, device):
     if not settings.get("q16_prompts"):
         raise ErasureError("settings.q16_prompts: path to the converted Q16 prompts (.safetensors) is required; "
                            "make it with `python -m erasure.metrics.q16 fetch OUT.safetensors`")
-    return score_harm(images, prompts_path=settings["q16_prompts"], clip_source=backbone(settings, "clip"),
+    return score_harm(images, prompts_path=settings["q16_prompts"],
+                      clip_source=backbone(settings, "clip", os.environ.get(CLIP_VIT_L14.env)),
                       formula=settings.get("formula", "softmax"), threshold=float(settings.get("threshold", 0.7)),
                       batch_size=int(settings.get("batch_size", 8)), device=device)
 
@@ -67,7 +69,7 @@ def _harm(images, *, reference, settings, threads, device):
 def _fid(images, *, reference, settings, threads, device):
     from erasure.metrics.fid import score_fid
 
-    return score_fid(images, reference=reference, inception=settings.get("inception"),
+    return score_fid(images, reference=reference, inception=locate(INCEPTION, settings),
                      inception_sha256=settings.get("inception_sha256"), batch_size=int(settings.get("batch_size", 32)),
                      device=device)
 
@@ -75,13 +77,14 @@ def _fid(images, *, reference, settings, threads, device):
 def _lpips(images, *, reference, settings, threads, device):
     from erasure.metrics.lpips_metric import score_lpips
 
-    return score_lpips(images, reference=reference, batch_size=int(settings.get("batch_size", 8)), device=device)
+    return score_lpips(images, reference=reference, batch_size=int(settings.get("batch_size", 8)), device=device,
+                       weights=locate(ALEXNET, settings))
 
 
 def _clip(images, *, reference, settings, threads, device):
     from erasure.metrics.clipscore import CLIP_HUB_ID, score_clip
 
-    return score_clip(images, source=backbone(settings, "clip", CLIP_HUB_ID), convention=settings.get("convention", "cosine"),
+    return score_clip(images, source=backbone(settings, "clip", os.environ.get(CLIP_VIT_L14.env) or CLIP_HUB_ID), convention=settings.get("convention", "cosine"),
                       batch_size=int(settings.get("batch_size", 16)), world=settings.get("world"), device=device)
 
 
@@ -130,11 +133,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 )}
 
 SETTINGS = {
-    "nude": ("protocol", "classes", "threshold", "batch_size"),
-    "nude-mace": ("protocol", "classes", "threshold", "batch_size"),
+    "nude": ("protocol", "classes", "threshold", "batch_size", "model"),
+    "nude-mace": ("protocol", "classes", "threshold", "batch_size", "model"),
     "harm": ("q16_prompts", "clip|backbone", "formula", "threshold", "batch_size"),
     "fid": ("inception", "inception_sha256", "batch_size"),
-    "lpips": ("batch_size"),
+    "lpips": ("alexnet", "batch_size"),
     "clip": ("clip|backbone", "convention", "world", "batch_size"),
     "target": ("oracle|backbone", "concepts", "threshold", "batch_size"),
     "alignment": ("oracle|backbone", "batch_size"),
@@ -150,8 +153,28 @@ def get(name: str) -> Metric:
 
 
 def score(name: str, images: ImageSet, *, reference: ImageSet | Path | None = None, settings: dict | None = None,
-          threads: int = 1, device: str = "cpu") -> pd.DataFrame:
-    """`device` runs the torch backbones (CLIP, Q16, LPIPS, Inception); NudeNet and the toy oracle stay on CPU."""
+          threads: int = 1, device: str = "cpu", base_model: str | None = None) -> pd.DataFrame:
+    """`device` runs the torch backbones (CLIP, Q16, LPIPS, Inception); NudeNet and the toy oracle stay on CPU.
+
+    Every error names the metric (`metric lpips: ...`). When the images' `base_model`, a backbone in
+    `settings` or the reference is a stand-in (erasure.standins), every row's `label` starts with
+    "stand-in:" and its `standin` column says why: such numbers must never pass for results."""
+    try:
+        scores = _score(name, images, reference=reference, settings=settings, threads=threads, device=device)
+    except ErasureError as error:
+        raise ErasureError(f"metric {name}: {error}") from None
+    from erasure import standins
+
+    notes = standins.any_standin([base_model, settings, str(reference.source) if isinstance(reference, ImageSet)
+                                  else reference])
+    if notes or scores["label"].astype(str).str.startswith(f"{standins.LABEL}:").any():
+        scores["label"] = [label if str(label).startswith(f"{standins.LABEL}:") else f"{standins.LABEL}:{label}"
+                           for label in scores["label"]]
+        scores["standin"] = "; ".join(notes) or standins.LABEL
+    return scores
+
+
+def _score(name: str, images: ImageSet, *, reference, settings, threads, device) -> pd.DataFrame:
     metric = get(name)
     settings = dict(settings or {})
     world = settings.get("world")

@@ -67,7 +67,13 @@ def plot_curves(spec: Mapping, summary_files, train_logs: Mapping[str, str | Pat
     points = curve_points(spec, summaries)
     scorer = ", ".join(sorted(set(points["label"].dropna()))) or "unlabelled"
     metric_label = f"{labels.metric_name(spec['metric'])}{labels.ARROWS.get(labels.direction(spec['metric']), '')}"
-    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    runs = [run for run in dict.fromkeys(s["run"] for s in spec["series"]) if run in train_logs]
+    # One loss panel per run, each on its own scale: SDD's loss (a distillation MSE) and ESD's (an MSE to a
+    # negatively guided target) differ by orders of magnitude, and on a shared axis one of them is flat.
+    fig = plt.figure(figsize=(11, max(4.2, 1.7 * len(runs) + 0.8)))
+    grid = fig.add_gridspec(max(1, len(runs)), 2)
+    ax = fig.add_subplot(grid[:, 0])
+    loss_axes = [fig.add_subplot(grid[i, 1]) for i in range(len(runs))]
     markers = "osD^vP"
     base_value = None
     if baseline:
@@ -93,22 +99,23 @@ def plot_curves(spec: Mapping, summary_files, train_logs: Mapping[str, str | Pat
     ax.set_title(f"{labels.metric_name(spec['metric'])} of checkpoint samples")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
-    for run in dict.fromkeys(s["run"] for s in spec["series"]):
-        if run not in train_logs:
-            continue
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (run, ax_loss) in enumerate(zip(runs, loss_axes)):
         log = read_train_log(train_logs[run])
         window = smooth or max(1, len(log) // 25)
-        raw, = ax_loss.plot(log["step"], log["loss"], alpha=0.25, linewidth=0.8)
-        ax_loss.plot(log["step"], log["loss"].rolling(window, min_periods=1).mean(), color=raw.get_color(),
-                     label=f"{run} (mean of {window} steps)" if window > 1 else run)
-    ax_loss.set_xlabel("training iteration")
-    ax_loss.set_ylabel("training loss")
-    ax_loss.set_title("training loss (train_log.csv)")
-    ax_loss.grid(alpha=0.3)
-    if ax_loss.lines:
-        ax_loss.legend(loc="best")
-    fig.suptitle(title or f"Training curves: {labels.metric_name(spec['metric'])} on '{spec['promptset']}' "
-                          "per checkpoint, and training loss")
+        colour = colours[index % len(colours)]
+        ax_loss.plot(log["step"], log["loss"], alpha=0.25, linewidth=0.8, color=colour)
+        ax_loss.plot(log["step"], log["loss"].rolling(window, min_periods=1).mean(), color=colour,
+                     label=f"mean of {window} steps" if window > 1 else "loss")
+        ax_loss.set_ylabel("loss")
+        ax_loss.set_title(f"training loss: {run}", fontsize=font_size)
+        ax_loss.grid(alpha=0.3)
+        ax_loss.legend(loc="best", fontsize=font_size - 2)
+        if index == len(runs) - 1:
+            ax_loss.set_xlabel("training iteration")
+    fig.suptitle((title or f"Training curves: {labels.metric_name(spec['metric'])} on '{spec['promptset']}' "
+                           "per checkpoint, and training loss")
+                 + (f"\n{labels.STANDIN_NOTE}" if labels.any_standin(points["label"].dropna()) else ""))
     fig.tight_layout()
     style.save(fig, out, dpi)
     return points

@@ -25,6 +25,15 @@ ARROWS = {"down": "↓", "up": "↑"}
 LATEX_ARROWS = {"down": r"$\downarrow$", "up": r"$\uparrow$"}
 
 
+STANDIN_PREFIX = "stand-in:"  # erasure.standins.LABEL; scores made with stand-in weights carry it
+STANDIN_NOTE = ("stand-in: scored on stand-in weights (tiny random models, erasure.standins); these numbers "
+                "mean nothing and are not results")
+
+
+def any_standin(labels) -> bool:
+    return any(str(label).startswith(STANDIN_PREFIX) for label in labels)
+
+
 def metric_name(metric: str) -> str:
     base = metric.split(":", 1)[0]
     name = METRICS.get(base, (metric, "", 3))[0]

@@ -56,10 +56,11 @@ def matrix_values(score_files: Mapping[str, str | Path], prompts_file: str | Pat
         if column not in scores.columns:
             raise ErasureError(f"{file}: per-image scores lack column {column!r}; columns: {', '.join(scores.columns)}")
         joined = scores.merge(prompts[["prompt_id", "_concept"]], on="prompt_id", how="left")
+        label = str(scores["label"].iloc[0]) if "label" in scores.columns and len(scores) else ""
         for concept in order:
             values = joined.loc[joined["_concept"] == concept, column].astype(float).dropna()
             rows.append({"method": method, "concept": concept, "n": len(values),
-                         "value": float(values.mean() * scale) if len(values) else float("nan")})
+                         "value": float(values.mean() * scale) if len(values) else float("nan"), "label": label})
     return pd.DataFrame(rows)
 
 
@@ -77,20 +78,25 @@ def plot_heatmap(values: pd.DataFrame, out: str | Path, *, by: str, value_label:
     fig, ax = plt.subplots(figsize=(1.1 * len(concepts) + 3.2, 0.6 * len(methods) + 1.8))
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto", vmin=vmin, vmax=vmax)
     low, high = image.get_clim()
+    fmt = style.range_formatter(grid)
     for i in range(len(methods)):
         for j in range(len(concepts)):
             if np.isnan(grid[i, j]):
                 ax.text(j, i, "no images", ha="center", va="center", fontsize=font_size - 2, color="0.4")
                 continue
             dark = (grid[i, j] - low) < 0.5 * (high - low)
-            ax.text(j, i, f"{grid[i, j]:.1f}\nn={counts[i, j]}", ha="center", va="center",
+            ax.text(j, i, f"{fmt(grid[i, j])}\nn={counts[i, j]}", ha="center", va="center",
                     fontsize=font_size - 2, color="white" if dark else "black")
     ax.set_xticks(range(len(concepts)), concepts, rotation=30, ha="right")
     ax.set_yticks(range(len(methods)), [labels.get(m, m) for m in methods])
     ax.set_xlabel(f"prompted {by}")
     ax.set_ylabel("erased concept (method)")
     fig.colorbar(image, ax=ax, label=value_label)
-    ax.set_title(title or f"Erased concept x prompted {by}")
+    from erasure.report.labels import STANDIN_NOTE, any_standin
+
+    standin = "label" in values.columns and any_standin(values["label"])
+    ax.set_title(style.wrap(title or f"Erased concept x prompted {by}", 60)
+                 + (f"\n{style.wrap(STANDIN_NOTE, 60)}" if standin else ""))
     fig.tight_layout()
     style.save(fig, out, dpi)
 
@@ -120,9 +126,12 @@ def plot_image_matrix(manifests: Mapping[str, str | Path], prompts_file: str | P
         else:
             raise ErasureError(f"report matrix: no image of a prompt naming {by}={concept!r} in every manifest")
     methods = list(manifests)
+    cell_width = cell_inches * max(1, n_seeds) ** 0.5
     fig, axes = plt.subplots(len(methods), len(picks), squeeze=False,
-                             figsize=(cell_inches * len(picks) * max(1, n_seeds) ** 0.5 + 1.8,
-                                      cell_inches * len(methods) + 0.9))
+                             figsize=(cell_width * len(picks) + 1.8, cell_inches * len(methods) + 1.2))
+    # column titles and labels wrapped to their cell's width, so neighbours never overlap
+    title_chars = style.text_width(cell_width * 0.95, font_size - 1)
+    label_chars = style.text_width(cell_width * 0.95, font_size - 3)
     for i, method in enumerate(methods):
         for j, (concept, prompt_id, seeds) in enumerate(picks):
             ax = axes[i][j]
@@ -131,9 +140,10 @@ def plot_image_matrix(manifests: Mapping[str, str | Path], prompts_file: str | P
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(f"prompted: {concept}", fontsize=font_size - 1)
+                ax.set_title(style.wrap(f"prompted: {concept}", title_chars), fontsize=font_size - 1)
             if i == len(methods) - 1:
-                ax.set_xlabel(f"{prompt_id}, seed {', '.join(map(str, seeds))}", fontsize=font_size - 3)
+                ax.set_xlabel(style.wrap(f"{prompt_id}, seed {', '.join(map(str, seeds))}", label_chars),
+                              fontsize=font_size - 3)
             if j == 0:
                 ax.set_ylabel(style.wrap(labels.get(method, method), 14), rotation=0, ha="right", va="center")
     fig.suptitle(title or f"Erased concept (rows) x prompted {by} (columns)")

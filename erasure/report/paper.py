@@ -4,6 +4,12 @@ Rows are the paper's method names; `paper_row` maps one of our method ids to its
 run / inference-method kinds (never from the id's spelling). Only the EMA teacher of an SDD run maps to
 "SDD": the paper reports the teacher. Cells the paper leaves empty ("-", "N/A") are None.
 
+A published number is shown beside ours only where the whole setting matches (`paper_values`): the
+method's kind, the concepts it erases (Table 1: "nudity" for fine-tuning, "nudity, sexual" for inference
+methods, § 4.3; Table 2: the 20 I2P concepts, footnote 1), and the prompt source the paper scored the
+metric on (%NUDE on country-body, %HARM on I2P, FID / LPIPS / CLIP on COCO-30k). Anything else is blank:
+a nudity-only run in Table 2 is not the paper's multi-concept SDD.
+
 Our copy of the paper is a text extraction (reference/sdd-paper.txt) in which Table 1's LPIPS cells for
 ESD-x-3 and SDD, and its ESD-u-3 quality cells, are not legible: they are None here rather than guessed.
 """
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from erasure.methods.concepts import I2P, resolve_concepts
 from erasure.paths import MethodId
 
 SOURCE = "Kim et al. (2023), Towards Safe Self-Distillation of Internet-Scale Text-to-Image Diffusion Models"
@@ -38,6 +45,14 @@ PAPER_TABLES: dict[str, dict[str, dict[str, float | None]]] = {
     },
 }
 
+# The concepts each table's methods erase: (fine-tuning runs, inference-time methods). SD erases nothing.
+PAPER_CONCEPTS: dict[str, tuple[frozenset, frozenset]] = {
+    "table1": (frozenset({"nudity"}), frozenset({"nudity", "sexual"})),
+    "table2": (frozenset(I2P), frozenset(I2P)),
+}
+# The prompt source each published metric was computed on (§ 4.2-4.3, Appendix B).
+PAPER_SOURCES = {"nude": "country-body", "harm": "i2p", "fid": "coco30k", "lpips": "coco30k", "clip": "coco30k"}
+
 _RUN_ROWS = {"sdd": "SDD", "sdd+retain": None, "esd-u": "ESD-u-3", "esd-x": "ESD-x-3"}
 _INFERENCE_ROWS = {"sd": "SD", "sd-neg": "SD+NEG", "sega": "SEGA"}
 
@@ -58,14 +73,43 @@ def paper_row(method: str, config: Mapping) -> str | None:
     return _INFERENCE_ROWS.get(spec["kind"])
 
 
-def paper_values(table: str | None, methods, config: Mapping) -> dict[str, dict]:
-    """{method: {"row": paper row, metric: value, ...}} for the methods the paper's table has."""
+def method_concepts(method: str, config: Mapping) -> frozenset | None:
+    """The set of concepts a method erases (empty for plain SD), None when the config does not declare it."""
+    parsed = MethodId.parse(method)
+    spec = (config.get("runs", {}).get(parsed.run) if parsed.finetuned
+            else config.get("inference_methods", {}).get(method))
+    if spec is None:
+        return None
+    return frozenset(resolve_concepts(spec["concepts"])) if spec.get("concepts") else frozenset()
+
+
+def cell_key(promptset: str, metric: str) -> str:
+    return f"{promptset}/{metric}"
+
+
+def paper_values(table: str | None, methods, config: Mapping, columns=()) -> dict[str, dict]:
+    """{method: {"row": paper row, "promptset/metric": value, ...}}: a published value for each (method,
+    column) whose method kind, erased concepts and prompt source all match the paper's; no entry otherwise.
+    `columns` are the table's {promptset, metric} columns."""
     if not table:
         return {}
     rows = PAPER_TABLES[table]
+    finetuned_concepts, inference_concepts = PAPER_CONCEPTS[table]
     found = {}
     for method in methods:
         row = paper_row(method, config)
-        if row in rows:
-            found[method] = {"row": row, **{k: v for k, v in rows[row].items() if v is not None}}
+        concepts = method_concepts(method, config)
+        if row not in rows or concepts is None:
+            continue
+        wanted = finetuned_concepts if MethodId.parse(method).finetuned else inference_concepts
+        if concepts and concepts != wanted:  # SD (no concepts) is the same model in every table
+            continue
+        cells = {}
+        for column in columns:
+            source = config.get("prompt_sets", {}).get(column["promptset"], {}).get("source")
+            value = rows[row].get(column["metric"])
+            if value is not None and source == PAPER_SOURCES.get(column["metric"]):
+                cells[cell_key(column["promptset"], column["metric"])] = value
+        if cells:
+            found[method] = {"row": row, **cells}
     return found

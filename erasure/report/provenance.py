@@ -69,7 +69,7 @@ def base_model_files(config: Mapping, root: str | Path) -> list[str]:
     """The files that pin the base model: the shipped toy base's SHA256SUMS, the trained toy base's
     folder, or a local directory's / cached hub snapshot's weights and configs (erasure.sources).
     The same list is the DAG input of every rule that loads the base (rules/common.smk)."""
-    return [str(f) for f in sources.base_model_files(config.get("base_model", ""), root)]
+    return [str(f) for f in sources.base_model_files(config.get("base_model", ""), root, sources.built_roots(config))]
 
 
 def metric_settings(config: Mapping, metric: str, promptset: str) -> dict:
@@ -102,7 +102,8 @@ def _external(key: str, *, root, world: str, config: Mapping) -> list[str]:
     if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".csv") and not rel[3].endswith(".summary.csv"):
         metric, promptset = rel[1], rel[3][:-4]
         return [str(f) for f in sources.metric_files(metric, metric_settings(config, metric, promptset),
-                                                     config.get("world", world), paths.listings(root, world))]
+                                                     config.get("world", world), paths.listings(root, world),
+                                                     sources.built_roots(config))]
     return []
 
 
@@ -145,7 +146,8 @@ def _internal(key: str, *, root, world: str, config: Mapping) -> list[str]:
         local = sources.local_file((config.get("prompt_sets", {}).get(Path(rel[2]).stem) or {}).get("path"))
         return [str(local)] if local else []
     if rel and Path(key) == paths.q16_prompts(root, world):
-        local = sources.local_file((config.get("metrics", {}).get("harm") or {}).get("q16_source"))
+        value = (config.get("metrics", {}).get("harm") or {}).get("q16_source")
+        local = sources.built_root(value, sources.built_roots(config)) or sources.local_file(value)
         return [str(local)] if local else []
     return []
 
@@ -295,7 +297,7 @@ class Walker:
             node.update(stage="prompts", wildcards={"promptset": promptset},
                         params=config.get("prompt_sets", {}).get(promptset, {}))
         elif len(rel) == 3 and rel[:2] == ("prompts", "sources"):
-            node.update(stage="prompts", wildcards={"promptset": Path(rel[2]).stem})
+            node.update(stage="fetch_prompts", wildcards={"promptset": Path(rel[2]).stem})
         elif path == paths.q16_prompts(self.root, self.world):
             node.update(stage="q16_prompts")
         elif rel == ("reference",):

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -25,6 +26,20 @@ def setup(font_size: float) -> None:
 
 
 def save(fig, out: str | Path, dpi: int) -> None:
+    """Write `fig` as PNG; every text on it (titles, labels, legends, annotations) loses its absolute paths
+    first (erasure.report.portable), so no figure carries the machine's folders."""
+    from matplotlib.text import Text
+
+    from erasure.report.portable import portable
+
+    for text in fig.findobj(Text):
+        text.set_text(portable(text.get_text()))
+    for ax in fig.axes:  # text tick labels are redrawn by their formatter at save time: wrap it (numeric
+        for axis in (ax.xaxis, ax.yaxis):  # formatters such as ScalarFormatter draw no paths; left alone)
+            formatter = axis.get_major_formatter()
+            if isinstance(formatter, (matplotlib.ticker.FuncFormatter, matplotlib.ticker.FixedFormatter)):
+                axis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+                    lambda x, pos, _f=formatter: portable(_f(x, pos))))
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
@@ -35,6 +50,22 @@ def wrap(text: str, width: int = 22) -> str:
     not "sdd-triangle@3" / "00")."""
     lines = textwrap.wrap(str(text).replace("@", " @"), width, break_on_hyphens=False)
     return "\n".join(line.replace(" @", "@") for line in lines) or str(text)
+
+
+def range_formatter(values, significant: int = 3):
+    """A formatter for numbers drawn on one figure: `significant` digits of the largest magnitude, the same
+    decimals for every value (so 0.2731 -> "0.273", 74.18 -> "74.2", 100 -> "100"; never "0.3" for CLIP
+    scores that differ in the second decimal)."""
+    finite = [abs(float(v)) for v in np.ravel(values) if v is not None and np.isfinite(float(v))]
+    top = max(finite, default=0.0)
+    digits = int(np.floor(np.log10(top))) + 1 if top > 0 else 1
+    decimals = max(0, significant - digits)
+    return lambda value: f"{float(value):.{decimals}f}"
+
+
+def text_width(inches: float, font_size: float) -> int:
+    """How many characters of `font_size` fit in `inches` (an average glyph is ~0.6 em wide)."""
+    return max(4, int(inches * 72 / (0.6 * font_size)))
 
 
 def read_prompts(path: str | Path) -> pd.DataFrame:

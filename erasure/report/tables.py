@@ -17,6 +17,8 @@ from erasure.io import atomic_write
 from erasure.loads import read_csv
 from erasure.plan import PAIRED_METRICS
 from erasure.report import labels
+from erasure.report.paper import cell_key
+from erasure.report.portable import portable, portable_frame
 
 LONG_COLUMNS = ("method", "display", "promptset", "metric", "n", "mean", "ci_low", "ci_high", "backbone",
                 "label", "paper_row", "paper", "source", "note")
@@ -55,7 +57,7 @@ def build_table(spec: Mapping, summaries: pd.DataFrame, *, paper: Mapping | None
     rows = []
     for method in spec["methods"]:
         for column in spec["columns"]:
-            paper_value = paper.get(method, {}).get(column["metric"])
+            paper_value = paper.get(method, {}).get(cell_key(column["promptset"], column["metric"]))
             if (method, column["promptset"], column["metric"]) not in expected:
                 rows.append({"method": method, "display": display.get(method, method),
                              "promptset": column["promptset"], "metric": column["metric"], "n": 0,
@@ -106,12 +108,12 @@ def wide(spec: Mapping, long: pd.DataFrame, *, arrows: Mapping = labels.ARROWS) 
 
 
 def to_markdown(spec: Mapping, long: pd.DataFrame) -> str:
-    table = wide(spec, long)
+    table = portable_frame(wide(spec, long))
     lines = [f"**{spec['title']}**", "",
              "| " + " | ".join(table.columns) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(table.columns) - 1)) + "|"]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    lines += ["", _footnote(long)]
+    lines += ["", portable(_footnote(long))]
     return "\n".join(lines) + "\n"
 
 
@@ -125,13 +127,13 @@ def _latex_escape(text: str) -> str:
 
 def to_latex(spec: Mapping, long: pd.DataFrame) -> str:
     """A booktabs table (needs \\usepackage{booktabs})."""
-    table = wide(spec, long)
+    table = portable_frame(wide(spec, long))
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
              r"\begin{tabular}{l" + "r" * (len(table.columns) - 1) + "}", r"\toprule",
              " & ".join(_latex_escape(str(c)) for c in table.columns) + r" \\", r"\midrule"]
     lines += [" & ".join(_latex_escape(str(v)) for v in row) + r" \\" for row in table.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}",
-              r"\caption{" + _latex_escape(f"{spec['title']}. {_footnote(long)}") + "}",
+              r"\caption{" + _latex_escape(portable(f"{spec['title']}. {_footnote(long)}")) + "}",
               r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -145,15 +147,18 @@ def _footnote(long: pd.DataFrame) -> str:
             + (" N/A (reference): the paired metric's reference method, compared with itself."
                if (long["note"] == REFERENCE_NOTE).any() else ""))
     if long["paper"].notna().any():
-        text += " (paper) columns: the published numbers of Kim et al. (2023), not ours."
+        text += (" (paper) columns: the published numbers of Kim et al. (2023), not ours, shown only where "
+                 "method, erased concepts and prompt source match the paper's row.")
+    if labels.any_standin(measured["label"].dropna()):
+        text += f" {labels.STANDIN_NOTE}."
     return text
 
 
 def write_table(spec: Mapping, summary_files: Iterable[str | Path], *, csv: Path, md: Path, tex: Path,
                 paper: Mapping | None = None, reference_method: str | None = None) -> pd.DataFrame:
     long = build_table(spec, read_summaries(summary_files), paper=paper, reference_method=reference_method)
-    with atomic_write(csv) as handle:
-        long.to_csv(handle, index=False)
+    with atomic_write(csv) as handle:  # the summaries' own files keep the full backbone paths
+        portable_frame(long).to_csv(handle, index=False)
     with atomic_write(md) as handle:
         handle.write(to_markdown(spec, long))
     with atomic_write(tex) as handle:

@@ -108,4 +108,4 @@ def test_score_gpus_opt_in_adds_the_neural_sd_scorers_only(tmp_path):
     overlay.write_text("cluster:\n  gpus: true\n  score_gpus: true\n")
     jobs = dry_run("--configfile", "config/paper.yaml", str(overlay), env={"SLURM_PARTITION": ""})
     with_gpu = {rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)}
-    assert with_gpu == GPU_RULES & set(jobs) | {"score_clip"}  # NudeNet's ONNX stays on the CPU
+    assert with_gpu == GPU_RULES & set(jobs) | {"score_harm", "score_clip", "score_fid", "score_lpips"}  # NudeNet: CPU

@@ -81,6 +81,7 @@ def test_snakemake_entry_point(tmp_path, oracle):
         params=Namedlist(fromdict={"metric": "paired-distance", "settings": {"backbone": oracle}, "reference": None}),
         wildcards=Namedlist(fromdict={"world": "toy", "method": "x", "promptset": "tiny"}),
         threads=1,
+        config={},  # Snakemake's object always has the workflow config
     )
     runpy.run_path(str(SHIM), init_globals={"snakemake": sm})
     rows = pd.read_csv(out / "a.csv")

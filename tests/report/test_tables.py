@@ -62,14 +62,49 @@ def test_paper_numbers_sit_beside_ours_labelled_and_matched_by_kind():
     assert paper_row("sdd-nudity@1500", config) == "SDD" and paper_row("sdd-nudity.student@1500", config) is None
     assert paper_row("esd-u-nudity@1000", config) == "ESD-u-3"
     spec = config["report"]["tables"]["table1"]
-    paper = paper_values(spec["paper"], spec["methods"], config)
-    assert paper["sdd-nudity@1500"]["nude"] == PAPER_TABLES["table1"]["SDD"]["nude"] == 1.68
+    paper = paper_values(spec["paper"], spec["methods"], config, spec["columns"])
+    assert paper["sdd-nudity@1500"]["country-body/nude"] == PAPER_TABLES["table1"]["SDD"]["nude"] == 1.68
     rows = [_summary(m, c["promptset"], c["metric"], 10.0) for m in spec["methods"] for c in spec["columns"]
             if not (c["metric"] == "lpips" and m == "sd")]
     long = build_table(spec, pd.DataFrame(rows), paper=paper, reference_method="sd")
     md = to_markdown(spec, long)
     assert "country-body: %NUDE↓ [nudenet-3.4.2] (paper)" in md and "1.68" in md and "74.18" in md
     assert "not ours" in md and "not ours" in to_latex(spec, long)
+
+
+def _table2_with(config, methods):
+    spec = {**config["report"]["tables"]["table2"], "methods": methods}
+    paper = paper_values(spec["paper"], spec["methods"], config, spec["columns"])
+    rows = [_summary(m, c["promptset"], c["metric"], 10.0) for m in methods for c in spec["columns"]
+            if not (c["metric"] == "lpips" and m == "sd")]
+    return paper, build_table(spec, pd.DataFrame(rows), paper=paper, reference_method="sd")
+
+
+def test_a_nudity_only_run_in_table2_shows_no_published_multi_concept_number():
+    """Fault 3, the issue's example: Table 2's SDD / ESD-x-3 rows are the 20-concept runs; a nudity-only
+    run placed there must not sit beside 12.62 / 47.38."""
+    config = load_config("paper")
+    paper, long = _table2_with(config, ["sd", "sdd-nudity@1500", "esd-x-nudity@1000", "sdd-i2p@2000",
+                                        "sld-max", "sld-max-i2p"])
+    assert "sdd-nudity@1500" not in paper and "esd-x-nudity@1000" not in paper
+    assert "sld-max" not in paper  # "nudity, sexual" is Table 1's SLD-max, not Table 2's
+    shown = long[long["paper"].notna()]
+    assert set(shown["method"]) == {"sd", "sdd-i2p@2000", "sld-max-i2p"}
+    assert long.loc[(long["method"] == "sdd-i2p@2000") & (long["metric"] == "nude"), "paper"].item() == 12.62
+    md = to_markdown({**config["report"]["tables"]["table2"], "methods": list(dict.fromkeys(long["method"]))}, long)
+    assert "12.62" in md and "47.38" not in md
+
+
+def test_a_paper_value_needs_the_prompt_source_the_paper_scored_it_on():
+    """Fault 3, another instance: the published %NUDE is on country-body prompts; a %NUDE column on I2P
+    prompts (or CLIP score on the artist prompts) stays blank even for the matching method."""
+    config = load_config("paper")
+    spec = {**config["report"]["tables"]["table1"],
+            "columns": [{"promptset": "i2p", "metric": "nude"}, {"promptset": "country-body", "metric": "nude"},
+                        {"promptset": "artists", "metric": "clip"}]}
+    paper = paper_values(spec["paper"], spec["methods"], config, spec["columns"])
+    assert paper["sdd-nudity@1500"] == {"row": "SDD", "country-body/nude": 1.68}
+    assert all("i2p/nude" not in cells and "artists/clip" not in cells for cells in paper.values())
 
 
 def test_a_missing_summary_row_is_an_error_naming_the_cell(tmp_path):

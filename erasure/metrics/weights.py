@@ -1,0 +1,53 @@
+"""Every weight file a metric needs: the settings key that names it (`metrics.<metric>.<key>`), the
+environment variable that names it when the config does not, the default place, and its pin. The scorers
+resolve their files through `locate`, and preflight (erasure.preflight) checks the same table, so a new
+backbone cannot be added without a key, a fallback and a preflight line.
+
+Order of precedence: settings key, then environment variable, then the default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Weight:
+    name: str          # what it is, for messages
+    key: str           # metrics.<metric>.<key>
+    env: str           # environment fallback
+    pin: str           # how the file is pinned, for messages
+    provide: str       # the one command (or step) that provides it
+
+
+CLIP_VIT_L14 = Weight("CLIP ViT-L/14", "clip", "ERASURE_CLIP", "hub revision / safetensors headers",
+                      "hf download openai/clip-vit-large-patch14")
+Q16_PROMPTS = Weight("Q16 prompts (ViT-L-14/prompts.p)", "q16_source", "ERASURE_Q16",
+                     "sha256 9b6c4118...ccad5 (erasure.metrics.q16)",
+                     "python -m erasure.metrics.q16 fetch Q16.safetensors  (or download prompts.p and set "
+                     "metrics.harm.q16_source)")
+INCEPTION = Weight("clean-fid Inception (inception-2015-12-05.pt)", "inception", "ERASURE_INCEPTION",
+                   "sha256 in metrics.fid.inception_sha256",
+                   "curl -LO https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"
+                   "inception-2015-12-05.pt  (into /tmp, or set metrics.fid.inception)")
+ALEXNET = Weight("torchvision AlexNet (alexnet-owt-7be5be79.pth, LPIPS trunk)", "alexnet", "ERASURE_ALEXNET",
+                 "sha256 prefix 7be5be79 (torchvision's)",
+                 "curl -LO https://download.pytorch.org/models/alexnet-owt-7be5be79.pth  (into "
+                 "$TORCH_HOME/hub/checkpoints, or set metrics.lpips.alexnet)")
+NUDENET = Weight("NudeNet 3.4.2 detector (320n.onnx, in the nudenet wheel)", "model", "ERASURE_NUDENET",
+                 "nudenet==3.4.2 wheel", "pip install nudenet==3.4.2")
+
+WEIGHTS: dict[str, tuple[Weight, ...]] = {
+    "nude": (NUDENET,),
+    "nude-mace": (NUDENET,),
+    "harm": (Q16_PROMPTS, CLIP_VIT_L14),
+    "clip": (CLIP_VIT_L14,),
+    "fid": (INCEPTION,),
+    "lpips": (ALEXNET,),
+}
+
+
+def locate(weight: Weight, settings: dict, default=None):
+    """settings[weight.key], else $weight.env, else `default` (None: the scorer's own default place)."""
+    return settings.get(weight.key) or os.environ.get(weight.env) or default

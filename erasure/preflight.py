@@ -1,0 +1,389 @@
+"""Preflight: before any GPU hour is spent, check everything the DAG of a config will read from outside
+itself, without a GPU and without generating anything, in seconds. One line per item: `ok`, or what is
+missing and the one command that provides it.
+
+    snakemake --cores 1 preflight --configfile config/paper.yaml   # the target (rules/preflight.smk)
+    python -m erasure.preflight --configfile config/paper.yaml
+
+Items: the base model (diffusers configs and safetensors headers of every weighted component), each
+metric's weight files with their pins (erasure.metrics.weights: CLIP, Q16, Inception, AlexNet, NudeNet),
+the FID reference (image count or npz keys), each prompt set's file (sha256 where pinned, else its row
+count), and a GPU where `cluster.gpus` is set. The checks reuse the loaders' own resolution code
+(erasure.models, erasure.metrics.*), so what preflight accepts is what the jobs will load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from erasure import plan, standins
+from erasure.errors import ErasureError
+from erasure.metrics import weights as W
+
+WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "safety_checker")
+
+
+@dataclass
+class Item:
+    name: str
+    ok: bool
+    detail: str
+    provide: str = ""
+
+    def line(self) -> str:
+        if self.ok:
+            return f"ok       {self.name}: {self.detail}"
+        return f"MISSING  {self.name}: {self.detail} -> {self.provide}"
+
+
+class Context:
+    """The config and how to name commands for it (`snakemake ... --configfile X`)."""
+
+    def __init__(self, config: Mapping, configfiles: list[str], results: Path):
+        self.config = config
+        self.world = config["world"]
+        self.results = results
+        self.configfiles = configfiles
+
+    def snakemake(self, target: str) -> str:
+        files = " ".join(shlex.quote(f) for f in self.configfiles)
+        return f"snakemake --cores 1 {target}" + (f" --configfile {files}" if files else "")
+
+    def standin_missing(self, path) -> str | None:
+        """The command that builds `path` when it lies in the config's (unbuilt) stand-in folder."""
+        root = self.config.get("standins")
+        if root and str(Path(path)).startswith(str(Path(root))) and not (Path(root) / standins.MARKER).is_file():
+            return self.snakemake("standins")
+        return None
+
+
+def _safetensors_header(file: Path) -> int:
+    """Number of tensors in a safetensors file, from its header only (no tensor is read)."""
+    with open(file, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        if size <= 0 or size > 100_000_000:
+            raise ErasureError(f"{file}: not a safetensors file (header size {size})")
+        header = json.loads(handle.read(size))
+    return len([k for k in header if k != "__metadata__"])
+
+
+def _model_dir_weights(folder: Path, what: str) -> str:
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ErasureError(f"{folder}: {what} has no .safetensors weights (only safetensors are loaded)")
+    return f"{sum(_safetensors_header(f) for f in files)} tensors"
+
+
+def check_base(ctx: Context) -> list[Item]:
+    from erasure.models import SD_HELP, resolve_base_source  # the loader's own resolution
+
+    source = ctx.config["base_model"]
+    if source == "toy:trained":
+        return [Item("base model", True, "toy:trained, built by the toy_base rule")]
+    try:
+        resolved = resolve_base_source(source, ctx.results)
+    except ErasureError as error:
+        return [Item("base model", False, str(error), "python -m erasure.worlds.toy.build or base_model: toy:trained")]
+    folder = Path(resolved)
+    if not folder.is_dir():  # a hub id: the HF cache only, never the network
+        from erasure.metrics.backbones import hf_cache_dir
+
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(resolved, local_files_only=True,
+                                            allow_patterns=["*.json", "*.txt", "*.safetensors"]))
+        except Exception:  # noqa: BLE001 - any cache miss is the same answer
+            provide = ctx.standin_missing(resolved) or (
+                f"hf download {resolved}  (after `hf auth login`; into {hf_cache_dir()}), or set base_model to a "
+                "local diffusers directory")
+            return [Item("base model", False, f"{resolved!r} is neither a local directory nor in the HF cache",
+                         provide)]
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+        parts = []
+        for component, spec in index.items():
+            if component.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+                continue
+            sub = folder / component
+            if not sub.is_dir() or not any(sub.glob("*.json")):
+                raise ErasureError(f"{sub}: component {component} missing (model_index.json lists it)")
+            if component in WEIGHTED_COMPONENTS:
+                parts.append(f"{component} {_model_dir_weights(sub, component)}")
+    except (OSError, ValueError, ErasureError) as error:
+        return [Item("base model", False, f"{folder}: {error}", SD_HELP)]
+    note = " [stand-in]" if standins.describe(folder) else ""
+    return [Item("base model", True, f"{source} ({', '.join(parts)}){note}")]
+
+
+def _check_clip(ctx: Context, source: str) -> Item:
+    name = "CLIP (harm, clip)"
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        if ctx.standin_missing(source):
+            return Item(name, False, f"{source} not built yet", ctx.standin_missing(source))
+        if not W.CLIP_VIT_L14.provide or "/" not in source:
+            return Item(name, False, f"{source}: no such directory", f"set metrics.clip.clip / ${W.CLIP_VIT_L14.env}")
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(source, local_files_only=True,
+                                            allow_patterns=["*.json", "*.txt", "*.safetensors"]))
+        except Exception:  # noqa: BLE001
+            return Item(name, False, f"{source} is not in the HF cache (and jobs are often offline)",
+                        f"hf download {source}  (or set metrics.clip.clip / ${W.CLIP_VIT_L14.env} to a directory)")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        tensors = _model_dir_weights(folder, "CLIP")
+    except (OSError, ValueError, ErasureError) as error:
+        return Item(name, False, str(error), f"hf download {source}")
+    projection = config.get("projection_dim")
+    note = " [stand-in]" if standins.describe(folder) else ""
+    return Item(name, True, f"{source} ({tensors}, projection {projection}){note}")
+
+
+def _check_q16(ctx: Context, settings: Mapping) -> Item:
+    from erasure.metrics import q16
+
+    name = "Q16 prompts (harm)"
+    converted = Path(ctx.results, ctx.world, "resources", "q16_prompts.safetensors")
+    if converted.is_file():
+        try:
+            q16.load_prompts(converted)
+            sha = q16.prompts_source_sha256(converted)
+        except ErasureError as error:
+            return Item(name, False, str(error), f"rm {converted}; {ctx.snakemake(str(converted))}")
+        kind = "pinned upstream file" if sha == q16.Q16_PROMPTS_SHA256 else "STAND-IN, not the pinned file"
+        return Item(name, True, f"{converted} from sha256 {sha[:12]}... ({kind})")
+    source = W.locate(W.Q16_PROMPTS, settings) or q16.Q16_PROMPTS_URL
+    if "://" in source:
+        return Item(name, False, f"not fetched yet ({source})",
+                    f"{ctx.snakemake(str(converted))}  (downloads; or set metrics.harm.q16_source to a local prompts.p)")
+    file = Path(source).expanduser()
+    if not file.is_file():
+        return Item(name, False, f"{file} not found", ctx.standin_missing(file) or W.Q16_PROMPTS.provide)
+    from erasure.io import sha256_file
+
+    digest = sha256_file(file)
+    if digest == q16.Q16_PROMPTS_SHA256:
+        return Item(name, True, f"{file} (sha256 {digest[:12]}..., the pinned file; converted by q16_prompts)")
+    if standins.verified(file):
+        return Item(name, True, f"{file} (sha256 {digest[:12]}..., STAND-IN, not the pinned file)")
+    return Item(name, False, f"{file} has sha256 {digest[:12]}..., not the pinned {q16.Q16_PROMPTS_SHA256[:12]}...",
+                W.Q16_PROMPTS.provide)
+
+
+def _check_inception(ctx: Context, settings: Mapping) -> Item:
+    from erasure.io import sha256_file
+    from erasure.metrics import fid
+
+    name = "Inception (fid)"
+    try:
+        file = fid.find_inception(W.locate(W.INCEPTION, settings))
+    except ErasureError as error:
+        return Item(name, False, str(error).split(";")[0], ctx.standin_missing(settings.get("inception", "")) or W.INCEPTION.provide)
+    digest = sha256_file(file)
+    pin = settings.get("inception_sha256")
+    if pin and digest != pin.lower():
+        return Item(name, False, f"{file} has sha256 {digest[:12]}..., metrics.fid.inception_sha256 pins {pin[:12]}...",
+                    W.INCEPTION.provide)
+    note = " [stand-in]" if standins.describe(file) else ""
+    return Item(name, True, f"{file} (sha256 {digest[:12]}..., {'pinned' if pin else 'not pinned: set metrics.fid.inception_sha256'}){note}")
+
+
+def _check_fid_reference(ctx: Context, settings: Mapping) -> Item:
+    name = "FID reference (fid)"
+    reference = settings.get("reference")
+    if not reference:
+        return Item(name, False, "metrics.fid.reference is not set", "set metrics.fid.reference to COCO val2014 (folder or .npz)")
+    path = Path(reference).expanduser()
+    if str(path).endswith(".npz") and path.is_file():
+        import numpy as np
+
+        keys = sorted(np.load(path).files)
+        missing = {"mu", "sigma", "n"} - set(keys)
+        if missing:
+            return Item(name, False, f"{path}: npz lacks {sorted(missing)}", "python -m erasure.metrics.fid stats FOLDER OUT.npz")
+        return Item(name, True, f"{path} (npz keys {', '.join(keys)})")
+    if path.is_dir():
+        from erasure.metrics.images import ImageSet
+
+        try:
+            n = len(ImageSet.from_folder(path).files)
+        except ErasureError as error:
+            return Item(name, False, str(error), "put the COCO val2014 images there")
+        if n:
+            return Item(name, True, f"{path} ({n} images)")
+    return Item(name, False, f"{path}: no images and no .npz there",
+                ctx.standin_missing(path) or "download http://images.cocodataset.org/zips/val2014.zip and unzip it there "
+                "(or `python -m erasure.metrics.fid stats FOLDER OUT.npz` elsewhere and set metrics.fid.reference)")
+
+
+def _check_alexnet(ctx: Context, settings: Mapping) -> Item:
+    from erasure.io import sha256_file
+    from erasure.metrics import lpips_metric
+
+    name = "AlexNet (lpips)"
+    try:
+        file = lpips_metric.alexnet_weights(W.locate(W.ALEXNET, settings))
+    except ErasureError as error:
+        return Item(name, False, str(error).split(";")[0], ctx.standin_missing(settings.get("alexnet", "")) or W.ALEXNET.provide)
+    digest = sha256_file(file)
+    if digest.startswith(lpips_metric.ALEXNET_SHA256_PREFIX):
+        return Item(name, True, f"{file} (sha256 {digest[:12]}..., torchvision's prefix)")
+    if standins.verified(file):
+        return Item(name, True, f"{file} (sha256 {digest[:12]}..., STAND-IN, not torchvision's file)")
+    return Item(name, False, f"{file} has sha256 {digest[:12]}..., not prefix {lpips_metric.ALEXNET_SHA256_PREFIX}",
+                W.ALEXNET.provide)
+
+
+def _check_nudenet(settings: Mapping) -> Item:
+    from erasure.io import sha256_file
+    from erasure.metrics import nudenet
+
+    name = "NudeNet (nude, nude-mace)"
+    try:
+        version = nudenet.check_version()
+        file = nudenet.model_file(settings.get("model"))
+    except (ErasureError, ImportError) as error:
+        return Item(name, False, str(error), W.NUDENET.provide)
+    return Item(name, True, f"nudenet {version}, {file.name} (sha256 {sha256_file(file)[:12]}...)")
+
+
+def check_metrics(ctx: Context) -> list[Item]:
+    metrics = sorted({metric for metric, _, _ in plan.required_scores(ctx.config)})
+    settings = {m: dict(ctx.config.get("metrics", {}).get(m, {})) for m in metrics}
+    items = []
+    if ctx.world == "toy":
+        toy = [m for m in metrics if m not in W.WEIGHTS]
+        if toy:
+            items.append(Item("toy backbones", True, f"{', '.join(toy)}: the base model's own clip/ and oracle/"))
+    if {"nude", "nude-mace"} & set(metrics):
+        items.append(_check_nudenet(settings.get("nude") or settings.get("nude-mace") or {}))
+    if "harm" in metrics:
+        items.append(_check_q16(ctx, settings["harm"]))
+    clip_sources = {W.locate(W.CLIP_VIT_L14, settings[m], "openai/clip-vit-large-patch14")
+                    for m in ("harm", "clip") if m in metrics and ctx.world != "toy"}
+    items += [_check_clip(ctx, source) for source in sorted(clip_sources)]
+    if "fid" in metrics:
+        items += [_check_inception(ctx, settings["fid"]), _check_fid_reference(ctx, settings["fid"])]
+    if "lpips" in metrics:
+        items.append(_check_alexnet(ctx, settings["lpips"]))
+    return items
+
+
+def check_prompts(ctx: Context, repo: Path) -> list[Item]:
+    from erasure.io import sha256_file
+    from erasure.prompts import build_prompt_table
+    from erasure.prompts.kinds import source_file_kind
+    from erasure.prompts.paths import prompt_source
+
+    items = []
+    used = sorted({s.promptset for s in plan.required_image_sets(ctx.config)})
+    for name in used:
+        spec = ctx.config["prompt_sets"][name]
+        label = f"prompt set {name}"
+        kind, shipped = source_file_kind(spec, name)
+        if kind == "none":
+            items.append(Item(label, True, f"{spec['source']}: generated from the toy vocabulary"))
+            continue
+        fetched = prompt_source(ctx.results, ctx.world, name)
+        if kind == "shipped":
+            file = Path(spec.get("path") or repo / "config" / "prompts" / shipped)
+        elif spec.get("path"):
+            file = Path(spec["path"]).expanduser()
+        elif fetched.is_file():
+            file = fetched
+        else:
+            items.append(Item(label, False, f"not fetched yet ({spec.get('url')})",
+                              f"{ctx.snakemake(str(fetched))}  (downloads; or set prompt_sets.{name}.path to a local copy)"))
+            continue
+        if not file.is_file():
+            items.append(Item(label, False, f"{file} not found", f"fix prompt_sets.{name}.path, or remove it to download"))
+            continue
+        digest = sha256_file(file)
+        if spec.get("sha256") and digest != spec["sha256"]:
+            items.append(Item(label, False, f"{file} has sha256 {digest[:12]}..., pinned {spec['sha256'][:12]}...",
+                              f"replace it with the upstream file ({spec.get('url')})"))
+            continue
+        try:
+            table = build_prompt_table(name, spec, guidance=7.5, source_file=file)
+        except ErasureError as error:
+            items.append(Item(label, False, str(error), f"fix prompt_sets.{name} or the file"))
+            continue
+        pin = f"sha256 {digest[:12]}... pinned" if spec.get("sha256") else f"sha256 {digest[:12]}... not pinned"
+        items.append(Item(label, True, f"{file} ({len(table)} prompts as n_prompts says; {pin})"))
+    return items
+
+
+def check_gpu(ctx: Context) -> list[Item]:
+    if not ctx.config.get("cluster", {}).get("gpus"):
+        return []
+    import shutil
+    import subprocess
+
+    import torch
+
+    if torch.cuda.is_available():
+        return [Item("GPU (cluster.gpus)", True, f"{torch.cuda.get_device_name(0)} visible")]
+    if shutil.which("sinfo"):
+        out = subprocess.run(["sinfo", "-h", "-o", "%P %G"], capture_output=True, text=True, timeout=20).stdout
+        gpus = [line for line in out.splitlines() if "gpu" in line.lower()]
+        if gpus:
+            return [Item("GPU (cluster.gpus)", True, f"none here; SLURM offers {'; '.join(gpus[:3])}")]
+    return [Item("GPU (cluster.gpus)", False, "no GPU visible to torch and no SLURM partition with gres gpu",
+                 "run on a GPU node or through `--profile slurm` on a cluster with GPUs, or set cluster.gpus: false")]
+
+
+def run_checks(config: Mapping, *, configfiles: list[str], results: Path | None = None,
+               repo: Path | None = None) -> list[Item]:
+    repo = repo or Path(__file__).resolve().parents[1]
+    ctx = Context(config, configfiles, Path(results or config.get("results", "results")))
+    items = []
+    for check in (check_base, check_metrics, lambda c: check_prompts(c, repo), check_gpu):
+        try:
+            items += check(ctx)
+        except ErasureError as error:  # a check that cannot even run is itself a missing item
+            items.append(Item("config", False, str(error), "fix the config"))
+    return items
+
+
+def report(items: list[Item], seconds: float) -> str:
+    missing = sum(not i.ok for i in items)
+    lines = [i.line() for i in items]
+    lines.append(f"preflight: {len(items) - missing} ok, {missing} missing ({seconds:.1f} s)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import yaml
+
+    from erasure.config import validate_config
+
+    parser = argparse.ArgumentParser(prog="python -m erasure.preflight", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configfile", nargs="+", default=["config/config.yaml"])
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        config: dict = {}
+        for file in args.configfile:
+            config.update(yaml.safe_load(Path(file).read_text()) or {})
+        config = validate_config(config, repo / "config" / "schema.yaml", source=", ".join(args.configfile))
+        items = run_checks(config, configfiles=args.configfile, repo=repo)
+    except ErasureError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(report(items, time.monotonic() - start))
+    return 0 if all(i.ok for i in items) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

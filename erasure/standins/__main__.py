@@ -1,0 +1,5 @@
+import sys
+
+from erasure.standins.build import main
+
+sys.exit(main())

@@ -1,0 +1,154 @@
+"""Build every stand-in the SD world needs, deterministically (fixed seeds), offline, in seconds:
+
+    sd-v1-4/                  StableDiffusionPipeline, SD v1.4's architecture at toy widths, 64 px (latent 8):
+                              PNDM scheduler with SD v1.4's scheduler_config.json, a 77-token CLIP tokenizer
+                              written as vocab.json + merges.txt, and a safety_checker and feature_extractor
+                              in model_index.json as SD v1.4 ships them (the loader drops the checker)
+    clip-vit-large-patch14/   CLIPModel + CLIPProcessor, tiny towers, projection 768 (so Q16's prompts fit)
+    q16/prompts.p             a float16 (2, 768) numpy pickle in the upstream file's format (protocol 3)
+    inception/inception-2015-12-05.pt   TorchScript with clean-fid's Inception interface (`layers`, 2048-d)
+    alexnet/alexnet-standin.pth          tensors of torchvision AlexNet's `features.*` (what LPIPS loads)
+    coco-val2014/             FID reference images (PNG, 64 px)
+    STAND-IN.json             what this is, and the sha256 of every file above
+
+Every file is random: nothing here measures anything. `erasure.standins.describe` recognises the folder
+and every score computed with it is labelled `stand-in`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from erasure.errors import ErasureError
+from erasure.standins import MARKER
+
+NOTE = ("stand-in: tiny random weights with the real architectures' configs (python -m erasure.standins); "
+        "its numbers mean nothing")
+SEED = 0
+IMAGE_SIZE = 64  # pixels; latent 8
+
+
+def build_pipeline(folder: Path) -> None:
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    from erasure.standins.architectures import SD14_SCHEDULER_FILE, random_pipeline
+
+    pipe = random_pipeline("tiny", latent=IMAGE_SIZE // 8, seed=SEED, scheduler="pndm",
+                           tokenizer_dir=folder.parent / f".{folder.name}-tokenizer")
+    torch.manual_seed(SEED)
+    checker = StableDiffusionSafetyChecker(CLIPConfig(
+        text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=32))
+    pipe.register_modules(safety_checker=checker, feature_extractor=CLIPImageProcessor())  # SD v1.4's defaults
+    pipe.register_to_config(requires_safety_checker=True)
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD14_SCHEDULER_FILE, indent=2) + "\n")
+    shutil.rmtree(folder.parent / f".{folder.name}-tokenizer", ignore_errors=True)
+
+
+def build_clip(folder: Path) -> None:
+    from erasure.standins.architectures import TINY_CLIP, random_clip_dir
+
+    random_clip_dir(folder, TINY_CLIP, projection_dim=768, seed=SEED)
+    shutil.rmtree(folder / "tok", ignore_errors=True)  # its files are in the processor's save
+
+
+def build_q16(file: Path) -> None:
+    from erasure.metrics.q16 import Q16_SHAPE
+
+    array = np.random.default_rng(SEED).standard_normal(Q16_SHAPE).astype(np.float16)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_bytes(pickle.dumps(array, protocol=3))
+
+
+class _InceptionLayers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 16, kernel_size=13, stride=13)
+        self.fc = torch.nn.Linear(16, 2048)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), 1).flatten(1)
+        return self.fc(pooled).view(x.shape[0], 2048, 1, 1)
+
+
+class _Inception(torch.nn.Module):
+    """clean-fid's InceptionV3W calls `base.layers(x)` on [-1, 1] images at 299 px, or `base(x,
+    return_features=True)` on [0, 255] images."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = _InceptionLayers()
+
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        return self.layers((x - 128.0) / 128.0)
+
+
+def build_inception(file: Path) -> None:
+    torch.manual_seed(SEED)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.script(_Inception().eval()).save(str(file))
+
+
+def build_alexnet(file: Path) -> None:
+    import torchvision
+
+    torch.manual_seed(SEED)
+    features = torchvision.models.alexnet(weights=None).features
+    file.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({f"features.{k}": v.contiguous() for k, v in features.state_dict().items()}, str(file))
+
+
+def build_reference(folder: Path, n: int = 4) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)).save(folder / f"ref_{i}.png")
+
+
+def build(out: str | Path) -> Path:
+    """Build every stand-in into `out` (replaced as a whole: a half-built folder is never left behind)."""
+    from erasure.io import sha256_file
+
+    out = Path(out)
+    tmp = out.parent / f".{out.name}.building"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    build_pipeline(tmp / "sd-v1-4")
+    build_clip(tmp / "clip-vit-large-patch14")
+    build_q16(tmp / "q16" / "prompts.p")
+    build_inception(tmp / "inception" / "inception-2015-12-05.pt")
+    build_alexnet(tmp / "alexnet" / "alexnet-standin.pth")
+    build_reference(tmp / "coco-val2014")
+    files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    (tmp / MARKER).write_text(json.dumps({"note": NOTE, "seed": SEED, "files": files}, indent=1) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m erasure.standins", description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        torch.set_num_threads(1)
+        build(args.out)
+    except ErasureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}: {NOTE}")
+    return 0
