@@ -26,7 +26,9 @@ ESD-u ("unconditional layers": everything but cross-attention) exists in three v
   paper compares against: the paper's experiments are "implemented with PyTorch v1.13 and HuggingFace's
   Diffusers library" (§ 4, Reproducibility), and the paper's own repository ships this diffusers ESD
   trainer, with `--concept_scale` (default 3.0) documented as "s_s in the paper" — the 3 of "ESD-u-3".
-  It is the SDD authors' port of the ESD authors' LDM script below.
+  (Its `run_esd_nudity.sh` runs the default method, xattn; no command line for the ESD-u run is
+  recorded, so this is the best evidence, not a certainty.) It is the SDD authors' port of the ESD
+  authors' LDM script below.
 - `noxattn-ldm` — rohitgandikota/erasing, `train-scripts/train-esd.py` (the 2023 CompVis/LDM code of the
   ESD paper), `train_esd`, method `noxattn`, over the LDM UNet's names::
 
