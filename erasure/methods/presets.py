@@ -73,7 +73,9 @@ ZT_MODELS = ("trained", "frozen")  # ESD's z_t source, the default first
 
 
 def resolve_settings(method: str, preset: str | None, overrides: Mapping | None = None) -> Settings:
-    """The preset's values, then `overrides` by name; an unknown name or preset is an ErasureError."""
+    """The preset's values, then `overrides` by name, with `trainable` (and, for ESD, `zt_model`) resolved
+    to the method's default when empty. An unknown name, preset or choice, a subset the method does not
+    train, or a `zt_model` for SDD is an ErasureError naming the setting."""
     preset = preset or DEFAULT_PRESET.get(method)
     if preset not in PRESETS:
         raise ErasureError(f"preset {preset!r}: unknown (known: {', '.join(PRESETS)})")
