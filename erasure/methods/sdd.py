@@ -29,7 +29,7 @@ class SDD(FineTuningMethod):
     deliverable = "teacher"
 
     def __init__(self, unet, scheduler_config: dict, prompts: Prompts, settings: Settings, *, method: str = "sdd"):
-        super().__init__(unet, select_trainable(unet, method))
+        super().__init__(unet, select_trainable(unet, method, settings.trainable))
         self.teacher = copy_sharing_frozen(unet, self.trainable)
         self.teacher_trainable = teacher_params(self.teacher, self.trainable)
         self.base = copy_sharing_frozen(unet, self.trainable) if method == "sdd+retain" else None

@@ -120,7 +120,8 @@ def train(
     generator = torch.Generator().manual_seed(int(seed))
     ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": m.deliverable})
     n_trained = sum(p.numel() for p in m.trainable.values())
-    log(f"{method} ({preset}) on {concept_list}: training {n_trained:,} of "
+    zt = f", z_t from the {resolved.zt_model} model" if resolved.zt_model else ""
+    log(f"{method} ({preset}; subset {resolved.trainable}{zt}) on {concept_list}: training {n_trained:,} of "
         f"{sum(p.numel() for p in unet.parameters()):,} UNet parameters for {iterations} steps")
 
     # 3. resume from the last complete checkpoint

@@ -44,3 +44,33 @@ def tiny_base(tmp_path_factory) -> str:
     pipe = tiny_pipeline(root / "tok")
     pipe.save_pretrained(root / "pipeline")
     return str(root / "pipeline")
+
+
+@pytest.fixture(scope="session")
+def sd14_unet():
+    """SD v1.4's UNet2DConditionModel (CompVis/stable-diffusion-v1-4 unet/config.json) on the meta device:
+    the real module tree and parameter shapes, no 860M allocation. Shared by the session: no test may rely
+    on the `requires_grad` flags another test's selection left."""
+    from accelerate import init_empty_weights
+    from diffusers import UNet2DConditionModel
+
+    with init_empty_weights():
+        return UNet2DConditionModel(
+            sample_size=64, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
+            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, cross_attention_dim=768, attention_head_dim=8,
+        )
+
+
+@pytest.fixture(scope="session")
+def toy_unet():
+    """The toy world's UNet, built from its shipped config.json on the meta device."""
+    import json
+    from importlib.resources import files
+
+    from accelerate import init_empty_weights
+    from diffusers import UNet2DConditionModel
+
+    config = json.loads(files("erasure.worlds.toy").joinpath("assets/base/pipeline/unet/config.json").read_text())
+    with init_empty_weights():
+        return UNet2DConditionModel.from_config(config)

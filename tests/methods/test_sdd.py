@@ -3,6 +3,7 @@ the AdamW update, the EMA update; only attn2 parameters change."""
 
 import copy
 
+import pytest
 import torch
 
 from erasure.methods.base import encode_prompts
@@ -97,7 +98,37 @@ def test_esd_target_from_frozen_original(tiny_base):
     for name, p in m.original.named_parameters():
         assert torch.equal(p, original[name]), name  # the frozen original never moves
     moved = [n for n, p in pipe.unet.named_parameters() if not torch.equal(p, original[n])]
-    assert moved and not any(is_attn2(n) for n in moved)  # ESD-u trains everything except attn2
+    assert moved and set(moved) <= set(m.trainable)  # ESD-u's default subset: noxattn (params.py)
+    assert not any(is_attn2(n) or n.startswith(("time_embedding.", "conv_out.")) for n in moved)
+
+
+@pytest.mark.parametrize("zt_model", ["trained", "frozen"])
+def test_esd_samples_zt_from_the_model_zt_model_names(tiny_base, zt_model):
+    """zt_model = trained samples z_t from the student as it is now; frozen from the original base, even after
+    the student has moved."""
+    from erasure.methods.base import draw
+    from erasure.methods.sampling import sample_zt
+
+    pipe = load_base_pipeline(tiny_base)
+    base = copy.deepcopy(pipe.unet)
+    settings = resolve_settings("esd-u", "esd", dict(sampling_steps=3, batch_size=2, zt_model=zt_model))
+    prompts = encode_prompts(pipe, ["a triangle"])
+    m = build_method("esd-u", pipe.unet, dict(pipe.scheduler.config), prompts, settings)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in m.trainable.values():  # the student leaves the base, as training would make it
+            p.add_(0.1 * torch.randn_like(p))
+
+    def z_t_of(model):  # sample()'s draws, in its order, from `model`
+        g = torch.Generator().manual_seed(3)
+        index, c = draw(3, g), prompts.concepts[draw(1, g)]
+        return sample_zt(model, m.scheduler, c, prompts.uncond, index=index, guidance=3.0, batch_size=2, generator=g)
+
+    z_t, t, _ = m.sample(0, torch.Generator().manual_seed(3))
+    (z_student, t_student), (z_base, _) = z_t_of(pipe.unet), z_t_of(base)
+    assert t == t_student and not torch.allclose(z_student, z_base)
+    expected, other = (z_student, z_base) if zt_model == "trained" else (z_base, z_student)
+    assert torch.equal(z_t, expected) and not torch.allclose(z_t, other)
 
 
 def test_sdd_retain_is_its_own_method(tiny_base):
