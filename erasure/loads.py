@@ -10,6 +10,7 @@ file that parses but is not the one recorded is caught as well.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +20,17 @@ from erasure.errors import ErasureError
 # What the parsers raise on bad bytes: PIL (UnidentifiedImageError is an OSError; some plugins raise
 # SyntaxError / EOFError), pandas (ParserError, EmptyDataError and UnicodeDecodeError are ValueErrors),
 # numpy, json; safetensors' own SafetensorError is added where it is importable.
-_PARSE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, EOFError)
-with contextlib.suppress(ImportError):
-    from safetensors import SafetensorError
+# Looked up when first needed, not at import: the report env (envs/report.yaml) has no safetensors.
+_BASE_PARSE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, EOFError)
 
-    _PARSE_ERRORS = (*_PARSE_ERRORS, SafetensorError)
+
+@functools.cache
+def _parse_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from safetensors import SafetensorError
+    except ImportError:
+        return _BASE_PARSE_ERRORS
+    return (*_BASE_PARSE_ERRORS, SafetensorError)
 
 
 def _reason(exc: BaseException) -> str:
@@ -41,7 +48,7 @@ def parse_errors(path: str | os.PathLike, what: str, fix: str) -> Iterator[None]
         raise
     except FileNotFoundError:
         raise ErasureError(f"{path}: {what} not found; {fix}") from None
-    except _PARSE_ERRORS as exc:
+    except _parse_errors() as exc:
         raise ErasureError(f"{path}: unreadable {what} ({_reason(exc)}); {fix}") from None
 
 
@@ -117,7 +124,7 @@ def from_pretrained_checked(load, directory: str | os.PathLike, *, what: str, fi
         return load(directory)
     except ErasureError:
         raise
-    except _PARSE_ERRORS as exc:
+    except _parse_errors() as exc:
         bad = first_unreadable_safetensors(directory) if Path(directory).is_dir() else None
         if bad is not None:
             raise ErasureError(f"{bad[0]}: unreadable {what} weights ({bad[1]}; truncated or corrupted); {fix}") from None
@@ -134,6 +141,6 @@ def first_unreadable_safetensors(directory: str | os.PathLike) -> tuple[Path, st
         try:
             with safe_open(str(file), framework="pt"):
                 pass
-        except _PARSE_ERRORS as exc:
+        except _parse_errors() as exc:
             return file, _reason(exc)
     return None
