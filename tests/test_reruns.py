@@ -57,9 +57,24 @@ def planned(repo: Path, workdir: Path, configfiles: list[str | Path], *, env: di
     if "Job stats:" not in text:
         return {}
     table = text.split("Job stats:")[1].split("total")[0]
-    jobs = {name: int(n) for name, n in re.findall(r"^(\S+)\s+(\d+)\s*$", table, flags=re.M)}
+    jobs: dict[str, int] = {}
+    for name, n in re.findall(r"^(\S+)\s+(\d+)\s*$", table, flags=re.M):
+        name = SCORE_FAMILY.get(name, name)  # one score rule per metric, counted by scorer family
+        jobs[name] = jobs.get(name, 0) + int(n)
     jobs.pop("all", None)
     return jobs
+
+
+# score_<metric> rule -> its scorer family (rules/score.smk SCORER_FAMILIES), so expectations read per family
+SCORE_FAMILY = {
+    f"score_{metric.replace('-', '_')}": family
+    for family, metrics in {
+        "score_toy": ("target", "alignment", "fid-toy", "paired-distance"),
+        "score_clip": ("harm", "clip", "fid", "lpips"),
+        "score_nudenet": ("nude", "nude-mace"),
+    }.items()
+    for metric in metrics
+}
 
 
 # --- config keys: the default (toy) config ----------------------------------------------------------------
