@@ -66,9 +66,12 @@ def standins_input():
 
 
 def preflight_gate_input(wildcards=None):
+    """The preflight gate (rules/preflight.smk) as an input of every weight-loading job of a non-toy world:
+    they wait for it, but only its existence counts (`ancient`), so a gate rerun (an edited prompt file, a new
+    Q16 copy) reruns the check, not every job behind it."""
     if WORLD == "toy":
         return []
-    return str(Path(RESULTS, "{world}", "preflight.txt"))
+    return ancient(str(Path(RESULTS, "{world}", "preflight.txt")))
 
 
 def preflight_gate_sources(wildcards):

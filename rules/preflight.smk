@@ -48,8 +48,6 @@ if config.get("standins"):
         """Stand-in weights (tiny, random, real architectures' configs) for CI / demos: erasure.standins."""
         output:
             directory(config["standins"]),
-        params:
-            python=sys.executable,
         log:
             str(Path(RESULTS, "logs", "standins.log")),
         threads: 1
@@ -58,5 +56,5 @@ if config.get("standins"):
             runtime=10,
         conda:
             "../envs/train.yaml"
-        shell:
-            "{params.python} -m erasure.standins {output} > {log} 2>&1"
+        script:
+            "../workflow_scripts/standins.py"
