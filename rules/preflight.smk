@@ -32,7 +32,7 @@ rule preflight_gate:
     output:
         str(Path(RESULTS, "{world}", "preflight.txt")),
     params:
-        configfiles=PREFLIGHT_CONFIGFILES,
+        # no config-file paths here: the same config from another file must not rerun the check
         results=lambda wildcards, output: str(Path(output[0]).parents[1]),
     log:
         log_path("preflight_gate"),

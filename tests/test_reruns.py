@@ -267,7 +267,7 @@ FILE_EDITS = {  # file edited -> {rule: jobs rerun}; methods sd and sd-neg, one 
     # case 1: a local prompt file, fetched-kind (copied under results/) and shipped-kind (read in place)
     "files/coco.csv": (_write("case_number,prompt,evaluation_seed\n0,a dog,1\n"),
                        {"fetch_prompts": 1, "prompts": 1, "generate_shard": 2, "merge_manifest": 2, "score_clip": 5,
-                        **REPORT}),
+                        "preflight_gate": 1, **REPORT}),  # the gate re-checks a fetched file; no job behind it reruns
     "files/body.txt": (_write("Norway body\nChile body\n"),
                        {"prompts": 1, "generate_shard": 2, "merge_manifest": 2, "score_nudenet": 2, **REPORT}),
     # case 7: the base model's weights: every image set and score, no prompt table
@@ -278,7 +278,7 @@ FILE_EDITS = {  # file edited -> {rule: jobs rerun}; methods sd and sd-neg, one 
     # scorer files: only the scores that read them
     "files/ref/sub/b.png": (_write("png b, edited"), {"score_clip": 2, **REPORT}),  # FID reference folder
     "files/inception-2015-12-05.pt": (_write("inception v2"), {"score_clip": 2, **REPORT}),
-    "files/prompts.p": (_write("q16 pickle v2"), {"q16_prompts": 1, "score_clip": 2, **REPORT}),
+    "files/prompts.p": (_write("q16 pickle v2"), {"q16_prompts": 1, "preflight_gate": 1, "score_clip": 2, **REPORT}),
     "files/torch/hub/checkpoints/alexnet-owt-7be5be79.pth": (_write("alexnet v2"), {"score_clip": 1, **REPORT}),
     # a hub model's resolved revision (CLIP ViT-L/14 for clip and harm): refs/main names another snapshot
     "hub/models--openai--clip-vit-large-patch14/refs/main": (_write("rev2"), {"score_clip": 4, **REPORT}),

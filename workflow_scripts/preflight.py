@@ -1,6 +1,6 @@
 """Snakemake shim for `preflight` (print) and `preflight_gate` (print, and write output[0] when all is ok).
 
-    params.configfiles  the --configfile list (commands in the report name it)
+    params.configfiles  (preflight only) the --configfile list, named in the report's commands
     params.results      the results root
     output[0]           (preflight_gate only) results/{world}/preflight.txt: the report
 """
@@ -27,7 +27,7 @@ def main(config: dict, *, configfiles: list[str], results: str, out: Path | None
 
 if "snakemake" in globals():
     _sm = globals()["snakemake"]
-    _code = main(dict(_sm.config), configfiles=list(_sm.params.configfiles), results=_sm.params.results,
+    _code = main(dict(_sm.config), configfiles=list(_sm.params.get("configfiles", [])), results=_sm.params.results,
                  out=Path(_sm.output[0]) if len(_sm.output) else None)
     if _code:
         if len(_sm.log):
