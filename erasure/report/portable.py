@@ -16,7 +16,8 @@ import pandas as pd
 
 # An absolute path: "/" or "~/" at the start of the text or after a space, bracket, quote, "=" or "," (so
 # URLs, "a/b" and "results/<world>/x" are not).
-_ABSOLUTE = re.compile(r"(?<![^\s(\[{'\"=,`])(?:~?/)[^\s,;()\[\]{}'\"<>|`]+")
+# after whitespace, an opening bracket, a quote, "=", "," or ":" ("oracle:/home/…"); "//" (a URL) is left alone
+_ABSOLUTE = re.compile(r"(?<![^\s(\[{'\"=,`:])(?:~?/)(?!/)[^\s,;()\[\]{}'\"<>|`]+")
 _HF_SNAPSHOT = re.compile(r"models--([^/]+)--([^/]+)(?:/snapshots/[^/]+)?")
 
 

@@ -14,7 +14,7 @@ import pytest
 from matplotlib.text import Text
 
 from erasure.report import curves, matrices, style
-from erasure.report.portable import has_absolute_path
+from erasure.report.portable import has_absolute_path, portable
 from erasure.report.tables import build_table, to_latex, to_markdown
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,3 +161,12 @@ def test_figure_text_and_report_caption_carry_no_machine_paths(tmp_path, capture
     matrices.plot_heatmap(values, tmp_path / "m.png", by="artist", value_label="v",
                           labels={"m": "/scratch/bob/ckpt/sdd"}, title="from /scratch/bob/results")
     assert not [t for t in _texts(captured[0]) if "/scratch/bob" in t]
+
+
+def test_a_path_after_a_colon_is_shortened_and_a_url_is_not():
+    """Another instance, from the default run's Table 1 footnote: the FID-toy scorer's label carries the
+    oracle directory after "oracle:"; a URL's "//" must survive."""
+    label = "clean-fid==0.1.35 oracle:/tmp/fc/erasure/worlds/toy/assets/base/oracle features"
+    assert portable(label) == "clean-fid==0.1.35 oracle:…/base/oracle features"
+    url = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+    assert portable(url) == url and not has_absolute_path(url)
