@@ -33,8 +33,8 @@ from pathlib import Path
 
 from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, locate
 
-MODEL_FILES = ("*.json", "*.txt", "*.safetensors")  # = erasure.metrics.backbones.DEFAULT_ALLOW (torch-free copy)
-CLIP_HUB_ID = "openai/clip-vit-large-patch14"  # = erasure.metrics.clipscore.CLIP_HUB_ID
+MODEL_FILES = ("*.json", "*.txt", "*.safetensors")  # what from_pretrained reads (erasure.metrics.backbones uses it)
+CLIP_HUB_ID = "openai/clip-vit-large-patch14"  # CLIP ViT-L/14 (erasure.metrics.clipscore)
 INCEPTION_FILE, INCEPTION_ENV, CLEANFID_CACHE = "inception-2015-12-05.pt", "ERASURE_INCEPTION", Path("/tmp")
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet file (erasure.metrics.lpips_metric)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

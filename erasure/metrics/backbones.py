@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from erasure.errors import ErasureError
+from erasure.sources import MODEL_FILES
 
 # Only what `from_pretrained` needs: the hub repos also carry TF / Flax / pickle weights we never read.
-DEFAULT_ALLOW = ("*.json", "*.txt", "*.safetensors")
+DEFAULT_ALLOW = MODEL_FILES  # the files the DAG lists as inputs (erasure.sources)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

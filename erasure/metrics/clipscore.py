@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 
 from erasure.metrics.backbones import resolve_source
+from erasure.sources import CLIP_HUB_ID  # one definition, shared with the DAG inputs
 
-CLIP_HUB_ID = "openai/clip-vit-large-patch14"
 CONVENTIONS = ("cosine", "hessel")
 HESSEL_W = 2.5
 

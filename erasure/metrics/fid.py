@@ -28,21 +28,17 @@ import pandas as pd
 import torch
 
 from erasure.errors import ErasureError
+from erasure.sources import CLEANFID_CACHE, INCEPTION_ENV, INCEPTION_FILE, inception_file
 
-INCEPTION_FILE = "inception-2015-12-05.pt"
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
-INCEPTION_ENV = "ERASURE_INCEPTION"
-CLEANFID_CACHE = Path("/tmp")  # where clean-fid 0.1.35 itself looks on non-Windows systems
 
 
 def find_inception(path: str | os.PathLike | None = None) -> Path:
     """The Inception weights: `path` (file or dir), else $ERASURE_INCEPTION, else clean-fid's /tmp cache."""
-    candidates = [Path(p).expanduser() for p in (path, os.environ.get(INCEPTION_ENV)) if p]
-    candidates.append(CLEANFID_CACHE)
-    for candidate in candidates:
-        file = candidate / INCEPTION_FILE if candidate.is_dir() else candidate
-        if file.is_file():
-            return file
+    file = inception_file(path)  # the same search the DAG's inputs use (erasure.sources)
+    if file is not None:
+        return file
+    candidates = [Path(p).expanduser() for p in (path, os.environ.get(INCEPTION_ENV)) if p] + [CLEANFID_CACHE]
     raise ErasureError(
         f"settings.inception: {INCEPTION_FILE} not found (looked in {', '.join(map(str, candidates))}); "
         f"download {INCEPTION_URL} and put it in {CLEANFID_CACHE} or set {INCEPTION_ENV} / settings.inception"
