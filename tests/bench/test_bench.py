@@ -194,3 +194,29 @@ def test_device_script_reduced(tmp_path):
     assert {s["variant"] for s in memory["summary"]} >= {"bf16+frozen16+ckpt"}
     check_document(json.loads((out / "generation.json").read_text()), "generation")
     assert "exit 0" in (out / "log.txt").read_text()
+
+
+def test_frontdoor_analyse_splits_startup_and_load_from_job_logs(tmp_path):
+    """The front-door breakdown reads the benchmark TSVs and each job's log lines (no run needed)."""
+    import frontdoor
+
+    bench = tmp_path / "results" / "toy" / "benchmarks"
+    logs = tmp_path / "results" / "toy" / "logs"
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    for rule, job, wall, cpu, log in [
+        ("generate_shard", "sd/body/0", 10.0, 8.0, "erasure.job: startup_s=2.5\n... {'load_s': 1.5, 'generate_s': 6}"),
+        ("generate_shard", "sd/coco/0", 20.0, 15.0, "erasure.job: startup_s=3.5\n{'load_s': 0.5}"),
+        ("score_target", "sd/body", 4.0, 3.0, None),
+    ]:
+        (bench / rule / job).parent.mkdir(parents=True, exist_ok=True)
+        (bench / rule / f"{job}.tsv").write_text(header + f"{wall}\t0:00:10\t1\t1\t1\t1\t0\t0\t1\t{cpu}\n")
+        if log is not None:
+            (logs / rule / job).parent.mkdir(parents=True, exist_ok=True)
+            (logs / rule / f"{job}.log").write_text(log)
+    out = frontdoor.analyse(tmp_path)
+    rules = {row["name"]: row for row in out["rules"]}
+    assert rules["generate_shard"]["jobs"] == 2 and rules["generate_shard"]["wall_s"] == 30.0
+    assert rules["generate_shard"]["startup_s"] == 6.0 and rules["generate_shard"]["load_s"] == 2.0
+    assert rules["generate_shard"]["startup_share"] == round(8.0 / 30.0, 3)
+    assert rules["score_target"]["jobs_with_split"] == 0 and rules["score_target"]["startup_share"] == 0
+    assert out["summary"]["jobs"] == 3 and out["summary"]["startup_share"] == round(8.0 / 34.0, 3)
