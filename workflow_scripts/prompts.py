@@ -16,7 +16,7 @@ def main(out: Path, log_file: Path | None = None, *, name: str, spec: dict, guid
 
     set_threads(threads)
     with logged(log_file):
-        from erasure.generate.methods import resolve_concepts
+        from erasure.generate.pipelines import resolve_concepts
         from erasure.prompts import build_prompt_table, write_table
 
         concepts = resolve_concepts(spec["concepts"]) if spec.get("concepts") else None

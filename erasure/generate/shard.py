@@ -34,8 +34,8 @@ from PIL import Image
 from erasure import paths
 from erasure.errors import ErasureError
 from erasure.io import atomic_path, sha256_file, write_json_atomic
-from erasure.generate.methods import NonFinite
-from erasure.generate.sampling import LATENT_SCHEME, initial_latents
+from erasure.generate.pipelines import NonFinite
+from erasure.generate.latents import LATENT_SCHEME, initial_latents
 from erasure.paths import MethodId
 from erasure.generate.manifest import MANIFEST_COLUMNS, merge_manifests  # noqa: F401 (re-exported)
 from erasure.prompts.table import image_seeds, read_table
@@ -219,7 +219,7 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
                    sampling: Mapping, batch_size: int, base_model: str, results: str | Path, world: str,
                    device: str = "auto") -> dict:
     """One shard job: load the method, drop stale images, draw the missing ones, write the shard manifest."""
-    from erasure.generate.methods import load_method
+    from erasure.generate.pipelines import load_method
     from erasure.runtime import pick_device
 
     out, image_dir, shard = Path(out), Path(image_dir), int(shard)

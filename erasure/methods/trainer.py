@@ -24,20 +24,37 @@ from erasure import checkpoints as ckpt
 from erasure.errors import ErasureError
 from erasure.methods.base import FineTuningMethod, encode_prompts
 from erasure.methods.concepts import resolve_concepts
-from erasure.methods.presets import DEFAULT_PRESET, Settings, fingerprint, resolve_settings
+from erasure.methods import specs
+from erasure.methods.presets import Settings, fingerprint, resolve_settings
 
 LOG_FIELDS = ("step", "loss", "lr", "seconds")
 
 
 def build_method(method: str, unet, scheduler_config: dict, prompts, settings: Settings) -> FineTuningMethod:
-    from erasure.methods.esd import ESD
-    from erasure.methods.sdd import SDD
+    """The fine-tuning method `method` (its spec's implementation class) on `unet`.
 
-    if method in ("sdd", "sdd+retain"):
-        return SDD(unet, scheduler_config, prompts, settings, method=method)
-    if method in ("esd-x", "esd-u"):
-        return ESD(unet, scheduler_config, prompts, settings, method=method)
-    raise ErasureError(f"method {method!r}: unknown (known: sdd, sdd+retain, esd-x, esd-u)")
+    Args:
+        method: a fine-tuning method's name (erasure.methods.specs.FINE_TUNED).
+        unet: the diffusers UNet2DConditionModel to train (modified in place: its trained subset gets
+            requires_grad).
+        scheduler_config: the base pipeline's scheduler config (the z_t sampler's DDIM is built from it).
+        prompts: frozen text embeddings (erasure.methods.base.Prompts), each [1, L, D].
+        settings: the resolved settings (erasure.methods.presets.resolve_settings).
+
+    Returns:
+        The method, whose checkpoint roles (`state()`) are the spec's `deliverables`.
+
+    Raises:
+        ErasureError: `method` is unknown or not a fine-tuning method, or its implementation writes other
+            checkpoint roles than its spec's deliverables.
+    """
+    spec = specs.get(method, specs.FINE_TUNING)
+    built = spec.implementation_object()(unet, scheduler_config, prompts, settings, method=method)
+    roles = set(built.state())
+    if roles != set(spec.deliverables):
+        raise ErasureError(f"method {method!r}: {spec.implementation} checkpoints {sorted(roles)}, its spec "
+                           f"(erasure.methods.specs) says deliverables {list(spec.deliverables)}")
+    return built
 
 
 def make_optimizer(params: list[torch.nn.Parameter], settings: Settings, iterations: int):
@@ -85,7 +102,7 @@ def train(
     """Train (or resume) the run in `run_dir` up to `iterations`; return its checkpoint steps."""
     run_dir = Path(run_dir)
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
-    preset = preset or DEFAULT_PRESET.get(method)
+    preset = preset or specs.get(method, specs.FINE_TUNING).default_preset
     resolved = resolve_settings(method, preset, settings)
     concept_list = resolve_concepts(concepts)
     from erasure.models import load_base_pipeline
