@@ -153,7 +153,19 @@ def _load_checked(run_dir: Path, step: int, name: str) -> dict[str, torch.Tensor
 
 
 def load_weights(run_dir: str | Path, step: int, role: str) -> dict[str, torch.Tensor]:
-    """The `role` ("student", "teacher") tensors of checkpoint `step`, verified against their sha256."""
+    """The `role` tensors of checkpoint `step`, verified against their sha256.
+
+    Args:
+        run_dir: the run's folder; step: a checkpoint step; role: a checkpoint role of the run's method
+            (its spec's deliverables: "teacher", "student", "model").
+
+    Returns:
+        {UNet parameter name -> tensor}, as saved (the trained subset only; CPU, the training dtype).
+
+    Raises:
+        ErasureError: the file is missing, truncated or unparsable, or its sha256 differs from the record
+            (naming the file and how to repair the run).
+    """
     return _load_checked(Path(run_dir), step, f"{role}.safetensors")
 
 
@@ -168,7 +180,8 @@ def _read_json(run_dir: Path, step: int, name: str) -> dict:
 
 
 def load_trainer_state(run_dir: str | Path, step: int) -> tuple[dict[str, torch.Tensor], dict]:
-    """(tensors, json) of checkpoint `step`'s optimiser / scheduler / RNG state, verified like the weights."""
+    """(tensors, json) of checkpoint `step`'s optimiser / scheduler / RNG state, verified like the weights
+    (`load_weights`; raises ErasureError as it does); `restore_trainer_state` puts them back."""
     run_dir = Path(run_dir)
     return _load_checked(run_dir, step, STATE_TENSORS), _read_json(run_dir, step, STATE_JSON)
 
@@ -264,7 +277,23 @@ def load_method_pipeline(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ):
-    """A `StableDiffusionPipeline`: the base model with the run's trained parameters at `step` patched in."""
+    """The base model with the run's trained parameters at `step` patched in.
+
+    Args:
+        base_source: the config's base_model (erasure.models.load_base_pipeline); a run trained from
+            another base is loaded with a warning.
+        run_dir: the run's folder; step: a complete checkpoint's step.
+        which: "default" (the run's deliverable: SDD's EMA teacher, ESD's trained model, an edit's model) or
+            "student".
+        results_root: the results root; device, dtype: where the pipeline goes and its parameters' dtype.
+
+    Returns:
+        A diffusers StableDiffusionPipeline.
+
+    Raises:
+        ErasureError: no checkpoint at `step`, a damaged checkpoint file, or a parameter the base UNet lacks
+            or holds in another shape (a different base model).
+    """
     from erasure.models import load_base_pipeline
 
     run_dir = Path(run_dir)

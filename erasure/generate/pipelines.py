@@ -182,7 +182,26 @@ def build_inference_method(name: str, spec: Mapping, base) -> MethodPipeline:
 
 def load_method(method: str, spec: Mapping | None, *, base_model: str, results: str | Path, world: str,
                 scheduler: str, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> MethodPipeline:
-    """Any `{method}` id: inference-time (spec from `inference_methods`) or fine-tuned `{run}@{step}`."""
+    """The pipeline that draws method `method`'s images.
+
+    Args:
+        method: a method id: an inference-time name (config `inference_methods`) or a run's `{run}@{step}` /
+            `{run}.student@{step}` (erasure.paths.MethodId).
+        spec: config `inference_methods.<method>` (its `kind` names an inference-time spec of
+            erasure.methods.specs); ignored for a run.
+        base_model: the config's base_model; results: the results root; world: the world name (the run's
+            checkpoints are results/{world}/models/{run}/step-{NNNNNN}/).
+        scheduler: a name of erasure.generate.settings.SCHEDULERS, built from the base's scheduler config.
+        device, dtype: where the pipeline runs and its parameters' dtype (float16 on a GPU).
+
+    Returns:
+        A MethodPipeline: called with prompts and initial latents [B, C, h, w], it returns uint8 images
+        [B, H, W, 3].
+
+    Raises:
+        ErasureError: an unknown method or kind, missing concepts, an unknown SLD preset, or an unreadable
+            base model or checkpoint (erasure.checkpoints.load_method_pipeline).
+    """
     from erasure.models import load_base_pipeline
 
     method_id = MethodId.parse(method)

@@ -99,7 +99,32 @@ def train(
     log: Callable[[str], None] | None = None,
     progress: bool = True,
 ) -> list[int]:
-    """Train (or resume) the run in `run_dir` up to `iterations`; return its checkpoint steps."""
+    """Train (or resume) the run in `run_dir` up to `iterations`; return its checkpoint steps.
+
+    Args:
+        run_dir: the run's folder (results/{world}/models/{run}/): run.json, train_log.csv (step, loss, lr,
+            seconds) and step-{NNNNNN}/ checkpoints (erasure.checkpoints). A folder made with other settings
+            or another base is emptied first; one with the same settings resumes from its last complete
+            checkpoint, bit for bit on the same device and thread count.
+        method: a fine-tuning method (erasure.methods.specs.FINE_TUNED).
+        concepts: concept strings or a named set (erasure.methods.concepts).
+        iterations: optimiser steps in all; checkpoint_every: steps between checkpoints (the last is always
+            kept).
+        base_model: the config's base_model (erasure.models.load_base_pipeline).
+        preset: a preset of the method's spec (None: its default); settings: overrides of it, by name
+            (erasure.methods.presets.Settings).
+        seed: seeds the one CPU generator all randomness (z_T, t, concepts) comes from.
+        results: the results root (where toy:trained and the like live).
+        device: "auto" | "cpu" | "cuda[:n]" (float32 on any).
+        log: where messages go (default: stderr, beside the progress bar); progress: show the bar.
+
+    Returns:
+        The steps of the run's complete checkpoints, ascending.
+
+    Raises:
+        ErasureError: an unknown method, preset, setting or concept set, a damaged checkpoint, an unreadable
+            base model, or a non-finite loss (naming the step and the last good checkpoint).
+    """
     run_dir = Path(run_dir)
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     preset = preset or specs.get(method, specs.FINE_TUNING).default_preset
