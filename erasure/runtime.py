@@ -41,6 +41,16 @@ def limit_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(n)
 
 
+def seconds_since_start() -> float | None:
+    """Seconds since this process started (Linux /proc; None elsewhere): a job's startup, imports included."""
+    try:
+        # /proc/self/stat field 22 (starttime, clock ticks after boot); fields after "(comm)" start at field 3
+        start = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, float(Path("/proc/uptime").read_text().split()[0]) - start)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @contextlib.contextmanager
 def job(log: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
     """What every rule's job does around its work (workflow_scripts/*.py).
@@ -51,7 +61,8 @@ def job(log: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
         threads: the rule's `threads`: BLAS / OpenMP / torch threads (`limit_threads`).
 
     Every attempt's first log line names its SLURM job and host (erasure.report.provenance reads the job id
-    back); stdout, stderr and Python logging go to the log. An ErasureError (a user-fixable problem: a bad
+    back), the next its startup time (`erasure.job: startup_s=…`, seconds from process start to the job
+    body; bench/frontdoor.py reads it); stdout, stderr and Python logging go to the log. An ErasureError (a user-fixable problem: a bad
     file, key or value) ends the job with its one line, in the log and on the real stderr, and exit code 1;
     any other exception's traceback is written to the log and re-raised.
 
@@ -67,6 +78,9 @@ def job(log: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
         print(f"SLURM_JOB_ID={os.environ.get('SLURM_JOB_ID', '')}  host={os.uname().nodename}  "
               f"python={sys.version.split()[0]}", file=handle, flush=True)
         logging.basicConfig(stream=handle, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
+        startup = seconds_since_start()
+        if startup is not None:
+            logging.getLogger("erasure.job").info("startup_s=%.2f", startup)
     try:
         with contextlib.redirect_stderr(handle or sys.stderr), contextlib.redirect_stdout(handle or sys.stdout):
             try:

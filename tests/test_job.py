@@ -4,6 +4,7 @@ user-fixable ErasureError as one line."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,11 @@ def test_an_erasure_error_is_one_line_in_the_log_and_on_stderr(tmp_path, capsys,
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.splitlines() == ["ErasureError: prompts.csv: column 'prompt' missing"]
     lines = log.read_text().splitlines()
-    assert lines[0].startswith("SLURM_JOB_ID=") and lines[1:] == ["working", "ErasureError: prompts.csv: column "
+    assert lines[0].startswith("SLURM_JOB_ID=") and lines[2:] == ["working", "ErasureError: prompts.csv: column "
                                                                  "'prompt' missing"]
+    # the startup line bench/frontdoor.py reads: this test process has run for more than zero seconds
+    startup = re.search(r"erasure\.job: startup_s=([0-9.]+)$", lines[1])
+    assert startup and float(startup.group(1)) > 0
 
 
 def test_without_a_log_the_error_is_still_one_line(capsys, restore_threads):
