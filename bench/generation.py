@@ -3,8 +3,8 @@
     python bench/generation.py --world toy [--base auto|shipped|micro|DIR] [--batch 8] [--threads 1]
     python bench/generation.py --world sd --device cuda --dtype fp16 --variants   # 512 px, 25 steps
 
-Each method is the library's own `erasure.generate.methods.MethodPipeline` (what the generate rule runs),
-called on a batch of prompts with per-image seeded latents (erasure.generate.sampling.initial_latents);
+Each method is the library's own `erasure.generate.pipelines.MethodPipeline` (what the generate rule runs),
+called on a batch of prompts with per-image seeded latents (erasure.generate.latents.initial_latents);
 a call is end to end: text encoding, `steps` denoising steps with CFG (SLD and SEGA add their extra
 guidance branches), VAE decode, uint8 conversion. images/s = batch / median call time.
 
@@ -70,8 +70,8 @@ def sd_finetuned(base):
 
 def build_methods(args, device, dtype):
     """[(name, MethodPipeline)], the world label, prompts, steps, guidance."""
-    from erasure.generate.methods import MethodPipeline, build_inference_method
-    from erasure.generate.sampling import make_scheduler
+    from erasure.generate.pipelines import MethodPipeline, build_inference_method
+    from erasure.generate.latents import make_scheduler
 
     if args.world == "toy":
         import yaml
@@ -105,7 +105,7 @@ def build_methods(args, device, dtype):
 
 
 def time_method(mp, prompts, batch, steps, guidance, args, device) -> dict:
-    from erasure.generate.sampling import initial_latents
+    from erasure.generate.latents import initial_latents
 
     chosen = [prompts[i % len(prompts)] for i in range(batch)]
     latents = torch.cat([initial_latents(f"p{i}", 0, mp.latent_shape) for i in range(batch)])

@@ -135,8 +135,8 @@ def build_method(args, opts, device):
 
 @torch.no_grad()
 def sample_zt_split(unet, scheduler, cond, uncond, *, index, guidance, batch_size, generator):
-    """erasure.methods.sampling.sample_zt with CFG as two forwards per step (the 'off' side of batched CFG)."""
-    from erasure.methods.sampling import landing_timestep
+    """erasure.methods.zt_sampler.sample_zt with CFG as two forwards per step (the 'off' side of batched CFG)."""
+    from erasure.methods.zt_sampler import landing_timestep
 
     n_steps = scheduler.num_inference_steps
     cfg = unet.config
@@ -157,7 +157,7 @@ def sample_zt_split(unet, scheduler, cond, uncond, *, index, guidance, batch_siz
 
 def run_variant(args, opts, device) -> dict:
     from erasure.methods.base import draw
-    from erasure.methods.sampling import sample_zt
+    from erasure.methods.zt_sampler import sample_zt
     from erasure.methods.trainer import train_step
 
     C.reset_peak_memory(device)

@@ -25,7 +25,6 @@ naming it and what to do, instead of a `SafetensorError` that names no file.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import warnings
@@ -36,7 +35,7 @@ from safetensors.torch import save_file
 
 from erasure import paths
 from erasure.errors import ErasureError
-from erasure.io import honour_umask, sha256_file, temp_dir, write_json_atomic
+from erasure.io import atomic_dir, sha256_file, write_json_atomic
 from erasure.loads import load_safetensors, parse_errors, verify_sha256
 
 RUN_META = "run.json"
@@ -99,14 +98,6 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(path))
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(
     run_dir: str | Path,
     step: int,
@@ -119,8 +110,8 @@ def save_checkpoint(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     final = paths.step_dir(run_dir, step)
-    tmp = temp_dir(run_dir, prefix=f"{_TMP_PREFIX}{step:06d}-")
-    try:
+    # the prefix lets remove_temporaries sweep up what a killed job left
+    with atomic_dir(final, prefix=f"{_TMP_PREFIX}{step:06d}-", durable=True) as tmp:
         for role, tensors in weights.items():
             _save_tensors(tensors, tmp / f"{role}.safetensors")
         _save_tensors(trainer_tensors, tmp / STATE_TENSORS)
@@ -128,18 +119,6 @@ def save_checkpoint(
         (tmp / STEP_META).write_text(json.dumps({**meta, "step": int(step)}, indent=1, sort_keys=True))
         sums = {f.name: sha256_file(f) for f in sorted(tmp.iterdir())}
         (tmp / STEP_SUMS).write_text(json.dumps(sums, indent=1, sort_keys=True))
-        honour_umask(tmp)  # safetensors writes 0600 files whatever the umask
-        for f in tmp.iterdir():
-            with open(f, "rb") as handle:
-                os.fsync(handle.fileno())
-        _fsync_dir(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        _fsync_dir(run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
@@ -174,7 +153,19 @@ def _load_checked(run_dir: Path, step: int, name: str) -> dict[str, torch.Tensor
 
 
 def load_weights(run_dir: str | Path, step: int, role: str) -> dict[str, torch.Tensor]:
-    """The `role` ("student", "teacher") tensors of checkpoint `step`, verified against their sha256."""
+    """The `role` tensors of checkpoint `step`, verified against their sha256.
+
+    Args:
+        run_dir: the run's folder; step: a checkpoint step; role: a checkpoint role of the run's method
+            (its spec's deliverables: "teacher", "student", "model").
+
+    Returns:
+        {UNet parameter name -> tensor}, as saved (the trained subset only; CPU, the training dtype).
+
+    Raises:
+        ErasureError: the file is missing, truncated or unparsable, or its sha256 differs from the record
+            (naming the file and how to repair the run).
+    """
     return _load_checked(Path(run_dir), step, f"{role}.safetensors")
 
 
@@ -189,7 +180,8 @@ def _read_json(run_dir: Path, step: int, name: str) -> dict:
 
 
 def load_trainer_state(run_dir: str | Path, step: int) -> tuple[dict[str, torch.Tensor], dict]:
-    """(tensors, json) of checkpoint `step`'s optimiser / scheduler / RNG state, verified like the weights."""
+    """(tensors, json) of checkpoint `step`'s optimiser / scheduler / RNG state, verified like the weights
+    (`load_weights`; raises ErasureError as it does); `restore_trainer_state` puts them back."""
     run_dir = Path(run_dir)
     return _load_checked(run_dir, step, STATE_TENSORS), _read_json(run_dir, step, STATE_JSON)
 
@@ -285,7 +277,23 @@ def load_method_pipeline(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ):
-    """A `StableDiffusionPipeline`: the base model with the run's trained parameters at `step` patched in."""
+    """The base model with the run's trained parameters at `step` patched in.
+
+    Args:
+        base_source: the config's base_model (erasure.models.load_base_pipeline); a run trained from
+            another base is loaded with a warning.
+        run_dir: the run's folder; step: a complete checkpoint's step.
+        which: "default" (the run's deliverable: SDD's EMA teacher, ESD's trained model, an edit's model) or
+            "student".
+        results_root: the results root; device, dtype: where the pipeline goes and its parameters' dtype.
+
+    Returns:
+        A diffusers StableDiffusionPipeline.
+
+    Raises:
+        ErasureError: no checkpoint at `step`, a damaged checkpoint file, or a parameter the base UNet lacks
+            or holds in another shape (a different base model).
+    """
     from erasure.models import load_base_pipeline
 
     run_dir = Path(run_dir)

@@ -44,6 +44,7 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path, *, sourc
     if errors:
         raise ErasureError(f"{source}: {_describe(errors[0])}")
     _check_concept_sets(config, source)
+    _check_run_settings(config, source)
     return config
 
 
@@ -58,6 +59,20 @@ def _check_concept_sets(config: Mapping[str, Any], source: str) -> None:
                     resolve_concepts(spec["concepts"])
                 except ErasureError as error:
                     raise ErasureError(f"{source}: {section}.{name}.{error}") from None
+
+
+def _check_run_settings(config: Mapping[str, Any], source: str) -> None:
+    """A fine-tuning run's preset and settings are resolved now, as its spec (erasure.methods.specs) allows
+    them, so that a preset of another method or a retain_weight on SDD fails here, not in a cluster job."""
+    from erasure.methods import specs
+    from erasure.methods.presets import resolve_settings
+
+    for name, run in (config.get("runs") or {}).items():
+        if isinstance(run, Mapping) and run.get("method") in specs.FINE_TUNED:
+            try:
+                resolve_settings(run["method"], run.get("preset"), run.get("settings"))
+            except ErasureError as error:
+                raise ErasureError(f"{source}: runs.{name}: {error}") from None
 
 
 def _with_defaults(validator_cls):

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,58 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename into it) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, prefix: str | None = None, durable: bool = False) -> Iterator[Path]:
+    """A temporary sibling folder to fill; on success it replaces `path` whole, so that a killed or failed
+    job never leaves a half-written folder under the final name.
+
+    Args:
+        path: the folder to create or replace (its parent is created).
+        prefix: the temporary's name prefix (default `.{name}.`), for callers that sweep up what a killed
+            job left (erasure.checkpoints.remove_temporaries).
+        durable: fsync every file, the folder and its parent before and after the rename (checkpoints a
+            resumed run must trust after a power cut).
+
+    Yields:
+        The temporary folder (mode 0777 & ~umask). Everything in it is given the umask's modes before the
+        rename (safetensors writes 0600 files whatever the umask).
+
+    Raises:
+        Whatever the block raises; the temporary is removed first and `path` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_dir(path.parent, prefix=f".{path.name}." if prefix is None else prefix)
+    try:
+        yield tmp
+        honour_umask(tmp)
+        if durable:
+            for root, _, files in os.walk(tmp):
+                for name in files:
+                    with open(os.path.join(root, name), "rb") as handle:
+                        os.fsync(handle.fileno())
+            fsync_dir(tmp)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        os.rename(tmp, path)
+        if durable:
+            fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from erasure.errors import ErasureError
+from erasure.methods import specs
 from erasure.paths import MethodId
 
 PAIRED_METRICS = frozenset({"lpips", "paired-distance"})  # compare with the reference method's image
@@ -122,5 +123,9 @@ def _check_known(config: Mapping, sets: Iterable[ImageSet]) -> None:
                 )
             if method.step > run["iterations"]:
                 raise ErasureError(f"report: method {method.name!r}: step {method.step} > iterations {run['iterations']}")
+            spec = specs.get(run["method"], specs.FINE_TUNING, specs.CLOSED_FORM, where=f"runs.{method.run}.method")
+            if method.which == "student" and "student" not in spec.deliverables:
+                raise ErasureError(f"report: method {method.name!r}: run {method.run!r} ({run['method']}, a "
+                                   f"{spec.kind}) has no student weights (it delivers {', '.join(spec.deliverables)})")
         elif image_set.method not in config["inference_methods"]:
             raise ErasureError(f"report: unknown method {image_set.method!r} (see inference_methods and runs)")

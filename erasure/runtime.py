@@ -1,24 +1,109 @@
-"""Process-wide runtime settings that every entry point applies first."""
+"""Process-wide runtime settings, and the one wrapper every workflow shim runs its job in.
+
+torch is imported only by the functions that need it: report jobs run `job` in an env without torch.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from erasure.errors import ErasureError
+
+if TYPE_CHECKING:
+    import torch
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def set_threads(n: int) -> None:
     """Use exactly `n` CPU threads, so that parallel Snakemake jobs do not thrash two cores."""
+    import torch
+
     n = max(1, int(n))
     os.environ["OMP_NUM_THREADS"] = str(n)
     torch.set_num_threads(n)
 
 
-def pick_device(name: str = "auto") -> torch.device:
+def limit_threads(n: int) -> None:
+    """Limit BLAS / OpenMP to `n` threads without importing torch: through the environment, which torch
+    reads when it is first imported, and torch.set_num_threads when it already is."""
+    n = max(1, int(n))
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
+def seconds_since_start() -> float | None:
+    """Seconds since this process started (Linux /proc; None elsewhere): a job's startup, imports included."""
+    try:
+        # /proc/self/stat field 22 (starttime, clock ticks after boot); fields after "(comm)" start at field 3
+        start = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, float(Path("/proc/uptime").read_text().split()[0]) - start)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@contextlib.contextmanager
+def job(log: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
+    """What every rule's job does around its work (workflow_scripts/*.py).
+
+    Args:
+        log: the rule's log file, appended to (a rerun keeps the failed attempt's lines above its own); None
+            leaves stdout / stderr where they are (tests, interactive calls).
+        threads: the rule's `threads`: BLAS / OpenMP / torch threads (`limit_threads`).
+
+    Every attempt's first log line names its SLURM job and host (erasure.report.provenance reads the job id
+    back), the next its startup time (`erasure.job: startup_s=…`, seconds from process start to the job
+    body; bench/frontdoor.py reads it); stdout, stderr and Python logging go to the log. An ErasureError (a user-fixable problem: a bad
+    file, key or value) ends the job with its one line, in the log and on the real stderr, and exit code 1;
+    any other exception's traceback is written to the log and re-raised.
+
+    Raises:
+        SystemExit: (code 1) on an ErasureError inside the block.
+    """
+    limit_threads(threads)
+    real_stderr = sys.stderr
+    handle = None
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        handle = open(log, "a")  # noqa: SIM115 - closed below
+        print(f"SLURM_JOB_ID={os.environ.get('SLURM_JOB_ID', '')}  host={os.uname().nodename}  "
+              f"python={sys.version.split()[0]}", file=handle, flush=True)
+        logging.basicConfig(stream=handle, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
+        startup = seconds_since_start()
+        if startup is not None:
+            logging.getLogger("erasure.job").info("startup_s=%.2f", startup)
+    try:
+        with contextlib.redirect_stderr(handle or sys.stderr), contextlib.redirect_stdout(handle or sys.stdout):
+            try:
+                yield
+            except ErasureError as exc:
+                print(f"ErasureError: {exc}", file=handle or real_stderr)
+                if handle is not None:
+                    print(f"ErasureError: {exc}", file=real_stderr)
+                raise SystemExit(1) from None
+            except BaseException as exc:
+                if handle is not None and not isinstance(exc, SystemExit):
+                    traceback.print_exc(file=handle)
+                raise
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def pick_device(name: str = "auto") -> "torch.device":
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(name).startswith("cuda") and not torch.cuda.is_available():
-        from erasure.errors import ErasureError
-
         raise ErasureError(f"device: {name!r} but this machine has no usable CUDA GPU; set device: auto or cpu")
     return torch.device(name)

@@ -40,7 +40,7 @@ def main() -> None:
 
     from erasure.attacks import asr, checks, ringabell, whitebox
     from erasure.attacks.table import read_attack_table, run_attacks
-    from erasure.generate.methods import load_method
+    from erasure.generate.pipelines import load_method
     from erasure.models import toy_component_dir
     from erasure.prompts.toy import toy_coco, toy_i2p
     from erasure.runtime import set_threads

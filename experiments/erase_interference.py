@@ -34,7 +34,7 @@ def embed(pipe, texts):
 @torch.no_grad()
 def latents_for(pipe, cond, uncond, n, seed, levels):
     """The base's own DDIM latents (CFG 5) for one prompt, at several grid indices."""
-    from erasure.methods.sampling import ddim_scheduler, sample_zt
+    from erasure.methods.zt_sampler import ddim_scheduler, sample_zt
 
     sched = ddim_scheduler(dict(pipe.scheduler.config), 25)
     zs = []

@@ -85,8 +85,8 @@ def proxy(pipe, edited: dict, prompts=PROXY_PROMPTS, t=(250, 500, 750), n_latent
 
 @torch.no_grad()
 def image_rates(pipe_factory, oracle, n: int) -> dict:
-    from erasure.generate.methods import MethodPipeline
-    from erasure.generate.sampling import initial_latents, make_scheduler
+    from erasure.generate.pipelines import MethodPipeline
+    from erasure.generate.latents import initial_latents, make_scheduler
     from erasure.worlds.toy.vocab import ATTRIBUTES
 
     pipe = pipe_factory()

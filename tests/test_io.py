@@ -78,3 +78,59 @@ def test_toy_reference_folder_has_the_umask_mode(tmp_path, umask):
     shim.main(out, n=3, seed=0)
     assert mode(out) == 0o777 & ~umask
     assert len(list(out.iterdir())) == 3 and all(mode(f) == 0o666 & ~umask for f in out.iterdir())
+
+
+def test_atomic_dir_replaces_whole_with_the_umask_mode(tmp_path, umask):
+    from safetensors.torch import save_file
+
+    from erasure.io import atomic_dir
+
+    out = tmp_path / "deep" / "out"
+    with atomic_dir(out) as tmp:
+        assert tmp.parent == out.parent and tmp != out and not out.exists()
+        (tmp / "sub").mkdir()
+        save_file({"w": torch.zeros(2)}, str(tmp / "sub" / "w.safetensors"))  # 0600 whatever the umask
+    assert mode(out) == mode(out / "sub") == 0o777 & ~umask
+    assert mode(out / "sub" / "w.safetensors") == 0o666 & ~umask
+    with atomic_dir(out, durable=True) as tmp:  # a second build replaces the first whole: no stale file
+        (tmp / "new").write_text("n")
+    assert sorted(p.name for p in out.iterdir()) == ["new"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
+
+
+def test_atomic_dir_leaves_no_partial_folder_on_an_error(tmp_path):
+    from erasure.io import atomic_dir
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):  # a job killed half-way (BaseException, not only Exception)
+        with atomic_dir(out, prefix=".tmp-out-") as tmp:
+            (tmp / "half").write_text("h")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    out.mkdir()
+    (out / "old").write_text("o")
+    with pytest.raises(ValueError):
+        with atomic_dir(out) as tmp:
+            (tmp / "half").write_text("h")
+            raise ValueError("bad input")
+    # the previous complete folder is untouched, and no temporary is left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (out / "old").read_text() == "o"
+
+
+def test_standins_folder_has_the_umask_mode(tmp_path, umask, monkeypatch):
+    # a second instance of the pattern (erasure.standins.build): its safetensors were 0600 before atomic_dir
+    from erasure.standins import build as standins
+
+    for name in ("build_clip", "build_q16", "build_inception", "build_alexnet", "build_reference"):
+        monkeypatch.setattr(standins, name, lambda path: None)
+
+    def pipeline(path):
+        from safetensors.torch import save_file
+
+        path.mkdir(parents=True)
+        save_file({"w": torch.zeros(2)}, str(path / "w.safetensors"))
+
+    monkeypatch.setattr(standins, "build_pipeline", pipeline)
+    out = standins.build(tmp_path / "standins")
+    assert mode(out / "sd-v1-4" / "w.safetensors") == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["standins"]

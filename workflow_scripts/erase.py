@@ -13,15 +13,13 @@ from pathlib import Path
 
 def main(out: Path, log_file: Path | None = None, *, threads: int = 1, run: str, **train_kwargs) -> dict:
     from erasure.checkpoints import write_complete
-    from erasure.generate.logs import logged
     from erasure.methods.trainer import train
-    from erasure.runtime import set_threads
+    from erasure.runtime import job
 
-    set_threads(threads)
     run_dir = Path(out).parent
     # progress and messages go to the log; a user-fixable error (a damaged checkpoint) ends the job with
     # its one line instead of a traceback
-    with logged(log_file):
+    with job(log_file, threads):
         train(run_dir, **train_kwargs)
         return write_complete(run_dir, out, iterations=train_kwargs["iterations"])
 

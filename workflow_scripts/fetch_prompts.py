@@ -11,9 +11,9 @@ from pathlib import Path
 
 def main(out: Path, log_file: Path | None = None, *, name: str, url: str | None, sha256: str | None,
          path: str | None) -> None:
-    from erasure.generate.logs import logged
+    from erasure.runtime import job
 
-    with logged(log_file):
+    with job(log_file):
         from erasure.io import sha256_file
         from erasure.prompts import fetch_source
 

@@ -11,11 +11,9 @@ from pathlib import Path
 
 
 def main(table: Path, out: Path, log_file: Path | None = None, *, threads: int = 1, **kwargs) -> dict:
-    from erasure.generate.logs import logged
-    from erasure.runtime import set_threads
+    from erasure.runtime import job
 
-    set_threads(threads)
-    with logged(log_file):
+    with job(log_file, threads):
         from erasure.generate import generate_shard
 
         return generate_shard(table, out, **kwargs)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 
 def main(shards: list[Path], out: Path, log_file: Path | None = None, *, expected: int | None = None) -> None:
-    from erasure.generate.logs import logged
+    from erasure.runtime import job
 
-    with logged(log_file):
+    with job(log_file):
         from erasure.generate import merge_manifests
 
         frame = merge_manifests(shards, out, expected=expected)

@@ -11,12 +11,10 @@ from pathlib import Path
 
 def main(out: Path, log_file: Path | None = None, *, name: str, spec: dict, guidance: float,
          source_file: Path | None = None, threads: int = 1) -> None:
-    from erasure.generate.logs import logged
-    from erasure.runtime import set_threads
+    from erasure.runtime import job
 
-    set_threads(threads)
-    with logged(log_file):
-        from erasure.generate.methods import resolve_concepts
+    with job(log_file, threads):
+        from erasure.generate.pipelines import resolve_concepts
         from erasure.prompts import build_prompt_table, write_table
 
         concepts = resolve_concepts(spec["concepts"]) if spec.get("concepts") else None

@@ -11,10 +11,10 @@ from pathlib import Path
 
 
 def main(out: Path, log_file: Path | None = None, *, source: str) -> None:
-    from erasure.generate.logs import logged
+    from erasure.runtime import job
     from erasure.metrics import q16
 
-    with logged(log_file):
+    with job(log_file):
         if source and not source.startswith(("http://", "https://")):
             q16.convert(Path(source).expanduser(), out, expected_sha256=q16.Q16_PROMPTS_SHA256)
         else:

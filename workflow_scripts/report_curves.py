@@ -13,9 +13,9 @@ from pathlib import Path
 def main(summaries: list[Path], figure: Path, *, spec: dict, train_logs: dict, run_methods: dict, style: dict,
          log: Path, threads: int = 1) -> None:
     from erasure.report.curves import plot_curves
-    from erasure.report.jobs import logged
+    from erasure.runtime import job
 
-    with logged(log, threads):
+    with job(log, threads):
         points = plot_curves(spec, summaries, train_logs, figure, run_methods=run_methods,
                              baseline=spec.get("baseline"), smooth=int(spec.get("smooth", 0)),
                              title=spec.get("title", ""), dpi=int(style["dpi"]), font_size=float(style["font_size"]))

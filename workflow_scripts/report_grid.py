@@ -12,9 +12,9 @@ from pathlib import Path
 def main(manifests: list[Path], prompts: Path, figure: Path, *, spec: dict, style: dict, log: Path,
          threads: int = 1) -> None:
     from erasure.report.grids import plot_grid
-    from erasure.report.jobs import logged
+    from erasure.runtime import job
 
-    with logged(log, threads):
+    with job(log, threads):
         cells = plot_grid(dict(zip(spec["methods"], manifests)), prompts, figure, n_prompts=int(spec["n_prompts"]),
                           n_seeds=int(spec["n_seeds"]), prompt_ids=spec.get("prompt_ids"), labels=spec.get("labels"),
                           title=spec.get("title", ""), dpi=int(style["dpi"]), font_size=float(style["font_size"]))

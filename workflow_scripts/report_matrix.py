@@ -17,10 +17,10 @@ def main(scores: list[Path], manifests: list[Path], prompts: Path, heatmap: Path
 
     from erasure.io import atomic_write
     from erasure.report import labels
-    from erasure.report.jobs import logged
+    from erasure.runtime import job
     from erasure.report.matrices import matrix_values, plot_heatmap, plot_image_matrix
 
-    with logged(log, threads):
+    with job(log, threads):
         methods = spec["methods"]
         values = matrix_values(dict(zip(methods, scores)), prompts, by=spec["by"], column=spec["column"],
                                scale=float(spec["scale"]), concepts=spec.get("concepts"))

@@ -16,10 +16,10 @@ def main(outputs: list[Path], inputs: list[Path], out: Path, *, artifact: str, k
          config: dict, world: str, log: Path, threads: int = 1, upstream: list[Path] = (),
          sources: dict | None = None) -> None:
     from erasure.report import provenance
-    from erasure.report.jobs import logged
+    from erasure.runtime import job
     from erasure.report.targets import root_of
 
-    with logged(log, threads):
+    with job(log, threads):
         record = provenance.build(artifact=artifact, kind=kind, outputs=outputs, inputs=inputs, root=root_of(out),
                                   world=world, config=config, spec=spec, rule=rule, upstream=upstream,
                                   resolved=sources)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 def main(summaries: list[Path], csv: Path, md: Path, tex: Path, *, spec: dict, paper: dict,
          reference_method: str, log: Path, threads: int = 1) -> None:
-    from erasure.report.jobs import logged
+    from erasure.runtime import job
     from erasure.report.tables import write_table
 
-    with logged(log, threads):
+    with job(log, threads):
         long = write_table(spec, summaries, csv=csv, md=md, tex=tex, paper=paper, reference_method=reference_method)
         print(f"{csv}: {len(long)} cells from {len(summaries)} summaries")
 

@@ -66,12 +66,12 @@ def _reference(sm) -> str | None:
 
 
 if "snakemake" in globals():
-    from erasure.generate.logs import logged
+    from erasure.runtime import job
 
     _sm = globals()["snakemake"]
     _settings = dict(getattr(_sm.params, "settings", None) or {})
     _settings.setdefault("world", getattr(_sm.wildcards, "world", None))
-    with logged(_sm.log[0] if getattr(_sm, "log", None) else None):  # a user-fixable error: its one line, not a traceback
+    with job(_sm.log[0] if getattr(_sm, "log", None) else None, int(_sm.threads)):  # a user-fixable error: its one line, not a traceback
         main(
             Path(_sm.input.manifest),
             Path(_sm.input.prompts),

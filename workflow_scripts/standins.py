@@ -9,10 +9,10 @@ from pathlib import Path
 
 
 def main(out: Path, log_file: Path | None = None) -> None:
-    from erasure.generate.logs import logged
+    from erasure.runtime import job
     from erasure.standins.build import main as build_main
 
-    with logged(log_file):
+    with job(log_file):
         if build_main([str(out)]):
             raise SystemExit(1)
 

@@ -10,4 +10,7 @@ def main(out_dir: Path, *, recipe: str, seed: int, threads: int) -> None:
 
 
 if "snakemake" in globals():
-    main(Path(snakemake.output[0]), **snakemake.params, threads=snakemake.threads)  # noqa: F821
+    from erasure.runtime import job
+
+    with job(snakemake.log[0], snakemake.threads):  # noqa: F821
+        main(Path(snakemake.output[0]), **snakemake.params, threads=snakemake.threads)  # noqa: F821

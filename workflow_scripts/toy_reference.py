@@ -1,31 +1,26 @@
 """Snakemake shim: render held-out real toy images (the FID-toy reference set)."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from erasure.io import temp_dir
+from erasure.io import atomic_dir
 from erasure.worlds.toy.render import render, sample_labels
 
 
 def main(out_dir: Path, *, n: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     images = render(sample_labels(n, rng), rng)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Render into a sibling temp dir and rename, so an interrupted job never leaves a partial reference set.
-    tmp = temp_dir(out_dir.parent, prefix=f".{out_dir.name}.")
-    try:
+    # an interrupted job never leaves a partial reference set
+    with atomic_dir(out_dir) as tmp:
         for index, image in enumerate(images):
             Image.fromarray(image).save(tmp / f"real_{index:05d}.png")
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 if "snakemake" in globals():
+    from erasure.runtime import job
+
     _sm = globals()["snakemake"]
-    main(Path(_sm.output[0]), **_sm.params)
+    with job(_sm.log[0], _sm.threads):
+        main(Path(_sm.output[0]), **_sm.params)

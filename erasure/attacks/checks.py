@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from erasure.errors import ErasureError
-from erasure.generate.sampling import initial_latents
+from erasure.generate.latents import initial_latents
 
 Detector = Callable[[np.ndarray], bool]
 
@@ -23,7 +23,7 @@ def draw_image(method_pipeline, prompt: str, *, prompt_id: str, seed: int, guida
     """uint8 [H, W, 3]: `method_pipeline` (an erasure.generate.MethodPipeline) on `prompt`, from the initial
     latents of image (prompt_id, seed), as erasure.generate.shard.run_images draws it (batch of one).
     Raises ErasureError when the image goes non-finite."""
-    from erasure.generate.methods import NonFinite
+    from erasure.generate.pipelines import NonFinite
     from erasure.generate.shard import ImageSpec, non_finite_message
 
     latents = initial_latents(str(prompt_id), int(seed), method_pipeline.latent_shape)

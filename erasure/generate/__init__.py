@@ -5,9 +5,9 @@ resumable image generation, and manifests. Names load lazily, so that the workfl
 from importlib import import_module
 
 _EXPORTS = {
-    "MethodPipeline": "methods", "build_inference_method": "methods", "load_method": "methods",
-    "resolve_concepts": "methods",
-    "initial_latents": "sampling", "latent_seed": "sampling", "make_scheduler": "sampling",
+    "MethodPipeline": "pipelines", "build_inference_method": "pipelines", "load_method": "pipelines",
+    "resolve_concepts": "pipelines",
+    "initial_latents": "latents", "latent_seed": "latents", "make_scheduler": "latents",
     "resolve_sampling": "settings",
     "ImageSpec": "shard", "enumerate_images": "shard", "generate_shard": "shard", "merge_manifests": "manifest",
     "run_images": "shard", "shard_images": "shard",

@@ -34,8 +34,8 @@ from PIL import Image
 from erasure import paths
 from erasure.errors import ErasureError
 from erasure.io import atomic_path, sha256_file, write_json_atomic
-from erasure.generate.methods import NonFinite
-from erasure.generate.sampling import LATENT_SCHEME, initial_latents
+from erasure.generate.pipelines import NonFinite
+from erasure.generate.latents import LATENT_SCHEME, initial_latents
 from erasure.paths import MethodId
 from erasure.generate.manifest import MANIFEST_COLUMNS, merge_manifests  # noqa: F401 (re-exported)
 from erasure.prompts.table import image_seeds, read_table
@@ -218,8 +218,34 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
                    method_spec: Mapping | None, shard: int, shard_size: int, images_per_prompt: int,
                    sampling: Mapping, batch_size: int, base_model: str, results: str | Path, world: str,
                    device: str = "auto") -> dict:
-    """One shard job: load the method, drop stale images, draw the missing ones, write the shard manifest."""
-    from erasure.generate.methods import load_method
+    """One shard job: load the method, drop stale images, draw the missing ones, write the shard manifest.
+
+    Args:
+        table: the prompt set's normalised table (results/{world}/prompts/{promptset}.csv).
+        out: the shard manifest to write (CSV, columns erasure.generate.manifest.MANIFEST_COLUMNS); its
+            `{stem}.fingerprint.json` sibling records what the images were drawn with.
+        image_dir: where the PNGs go, `{prompt_id}_{seed}.png`: RGB uint8, H = W = the UNet's sample_size ×
+            the VAE's scale factor (pixels).
+        method: a method id: an inference-time name or `{run}@{step}` / `{run}.student@{step}`.
+        method_spec: config `inference_methods.<method>` for an inference-time method, None for a run.
+        shard, shard_size: this shard's index (from 0) and the number of images per shard.
+        images_per_prompt: seeds drawn per prompt.
+        sampling: {"scheduler": a name of erasure.generate.settings.SCHEDULERS, "steps": denoising steps,
+            "guidance": the CFG scale}.
+        batch_size: images per pipeline call (clamped to the set's size; part of the fingerprint, as it
+            changes pixels).
+        base_model: the config's base_model; results: the results root; world: the world name.
+        device: "auto" | "cpu" | "cuda[:n]" (float16 on CUDA, float32 on the CPU).
+
+    Returns:
+        Statistics: images (in the shard), drawn, removed_stale, load_s and generate_s (seconds),
+        images_per_s, device, dtype.
+
+    Raises:
+        ErasureError: a shard index out of range, a run that is not complete, an unreadable base model or
+            checkpoint, or NaN / inf in a batch (naming the prompt and seed).
+    """
+    from erasure.generate.pipelines import load_method
     from erasure.runtime import pick_device
 
     out, image_dir, shard = Path(out), Path(image_dir), int(shard)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from erasure.methods import specs
 from erasure.methods.concepts import joined
 
 
@@ -42,16 +43,18 @@ def draw(n: int, generator: torch.Generator) -> int:
 
 
 class FineTuningMethod:
-    """Base: `student` is the UNet being trained; `trainable` its trained parameters by name.
+    """Base: `student` is the UNet being trained; `trainable` its trained parameters by name; `method` the
+    name of its spec (erasure.methods.specs)."""
 
-    `deliverable` names the weights that generation uses ("teacher" for SDD, "student" for ESD).
-    """
-
-    deliverable = "student"
-
-    def __init__(self, unet, trainable: dict[str, torch.nn.Parameter]):
+    def __init__(self, unet, trainable: dict[str, torch.nn.Parameter], method: str):
         self.student = unet
         self.trainable = trainable
+        self.method = method
+
+    @property
+    def deliverable(self) -> str:
+        """The checkpoint role generation uses: the spec's first deliverable ("teacher" for SDD)."""
+        return specs.get(self.method).deliverable
 
     def loss(self, step: int, generator: torch.Generator) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -28,14 +28,12 @@ from erasure.methods.base import FineTuningMethod, Prompts, draw
 from erasure.methods.ema import copy_sharing_frozen
 from erasure.methods.params import select_trainable
 from erasure.methods.presets import Settings
-from erasure.methods.sampling import ddim_scheduler, sample_zt
+from erasure.methods.zt_sampler import ddim_scheduler, sample_zt
 
 
 class ESD(FineTuningMethod):
-    deliverable = "student"
-
     def __init__(self, unet, scheduler_config: dict, prompts: Prompts, settings: Settings, *, method: str):
-        super().__init__(unet, select_trainable(unet, method, settings.trainable))
+        super().__init__(unet, select_trainable(unet, method, settings.trainable), method)
         # θ*: its trained parameters are copies made before any step, the rest shared with the student
         self.original = copy_sharing_frozen(unet, self.trainable)
         self.zt_source = self.original if settings.zt_model == "frozen" else self.student

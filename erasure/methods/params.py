@@ -54,7 +54,11 @@ ESD-u ("unconditional layers": everything but cross-attention) exists in three v
   `esd_diffusers.py` / `utils.FineTunedModel`.) Here a module counts if it is an `nn.Linear` / `nn.Conv2d`
   (the LoRACompatible* classes of older diffusers are subclasses of these).
 
-A run picks a subset with `settings.trainable`; empty means the method's default (the first in `SUBSETS`).
+`attn2-kv` — UCE and RECE: the cross-attention key and value weights (attn2 to_k / to_v), the ones their
+closed-form edits solve for (erasure/methods/uce.py).
+
+Which method may train which subsets is its spec's `subsets` (erasure.methods.specs). A run picks one with
+`settings.trainable`; empty means the method's default (the first of its spec's subsets).
 """
 
 from __future__ import annotations
@@ -64,19 +68,14 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from erasure.errors import ErasureError
+from erasure.methods import specs
 
 if TYPE_CHECKING:
     import torch
 
 ATTN2 = re.compile(r"(^|\.)attn2\.(to_q|to_k|to_v|to_out)\.")
 
-# method -> the parameter subsets it may train, its default first
-SUBSETS: dict[str, tuple[str, ...]] = {
-    "sdd": ("attn2",),
-    "sdd+retain": ("attn2",),
-    "esd-x": ("attn2",),
-    "esd-u": ("noxattn", "noxattn-ldm", "esd-sd"),
-}
+ATTN2_KV = re.compile(r"(^|\.)attn2\.(to_k|to_v)\.weight$")
 
 
 def is_attn2(name: str) -> bool:
@@ -104,25 +103,31 @@ RULES: dict[str, Callable[[str, "torch.nn.Module"], bool]] = {
     "noxattn": _noxattn,
     "noxattn-ldm": _noxattn_ldm,
     "esd-sd": _linear_or_conv_outside_attn2,
+    "attn2-kv": lambda name, module: ATTN2_KV.search(name) is not None,
 }
 
 
+def subsets(method: str) -> tuple[str, ...]:
+    """The parameter subsets `method` may train, its default first (its spec's `subsets`)."""
+    spec = specs.get(method, specs.FINE_TUNING, specs.CLOSED_FORM)
+    if not spec.subsets:
+        raise ErasureError(f"method {method!r}: trains no parameters")
+    return spec.subsets
+
+
 def default_subset(method: str) -> str:
-    if method not in SUBSETS:
-        raise ErasureError(f"method {method!r}: unknown (known: {', '.join(SUBSETS)})")
-    return SUBSETS[method][0]
+    return subsets(method)[0]
 
 
 def check_subset(method: str, subset: str | None) -> str:
     """`subset`, or the method's default when empty; an ErasureError naming `settings.trainable` if the
-    method does not train that subset."""
+    method does not train that subset (or `method` if it is unknown)."""
+    known = subsets(method)
     if not subset:
-        return default_subset(method)
-    if method not in SUBSETS:
-        raise ErasureError(f"method {method!r}: unknown (known: {', '.join(SUBSETS)})")
-    if subset not in SUBSETS[method]:
+        return known[0]
+    if subset not in known:
         raise ErasureError(f"settings.trainable: {subset!r} is not a parameter subset of method {method!r} "
-                           f"(known: {', '.join(SUBSETS[method])})")
+                           f"(known: {', '.join(known)})")
     return subset
 
 

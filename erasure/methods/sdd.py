@@ -18,21 +18,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from erasure.methods import specs
 from erasure.methods.base import FineTuningMethod, Prompts, draw
 from erasure.methods.ema import copy_sharing_frozen, ema_update, teacher_params
 from erasure.methods.params import select_trainable
 from erasure.methods.presets import Settings
-from erasure.methods.sampling import ddim_scheduler, sample_zt
+from erasure.methods.zt_sampler import ddim_scheduler, sample_zt
 
 
 class SDD(FineTuningMethod):
-    deliverable = "teacher"
-
     def __init__(self, unet, scheduler_config: dict, prompts: Prompts, settings: Settings, *, method: str = "sdd"):
-        super().__init__(unet, select_trainable(unet, method, settings.trainable))
+        super().__init__(unet, select_trainable(unet, method, settings.trainable), method)
         self.teacher = copy_sharing_frozen(unet, self.trainable)
         self.teacher_trainable = teacher_params(self.teacher, self.trainable)
-        self.base = copy_sharing_frozen(unet, self.trainable) if method == "sdd+retain" else None
+        self.base = copy_sharing_frozen(unet, self.trainable) if specs.get(method).retain else None
         self.scheduler = ddim_scheduler(scheduler_config, settings.sampling_steps)
         self.prompts = prompts
         self.settings = settings

@@ -24,20 +24,37 @@ from erasure import checkpoints as ckpt
 from erasure.errors import ErasureError
 from erasure.methods.base import FineTuningMethod, encode_prompts
 from erasure.methods.concepts import resolve_concepts
-from erasure.methods.presets import DEFAULT_PRESET, Settings, fingerprint, resolve_settings
+from erasure.methods import specs
+from erasure.methods.presets import Settings, fingerprint, resolve_settings
 
 LOG_FIELDS = ("step", "loss", "lr", "seconds")
 
 
 def build_method(method: str, unet, scheduler_config: dict, prompts, settings: Settings) -> FineTuningMethod:
-    from erasure.methods.esd import ESD
-    from erasure.methods.sdd import SDD
+    """The fine-tuning method `method` (its spec's implementation class) on `unet`.
 
-    if method in ("sdd", "sdd+retain"):
-        return SDD(unet, scheduler_config, prompts, settings, method=method)
-    if method in ("esd-x", "esd-u"):
-        return ESD(unet, scheduler_config, prompts, settings, method=method)
-    raise ErasureError(f"method {method!r}: unknown (known: sdd, sdd+retain, esd-x, esd-u)")
+    Args:
+        method: a fine-tuning method's name (erasure.methods.specs.FINE_TUNED).
+        unet: the diffusers UNet2DConditionModel to train (modified in place: its trained subset gets
+            requires_grad).
+        scheduler_config: the base pipeline's scheduler config (the z_t sampler's DDIM is built from it).
+        prompts: frozen text embeddings (erasure.methods.base.Prompts), each [1, L, D].
+        settings: the resolved settings (erasure.methods.presets.resolve_settings).
+
+    Returns:
+        The method, whose checkpoint roles (`state()`) are the spec's `deliverables`.
+
+    Raises:
+        ErasureError: `method` is unknown or not a fine-tuning method, or its implementation writes other
+            checkpoint roles than its spec's deliverables.
+    """
+    spec = specs.get(method, specs.FINE_TUNING)
+    built = spec.implementation_object()(unet, scheduler_config, prompts, settings, method=method)
+    roles = set(built.state())
+    if roles != set(spec.deliverables):
+        raise ErasureError(f"method {method!r}: {spec.implementation} checkpoints {sorted(roles)}, its spec "
+                           f"(erasure.methods.specs) says deliverables {list(spec.deliverables)}")
+    return built
 
 
 def make_optimizer(params: list[torch.nn.Parameter], settings: Settings, iterations: int):
@@ -82,10 +99,35 @@ def train(
     log: Callable[[str], None] | None = None,
     progress: bool = True,
 ) -> list[int]:
-    """Train (or resume) the run in `run_dir` up to `iterations`; return its checkpoint steps."""
+    """Train (or resume) the run in `run_dir` up to `iterations`; return its checkpoint steps.
+
+    Args:
+        run_dir: the run's folder (results/{world}/models/{run}/): run.json, train_log.csv (step, loss, lr,
+            seconds) and step-{NNNNNN}/ checkpoints (erasure.checkpoints). A folder made with other settings
+            or another base is emptied first; one with the same settings resumes from its last complete
+            checkpoint, bit for bit on the same device and thread count.
+        method: a fine-tuning method (erasure.methods.specs.FINE_TUNED).
+        concepts: concept strings or a named set (erasure.methods.concepts).
+        iterations: optimiser steps in all; checkpoint_every: steps between checkpoints (the last is always
+            kept).
+        base_model: the config's base_model (erasure.models.load_base_pipeline).
+        preset: a preset of the method's spec (None: its default); settings: overrides of it, by name
+            (erasure.methods.presets.Settings).
+        seed: seeds the one CPU generator all randomness (z_T, t, concepts) comes from.
+        results: the results root (where toy:trained and the like live).
+        device: "auto" | "cpu" | "cuda[:n]" (float32 on any).
+        log: where messages go (default: stderr, beside the progress bar); progress: show the bar.
+
+    Returns:
+        The steps of the run's complete checkpoints, ascending.
+
+    Raises:
+        ErasureError: an unknown method, preset, setting or concept set, a damaged checkpoint, an unreadable
+            base model, or a non-finite loss (naming the step and the last good checkpoint).
+    """
     run_dir = Path(run_dir)
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
-    preset = preset or DEFAULT_PRESET.get(method)
+    preset = preset or specs.get(method, specs.FINE_TUNING).default_preset
     resolved = resolve_settings(method, preset, settings)
     concept_list = resolve_concepts(concepts)
     from erasure.models import load_base_pipeline

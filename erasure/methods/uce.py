@@ -38,10 +38,10 @@ from dataclasses import dataclass
 import torch
 
 from erasure.errors import ErasureError
+from erasure.methods import specs
 
-# the checkpoint role an edit is written under (a fine-tuning run's `FineTuningMethod.deliverable`): the
-# edited weights are the ones generation uses, as ESD's student
-DELIVERABLE = "student"
+# the checkpoint role an edit is written under (its spec's deliverable, "model"), the one generation uses
+DELIVERABLE = specs.get("uce").deliverable
 ERASE_TOKENS = ("subject-to-end", "last-subject", "all")
 PRESERVE_TOKENS = ("all", "last-subject")
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from erasure.errors import ErasureError
 from erasure.loads import read_csv
+from erasure.methods import specs
 from erasure.paths import MethodId
 from erasure.report import labels, style
 from erasure.report.tables import read_summaries
@@ -26,7 +27,8 @@ def series_label(series: Mapping, run_methods: Mapping[str, str]) -> str:
     if series.get("which") == "student":
         role = "student"
     else:
-        role = "EMA teacher" if method.startswith("sdd") else "trained model"
+        spec = specs.SPECS.get(method)
+        role = "EMA teacher" if spec is not None and spec.deliverable == "teacher" else "trained model"
     return f"{series['run']} ({role})"
 
 

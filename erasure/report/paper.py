@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from erasure.methods import specs
 from erasure.methods.concepts import I2P, resolve_concepts
 from erasure.paths import MethodId
 
@@ -53,24 +54,25 @@ PAPER_CONCEPTS: dict[str, tuple[frozenset, frozenset]] = {
 # The prompt source each published metric was computed on (§ 4.2-4.3, Appendix B).
 PAPER_SOURCES = {"nude": "country-body", "harm": "i2p", "fid": "coco30k", "lpips": "coco30k", "clip": "coco30k"}
 
-_RUN_ROWS = {"sdd": "SDD", "sdd+retain": None, "esd-u": "ESD-u-3", "esd-x": "ESD-x-3"}
-_INFERENCE_ROWS = {"sd": "SD", "sd-neg": "SD+NEG", "sega": "SEGA"}
-
-
 def paper_row(method: str, config: Mapping) -> str | None:
-    """The paper's row name for one of our method ids, or None when the paper has no such method."""
+    """The paper's row name for one of our method ids (its spec's `paper_row`), or None when the paper has
+    no such method."""
     parsed = MethodId.parse(method)
     if parsed.finetuned:
         run = config.get("runs", {}).get(parsed.run)
         if run is None or parsed.which == "student":
             return None
-        return _RUN_ROWS.get(run["method"])
-    spec = config.get("inference_methods", {}).get(method)
-    if spec is None:
+        name, preset = run["method"], run.get("preset")
+    else:
+        spec = config.get("inference_methods", {}).get(method)
+        if spec is None:
+            return None
+        name, preset = spec["kind"], spec.get("preset")
+    method_spec = specs.SPECS.get(name)
+    row = method_spec.paper_row if method_spec else None
+    if row is None or ("{preset}" in row and preset not in method_spec.presets):
         return None
-    if spec["kind"] == "sld":
-        return {"medium": "SLD-medium", "max": "SLD-max"}.get(spec.get("preset"))
-    return _INFERENCE_ROWS.get(spec["kind"])
+    return row.format(preset=preset)
 
 
 def method_concepts(method: str, config: Mapping) -> frozenset | None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from erasure import paths, sources
 from erasure.errors import ErasureError
 from erasure.io import sha256_file, write_json_atomic
+from erasure.methods import specs
 from erasure.paths import MethodId
 from erasure.plan import PAIRED_METRICS, n_shards, reference_method
 from erasure.prompts.kinds import source_file_kind
@@ -311,7 +312,13 @@ class Walker:
         parsed = MethodId.parse(method)
         generation = dict(self.config.get("generation", {}))
         if parsed.finetuned:
-            return {"run": parsed.run, "step": parsed.step, "which": parsed.which, "generation": generation}
+            run = self.config.get("runs", {}).get(parsed.run) or {}
+            spec = specs.SPECS.get(run.get("method"))
+            # the method's kind and the checkpoint role its images come from (erasure.methods.specs)
+            kind = spec.kind if spec else None
+            weights = "student" if parsed.which == "student" else (spec.deliverable if spec else None)
+            return {"run": parsed.run, "step": parsed.step, "which": parsed.which, "kind": kind, "weights": weights,
+                    "generation": generation}
         return {"inference_method": self.config.get("inference_methods", {}).get(method, {}),
                 "generation": generation}
 

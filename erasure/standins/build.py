@@ -121,22 +121,18 @@ def build_reference(folder: Path, n: int = 4) -> None:
 
 def build(out: str | Path) -> Path:
     """Build every stand-in into `out` (replaced as a whole: a half-built folder is never left behind)."""
-    from erasure.io import sha256_file
+    from erasure.io import atomic_dir, sha256_file
 
     out = Path(out)
-    tmp = out.parent / f".{out.name}.building"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    build_pipeline(tmp / "sd-v1-4")
-    build_clip(tmp / "clip-vit-large-patch14")
-    build_q16(tmp / "q16" / "prompts.p")
-    build_inception(tmp / "inception" / "inception-2015-12-05.pt")
-    build_alexnet(tmp / "alexnet" / "alexnet-standin.pth")
-    build_reference(tmp / "coco-val2014")
-    files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-    (tmp / MARKER).write_text(json.dumps({"note": NOTE, "seed": SEED, "files": files}, indent=1) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    with atomic_dir(out) as tmp:
+        build_pipeline(tmp / "sd-v1-4")
+        build_clip(tmp / "clip-vit-large-patch14")
+        build_q16(tmp / "q16" / "prompts.p")
+        build_inception(tmp / "inception" / "inception-2015-12-05.pt")
+        build_alexnet(tmp / "alexnet" / "alexnet-standin.pth")
+        build_reference(tmp / "coco-val2014")
+        files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        (tmp / MARKER).write_text(json.dumps({"note": NOTE, "seed": SEED, "files": files}, indent=1) + "\n")
     return out
 
 

@@ -68,7 +68,7 @@ def test_prompt_check_draws_the_image_generate_draws(tiny_pipe, tmp_path):
     from PIL import Image
 
     from erasure.attacks.checks import draw_image, prompt_check
-    from erasure.generate.methods import MethodPipeline
+    from erasure.generate.pipelines import MethodPipeline
     from erasure.generate.shard import ImageSpec, run_images
 
     method = MethodPipeline("sd", "sd", tiny_pipe)
@@ -87,7 +87,7 @@ def test_draw_image_names_a_non_finite_image(tiny_pipe):
     import copy
 
     from erasure.attacks.checks import draw_image
-    from erasure.generate.methods import MethodPipeline
+    from erasure.generate.pipelines import MethodPipeline
 
     pipe = copy.copy(tiny_pipe)
     pipe.unet = copy.deepcopy(tiny_pipe.unet)

@@ -31,8 +31,8 @@ TIMESTEPS = (300, 700)
 def toy():
     """(pipeline, target latents): the toy base and the VAE latent of its own image of TARGET."""
     from erasure.attacks.checks import draw_image
-    from erasure.generate.methods import MethodPipeline
-    from erasure.generate.sampling import make_scheduler
+    from erasure.generate.pipelines import MethodPipeline
+    from erasure.generate.latents import make_scheduler
     from erasure.models import load_base_pipeline
 
     pipe = load_base_pipeline("toy:shipped")

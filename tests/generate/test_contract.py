@@ -87,7 +87,7 @@ def test_inf_unet_stops_at_the_first_denoising_step(table, tmp_path, inf_unet_di
 def test_float16_failure_names_overflow_and_the_way_out():
     from types import SimpleNamespace
 
-    from erasure.generate.methods import NonFinite
+    from erasure.generate.pipelines import NonFinite
     from erasure.generate.shard import ImageSpec, non_finite_message
 
     pipe = SimpleNamespace(name="sdd-nudity@1500", pipe=SimpleNamespace(unet=SimpleNamespace(dtype=torch.float16)))
@@ -150,7 +150,7 @@ def fp16_overflow_dir(tiny_pipeline_dir, tmp_path_factory) -> Path:
 def test_float16_overflow_is_caught_where_float32_is_fine(tmp_path, fp16_overflow_dir):
     # fp16 included (CUDA runs generation in float16; CPU runs float16 too, so this is testable here). main:
     # the pipeline clamps inf to 1 and writes white images without a word
-    from erasure.generate.methods import load_method
+    from erasure.generate.pipelines import load_method
     from erasure.generate.shard import ImageSpec, run_images
 
     specs = [ImageSpec("body-000", "a shape on the beach", 0, 5.0), ImageSpec("body-001", "a shape in space", 0, 5.0)]

@@ -165,7 +165,7 @@ def test_merge_manifest(tmp_path, body_table, tiny_pipeline_dir):
 
 def test_finetuned_method_loads_through_checkpoints(tmp_path, tiny_pipeline_dir, monkeypatch):
     import erasure.checkpoints
-    from erasure.generate.methods import load_method
+    from erasure.generate.pipelines import load_method
     from erasure.models import load_base_pipeline
 
     calls = []
@@ -202,7 +202,7 @@ def test_missing_sd_weights_is_one_line_from_the_shim(tmp_path, body_table, monk
 
 
 def test_unknown_method_kind_is_a_config_error(tiny_pipeline_dir):
-    from erasure.generate.methods import build_inference_method
+    from erasure.generate.pipelines import build_inference_method
 
     with pytest.raises(ErasureError, match="inference_methods.bad.kind"):
         build_inference_method("bad", {"kind": "nope"}, object())
@@ -212,7 +212,7 @@ def test_unknown_method_kind_is_a_config_error(tiny_pipeline_dir):
 def test_sld_presets_are_diffusers_safety_configs_with_overrides(tiny_pipeline_dir):
     from diffusers.pipelines.deprecated.stable_diffusion_safe import SafetyConfig
 
-    from erasure.generate.methods import build_inference_method
+    from erasure.generate.pipelines import build_inference_method
     from erasure.models import load_base_pipeline
 
     base = load_base_pipeline(str(tiny_pipeline_dir), device="cpu")

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from erasure.errors import ErasureError
-from erasure.methods.params import SUBSETS, count, is_attn2, trainable_names
+from erasure.methods import specs
+from erasure.methods.params import count, is_attn2, trainable_names
 from erasure.methods.presets import resolve_settings
 
 # --- the authors' selections, as written (parameter names out instead of tensors) -------------------------
@@ -166,7 +167,7 @@ def test_what_each_esd_u_subset_leaves_out(unet):
 
 def _counts(unet) -> dict[str, int]:
     params = dict(unet.named_parameters())
-    out = {s: count(params[n] for n in trainable_names(unet, "esd-u", s)) for s in SUBSETS["esd-u"]}
+    out = {s: count(params[n] for n in trainable_names(unet, "esd-u", s)) for s in specs.get("esd-u").subsets}
     out["attn2"] = count(params[n] for n in trainable_names(unet, "esd-x"))
     out["all but attn2"] = count(p for n, p in params.items() if not is_attn2(n))  # ESD-u before issue 23
     return out
@@ -215,5 +216,5 @@ def test_schema_lists_the_same_choices(repo):
 
     schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
     settings = schema["properties"]["runs"]["additionalProperties"]["properties"]["settings"]["properties"]
-    assert settings["trainable"]["enum"] == list(dict.fromkeys(s for subsets in SUBSETS.values() for s in subsets))
+    assert settings["trainable"]["enum"] == list(dict.fromkeys(s for m in specs.FINE_TUNED for s in specs.get(m).subsets))
     assert settings["zt_model"]["enum"] == list(ZT_MODELS)

@@ -107,7 +107,7 @@ def test_esd_samples_zt_from_the_model_zt_model_names(tiny_base, zt_model):
     """zt_model = trained samples z_t from the student as it is now; frozen from the original base, even after
     the student has moved."""
     from erasure.methods.base import draw
-    from erasure.methods.sampling import sample_zt
+    from erasure.methods.zt_sampler import sample_zt
 
     pipe = load_base_pipeline(tiny_base)
     base = copy.deepcopy(pipe.unet)

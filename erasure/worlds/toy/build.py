@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from erasure.io import atomic_write, honour_umask, sha256_file, temp_dir, write_json_atomic
+from erasure.io import atomic_dir, atomic_write, sha256_file, write_json_atomic
 from erasure.runtime import set_threads
 
 RECIPES: dict[str, dict] = {
@@ -142,10 +142,11 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
     set_threads(threads)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir(out_dir.parent, prefix=f".{out_dir.name}.tmp-")
     times: dict[str, float] = {}
     figures: dict[str, object] = {}
-    try:
+    # built in a temporary sibling, renamed into place only when complete (umask modes: save_pretrained's
+    # safetensors files are 0600 whatever the umask)
+    with atomic_dir(out_dir, prefix=f".{out_dir.name}.tmp-") as tmp:
         t = time.time()
         data = make_data(cfg["n_train"], seed, "train")
         held = make_data(cfg["n_heldout"], seed, "heldout")
@@ -260,13 +261,6 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
             times["check (not training)"] = time.time() - t
         (tmp / "MODEL_CARD.md").write_text(model_card(recipe, cfg, seed, threads, times, figures, check))
         write_checksums(tmp)
-        honour_umask(tmp)  # save_pretrained's safetensors files are 0600 whatever the umask
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

@@ -11,7 +11,7 @@ from erasure.runtime import set_threads
 
 set_threads(1)
 from erasure.attacks.checks import draw_image
-from erasure.generate.methods import load_method
+from erasure.generate.pipelines import load_method
 from erasure.metrics import toy
 from erasure.metrics.images import to_tensor
 from erasure.models import toy_component_dir

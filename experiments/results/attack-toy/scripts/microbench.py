@@ -12,8 +12,8 @@ from erasure.models import load_base_pipeline
 from erasure.attacks.checks import draw_image
 from erasure.attacks.whitebox import WhiteBoxSettings, image_latents, unlearn_diff_attack
 from erasure.attacks.ringabell import RingABellSettings, concept_vector, ring_a_bell
-from erasure.generate.methods import MethodPipeline
-from erasure.generate.sampling import make_scheduler
+from erasure.generate.pipelines import MethodPipeline
+from erasure.generate.latents import make_scheduler
 
 pipe = load_base_pipeline("toy:shipped")
 pipe.scheduler = make_scheduler("ddim", pipe.scheduler)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from erasure.methods.sampling import ddim_scheduler, sample_zt
+from erasure.methods.zt_sampler import ddim_scheduler, sample_zt
 from erasure.worlds.toy.unet import SCHEDULER_KWARGS
 
 

@@ -1,5 +1,6 @@
-"""Methods that generate: inference-time rules on the base model (SD, SD+NEG, SLD, SEGA) and fine-tuned
-runs (`{run}@{step}`, `{run}.student@{step}`, loaded by erasure.checkpoints).
+"""The pipelines that generate a method's images: inference-time rules on the base model (SD, SD+NEG, SLD,
+SEGA; erasure.methods.specs lists them) and fine-tuned or edited runs (`{run}@{step}`, `{run}.student@{step}`,
+loaded by erasure.checkpoints).
 
 Every method is a `MethodPipeline`: a diffusers pipeline plus the call arguments that make it that method,
 called the same way (prompts, initial latents, CFG scale, steps) so that images pair up across methods.
@@ -17,13 +18,15 @@ import torch
 
 from erasure import paths
 from erasure.errors import ErasureError
-from erasure.generate.sampling import make_scheduler
+from erasure.generate.latents import make_scheduler
+from erasure.methods import specs
 from erasure.paths import MethodId
 
-SLD_PRESETS = ("medium", "max")  # Schramowski et al. 2023, as diffusers' SafetyConfig.MEDIUM / .MAX define them
+# Schramowski et al. 2023, as diffusers' SafetyConfig.MEDIUM / .MAX define them
+SLD_PRESETS = specs.get("sld").presets
 SEGA_DEFAULTS = {"edit_guidance_scale": 5.0, "edit_warmup_steps": 10, "edit_threshold": 0.9,
                  "edit_momentum_scale": 0.1, "edit_mom_beta": 0.4}
-KINDS = ("sd", "sd-neg", "sld", "sega")
+KINDS = specs.INFERENCE_KINDS
 
 
 def resolve_concepts(value) -> list[str]:
@@ -149,8 +152,7 @@ def _compose(cls, base, **overrides):
 def build_inference_method(name: str, spec: Mapping, base) -> MethodPipeline:
     """An inference-time method (config `inference_methods.<name>` = `spec`) on the loaded base pipeline."""
     kind = spec.get("kind")
-    if kind not in KINDS:
-        raise ErasureError(f"inference_methods.{name}.kind: unknown {kind!r} (known: {', '.join(KINDS)})")
+    specs.get(kind, specs.INFERENCE, where=f"inference_methods.{name}.kind")
     if kind == "sd":
         return MethodPipeline(name, kind, base)
     if not spec.get("concepts"):
@@ -161,9 +163,10 @@ def build_inference_method(name: str, spec: Mapping, base) -> MethodPipeline:
     if kind == "sld":
         from diffusers.pipelines.deprecated.stable_diffusion_safe import SafetyConfig, StableDiffusionPipelineSafe
 
-        preset = spec.get("preset", "medium")
+        preset = spec.get("preset", specs.get(kind).default_preset)
         if preset not in SLD_PRESETS:
-            raise ErasureError(f"inference_methods.{name}.preset: unknown SLD preset {preset!r} (known: medium, max)")
+            raise ErasureError(f"inference_methods.{name}.preset: unknown SLD preset {preset!r} "
+                               f"(known: {', '.join(SLD_PRESETS)})")
         values = dict(getattr(SafetyConfig, preset.upper()))
         settings = {**values, **{k: v for k, v in spec.items() if k in values}}
         pipe = _compose(StableDiffusionPipelineSafe, base)
@@ -179,7 +182,26 @@ def build_inference_method(name: str, spec: Mapping, base) -> MethodPipeline:
 
 def load_method(method: str, spec: Mapping | None, *, base_model: str, results: str | Path, world: str,
                 scheduler: str, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> MethodPipeline:
-    """Any `{method}` id: inference-time (spec from `inference_methods`) or fine-tuned `{run}@{step}`."""
+    """The pipeline that draws method `method`'s images.
+
+    Args:
+        method: a method id: an inference-time name (config `inference_methods`) or a run's `{run}@{step}` /
+            `{run}.student@{step}` (erasure.paths.MethodId).
+        spec: config `inference_methods.<method>` (its `kind` names an inference-time spec of
+            erasure.methods.specs); ignored for a run.
+        base_model: the config's base_model; results: the results root; world: the world name (the run's
+            checkpoints are results/{world}/models/{run}/step-{NNNNNN}/).
+        scheduler: a name of erasure.generate.settings.SCHEDULERS, built from the base's scheduler config.
+        device, dtype: where the pipeline runs and its parameters' dtype (float16 on a GPU).
+
+    Returns:
+        A MethodPipeline: called with prompts and initial latents [B, C, h, w], it returns uint8 images
+        [B, H, W, 3].
+
+    Raises:
+        ErasureError: an unknown method or kind, missing concepts, an unknown SLD preset, or an unreadable
+            base model or checkpoint (erasure.checkpoints.load_method_pipeline).
+    """
     from erasure.models import load_base_pipeline
 
     method_id = MethodId.parse(method)

@@ -1,4 +1,4 @@
-"""Sampling settings, schedulers and per-image initial latents.
+"""Per-image initial latents, and the generation scheduler built by name (erasure.generate.settings names them).
 
 Each image's initial latents come from its own CPU generator seeded with `latent_seed(prompt_id, seed)`,
 drawn before the batch is assembled and passed to the pipeline as `latents=`. So the image a method draws
