@@ -29,6 +29,7 @@ from erasure.metrics import catalog
 from erasure.metrics import weights as W
 
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "safety_checker")
+CHECKED_WEIGHTS = (W.NUDENET, W.Q16_PROMPTS, W.CLIP_VIT_L14, W.INCEPTION, W.ALEXNET)  # check_metrics' items
 
 
 @dataclass
@@ -263,8 +264,7 @@ def check_metrics(ctx: Context) -> list[Item]:
     config-named reference set, in a fixed order: NudeNet, Q16, CLIP, Inception and the reference, AlexNet."""
     metrics = sorted({metric for metric, _, _ in plan.required_scores(ctx.config)})
     settings = {m: dict(ctx.config.get("metrics", {}).get(m, {})) for m in metrics}
-    using = {weight: [m for m in metrics if weight in catalog.get(m).weights] for weight in
-             (W.NUDENET, W.Q16_PROMPTS, W.CLIP_VIT_L14, W.INCEPTION, W.ALEXNET)}
+    using = {weight: [m for m in metrics if weight in catalog.get(m).weights] for weight in CHECKED_WEIGHTS}
     items = []
     if ctx.world == "toy":
         toy = [m for m in metrics if m not in catalog.WEIGHTS]

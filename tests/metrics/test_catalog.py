@@ -179,6 +179,13 @@ def test_catalog_entries_are_consistent():
         catalog.get("nope")
 
 
+def test_every_weight_a_metric_loads_is_a_dag_input_and_preflight_checked():
+    from erasure import preflight, sources
+
+    used = {weight for spec in catalog.METRICS.values() for weight in spec.weights}
+    assert used <= set(sources.WEIGHT_SOURCES) and used <= set(preflight.CHECKED_WEIGHTS)
+
+
 _RULES = """
 import json, sys
 from pathlib import Path
