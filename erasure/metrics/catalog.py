@@ -95,8 +95,6 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("paired-distance", "erasure.metrics.registry:run_paired_distance", ("toy",), PAIRED, False, "toy",
                False, _ORACLE, (), ("oracle|backbone", "batch_size"),
                "mean oracle-feature L2 to sd, same (prompt_id, seed)", ("paired distance", "down", 3)),
-    MetricSpec("brightness", "erasure.metrics.brightness:score", (ANY_WORLD,), NONE, False, "toy", False, (), (),
-               ("batch_size",), "mean RGB value", ("brightness", "up", 1)),
 )}
 
 WEIGHTS: dict[str, tuple[Weight, ...]] = {name: m.weights for name, m in METRICS.items() if m.weights}
