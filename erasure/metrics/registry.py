@@ -119,7 +119,9 @@ def run_paired_distance(images, *, reference, settings, threads, device):
 
 
 def scorer(name: str) -> Callable[..., pd.DataFrame]:
-    """The scorer function the catalog names for `name` ("module:function"), imported now."""
+    """The scorer function the catalog names for `name` ("module:function"), imported now (torch and the
+    scorer's backbone libraries load here, not when the catalog is read). Raises ErasureError for an unknown
+    metric."""
     module, function = catalog.get(name).scorer.split(":")
     return getattr(import_module(module), function)
 
