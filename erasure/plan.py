@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from erasure.errors import ErasureError
 from erasure.methods import specs
+from erasure.metrics.catalog import is_paired
 from erasure.paths import MethodId
-
-PAIRED_METRICS = frozenset({"lpips", "paired-distance"})  # compare with the reference method's image
 
 
 @dataclass(frozen=True, order=True)
@@ -75,7 +74,7 @@ def required_image_sets(config: Mapping) -> list[ImageSet]:
     sets = set(report_image_sets(config)) | set(every_method_image_sets(config))
     reference = reference_method(config)
     for image_set in list(sets):
-        if PAIRED_METRICS & set(config["prompt_sets"][image_set.promptset]["metrics"]):
+        if any(is_paired(m) for m in config["prompt_sets"][image_set.promptset]["metrics"]):
             sets.add(ImageSet(reference, image_set.promptset))
     _check_known(config, sets)
     return sorted(sets)
@@ -87,7 +86,7 @@ def required_scores(config: Mapping) -> list[tuple[str, str, str]]:
     triples = []
     for image_set in required_image_sets(config):
         for metric in config["prompt_sets"][image_set.promptset]["metrics"]:
-            if metric in PAIRED_METRICS and image_set.method == reference:
+            if is_paired(metric) and image_set.method == reference:
                 continue
             triples.append((metric, image_set.method, image_set.promptset))
     return sorted(triples)

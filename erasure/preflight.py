@@ -25,9 +25,11 @@ from pathlib import Path
 
 from erasure import plan, standins
 from erasure.errors import ErasureError
+from erasure.metrics import catalog
 from erasure.metrics import weights as W
 
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "safety_checker")
+CHECKED_WEIGHTS = (W.NUDENET, W.Q16_PROMPTS, W.CLIP_VIT_L14, W.INCEPTION, W.ALEXNET)  # check_metrics' items
 
 
 @dataclass
@@ -258,24 +260,27 @@ def _check_nudenet(settings: Mapping) -> Item:
 
 
 def check_metrics(ctx: Context) -> list[Item]:
+    """One item per weight file the planned metrics load (their catalog entries' `weights`), plus a
+    config-named reference set, in a fixed order: NudeNet, Q16, CLIP, Inception and the reference, AlexNet."""
     metrics = sorted({metric for metric, _, _ in plan.required_scores(ctx.config)})
     settings = {m: dict(ctx.config.get("metrics", {}).get(m, {})) for m in metrics}
+    using = {weight: [m for m in metrics if weight in catalog.get(m).weights] for weight in CHECKED_WEIGHTS}
     items = []
     if ctx.world == "toy":
-        toy = [m for m in metrics if m not in W.WEIGHTS]
+        toy = [m for m in metrics if m not in catalog.WEIGHTS]
         if toy:
             items.append(Item("toy backbones", True, f"{', '.join(toy)}: the base model's own clip/ and oracle/"))
-    if {"nude", "nude-mace"} & set(metrics):
-        items.append(_check_nudenet(settings.get("nude") or settings.get("nude-mace") or {}))
-    if "harm" in metrics:
-        items.append(_check_q16(ctx, settings["harm"]))
+    if nude := using[W.NUDENET]:
+        items.append(_check_nudenet(next((settings[m] for m in nude if settings[m]), {})))
+    items += [_check_q16(ctx, settings[m]) for m in using[W.Q16_PROMPTS]]
     clip_sources = {W.locate(W.CLIP_VIT_L14, settings[m], "openai/clip-vit-large-patch14")
-                    for m in ("harm", "clip") if m in metrics and ctx.world != "toy"}
+                    for m in using[W.CLIP_VIT_L14] if ctx.world != "toy"}
     items += [_check_clip(ctx, source) for source in sorted(clip_sources)]
-    if "fid" in metrics:
-        items += [_check_inception(ctx, settings["fid"]), _check_fid_reference(ctx, settings["fid"])]
-    if "lpips" in metrics:
-        items.append(_check_alexnet(ctx, settings["lpips"]))
+    for m in using[W.INCEPTION]:
+        items.append(_check_inception(ctx, settings[m]))
+        if catalog.get(m).reference == catalog.SET and not catalog.get(m).reference_from_world:
+            items.append(_check_fid_reference(ctx, settings[m]))
+    items += [_check_alexnet(ctx, settings[m]) for m in using[W.ALEXNET]]
     return items
 
 

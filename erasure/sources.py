@@ -31,7 +31,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, locate
+from erasure.metrics import catalog
+from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, Q16_PROMPTS, Weight, locate
 
 MODEL_FILES = ("*.json", "*.txt", "*.safetensors")  # what from_pretrained reads (erasure.metrics.backbones uses it)
 CLIP_HUB_ID = "openai/clip-vit-large-patch14"  # CLIP ViT-L/14 (erasure.metrics.clipscore)
@@ -221,22 +222,21 @@ def _single(file: Path | None) -> list[Path]:
     return [file] if file else []
 
 
-# metric -> what its scorer reads from outside results/, from its resolved settings (metrics.<metric> with the
-# prompt set's overrides; a weight file's environment fallback as erasure.metrics.weights resolves it), the
-# world, the listings folder and the DAG-built folders. The one table of scorer sources: a new file-valued
-# setting is a line here.
-def _clip(s, world, listings, built):
+# weight -> the files its scorer reads from outside results/, from the metric's resolved settings (metrics.<metric>
+# with the prompt set's overrides; the environment fallback as erasure.metrics.weights resolves it), the world
+# and the DAG-built folders. A metric's sources are those of the weights its catalog entry names
+# (erasure.metrics.catalog), plus a config-named reference set: a new metric on known weights adds nothing here,
+# a new weight file is a line here.
+def _clip(s, world, built):
     return model_files(locate(CLIP_VIT_L14, s) or (None if world == "toy" else CLIP_HUB_ID), built)
 
 
-METRIC_SOURCES: dict[str, Callable[[Mapping, str, Path | None, Sequence[Path]], list[Path]]] = {
-    "clip": _clip,
-    "harm": _clip,
-    "fid": lambda s, world, listings, built: (_single(inception_file(locate(INCEPTION, s), built))
-                                              + fid_reference_files(s.get("reference"), listings, built)),
-    "lpips": lambda s, world, listings, built: _single(alexnet_file(locate(ALEXNET, s), built)),
-    "nude": lambda s, world, listings, built: _single(nudenet_file(locate(NUDENET, s), built)),
-    "nude-mace": lambda s, world, listings, built: _single(nudenet_file(locate(NUDENET, s), built)),
+WEIGHT_SOURCES: dict[Weight, Callable[[Mapping, str, Sequence[Path]], list[Path]]] = {
+    CLIP_VIT_L14: _clip,
+    Q16_PROMPTS: lambda s, world, built: [],  # a DAG input already: the q16_prompts rule's output
+    INCEPTION: lambda s, world, built: _single(inception_file(locate(INCEPTION, s), built)),
+    ALEXNET: lambda s, world, built: _single(alexnet_file(locate(ALEXNET, s), built)),
+    NUDENET: lambda s, world, built: _single(nudenet_file(locate(NUDENET, s), built)),
 }
 
 
@@ -245,8 +245,13 @@ def metric_files(metric: str, settings: Mapping, world: str, listings: Path | No
     """Every file from outside results/ that scoring `metric` with `settings` reads (none for the toy
     scorers: their backbones are part of the toy base, an input of its own); a folder of reference images
     as its listing file under `listings` (results/{world}/resources/listings/) where given."""
-    source = METRIC_SOURCES.get(metric)
-    return source(settings, world, listings, built) if source else []
+    spec = catalog.METRICS.get(metric)
+    if spec is None:
+        return []
+    files = [f for weight in spec.weights for f in WEIGHT_SOURCES[weight](settings, world, built)]
+    if spec.reference == catalog.SET and not spec.reference_from_world:
+        files += fid_reference_files(settings.get("reference"), listings, built)
+    return files
 
 
 # --- prompt files and Q16 -----------------------------------------------------------------------------------

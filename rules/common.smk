@@ -2,6 +2,7 @@
 # input / params functions of the rules (kept here, out of the rule files, so those read as the DAG).
 
 from erasure import sources
+from erasure.metrics import catalog
 from erasure.generate.settings import resolve_sampling
 from erasure.paths import MethodId
 from erasure.prompts.kinds import source_file_kind
@@ -82,7 +83,7 @@ def preflight_gate_sources(wildcards):
     for promptset in sorted({s.promptset for s in IMAGE_SETS}):
         if source_file_kind(config["prompt_sets"][promptset], promptset)[0] == "fetched":
             inputs.append(str(prompt_source(RESULTS, wildcards.world, promptset)))
-    if any(metric == "harm" for metric, _, _ in SCORES):
+    if any(catalog.needs_q16(metric) for metric, _, _ in SCORES):
         inputs.append(q16_prompts_path(wildcards.world))
     return inputs
 
@@ -159,12 +160,13 @@ def score_inputs(wildcards):
         "sources": [str(f) for f in sources.metric_files(wildcards.metric, metric_settings(wildcards), config["world"],
                                                          paths.listings(RESULTS, wildcards.world), BUILT)],
     }
-    if wildcards.metric in plan.PAIRED_METRICS:
+    spec = catalog.get(wildcards.metric)
+    if spec.reference == catalog.PAIRED:
         reference = plan.reference_method(config)
         inputs["reference"] = pattern(paths.manifest, reference, wildcards.promptset).format(world=wildcards.world)
-    elif wildcards.metric == "fid-toy":
+    elif spec.reference_from_world:
         inputs["reference"] = str(paths.reference_dir(RESULTS, wildcards.world))
-    elif wildcards.metric == "harm":
+    elif catalog.needs_q16(wildcards.metric):
         inputs["q16"] = q16_prompts_path(wildcards.world)
     return inputs
 
@@ -177,15 +179,15 @@ def metric_settings(wildcards):
 
 
 def score_settings(wildcards):
-    """metric_settings without the keys other rules consume; toy backbones resolved to the base model's
-    directories; the Q16 embeddings from the q16_prompts rule."""
+    """metric_settings without the keys other rules consume; toy backbones (the catalog's backbone key)
+    resolved to the base model's directories; the Q16 embeddings from the q16_prompts rule."""
     settings = metric_settings(wildcards)
     settings.pop("reference", None)  # a path, passed as params.reference
     settings.pop("reference_images", None)  # consumed by the toy_reference rule
     settings.pop("q16_source", None)  # consumed by the q16_prompts rule
     if config["world"] == "toy":
-        settings.setdefault("backbone", toy_backbone_dir(TOY_BACKBONE.get(wildcards.metric, "clip")))
-    if wildcards.metric == "harm":
+        settings.setdefault("backbone", toy_backbone_dir(catalog.world_backbone(wildcards.metric)))
+    if catalog.needs_q16(wildcards.metric):
         settings["q16_prompts"] = q16_prompts_path(wildcards.world)
     return settings
 

@@ -1,24 +1,17 @@
 import re
 
+from erasure.metrics import catalog
+
 # Scoring: one job per (metric, method, prompt set), one rule per metric (`score_lpips`, `score_fid`, ...) so
-# that a failing job is reported under its metric's name; each family names its own conda env (NudeNet's
-# onnxruntime and the CLIP/FID/LPIPS stack are installed separately).
+# that a failing job is reported under its metric's name; each rule's conda env, GPU flag and backbone come
+# from the metric's entry in erasure.metrics.catalog (NudeNet's onnxruntime and the CLIP/FID/LPIPS stack are
+# installed separately).
 
-SCORER_FAMILIES = {  # family -> (metrics, conda env, torch backbones that a GPU speeds up)
-    "score_nudenet": (["nude", "nude-mace"], "score-nudenet", False),
-    "score_clip": (["harm", "clip", "fid", "lpips"], "score-clip", True),
-    "score_toy": (["target", "alignment", "fid-toy", "paired-distance"], "toy", False),
-}
-TOY_BACKBONE = {"target": "oracle", "alignment": "oracle", "fid-toy": "oracle", "paired-distance": "oracle"}
-
-
-for _family, (_metrics, _env, _torch), _metric in (
-    (f, spec, m) for f, spec in SCORER_FAMILIES.items() for m in spec[0]
-):
+for _spec in catalog.METRICS.values():
 
     rule:
         name:
-            f"score_{_metric.replace('-', '_')}"
+            _spec.rule
         input:
             unpack(score_inputs),
             preflight=preflight_gate_input(),
@@ -26,7 +19,7 @@ for _family, (_metrics, _env, _torch), _metric in (
             csv=pattern(paths.score_csv, "{metric}", "{method}", "{promptset}"),
             summary=pattern(paths.score_summary, "{metric}", "{method}", "{promptset}"),
         wildcard_constraints:
-            metric=re.escape(_metric),
+            metric=re.escape(_spec.name),
         params:
             metric=lambda wc: wc.metric,
             settings=score_settings,
@@ -40,9 +33,9 @@ for _family, (_metrics, _env, _torch), _metric in (
         resources:
             mem_mb=4000 if WORLD == "toy" else 16000,
             runtime=score_runtime,
-            gpu=score_gpu_resources() if _torch else 0,
+            gpu=score_gpu_resources() if _spec.gpu else 0,
         conda:
-            f"../envs/{_env}.yaml"
+            f"../envs/{_spec.env}.yaml"
         script:
             "../workflow_scripts/score.py"
 

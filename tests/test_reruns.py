@@ -65,7 +65,8 @@ def planned(repo: Path, workdir: Path, configfiles: list[str | Path], *, env: di
     return jobs
 
 
-# score_<metric> rule -> its scorer family (rules/score.smk SCORER_FAMILIES), so expectations read per family
+# score_<metric> rule -> its scorer family (the conda env of its erasure.metrics.catalog entry), so expectations
+# read per family
 SCORE_FAMILY = {
     f"score_{metric.replace('-', '_')}": family
     for family, metrics in {

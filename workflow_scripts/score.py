@@ -3,15 +3,16 @@
 Expects:
     input.manifest   results/{world}/images/{method}/{promptset}/manifest.csv
     input.prompts    results/{world}/prompts/{promptset}.csv
-    input.reference  (only for metrics that need one) lpips / paired-distance: the sd manifest.csv of the
-                     same prompt set; fid-toy: the held-out real toy image folder
+    input.reference  (only for metrics that need one: the catalog's `reference`, erasure.metrics.catalog)
+                     paired (lpips / paired-distance): the reference method's manifest.csv of the same prompt
+                     set; a world-built set (fid-toy): the held-out real toy image folder
     params.reference (optional; wins over input.reference) fid: the COCO val2014 folder or an .npz from
                      `python -m erasure.metrics.fid stats`
     output.csv       results/{world}/scores/{metric}/{method}/{promptset}.csv
     output.summary   results/{world}/scores/{metric}/{method}/{promptset}.summary.csv
-    params.metric    metric name (erasure.metrics.registry.METRICS)
-    params.settings  dict of metric settings (erasure.metrics.registry.SETTINGS); "backbone" = the toy
-                     base's clip/ or oracle/ directory in the toy world
+    params.metric    metric name (erasure.metrics.catalog.METRICS)
+    params.settings  dict of metric settings (the catalog entry's `settings`); "backbone" = the toy base's
+                     directory of the entry's backbone key (clip/ or oracle/) in the toy world
     params.device    auto | cpu | cuda: where the torch backbones run
     config.base_model  only to label scores of a stand-in base's images (erasure.standins)
     wildcards.world (copied into settings["world"]), wildcards.method, wildcards.promptset
@@ -37,7 +38,7 @@ def main(
     base_model: str | None = None,
 ) -> None:
     from erasure.io import atomic_path
-    from erasure.metrics import registry
+    from erasure.metrics import catalog, registry
     from erasure.metrics.images import ImageSet
     from erasure.metrics.summary import summarize
     from erasure.runtime import pick_device, set_threads
@@ -46,8 +47,9 @@ def main(
     images = ImageSet.from_manifest(manifest, prompts)
     ref = None
     if reference:
-        # A manifest is another method's image set (paired metrics); anything else is a folder or stats file.
-        ref = ImageSet.from_manifest(reference, prompts) if Path(reference).name == "manifest.csv" else Path(reference)
+        # A paired metric's reference is another method's image set; a set's is a folder or stats file.
+        paired = catalog.get(metric).reference == catalog.PAIRED
+        ref = ImageSet.from_manifest(reference, prompts) if paired else Path(reference)
     scores = registry.score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads,
                             device=str(pick_device(device)), base_model=base_model)
     summary = summarize(scores, metric=metric, method=method or Path(manifest).parent.parent.name,

@@ -1,7 +1,8 @@
 """Every weight file a metric needs: the settings key that names it (`metrics.<metric>.<key>`), the
-environment variable that names it when the config does not, the default place, and its pin. The scorers
-resolve their files through `locate`, and preflight (erasure.preflight) checks the same table, so a new
-backbone cannot be added without a key, a fallback and a preflight line.
+environment variable that names it when the config does not, the default place, and its pin. Which metric
+loads which is its entry's `weights` in erasure.metrics.catalog. The scorers resolve their files through
+`locate`, and preflight (erasure.preflight) and the DAG inputs (erasure.sources) check the same weights, so a
+new backbone cannot be added without a key, a fallback and a preflight line.
 
 Order of precedence: settings key, then environment variable, then the default.
 """
@@ -37,15 +38,6 @@ ALEXNET = Weight("torchvision AlexNet (alexnet-owt-7be5be79.pth, LPIPS trunk)", 
                  "$TORCH_HOME/hub/checkpoints, or set metrics.lpips.alexnet)")
 NUDENET = Weight("NudeNet 3.4.2 detector (320n.onnx, in the nudenet wheel)", "model", "ERASURE_NUDENET",
                  "nudenet==3.4.2 wheel", "pip install nudenet==3.4.2")
-
-WEIGHTS: dict[str, tuple[Weight, ...]] = {
-    "nude": (NUDENET,),
-    "nude-mace": (NUDENET,),
-    "harm": (Q16_PROMPTS, CLIP_VIT_L14),
-    "clip": (CLIP_VIT_L14,),
-    "fid": (INCEPTION,),
-    "lpips": (ALEXNET,),
-}
 
 
 def locate(weight: Weight, settings: dict, default=None):

@@ -8,19 +8,10 @@ from __future__ import annotations
 
 import math
 
-# metric -> (display name, better direction, decimals)
-METRICS = {
-    "target": ("%TARGET", "down", 1),
-    "nude": ("%NUDE", "down", 2),
-    "nude-mace": ("exposed parts / image", "down", 3),
-    "harm": ("%HARM", "down", 2),
-    "fid": ("FID", "down", 3),
-    "fid-toy": ("FID-toy", "down", 2),
-    "lpips": ("LPIPS", "down", 4),
-    "paired-distance": ("paired distance", "down", 3),
-    "alignment": ("alignment %", "up", 1),
-    "clip": ("CLIP", "up", 4),
-}
+from erasure.metrics import catalog
+
+# metric -> (display name, better direction, decimals): the catalog's `display` (erasure.metrics.catalog)
+METRICS = {name: spec.display for name, spec in catalog.METRICS.items()}
 ARROWS = {"down": "↓", "up": "↑"}
 LATEX_ARROWS = {"down": r"$\downarrow$", "up": r"$\uparrow$"}
 

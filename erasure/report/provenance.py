@@ -29,8 +29,9 @@ from erasure import paths, sources
 from erasure.errors import ErasureError
 from erasure.io import sha256_file, write_json_atomic
 from erasure.methods import specs
+from erasure.metrics import catalog
 from erasure.paths import MethodId
-from erasure.plan import PAIRED_METRICS, n_shards, reference_method
+from erasure.plan import n_shards, reference_method
 from erasure.prompts.kinds import source_file_kind
 from erasure.prompts.paths import prompt_source
 
@@ -125,11 +126,12 @@ def _internal(key: str, *, root, world: str, config: Mapping) -> list[str]:
     if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".csv"):
         metric, method, promptset = rel[1], rel[2], rel[3][:-4]
         found = [str(paths.manifest(root, world, method, promptset)), str(paths.prompt_table(root, world, promptset))]
-        if metric in PAIRED_METRICS:
+        spec = catalog.METRICS.get(metric)
+        if catalog.is_paired(metric):
             found.append(str(paths.manifest(root, world, reference_method(config), promptset)))
-        elif metric == "fid-toy":
+        elif spec is not None and spec.reference_from_world:
             found.append(str(paths.reference_dir(root, world)))
-        elif metric == "harm":
+        elif catalog.needs_q16(metric):
             found.append(str(paths.q16_prompts(root, world)))
         return found + (base if config.get("world", world) == "toy" else [])  # toy backbones live in the base
     if len(rel) == 4 and rel[0] == "images" and rel[3] == "manifest.csv":
@@ -473,7 +475,7 @@ def config_snapshot(config: Mapping, kind: str, spec: Mapping) -> dict:
     runs = {MethodId.parse(m).run for m in methods} - {None}
     inference = {m for m in methods if not MethodId.parse(m).finetuned}
     reference = config.get("generation", {}).get("reference_method", "sd")
-    if metrics & PAIRED_METRICS:
+    if any(catalog.is_paired(m) for m in metrics):
         inference.add(reference)
     return {
         "world": config.get("world"), "base_model": config.get("base_model"), "results": config.get("results"),

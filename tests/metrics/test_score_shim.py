@@ -7,7 +7,7 @@ import pytest
 
 from conftest import write_image_set
 from erasure.errors import ErasureError
-from erasure.metrics import registry
+from erasure.metrics import catalog, registry
 from erasure.metrics.summary import SUMMARY_COLUMNS
 
 SHIM = Path(__file__).resolve().parents[2] / "workflow_scripts" / "score.py"
@@ -21,11 +21,12 @@ def _shim():
 
 
 def test_every_metric_is_registered():
-    assert set(registry.METRICS) == {"nude", "nude-mace", "harm", "fid", "lpips", "clip", "target", "alignment",
-                                     "fid-toy", "paired-distance"}
-    assert set(registry.SETTINGS) == set(registry.METRICS)
+    assert set(catalog.METRICS) == {"nude", "nude-mace", "harm", "fid", "lpips", "clip", "target", "alignment",
+                                    "fid-toy", "paired-distance"}
+    for name in catalog.METRICS:  # every catalog entry names a scorer that imports
+        assert callable(registry.scorer(name)), name
     with pytest.raises(ErasureError, match="unknown metric"):
-        registry.get("nope")
+        registry.score("nope", None)
 
 
 def test_shim_writes_scores_and_summary(tmp_path, oracle, tiny_clip_dir):
@@ -117,14 +118,14 @@ def test_a_malformed_manifest_is_one_line(tmp_path):
 def test_a_scorer_returning_nan_stops_the_job_and_writes_nothing(tmp_path, oracle, monkeypatch):
     # main: the NaN row is written to the score CSV and silently dropped from the summary's mean and n
     m, table = write_image_set(tmp_path, "sd", [np.zeros((32, 32, 3), np.uint8)] * 3)
-    real = registry.METRICS["target"]
+    real = registry.scorer("target")
 
     def nan_on_second(images, **kwargs):
-        scores = real.fn(images, **kwargs)
+        scores = real(images, **kwargs)
         scores.loc[1, "value"] = float("nan")
         return scores
 
-    monkeypatch.setitem(registry.METRICS, "target", registry.Metric(**{**real.__dict__, "fn": nan_on_second}))
+    monkeypatch.setattr(registry, "run_target", nan_on_second)  # what the catalog's "module:function" names
     with pytest.raises(ErasureError) as err:
         _shim().main(m, table, tmp_path / "s.csv", tmp_path / "s.summary.csv", metric="target",
                      settings={"oracle": oracle, "concepts": "shape=triangle", "world": "toy"}, reference=None,

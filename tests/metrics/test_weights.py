@@ -11,9 +11,9 @@ import yaml
 
 from conftest import random_arrays, write_image_set
 from erasure.errors import ErasureError
-from erasure.metrics import lpips_metric, nudenet, registry
+from erasure.metrics import catalog, lpips_metric, nudenet, registry
 from erasure.metrics.images import ImageSet
-from erasure.metrics.weights import WEIGHTS
+from erasure.metrics.catalog import WEIGHTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,8 @@ def test_every_weight_key_is_a_config_key(metric):
     for weight in WEIGHTS[metric]:
         assert weight.key in spec["properties"], (metric, weight.key)
         assert weight.env.startswith("ERASURE_") and weight.provide
-        assert weight.key in registry.SETTINGS[metric] or f"{weight.key}|backbone" in registry.SETTINGS[metric] \
+        settings = catalog.get(metric).settings
+        assert weight.key in settings or f"{weight.key}|backbone" in settings \
             or weight.key == "q16_source"  # consumed by the q16_prompts rule, not the scorer
 
 
