@@ -21,27 +21,27 @@ SCHEMA = REPO / "config" / "schema.yaml"
 
 
 def _methods():
-    from erasure.methods import METHODS
+    from erasure.methods.specs import RUN_METHODS
 
-    return METHODS
+    return RUN_METHODS
 
 
 def _presets():
-    from erasure.methods.presets import PRESETS
+    from erasure.methods.specs import RUN_PRESETS
 
-    return PRESETS
+    return RUN_PRESETS
 
 
 def _inference_kinds():
-    from erasure.generate.methods import KINDS
+    from erasure.methods.specs import INFERENCE_KINDS
 
-    return KINDS
+    return INFERENCE_KINDS
 
 
 def _sld_presets():
-    from erasure.generate.methods import SLD_PRESETS
+    from erasure.methods import specs
 
-    return SLD_PRESETS
+    return specs.get("sld").presets
 
 
 def _schedulers():
