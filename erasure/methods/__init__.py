@@ -9,4 +9,4 @@
     trainer.py    the training loop (checkpoints, resume, train_log.csv)
 """
 
-METHODS = ("sdd", "sdd+retain", "esd-x", "esd-u")
+METHODS = ("sdd", "sdd+retain", "esd-x", "esd-u", "uce", "rece")  # uce, rece: closed-form (edit.py)

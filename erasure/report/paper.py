@@ -53,7 +53,7 @@ PAPER_CONCEPTS: dict[str, tuple[frozenset, frozenset]] = {
 # The prompt source each published metric was computed on (§ 4.2-4.3, Appendix B).
 PAPER_SOURCES = {"nude": "country-body", "harm": "i2p", "fid": "coco30k", "lpips": "coco30k", "clip": "coco30k"}
 
-_RUN_ROWS = {"sdd": "SDD", "sdd+retain": None, "esd-u": "ESD-u-3", "esd-x": "ESD-x-3"}
+_RUN_ROWS = {"sdd": "SDD", "sdd+retain": None, "esd-u": "ESD-u-3", "esd-x": "ESD-x-3", "uce": None, "rece": None}
 _INFERENCE_ROWS = {"sd": "SD", "sd-neg": "SD+NEG", "sega": "SEGA"}
 
 
