@@ -132,7 +132,7 @@ def plot_frontier(data: "pd.DataFrame", out: str | Path, *, by: str = "shape", t
     style.setup(font_size)
     groups = [OVERALL] + sorted(set(data["group"]) - {OVERALL})
     n_rows = int(data["row"].max()) + 1
-    fig, axes = plt.subplots(n_rows, len(groups), figsize=(2.9 * len(groups) + 2.6, 2.9 * n_rows + 0.9),
+    fig, axes = plt.subplots(n_rows, len(groups), figsize=(2.9 * len(groups) + 1.8, 2.9 * n_rows + 0.9),
                              squeeze=False, sharey=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     point_markers = "XPd*hv^<>"
@@ -168,6 +168,6 @@ def plot_frontier(data: "pd.DataFrame", out: str | Path, *, by: str = "shape", t
     note = f"\n{labels.STANDIN_NOTE}" if labels.any_standin(data["label"].dropna()) else ""
     fig.suptitle((title or "Erasure–retention frontier: curves over checkpoints / rounds (large marker: the "
                   "last), inference-time methods as points; lower-right is better") + note, fontsize=font_size)
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
     style.save(fig, out, dpi)
 
