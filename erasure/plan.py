@@ -15,6 +15,7 @@ from erasure.errors import ErasureError
 from erasure.methods import specs
 from erasure.metrics.catalog import is_paired
 from erasure.paths import MethodId
+from erasure.report.frontier import frontier_cells
 
 
 @dataclass(frozen=True, order=True)
@@ -46,6 +47,8 @@ def report_image_sets(config: Mapping) -> list[ImageSet]:
     for matrix in report.get("matrices", {}).values():
         for method in matrix["methods"]:
             sets.add(ImageSet(method, matrix["promptset"]))
+    for frontier in report.get("frontiers", {}).values():  # erasure.report.frontier
+        sets.update(ImageSet(method, promptset) for _, method, promptset in frontier_cells(frontier))
     return sorted(sets)
 
 

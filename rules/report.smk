@@ -1,4 +1,5 @@
-# Report: tables (Table 1 / 2), training curves (Fig. 5), sample grids, removal matrices (Fig. 2), and the
+# Report: tables (Table 1 / 2), training curves (Fig. 5), sample grids, removal matrices (Fig. 2), the
+# erasure-retention frontier, and the
 # provenance of each. One rule per kind, one job per configured item: params hold exactly the item's spec
 # (plus what the script derives from the config), so editing one item's settings reruns that item alone
 # (and its provenance).
@@ -131,6 +132,32 @@ rule report_matrix:
         "../envs/report.yaml"
     script:
         "../workflow_scripts/report_matrix.py"
+
+
+rule report_frontier:
+    """Erasure-retention frontier: target rate vs retention, a curve per method over its checkpoints."""
+    input:
+        unpack(lambda wc: report_plan.item_inputs(config, RESULTS, wc.world, wc.frontier)),
+    output:
+        figure=report(pattern(paths.figure, "{frontier}"), caption="../report/frontier.rst",
+                      category="Erasure-retention frontier", labels={"figure": "{frontier}"}),
+        csv=pattern(paths.table, "{frontier}", "csv"),
+    wildcard_constraints:
+        frontier=report_plan.names_regex(REPORT, "frontiers"),
+    params:
+        spec=lambda wc: REPORT["frontiers"][wc.frontier],
+        style=REPORT["style"],
+    log:
+        log_path("report_frontier", "{frontier}"),
+    benchmark:
+        benchmark_path("report_frontier", "{frontier}")
+    threads: 1
+    resources:
+        **REPORT_RESOURCES,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow_scripts/report_frontier.py"
 
 
 rule report_provenance:

@@ -19,12 +19,23 @@ def planned_jobs(output: str) -> dict[str, int]:
     return {name: int(count) for name, count in re.findall(r"^(\S+)\s+(\d+)\s*$", table, flags=re.M)}
 
 
+# closed-form edit runs (rules/edit.smk) and one image set each plans downstream of them
+EDITS = {"config/config.yaml": (["rece-triangle", "uce-triangle"], "images/rece-triangle@2/coco/"),
+         "config/smoke.yaml": ([], None),
+         "config/paper.yaml": (["rece-nudity", "uce-i2p", "uce-nudity"], "images/uce-i2p@1/i2p/")}
+
+
 @pytest.mark.parametrize("configfile", CONFIGS)
 def test_dry_run_plans_every_stage(repo, tmp_path, configfile):
     result = snakemake(repo, tmp_path, "-n", "--configfile", str(repo / configfile))
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = planned_jobs(result.stdout)
     assert jobs.get("erase", 0) >= 3
+    runs, image_set = EDITS[configfile]
+    assert jobs.get("edit", 0) == len(runs)  # an edit run is an edit job, never a training (erase) job
+    edited = re.findall(r"rule edit:\n(?:\s+.*\n)*?\s+wildcards: world=\w+, run=(\S+)", result.stdout)
+    assert sorted(edited) == runs
+    assert image_set is None or image_set in result.stdout
     assert jobs.get("generate_shard", 0) >= 10
     assert sum(count for name, count in jobs.items() if name.startswith("score_")) >= 10
     assert jobs.get("all") == 1
@@ -46,8 +57,9 @@ def test_toy_table2_overlay_adds_the_multi_concept_runs_and_table(repo, tmp_path
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = planned_jobs(result.stdout)
     assert jobs["erase"] == default["erase"] + 3 and jobs["report_table"] == default["report_table"] + 1
+    assert jobs["edit"] == default["edit"] + 1
     for expected in ("models/sdd-multi/", "models/esd-x-multi/", "models/sdd-multi-official/", "tables/table2.csv",
-                     "sld-max-multi", "sdd-multi-official@200"):
+                     "sld-max-multi", "sdd-multi-official@200", "models/uce-multi/", "images/uce-multi@1/i2p/"):
         assert expected in result.stdout
 
 

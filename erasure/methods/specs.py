@@ -92,7 +92,8 @@ SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (
     # closed-form edits of attn2 to_k / to_v (erasure/methods/uce.py, rece.py give the equations)
     MethodSpec("uce", CLOSED_FORM, "erasure.methods.uce:uce", subsets=("attn2-kv",), presets=("paper", "current"),
                deliverables=("model",)),
-    MethodSpec("rece", CLOSED_FORM, "erasure.methods.rece:rece", subsets=("attn2-kv",),
+    # its presets are those of its UCE stage (round 0)
+    MethodSpec("rece", CLOSED_FORM, "erasure.methods.rece:rece", subsets=("attn2-kv",), presets=("paper", "current"),
                deliverables=("model",)),
     # inference-time rules on the base model (erasure/generate/pipelines.py builds them)
     MethodSpec("sd", INFERENCE, "erasure.generate.pipelines:build_inference_method", paper_row="SD"),

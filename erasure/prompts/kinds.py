@@ -18,6 +18,8 @@ SOURCE_FILES: dict[str, tuple[str, str | None]] = {
     "toy-coco": ("none", None),
     "toy-i2p": ("none", None),
     "toy-artists": ("none", None),
+    "toy-heldout-body": ("none", None),
+    "toy-heldout-coco": ("none", None),
 }
 
 

@@ -118,4 +118,47 @@ def toy_artists(*, n_prompts: int, seed: int, guidance: float, **_) -> pd.DataFr
     return table
 
 
-TOY_SOURCES = {"toy-body": toy_body, "toy-coco": toy_coco, "toy-i2p": toy_i2p, "toy-artists": toy_artists}
+# Held-out phrasings (the erasure-retention frontier's held-out rows, config/toy-frontier.yaml): words the
+# tokenizer knows (vocab.FUNCTION_WORDS: "image of", "in", "filled") in orders no other set or training
+# caption uses, so a method tuned on the config's sets is judged on wordings it never saw.
+HELDOUT_TARGET = (
+    "image of a {shape}",
+    "a {shape} in the night",
+    "a {shape} filled striped",
+    "image of a purple {shape} in the grass",
+    "image of a shape on the beach",
+    "a shape in the beach",
+    "a dotted white shape in the beach",
+)
+HELDOUT_OTHER = ("image of a {colour} {shape}", "a {shape} in the {background}")
+HELDOUT_SEED = 10_000  # no config set or run draws seeds from here for these prompt ids
+
+
+def _heldout_seed(seed: int, name: str) -> int:
+    if int(seed) < HELDOUT_SEED:
+        raise ErasureError(f"prompt set {name}: seed {seed} < {HELDOUT_SEED}; held-out seeds start at {HELDOUT_SEED}")
+    return int(seed)
+
+
+def toy_heldout_body(*, n_prompts: int, seed: int, guidance: float, concepts=("triangle",), **_) -> pd.DataFrame:
+    """HELDOUT_TARGET with the target shape (`concepts[0]` names one; default triangle), every prompt at seed
+    `seed` (≥ 10000; images seed, seed + 1, ...). Raises ErasureError for a lower seed or no toy shape."""
+    shape = parse_prompt(str(concepts[0])).get("shape") if concepts else "triangle"  # "triangle" or "a triangle"
+    if shape not in SHAPES:
+        raise ErasureError(f"prompt set toy-heldout-body: concepts[0] {shape!r} is not a toy shape ({', '.join(SHAPES)})")
+    prompts = [t.format(shape=shape) for t in HELDOUT_TARGET]
+    return _table(prompts, [_heldout_seed(seed, "toy-heldout-body")] * len(prompts), guidance, "heldout-body")
+
+
+def toy_heldout_coco(*, n_prompts: int, seed: int, guidance: float, exclude=(), **_) -> pd.DataFrame:
+    """HELDOUT_OTHER for every shape not in `exclude`, colour and background drawn from `seed` (≥ 10000), every
+    prompt at that seed. Raises ErasureError for a lower seed."""
+    seed = _heldout_seed(seed, "toy-heldout-coco")
+    rng = np.random.default_rng([seed, 17])
+    prompts = [t.format(shape=shape, colour=str(rng.choice(COLOURS)), background=str(rng.choice(BACKGROUNDS)))
+               for shape in SHAPES if shape not in set(exclude) for t in HELDOUT_OTHER]
+    return _table(prompts, [seed] * len(prompts), guidance, "heldout-coco")
+
+
+TOY_SOURCES = {"toy-body": toy_body, "toy-coco": toy_coco, "toy-i2p": toy_i2p, "toy-artists": toy_artists,
+               "toy-heldout-body": toy_heldout_body, "toy-heldout-coco": toy_heldout_coco}

@@ -31,6 +31,7 @@ from erasure.io import sha256_file, write_json_atomic
 from erasure.methods import specs
 from erasure.metrics import catalog
 from erasure.paths import MethodId
+from erasure.report.frontier import frontier_cells
 from erasure.plan import n_shards, reference_method
 from erasure.prompts.kinds import source_file_kind
 from erasure.prompts.paths import prompt_source
@@ -463,12 +464,15 @@ def config_snapshot(config: Mapping, kind: str, spec: Mapping) -> dict:
         for column in spec["columns"]:
             promptsets.add(column["promptset"])
             metrics.add(column["metric"])
+    elif kind == "frontier":  # erasure.report.frontier
+        for metric, method, promptset in frontier_cells(spec):
+            metrics.add(metric), methods.add(method), promptsets.add(promptset)
     else:
         promptsets.add(spec["promptset"])
         if spec.get("metric"):
             metrics.add(spec["metric"])
     for series in spec.get("series", []):
-        for step in series["steps"]:
+        for step in series.get("steps", []):
             methods.add(MethodId.of(series["run"], step, student=series.get("which") == "student").name)
     if spec.get("baseline"):
         methods.add(spec["baseline"])

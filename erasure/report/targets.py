@@ -13,6 +13,7 @@ from pathlib import Path
 from erasure import paths, plan
 from erasure.errors import ErasureError
 from erasure.paths import MethodId
+from erasure.report.frontier import frontier_inputs
 from erasure.report.tables import expected_cells
 
 KINDS = {  # config key -> (kind, rule that draws it, wildcard name in that rule)
@@ -20,6 +21,7 @@ KINDS = {  # config key -> (kind, rule that draws it, wildcard name in that rule
     "curves": ("curve", "report_curves", "curve"),
     "grids": ("grid", "report_grid", "grid"),
     "matrices": ("matrix", "report_matrix", "matrix"),
+    "frontiers": ("frontier", "report_frontier", "frontier"),
 }
 
 
@@ -62,6 +64,8 @@ def item_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[
         cells = expected_cells(spec, plan.reference_method(config))
         return {"summaries": [str(paths.score_summary(root, world, metric, method, promptset))
                               for method, promptset, metric in cells]}
+    if key == "frontiers":
+        return frontier_inputs(root, world, spec)
     promptset = spec["promptset"]
     if key == "curves":
         return {"summaries": [str(paths.score_summary(root, world, spec["metric"], m, promptset))
@@ -82,6 +86,8 @@ def item_outputs(config: Mapping, root, world: str, name: str) -> list[str]:
     if key == "matrices":
         return [str(paths.figure(root, world, name)), str(paths.figure(root, world, f"{name}-images")),
                 str(paths.table(root, world, name, "csv"))]
+    if key == "frontiers":
+        return [str(paths.figure(root, world, name)), str(paths.table(root, world, name, "csv"))]
     return [str(paths.figure(root, world, name))]
 
 

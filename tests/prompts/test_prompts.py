@@ -166,3 +166,19 @@ def test_fetch_local_path_url_and_errors(tmp_path):
             fetch_source(tmp_path / "out" / "c.csv", name="coco30k", timeout=5, **kwargs)
         assert needle in str(info.value) and "prompt_sets.coco30k" in str(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "out" / "c.csv").exists()  # nothing half-written
+
+
+def test_heldout_sets_use_new_phrasings_and_seeds_from_10000():
+    from erasure.prompts.toy import BODY_PROMPTS, toy_body, toy_coco, toy_heldout_body, toy_heldout_coco, toy_i2p
+
+    body = toy_heldout_body(n_prompts=7, seed=10_000, guidance=5.0, concepts=["a triangle"])
+    other = toy_heldout_coco(n_prompts=8, seed=10_000, guidance=5.0, exclude=["triangle"])
+    assert len(body) == 7 and len(other) == 8 and set(body["seed"]) == set(other["seed"]) == {10_000}
+    assert set(other["shape"]) == {"square", "circle", "cross", "diamond"}  # two phrasings per non-target shape
+    assert (body["shape"] == "triangle").sum() == 4 and (body["background"] == "beach").sum() == 3
+    config_prompts = set(BODY_PROMPTS) | set(toy_coco(n_prompts=500, seed=0, guidance=5.0, exclude=["triangle"])["prompt"]) \
+        | set(toy_i2p(n_prompts=500, seed=0, guidance=5.0, concepts=["triangle", "red", "striped"])["prompt"])
+    assert not config_prompts & (set(body["prompt"]) | set(other["prompt"]))
+    assert not set(body["prompt_id"]) & set(toy_body(n_prompts=5, seed=0, guidance=5.0)["prompt_id"])
+    with pytest.raises(ErasureError, match="held-out seeds start at 10000"):
+        toy_heldout_coco(n_prompts=8, seed=0, guidance=5.0)

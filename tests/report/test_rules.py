@@ -28,11 +28,11 @@ def _planned(workdir):
 
 def test_every_target_is_built(built_workdir, smoke_config):
     world = built_workdir / "results" / "toy"
-    for name in ("samples-body", "training-curves", "shape-interference", "shape-interference-images"):
+    for name in ("samples-body", "training-curves", "shape-interference", "shape-interference-images", "frontier"):
         assert (world / "figures" / f"{name}.png").stat().st_size > 5000
     for ext in ("csv", "md", "tex"):
         assert (world / "tables" / f"table1.{ext}").is_file()
-    for name in ("table1", "samples-body", "training-curves", "shape-interference"):
+    for name in ("table1", "samples-body", "training-curves", "shape-interference", "frontier"):
         assert (world / "provenance" / f"{name}.json").is_file()
         assert (world / "benchmarks").glob("report_*/*.tsv")
     result = snakemake(built_workdir, "-n", quiet=False)
@@ -98,5 +98,5 @@ def test_snakemake_report_holds_every_table_and_figure_with_a_caption(built_work
     snakemake(built_workdir, "--report", "report.html")
     html = (built_workdir / "report.html").read_text()
     for text in ("Concept removal (toy analogue", "Training curves (the paper", "Samples of",
-                 "Removal matrix", "Provenance of", "Safe self-Distillation Diffusion"):
+                 "Removal matrix", "Provenance of", "Safe self-Distillation Diffusion", "Erasure-retention frontier", "retention frontier <tt"):
         assert text in html, text

@@ -1,0 +1,51 @@
+# Edit: closed-form erasure methods (UCE, RECE), one job per run of config["runs"] whose method is one.
+# Same output as the erase rule (models/{run}/complete.json), so {run}@{step} is generated, scored and
+# reported exactly as a fine-tuning run's checkpoints are.
+
+import re
+
+from erasure.methods.edit import CLOSED_FORM
+
+EDIT_RUNS = sorted(run for run, spec in config["runs"].items() if spec["method"] in CLOSED_FORM)
+
+
+ruleorder: edit > erase
+
+
+rule edit:
+    """Edit the base model in closed form (UCE; RECE's rounds); write each checkpoint as a run's."""
+    input:
+        base_model_input(),
+        preflight=preflight_gate_input(),
+    output:
+        pattern(paths.run_complete, "{run}"),
+    wildcard_constraints:
+        run="|".join(re.escape(run) for run in EDIT_RUNS) or "(?!)",
+    params:
+        run=lambda wildcards: wildcards.run,
+        method=lambda wildcards: config["runs"][wildcards.run]["method"],
+        preset=lambda wildcards: config["runs"][wildcards.run].get("preset"),
+        concepts=lambda wildcards: config["runs"][wildcards.run]["concepts"],
+        iterations=lambda wildcards: config["runs"][wildcards.run]["iterations"],
+        checkpoint_every=lambda wildcards: config["runs"][wildcards.run]["checkpoint_every"],
+        settings=lambda wildcards: config["runs"][wildcards.run].get("settings", {}),
+        seed=lambda wildcards: config["runs"][wildcards.run].get("seed", 0),
+        base_model=config["base_model"],
+        # the results root, from the output path results/{world}/models/{run}/complete.json
+        results=lambda wildcards, output: str(Path(output[0]).parents[3]),
+        device=config["device"],
+    log:
+        log_path("edit", "{run}"),
+    benchmark:
+        benchmark_path("edit", "{run}")
+    threads: 1
+    priority: 10
+    resources:
+        # toy: seconds; SD v1.4: the text encoder and 32 matrices of 320-1280 x 768, about a minute on a CPU
+        mem_mb=lambda wildcards: 4000 if WORLD == "toy" else 24000,
+        runtime=lambda wildcards: 15 if WORLD == "toy" else 60,
+        gpu=gpu_resources(),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/edit.py"

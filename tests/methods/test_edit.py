@@ -1,0 +1,96 @@
+"""The closed-form edit job (erasure/methods/edit.py, workflow_scripts/edit.py): checkpoints of a run,
+loaded by the same loader as a fine-tuning run's, equal to the library's edit."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from erasure import checkpoints as ckpt
+from erasure.errors import ErasureError
+from erasure.methods.edit import edit_steps, resolve_edit
+from erasure.methods.rece import params as rece_params
+from erasure.methods.rece import rece, resolve_rece_settings
+from erasure.methods.uce import DELIVERABLE
+from erasure.methods.uce import resolve_uce_settings, uce
+from erasure.models import load_base_pipeline
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_base):
+    return load_base_pipeline(tiny_base)
+
+
+def run_job(tmp_path, tiny_base, run, **params):
+    """The rule's shim, as Snakemake calls it: returns the run directory."""
+    spec = importlib.util.spec_from_file_location("edit_shim", Path(__file__).resolve().parents[2] / "workflow_scripts" / "edit.py")
+    shim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shim)
+    main = shim.main
+    out = tmp_path / "models" / run / "complete.json"
+    main(out, tmp_path / f"{run}.log", run=run, base_model=tiny_base, results=str(tmp_path), device="cpu",
+         seed=0, **params)
+    return out.parent
+
+
+def assert_loaded(tiny_base, run_dir, step, expected, base):
+    loaded = ckpt.load_method_pipeline(tiny_base, run_dir, step)
+    for name, p in loaded.unet.named_parameters():
+        torch.testing.assert_close(p.detach(), (expected[name] if name in expected else base[name]).detach(),
+                                   rtol=0, atol=0)
+
+
+def test_uce_job_writes_the_edit_as_a_checkpoint_the_loader_takes(pipe, tiny_base, tmp_path):
+    run_dir = run_job(tmp_path, tiny_base, "uce-x", method="uce", preset="current", concepts=["a triangle"],
+                      iterations=1, checkpoint_every=1, settings={"preserve": ["a square"], "lamb": 0.3})
+    record = json.loads((run_dir / "complete.json").read_text())
+    assert record["steps"] == [1] and record["run_meta"]["preserve"] == ["a square"]
+    direct = uce(pipe.unet, pipe.text_encoder, pipe.tokenizer, ["a triangle"], ["a square"],
+                 resolve_uce_settings("current", {"lamb": 0.3}))
+    assert_loaded(tiny_base, run_dir, 1, direct, dict(pipe.unet.named_parameters()))
+    # run@step loads the deliverable; the edited matrices really differ from the base
+    assert any(not torch.equal(direct[n], p) for n, p in pipe.unet.named_parameters() if n in direct)
+
+
+def test_rece_job_checkpoints_every_round_chosen(pipe, tiny_base, tmp_path):
+    run_dir = run_job(tmp_path, tiny_base, "rece-x", method="rece", preset="paper", concepts=["a triangle"],
+                      iterations=5, checkpoint_every=2, settings={"reg": 0.05})
+    assert ckpt.complete_steps(run_dir) == [2, 4, 5]
+    rounds = rece(pipe.unet, pipe.text_encoder, pipe.tokenizer, ["a triangle"], [],
+                  resolve_rece_settings({"reg": 0.05, "rounds": 4}))
+    base = dict(pipe.unet.named_parameters())
+    for step in (2, 5):  # step r + 1 = after round r
+        assert_loaded(tiny_base, run_dir, step, rece_params(rounds[step - 1], pipe.unet), base)
+    log = (run_dir / "train_log.csv").read_text().splitlines()
+    assert log[0] == "step,loss,lr,seconds" and len(log) == 6 and log[1].startswith("1,,")
+
+
+def test_rece_stage_zero_is_the_uce_run(pipe, tiny_base, tmp_path):
+    uce_dir = run_job(tmp_path, tiny_base, "u", method="uce", preset="paper", concepts=["a triangle"],
+                      iterations=1, checkpoint_every=1)
+    rece_dir = run_job(tmp_path, tiny_base, "r", method="rece", preset="paper", concepts=["a triangle"],
+                       iterations=2, checkpoint_every=1)
+    a, b = ckpt.load_weights(uce_dir, 1, DELIVERABLE), ckpt.load_weights(rece_dir, 1, DELIVERABLE)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], ckpt.load_weights(rece_dir, 2, DELIVERABLE)[k]) for k in a)
+
+
+@pytest.mark.parametrize("method, iterations, every, steps", [
+    ("uce", 1, 1, [1]), ("rece", 6, 1, [1, 2, 3, 4, 5, 6]), ("rece", 6, 4, [4, 6])])
+def test_edit_steps(method, iterations, every, steps):
+    assert edit_steps(method, iterations, every) == steps
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: edit_steps("uce", 2, 1), "a uce run is one edit"),
+    (lambda: edit_steps("rece", 1, 1), "set iterations to rounds \\+ 1"),
+    (lambda: resolve_edit("rece", None, {"rounds": 3}), "settings.rounds"),
+    (lambda: resolve_edit("uce", None, {"lr": 1e-5}), "settings.lr: unknown UCE setting"),
+    (lambda: resolve_edit("uce", "esd", {}), "preset 'esd': unknown UCE preset"),
+    (lambda: resolve_edit("sdd", None, {}), "not a closed-form edit"),
+])
+def test_bad_run_is_one_line(call, message):
+    with pytest.raises(ErasureError, match=message):
+        call()
