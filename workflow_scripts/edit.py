@@ -13,14 +13,13 @@ from pathlib import Path
 
 
 def main(out: Path, log_file: Path | None = None, *, threads: int = 1, run: str, **edit_kwargs) -> dict:
-    from erasure.checkpoints import write_complete
-    from erasure.generate.logs import logged
-    from erasure.methods.edit import edit
-    from erasure.runtime import set_threads
+    from erasure.runtime import job
 
-    set_threads(threads)
     run_dir = Path(out).parent
-    with logged(log_file):
+    with job(log_file, threads):
+        from erasure.checkpoints import write_complete
+        from erasure.methods.edit import edit
+
         edit(run_dir, **edit_kwargs)
         return write_complete(run_dir, out, iterations=edit_kwargs["iterations"])
 

@@ -14,9 +14,9 @@ def main(scores: list[Path], prompts: list[Path], figure: Path, csv: Path, *, sp
          threads: int = 1) -> None:
     from erasure.io import atomic_write
     from erasure.report.frontier import frontier_cells, frontier_data, plot_frontier
-    from erasure.report.jobs import logged
+    from erasure.runtime import job
 
-    with logged(log, threads):
+    with job(log, threads):
         cells = frontier_cells(spec)
         data = frontier_data(spec, dict(zip(cells, scores)),
                              {row["retention"]: p for row, p in zip(spec["rows"], prompts)})
