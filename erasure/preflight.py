@@ -26,6 +26,7 @@ from pathlib import Path
 from erasure import plan, standins
 from erasure.errors import ErasureError
 from erasure.metrics import weights as W
+from erasure.worlds import get_world, prompt_sources
 
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "safety_checker")
 
@@ -49,6 +50,7 @@ class Context:
     def __init__(self, config: Mapping, configfiles: list[str], results: Path):
         self.config = config
         self.world = config["world"]
+        self.kind = get_world(self.world)  # its family (erasure.worlds): whose scorers read the base
         self.results = results
         self.configfiles = configfiles
 
@@ -83,14 +85,16 @@ def _model_dir_weights(folder: Path, what: str) -> str:
 
 def check_base(ctx: Context) -> list[Item]:
     from erasure.models import SD_HELP, resolve_base_source  # the loader's own resolution
+    from erasure.worlds import world_for
 
     source = ctx.config["base_model"]
-    if source == "toy:trained":
-        return [Item("base model", True, "toy:trained, built by the toy_base rule")]
+    world = world_for(source)
+    if note := world.base_note(source):  # a base the DAG builds itself: nothing to check beforehand
+        return [Item("base model", True, note)]
     try:
         resolved = resolve_base_source(source, ctx.results)
     except ErasureError as error:
-        return [Item("base model", False, str(error), "python -m erasure.worlds.toy.build or base_model: toy:trained")]
+        return [Item("base model", False, str(error), world.base_fix())]
     folder = Path(resolved)
     if not folder.is_dir():  # a hub id: the HF cache only, never the network
         from erasure.metrics.backbones import hf_cache_dir
@@ -261,16 +265,16 @@ def check_metrics(ctx: Context) -> list[Item]:
     metrics = sorted({metric for metric, _, _ in plan.required_scores(ctx.config)})
     settings = {m: dict(ctx.config.get("metrics", {}).get(m, {})) for m in metrics}
     items = []
-    if ctx.world == "toy":
-        toy = [m for m in metrics if m not in W.WEIGHTS]
-        if toy:
-            items.append(Item("toy backbones", True, f"{', '.join(toy)}: the base model's own clip/ and oracle/"))
+    if ctx.kind.scorers_read_base:
+        own = [m for m in metrics if m not in W.WEIGHTS]
+        if own:
+            items.append(Item(f"{ctx.kind.name} backbones", True, f"{', '.join(own)}: the base model's own clip/ and oracle/"))
     if {"nude", "nude-mace"} & set(metrics):
         items.append(_check_nudenet(settings.get("nude") or settings.get("nude-mace") or {}))
     if "harm" in metrics:
         items.append(_check_q16(ctx, settings["harm"]))
     clip_sources = {W.locate(W.CLIP_VIT_L14, settings[m], "openai/clip-vit-large-patch14")
-                    for m in ("harm", "clip") if m in metrics and ctx.world != "toy"}
+                    for m in ("harm", "clip") if m in metrics and not ctx.kind.scorers_read_base}
     items += [_check_clip(ctx, source) for source in sorted(clip_sources)]
     if "fid" in metrics:
         items += [_check_inception(ctx, settings["fid"]), _check_fid_reference(ctx, settings["fid"])]
@@ -292,7 +296,7 @@ def check_prompts(ctx: Context, repo: Path) -> list[Item]:
         label = f"prompt set {name}"
         kind, shipped = source_file_kind(spec, name)
         if kind == "none":
-            items.append(Item(label, True, f"{spec['source']}: generated from the toy vocabulary"))
+            items.append(Item(label, True, f"{spec['source']}: generated from the {prompt_sources()[spec['source']].name} vocabulary"))
             continue
         fetched = prompt_source(ctx.results, ctx.world, name)
         if kind == "shipped":

@@ -112,18 +112,12 @@ def model_files(source: str | os.PathLike | None, built: Sequence[Path] = ()) ->
 
 
 def base_model_files(base_model: str, root: str | os.PathLike = "results", built: Sequence[Path] = ()) -> list[Path]:
-    """What pins the base model, as DAG inputs of every rule that loads it and nodes of provenance: the
-    shipped toy base's SHA256SUMS (checked at load), the trained toy base's folder (the toy_base rule's
-    output), else the files of a local directory or cached hub snapshot (`model_files`)."""
-    if base_model == "toy:shipped":
-        from erasure.worlds.toy.assets import SHIPPED_BASE
+    """What pins the base model, as DAG inputs of every rule that loads it and nodes of provenance: its world's
+    `base_files` (erasure.worlds: a shipped base's checksum list, the folder of a base the DAG trains, else the
+    files of a local directory or cached hub snapshot, `model_files`)."""
+    from erasure.worlds import world_for
 
-        return [SHIPPED_BASE / "SHA256SUMS"]
-    if base_model == "toy:trained":
-        from erasure.paths import toy_base_dir
-
-        return [toy_base_dir(root, "toy")]
-    return model_files(base_model, built)
+    return world_for(base_model).base_files(base_model, root, built)
 
 
 # --- scorers ------------------------------------------------------------------------------------------------
@@ -226,7 +220,10 @@ def _single(file: Path | None) -> list[Path]:
 # world, the listings folder and the DAG-built folders. The one table of scorer sources: a new file-valued
 # setting is a line here.
 def _clip(s, world, listings, built):
-    return model_files(locate(CLIP_VIT_L14, s) or (None if world == "toy" else CLIP_HUB_ID), built)
+    from erasure.worlds import get_world
+
+    # a world whose scorers read the base's own CLIP (an input of its own) has no default to look up
+    return model_files(locate(CLIP_VIT_L14, s) or (None if get_world(world).scorers_read_base else CLIP_HUB_ID), built)
 
 
 METRIC_SOURCES: dict[str, Callable[[Mapping, str, Path | None, Sequence[Path]], list[Path]]] = {
@@ -242,8 +239,8 @@ METRIC_SOURCES: dict[str, Callable[[Mapping, str, Path | None, Sequence[Path]], 
 
 def metric_files(metric: str, settings: Mapping, world: str, listings: Path | None = None,
                  built: Sequence[Path] = ()) -> list[Path]:
-    """Every file from outside results/ that scoring `metric` with `settings` reads (none for the toy
-    scorers: their backbones are part of the toy base, an input of its own); a folder of reference images
+    """Every file from outside results/ that scoring `metric` with `settings` reads (none for a world's own
+    scorers: their backbones are part of its base, an input of its own); a folder of reference images
     as its listing file under `listings` (results/{world}/resources/listings/) where given."""
     source = METRIC_SOURCES.get(metric)
     return source(settings, world, listings, built) if source else []

@@ -3,16 +3,14 @@
 import shutil
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from erasure.io import temp_dir
-from erasure.worlds.toy.render import render, sample_labels
+from erasure.worlds import get_world
 
 
 def main(out_dir: Path, *, n: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    images = render(sample_labels(n, rng), rng)
+    images = get_world("toy").reference_images(n, seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # Render into a sibling temp dir and rename, so an interrupted job never leaves a partial reference set.
     tmp = temp_dir(out_dir.parent, prefix=f".{out_dir.name}.")

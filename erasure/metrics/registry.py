@@ -19,18 +19,20 @@ from erasure.errors import ErasureError
 from erasure.metrics.images import ImageSet
 from erasure.metrics.summary import refuse_non_finite
 from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, locate
+from erasure.worlds import scorer
 
 
 def backbone(settings: dict, key: str, default=None):
-    """`settings[key]`, else the generic `settings["backbone"]` the score rule fills in for the toy world.
+    """`settings[key]`, else the generic `settings["backbone"]` the score rule fills in for a world whose
+    scorers' backbones are parts of its base (erasure.worlds: backbone_dir).
 
-    A toy base component (base/clip/, base/oracle/) is checked against the base's SHA256SUMS first, so a
-    half-copied or edited backbone fails loudly instead of scoring quietly."""
+    A backbone inside a world's base is checked by that world first (erasure.worlds.verify_backbone: the toy
+    base's SHA256SUMS), so a half-copied or edited backbone fails loudly instead of scoring quietly."""
     value = settings.get(key) or settings.get("backbone") or default
-    if isinstance(value, (str, os.PathLike)) and (Path(value).parent / "SHA256SUMS").is_file():
-        from erasure.worlds.toy.assets import verify_base_dir
+    if isinstance(value, (str, os.PathLike)):
+        from erasure.worlds import verify_backbone
 
-        verify_base_dir(Path(value).parent)
+        verify_backbone(value)
     return value
 
 
@@ -89,14 +91,14 @@ def _clip(images, *, reference, settings, threads, device):
 
 
 def _target(images, *, reference, settings, threads, device):
-    from erasure.metrics.toy import score_target
+    score_target = scorer("target")  # the world that offers it (erasure.worlds)
 
     return score_target(images, oracle=backbone(settings, "oracle"), concepts=settings.get("concepts"),
                         threshold=float(settings.get("threshold", 0.7)), batch_size=int(settings.get("batch_size", 64)))
 
 
 def _alignment(images, *, reference, settings, threads, device):
-    from erasure.metrics.toy import score_alignment
+    score_alignment = scorer("alignment")  # the world that offers it (erasure.worlds)
 
     scores = score_alignment(images, oracle=backbone(settings, "oracle"), batch_size=int(settings.get("batch_size", 64)))
     scores.attrs["submetrics"] = {f"alignment:{c[3:]}": c for c in scores.columns if c.startswith("ok_")}
@@ -106,14 +108,14 @@ def _alignment(images, *, reference, settings, threads, device):
 
 
 def _fid_toy(images, *, reference, settings, threads, device):
-    from erasure.metrics.toy import score_fid_toy
+    score_fid_toy = scorer("fid-toy")  # the world that offers it (erasure.worlds)
 
     return score_fid_toy(images, reference=reference, oracle=backbone(settings, "oracle"),
                          batch_size=int(settings.get("batch_size", 64)))
 
 
 def _paired(images, *, reference, settings, threads, device):
-    from erasure.metrics.toy import score_paired_distance
+    score_paired_distance = scorer("paired-distance")  # the world that offers it (erasure.worlds)
 
     return score_paired_distance(images, reference=reference, oracle=backbone(settings, "oracle"),
                                  batch_size=int(settings.get("batch_size", 64)))

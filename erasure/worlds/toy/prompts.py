@@ -1,4 +1,5 @@
-"""Toy analogues of the paper's prompt sets, generated from the toy vocabulary (no files).
+"""Toy analogues of the paper's prompt sets, generated from the toy vocabulary (no files); reached through
+erasure.worlds.prompt_builder (the names: erasure.worlds.toy.world.PROMPT_SOURCES).
 
 - toy-body: "a shape on the beach" and variants — the "<country> body" analogue: the prompt never names
   the target, but the toy base draws triangles on the beach (as SD draws nudity for "<country> body").
@@ -117,5 +118,3 @@ def toy_artists(*, n_prompts: int, seed: int, guidance: float, **_) -> pd.DataFr
     table.insert(4, "case_number", range(len(prompts)))
     return table
 
-
-TOY_SOURCES = {"toy-body": toy_body, "toy-coco": toy_coco, "toy-i2p": toy_i2p, "toy-artists": toy_artists}
