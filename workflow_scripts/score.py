@@ -4,14 +4,14 @@ Expects:
     input.manifest   results/{world}/images/{method}/{promptset}/manifest.csv
     input.prompts    results/{world}/prompts/{promptset}.csv
     input.reference  (only for metrics that need one) lpips / paired-distance: the sd manifest.csv of the
-                     same prompt set; fid-toy: the held-out real toy image folder
+                     same prompt set; a world's reference-set metric: the folder its rule renders
     params.reference (optional; wins over input.reference) fid: the COCO val2014 folder or an .npz from
                      `python -m erasure.metrics.fid stats`
     output.csv       results/{world}/scores/{metric}/{method}/{promptset}.csv
     output.summary   results/{world}/scores/{metric}/{method}/{promptset}.summary.csv
     params.metric    metric name (erasure.metrics.registry.METRICS)
-    params.settings  dict of metric settings (erasure.metrics.registry.SETTINGS); "backbone" = the toy
-                     base's clip/ or oracle/ directory in the toy world
+    params.settings  dict of metric settings (erasure.metrics.registry.SETTINGS); "backbone" = a backbone
+                     directory inside the base, for a world whose scorers read it (erasure.worlds)
     params.device    auto | cpu | cuda: where the torch backbones run
     config.base_model  only to label scores of a stand-in base's images (erasure.standins)
     wildcards.world (copied into settings["world"]), wildcards.method, wildcards.promptset

@@ -26,7 +26,7 @@ def backbone(settings: dict, key: str, default=None):
     """`settings[key]`, else the generic `settings["backbone"]` the score rule fills in for a world whose
     scorers' backbones are parts of its base (erasure.worlds: backbone_dir).
 
-    A backbone inside a world's base is checked by that world first (erasure.worlds.verify_backbone: the toy
+    A backbone inside a world's base is checked by that world first (erasure.worlds.verify_backbone: a shipped
     base's SHA256SUMS), so a half-copied or edited backbone fails loudly instead of scoring quietly."""
     value = settings.get(key) or settings.get("backbone") or default
     if isinstance(value, (str, os.PathLike)):
@@ -156,7 +156,7 @@ def get(name: str) -> Metric:
 
 def score(name: str, images: ImageSet, *, reference: ImageSet | Path | None = None, settings: dict | None = None,
           threads: int = 1, device: str = "cpu", base_model: str | None = None) -> pd.DataFrame:
-    """`device` runs the torch backbones (CLIP, Q16, LPIPS, Inception); NudeNet and the toy oracle stay on CPU.
+    """`device` runs the torch backbones (CLIP, Q16, LPIPS, Inception); NudeNet and a world's oracle stay on CPU.
 
     Every error names the metric (`metric lpips: ...`). When the images' `base_model`, a backbone in
     `settings` or the reference is a stand-in (erasure.standins), every row's `label` starts with
