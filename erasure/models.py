@@ -1,5 +1,6 @@
-"""Loading the base text-to-image model: the toy world's shipped asset, a locally trained toy base,
-a Hugging Face hub id (honouring the HF cache and HF_HUB_OFFLINE), or a local diffusers directory."""
+"""Loading the base text-to-image model: whatever its world resolves `base_model` to (erasure.worlds: a world's
+own shipped or trained base, a local diffusers directory), or a Hugging Face hub id (honouring the HF cache and
+HF_HUB_OFFLINE)."""
 
 from __future__ import annotations
 
@@ -10,37 +11,19 @@ import torch
 from safetensors import SafetensorError
 
 from erasure.errors import ErasureError
-from erasure.paths import toy_base_dir
+from erasure.worlds import world_for
+from erasure.worlds.diffusers import SD_HELP  # noqa: F401 - the loaders' help line, re-exported
 
 # what from_pretrained raises on a missing or broken model (transformers lets SafetensorError through)
 LOAD_ERRORS = (OSError, ValueError, SafetensorError)
-SD_HELP = (
-    "provide the weights as a local diffusers directory (base_model: /path/to/stable-diffusion-v1-4), "
-    "or put them in the Hugging Face cache (HF_HOME, e.g. `hf download CompVis/stable-diffusion-v1-4` "
-    "after `hf auth login` on a machine with internet)"
-)
 
 
 def resolve_base_source(source: str, results_root: str | Path = "results") -> str:
-    """Turn a config `base_model` value into a local directory or a hub id."""
-    if source == "toy:shipped":
-        from erasure.worlds.toy.assets import shipped_base_dir
+    """Turn a config `base_model` value into a local directory or a hub id (its world's `pipeline_source`).
 
-        return str(shipped_base_dir() / "pipeline")
-    if source == "toy:trained":
-        pipeline_dir = toy_base_dir(results_root, "toy") / "pipeline"
-        if not (pipeline_dir / "model_index.json").is_file():
-            raise ErasureError(
-                f"{pipeline_dir}: no trained toy base here; build it with `snakemake --cores all toy_base` "
-                "or use base_model: toy:shipped"
-            )
-        return str(pipeline_dir)
-    path = Path(source).expanduser()
-    if path.exists():
-        if not (path / "model_index.json").is_file():
-            raise ErasureError(f"{path}: not a diffusers pipeline directory (no model_index.json)")
-        return str(path)
-    return source
+    Raises ErasureError (one line naming the path) where a world's base is missing or damaged, or a local
+    directory is not a diffusers pipeline."""
+    return world_for(source).pipeline_source(source, results_root)
 
 
 def load_base_pipeline(
@@ -107,18 +90,3 @@ def _from_hub(cls, repo_id: str, kwargs: dict):
     except LOAD_ERRORS as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise ErasureError(f"base_model {repo_id!r}: cannot load ({reason}); {SD_HELP}") from None
-
-
-def toy_component_dir(base_model: str, component: str, results_root: str | Path = "results") -> str:
-    """A toy base's `clip/` or `oracle/` directory, for the scorers that use the toy world's own backbones.
-
-    Only the path is computed here (the DAG is planned before anything is verified or built);
-    checksums are verified when the scorer loads it.
-    """
-    if base_model == "toy:shipped":
-        from erasure.worlds.toy.assets import SHIPPED_BASE
-
-        return str(SHIPPED_BASE / component)
-    if base_model == "toy:trained":
-        return str(toy_base_dir(results_root, "toy") / component)
-    raise ErasureError(f"base_model {base_model!r}: toy backbones ({component}) exist only for toy:shipped or toy:trained")

@@ -40,12 +40,13 @@ def world_dir(root: str | Path, world: str) -> Path:
     return Path(root) / world
 
 
-def toy_base_dir(root, world: str) -> Path:
+def base_dir(root, world: str) -> Path:
+    """A base model the DAG trains itself (erasure.worlds: World.built_base_dir)."""
     return world_dir(root, world) / "base"
 
 
 def reference_dir(root, world: str) -> Path:
-    """Real images that FID compares generated sets against (toy: held-out renders)."""
+    """Real images that a world's own rule renders for a set-level metric (erasure.worlds: reference_sets)."""
     return world_dir(root, world) / "reference"
 
 

@@ -27,6 +27,7 @@ from erasure import plan, standins
 from erasure.errors import ErasureError
 from erasure.metrics import catalog
 from erasure.metrics import weights as W
+from erasure.worlds import get_world, prompt_sources
 
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "safety_checker")
 CHECKED_WEIGHTS = (W.NUDENET, W.Q16_PROMPTS, W.CLIP_VIT_L14, W.INCEPTION, W.ALEXNET)  # check_metrics' items
@@ -51,6 +52,7 @@ class Context:
     def __init__(self, config: Mapping, configfiles: list[str], results: Path):
         self.config = config
         self.world = config["world"]
+        self.kind = get_world(self.world)  # its family (erasure.worlds): whose scorers read the base
         self.results = results
         self.configfiles = configfiles
 
@@ -85,14 +87,16 @@ def _model_dir_weights(folder: Path, what: str) -> str:
 
 def check_base(ctx: Context) -> list[Item]:
     from erasure.models import SD_HELP, resolve_base_source  # the loader's own resolution
+    from erasure.worlds import world_for
 
     source = ctx.config["base_model"]
-    if source == "toy:trained":
-        return [Item("base model", True, "toy:trained, built by the toy_base rule")]
+    world = world_for(source)
+    if note := world.base_note(source):  # a base the DAG builds itself: nothing to check beforehand
+        return [Item("base model", True, note)]
     try:
         resolved = resolve_base_source(source, ctx.results)
     except ErasureError as error:
-        return [Item("base model", False, str(error), "python -m erasure.worlds.toy.build or base_model: toy:trained")]
+        return [Item("base model", False, str(error), world.base_fix())]
     folder = Path(resolved)
     if not folder.is_dir():  # a hub id: the HF cache only, never the network
         from erasure.metrics.backbones import hf_cache_dir
@@ -266,15 +270,15 @@ def check_metrics(ctx: Context) -> list[Item]:
     settings = {m: dict(ctx.config.get("metrics", {}).get(m, {})) for m in metrics}
     using = {weight: [m for m in metrics if weight in catalog.get(m).weights] for weight in CHECKED_WEIGHTS}
     items = []
-    if ctx.world == "toy":
-        toy = [m for m in metrics if m not in catalog.WEIGHTS]
-        if toy:
-            items.append(Item("toy backbones", True, f"{', '.join(toy)}: the base model's own clip/ and oracle/"))
+    if ctx.kind.scorers_read_base:
+        own = [m for m in metrics if m not in catalog.WEIGHTS]
+        if own:
+            items.append(Item(f"{ctx.kind.name} backbones", True, f"{', '.join(own)}: the base model's own clip/ and oracle/"))
     if nude := using[W.NUDENET]:
         items.append(_check_nudenet(next((settings[m] for m in nude if settings[m]), {})))
     items += [_check_q16(ctx, settings[m]) for m in using[W.Q16_PROMPTS]]
     clip_sources = {W.locate(W.CLIP_VIT_L14, settings[m], "openai/clip-vit-large-patch14")
-                    for m in using[W.CLIP_VIT_L14] if ctx.world != "toy"}
+                    for m in using[W.CLIP_VIT_L14] if not ctx.kind.scorers_read_base}
     items += [_check_clip(ctx, source) for source in sorted(clip_sources)]
     for m in using[W.INCEPTION]:
         items.append(_check_inception(ctx, settings[m]))
@@ -297,7 +301,7 @@ def check_prompts(ctx: Context, repo: Path) -> list[Item]:
         label = f"prompt set {name}"
         kind, shipped = source_file_kind(spec, name)
         if kind == "none":
-            items.append(Item(label, True, f"{spec['source']}: generated from the toy vocabulary"))
+            items.append(Item(label, True, f"{spec['source']}: generated from the {prompt_sources()[spec['source']].name} vocabulary"))
             continue
         fetched = prompt_source(ctx.results, ctx.world, name)
         if kind == "shipped":

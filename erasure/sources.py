@@ -113,18 +113,12 @@ def model_files(source: str | os.PathLike | None, built: Sequence[Path] = ()) ->
 
 
 def base_model_files(base_model: str, root: str | os.PathLike = "results", built: Sequence[Path] = ()) -> list[Path]:
-    """What pins the base model, as DAG inputs of every rule that loads it and nodes of provenance: the
-    shipped toy base's SHA256SUMS (checked at load), the trained toy base's folder (the toy_base rule's
-    output), else the files of a local directory or cached hub snapshot (`model_files`)."""
-    if base_model == "toy:shipped":
-        from erasure.worlds.toy.assets import SHIPPED_BASE
+    """What pins the base model, as DAG inputs of every rule that loads it and nodes of provenance: its world's
+    `base_files` (erasure.worlds: a shipped base's checksum list, the folder of a base the DAG trains, else the
+    files of a local directory or cached hub snapshot, `model_files`)."""
+    from erasure.worlds import world_for
 
-        return [SHIPPED_BASE / "SHA256SUMS"]
-    if base_model == "toy:trained":
-        from erasure.paths import toy_base_dir
-
-        return [toy_base_dir(root, "toy")]
-    return model_files(base_model, built)
+    return world_for(base_model).base_files(base_model, root, built)
 
 
 # --- scorers ------------------------------------------------------------------------------------------------
@@ -228,7 +222,10 @@ def _single(file: Path | None) -> list[Path]:
 # (erasure.metrics.catalog), plus a config-named reference set: a new metric on known weights adds nothing here,
 # a new weight file is a line here.
 def _clip(s, world, built):
-    return model_files(locate(CLIP_VIT_L14, s) or (None if world == "toy" else CLIP_HUB_ID), built)
+    from erasure.worlds import get_world
+
+    # a world whose scorers read the base's own CLIP (an input of its own) has no default to look up
+    return model_files(locate(CLIP_VIT_L14, s) or (None if get_world(world).scorers_read_base else CLIP_HUB_ID), built)
 
 
 WEIGHT_SOURCES: dict[Weight, Callable[[Mapping, str, Sequence[Path]], list[Path]]] = {
@@ -242,8 +239,8 @@ WEIGHT_SOURCES: dict[Weight, Callable[[Mapping, str, Sequence[Path]], list[Path]
 
 def metric_files(metric: str, settings: Mapping, world: str, listings: Path | None = None,
                  built: Sequence[Path] = ()) -> list[Path]:
-    """Every file from outside results/ that scoring `metric` with `settings` reads (none for the toy
-    scorers: their backbones are part of the toy base, an input of its own); a folder of reference images
+    """Every file from outside results/ that scoring `metric` with `settings` reads (none for a world's own
+    scorers: their backbones are part of its base, an input of its own); a folder of reference images
     as its listing file under `listings` (results/{world}/resources/listings/) where given."""
     spec = catalog.METRICS.get(metric)
     if spec is None:

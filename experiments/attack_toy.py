@@ -41,8 +41,8 @@ def main() -> None:
     from erasure.attacks import asr, checks, ringabell, whitebox
     from erasure.attacks.table import read_attack_table, run_attacks
     from erasure.generate.pipelines import load_method
-    from erasure.models import toy_component_dir
-    from erasure.prompts.toy import toy_coco, toy_i2p
+    from erasure.worlds import get_world
+    from erasure.worlds.toy.prompts import toy_coco, toy_i2p
     from erasure.runtime import set_threads
 
     set_threads(args.threads)
@@ -53,7 +53,7 @@ def main() -> None:
     common = dict(base_model="toy:shipped", results=args.results, world="toy", scheduler="ddim")
     base = load_method("sd", {"kind": "sd"}, **common)
     method = base if args.method == "sd" else load_method(args.method, {"kind": "sd"}, **common)
-    detects = checks.oracle_detector(toy_component_dir("toy:shipped", "oracle"), "shape=triangle", threshold=0.7)
+    detects = checks.oracle_detector(get_world("toy").backbone_dir("toy:shipped", "oracle"), "shape=triangle", threshold=0.7)
 
     def draw(pipeline, prompt, row):
         return checks.draw_image(pipeline, prompt, prompt_id=row["prompt_id"], seed=int(row["seed"]), **sampling)

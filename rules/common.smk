@@ -1,7 +1,7 @@
 # Shared by all rule files. Where results go, what the config asks for (erasure.plan), and the
 # input / params functions of the rules (kept here, out of the rule files, so those read as the DAG).
 
-from erasure import sources
+from erasure import sources, worlds
 from erasure.metrics import catalog
 from erasure.generate.settings import resolve_sampling
 from erasure.paths import MethodId
@@ -11,6 +11,7 @@ from erasure.prompts.kinds import table_spec
 
 RESULTS = Path(config["results"])
 WORLD = config["world"]
+WORLD_KIND = worlds.get_world(WORLD)  # its family (erasure.worlds): backbones, reference sets, job resources
 STANDINS = bool(config.get("standins"))  # tiny stand-in models: one thread per job, so jobs run side by side
 BUILT = sources.built_roots(config)  # folders the DAG builds that config paths may point into (erasure.sources)
 
@@ -36,6 +37,17 @@ def benchmark_path(rule_name, *wildcards):
     return str(Path(RESULTS, "{world}", "benchmarks", rule_name, *wildcards)) + ".tsv"
 
 
+def job_resources(kind):
+    """The world's request for one job of `kind` (erase, generate, score): erasure.worlds.JobResources;
+    a profile's set-threads / set-resources overrides it per rule."""
+    return WORLD_KIND.resources[kind]
+
+
+def job_threads(kind):
+    """The world's threads for `kind`; one with stand-in models, so that their jobs run side by side."""
+    return 1 if STANDINS else job_resources(kind).threads
+
+
 def gpu_resources():
     """One GPU for training and generation jobs, only where the config says the cluster has them."""
     return 1 if config["cluster"]["gpus"] else 0
@@ -44,15 +56,15 @@ def gpu_resources():
 def score_gpu_resources():
     """Opt-in (cluster.score_gpus): one GPU for SD's torch-backbone score jobs. On CPU, CLIP ViT-L/14 and
     Inception take 1-2 s an image per thread (bench/results/cpu.json): hours per COCO-30k set."""
-    return int(bool(config["cluster"]["score_gpus"]) and WORLD != "toy")
+    return int(bool(config["cluster"]["score_gpus"]) and job_resources("score").gpu)
 
 
 def base_model_input():
-    """The base model as a DAG input, so that a new base reruns everything downstream (erasure.sources): the
-    toy_base rule's output for toy:trained, the shipped asset's checksum list for toy:shipped, the files
-    `from_pretrained` reads for a local directory or a cached hub snapshot (with its refs file: a new revision
-    is a new set of inputs). A hub model not cached here adds nothing: the job that loads it stops with one
-    line saying what to provide."""
+    """The base model as a DAG input, so that a new base reruns everything downstream (erasure.sources): what
+    its world pins it by (erasure.worlds: the output of the rule that trains it, a shipped base's checksum list,
+    the files `from_pretrained` reads for a local directory or a cached hub snapshot, with its refs file: a new
+    revision is a new set of inputs). A hub model not cached here adds nothing: the job that loads it stops
+    with one line saying what to provide."""
     return [str(f) for f in sources.base_model_files(config["base_model"], RESULTS, BUILT)]
 
 
@@ -67,10 +79,10 @@ def standins_input():
 
 
 def preflight_gate_input(wildcards=None):
-    """The preflight gate (rules/preflight.smk) as an input of every weight-loading job of a non-toy world:
-    they wait for it, but only its existence counts (`ancient`), so a gate rerun (an edited prompt file, a new
-    Q16 copy) reruns the check, not every job behind it."""
-    if WORLD == "toy":
+    """The preflight gate (rules/preflight.smk) as an input of every weight-loading job of a world that reads
+    weights from outside the repository: they wait for it, but only its existence counts (`ancient`), so a gate
+    rerun (an edited prompt file, a new Q16 copy) reruns the check, not every job behind it."""
+    if not WORLD_KIND.preflight_gate:
         return []
     return ancient(str(Path(RESULTS, "{world}", "preflight.txt")))
 
@@ -112,7 +124,8 @@ def fetch_prompts_input(wildcards):
 
 
 def prompt_source_input(wildcards):
-    """The upstream file: fetched into results/ for big sets, config/prompts/ for shipped ones, none for toy."""
+    """The upstream file: fetched into results/ for big sets, config/prompts/ for shipped ones, none for a set a
+    world generates."""
     spec = promptset_spec(wildcards)
     kind, shipped = source_file_kind(spec, wildcards.promptset)
     if kind == "fetched":
@@ -155,8 +168,8 @@ def score_inputs(wildcards):
     inputs = {
         "manifest": pattern(paths.manifest, wildcards.method, wildcards.promptset).format(world=wildcards.world),
         "prompts": pattern(paths.prompt_table, wildcards.promptset).format(world=wildcards.world),
-        # toy scorers' backbones (oracle, toy CLIP) are parts of the toy base; SD's scorers never read SD
-        "base": base_model_input() if config["world"] == "toy" else [],
+        # a world's own scorers' backbones (e.g. an oracle, a small CLIP) are parts of its base; SD's never read SD
+        "base": base_model_input() if WORLD_KIND.scorers_read_base else [],
         "sources": [str(f) for f in sources.metric_files(wildcards.metric, metric_settings(wildcards), config["world"],
                                                          paths.listings(RESULTS, wildcards.world), BUILT)],
     }
@@ -164,8 +177,8 @@ def score_inputs(wildcards):
     if spec.reference == catalog.PAIRED:
         reference = plan.reference_method(config)
         inputs["reference"] = pattern(paths.manifest, reference, wildcards.promptset).format(world=wildcards.world)
-    elif spec.reference_from_world:
-        inputs["reference"] = str(paths.reference_dir(RESULTS, wildcards.world))
+    elif spec.reference_from_world:  # rendered by the world's own rule
+        inputs["reference"] = str(paths.world_dir(RESULTS, wildcards.world) / WORLD_KIND.reference_sets[wildcards.metric])
     elif catalog.needs_q16(wildcards.metric):
         inputs["q16"] = q16_prompts_path(wildcards.world)
     return inputs
@@ -179,14 +192,15 @@ def metric_settings(wildcards):
 
 
 def score_settings(wildcards):
-    """metric_settings without the keys other rules consume; toy backbones (the catalog's backbone key)
-    resolved to the base model's directories; the Q16 embeddings from the q16_prompts rule."""
+    """metric_settings without the keys other rules consume; a backbone shipped in the base (the catalog's
+    backbone key) resolved to its directory (erasure.worlds: backbone_dir); the Q16 embeddings from the
+    q16_prompts rule."""
     settings = metric_settings(wildcards)
     settings.pop("reference", None)  # a path, passed as params.reference
-    settings.pop("reference_images", None)  # consumed by the toy_reference rule
+    settings.pop("reference_images", None)  # consumed by the world's reference-set rule (rules/world.smk)
     settings.pop("q16_source", None)  # consumed by the q16_prompts rule
-    if config["world"] == "toy":
-        settings.setdefault("backbone", toy_backbone_dir(catalog.world_backbone(wildcards.metric)))
+    if WORLD_KIND.scorers_read_base:
+        settings.setdefault("backbone", base_backbone_dir(catalog.world_backbone(wildcards.metric)))
     if catalog.needs_q16(wildcards.metric):
         settings["q16_prompts"] = q16_prompts_path(wildcards.world)
     return settings
@@ -206,25 +220,21 @@ def q16_prompts_path(world):
     return str(paths.q16_prompts(RESULTS, world))
 
 
-def toy_backbone_dir(component):
-    from erasure.models import toy_component_dir
-
-    return toy_component_dir(config["base_model"], component, RESULTS)
+def base_backbone_dir(key):
+    """Backbone `key` ("oracle", "clip") inside the base model (erasure.worlds: backbone_dir)."""
+    return WORLD_KIND.backbone_dir(config["base_model"], key, RESULTS)
 
 
 def score_reference(wildcards, input):
-    """FID's reference folder (config for real images; the toy_reference rule's output for toy)."""
+    """FID's reference folder (config for real images; the output of the world's reference-set rule)."""
     if "reference" in input.keys():
         return input.reference
     return metric_settings(wildcards).get("reference")
 
 
-# Toy sets score in seconds; SD's CLIP ViT-L/14 and Inception take 1-2 s an image on one CPU thread
-# (bench/results/cpu.json), so on SD the CLIP/FID/LPIPS jobs get the GPU where the cluster has one, 8
-# threads either way, and a limit that grows with the set.
 def score_runtime(wildcards):
-    """SLURM minutes: an hour for a toy set; for SD one more minute per 60 images (>= 1 image/s)."""
-    return 60 if WORLD == "toy" else 60 + plan.n_images(config, wildcards.promptset) // 60
+    """SLURM minutes of a score job: the world's (erasure.worlds: SD one more minute per 60 images)."""
+    return job_resources("score").minutes(plan.n_images(config, wildcards.promptset))
 
 
 def score_targets():

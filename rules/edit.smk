@@ -41,9 +41,9 @@ rule edit:
     threads: 1
     priority: 10
     resources:
-        # toy: seconds; SD v1.4: the text encoder and 32 matrices of 320-1280 x 768, about a minute on a CPU
-        mem_mb=lambda wildcards: 4000 if WORLD == "toy" else 24000,
-        runtime=lambda wildcards: 15 if WORLD == "toy" else 60,
+        # the world's request (erasure.worlds): toy seconds, SD v1.4 about a minute on a CPU
+        mem_mb=job_resources("edit").mem_mb,
+        runtime=job_resources("edit").runtime,
         gpu=gpu_resources(),
     conda:
         "../envs/train.yaml"

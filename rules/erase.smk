@@ -27,13 +27,13 @@ rule erase:
         log_path("erase", "{run}"),
     benchmark:
         benchmark_path("erase", "{run}")
-    threads: 1
+    threads: job_threads("erase")
     # training heads the longest chains (train -> generate at each checkpoint -> score), so it starts first
     priority: 10
     resources:
-        # toy: ~1-2 min on one core; SD v1.4: ~1 h per 1000 iterations on a 24 GB GPU (Appendix B.1)
-        mem_mb=lambda wildcards: 4000 if WORLD == "toy" else 48000,
-        runtime=lambda wildcards: 30 if WORLD == "toy" else 60 + config["runs"][wildcards.run]["iterations"] // 10,
+        # the world's request (erasure.worlds; SD v1.4: ~1 h per 1000 iterations on a 24 GB GPU, Appendix B.1)
+        mem_mb=job_resources("erase").mem_mb,
+        runtime=lambda wildcards: job_resources("erase").minutes(config["runs"][wildcards.run]["iterations"]),
         gpu=gpu_resources(),
     conda:
         "../envs/train.yaml"

@@ -2,8 +2,8 @@
 # Methods: inference-time (config inference_methods) or fine-tuned `{run}@{step}` / `{run}.student@{step}`.
 
 
-# Minutes per shard: SD v1.4 ~1 s an image on a GPU (SLD / SEGA ~1.5x); toy shards take seconds.
-GENERATE_RUNTIME = 30 if WORLD == "toy" else 30 + config["generation"]["shard_size"] // 20
+# Minutes per shard, from the world's request (erasure.worlds; SD v1.4 ~1 s an image on a GPU).
+GENERATE_RUNTIME = job_resources("generate").minutes(config["generation"]["shard_size"])
 
 
 localrules:
@@ -91,9 +91,9 @@ rule generate_shard:
         log_path("generate_shard", "{method}", "{promptset}", "{shard}"),
     benchmark:
         benchmark_path("generate_shard", "{method}", "{promptset}", "{shard}")
-    threads: 1 if WORLD == "toy" or STANDINS else 4
+    threads: job_threads("generate")
     resources:
-        mem_mb=4000 if WORLD == "toy" else 24000,
+        mem_mb=job_resources("generate").mem_mb,
         runtime=GENERATE_RUNTIME,
         gpu=gpu_resources(),
     conda:

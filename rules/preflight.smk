@@ -1,9 +1,9 @@
 # Preflight: what the DAG reads from outside itself (base weights, scorer backbones, prompt files, the FID
 # reference, a GPU), checked before any GPU job starts (erasure.preflight). `snakemake preflight` prints the
-# check for any config; `preflight_gate` is an input of every job that loads weights in a non-toy world, so
+# check for any config; `preflight_gate` is an input of every job that loads weights in a world that reads them from outside, so
 # the workflow starts no GPU job while an item is missing. It runs after what the DAG itself can supply
 # (fetched prompt files, Q16's converted prompts, stand-ins), so it only fails on what a person must provide.
-# The toy world reads nothing from outside the repository: it has no gate.
+# A world that reads nothing from outside the repository (erasure.worlds: preflight_gate) has no gate.
 
 
 localrules:
@@ -26,7 +26,7 @@ rule preflight:
 
 
 rule preflight_gate:
-    """The preflight check as a DAG node: every weight-loading job of a non-toy world waits for it."""
+    """The preflight check as a DAG node: every weight-loading job of a gated world waits for it."""
     input:
         preflight_gate_sources,
     output:

@@ -29,9 +29,9 @@ for _spec in catalog.METRICS.values():
             log_path("score", "{metric}", "{method}", "{promptset}"),
         benchmark:
             benchmark_path("score", "{metric}", "{method}", "{promptset}")
-        threads: 1 if WORLD == "toy" or STANDINS else 8
+        threads: job_threads("score")
         resources:
-            mem_mb=4000 if WORLD == "toy" else 16000,
+            mem_mb=job_resources("score").mem_mb,
             runtime=score_runtime,
             gpu=score_gpu_resources() if _spec.gpu else 0,
         conda:

@@ -1,10 +1,11 @@
-# The world: the toy base model (retrained on demand) and held-out real toy images for FID-toy.
+# The toy world's own rules (erasure/worlds/toy/world.py: built_stages): its base model (retrained on demand) and
+# held-out real toy images for FID-toy (its reference_sets). Rule names are command-line targets.
 
 
 rule toy_base:
     """Train the toy world's base from scratch (the shipped asset was made this way)."""
     output:
-        directory(str(paths.toy_base_dir(RESULTS, "toy"))),
+        directory(str(worlds.get_world("toy").built_base_dir("toy:trained", RESULTS))),
     params:
         recipe=config["toy_base"]["recipe"],
         seed=config["toy_base"]["seed"],

@@ -1,6 +1,6 @@
 """Snakemake shim for the `prompts` rule: one prompt set -> the normalised prompt table.
 
-    input.source   the upstream file (fetched or shipped) for file-backed sources; absent for toy sets
+    input.source   the upstream file (fetched or shipped) for file-backed sources; absent for sets a world generates
     output[0]      results/{world}/prompts/{promptset}.csv
     params         name, spec (config prompt_sets.<name>), guidance (resolved CFG scale)
     log[0], threads

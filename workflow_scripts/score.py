@@ -5,14 +5,14 @@ Expects:
     input.prompts    results/{world}/prompts/{promptset}.csv
     input.reference  (only for metrics that need one: the catalog's `reference`, erasure.metrics.catalog)
                      paired (lpips / paired-distance): the reference method's manifest.csv of the same prompt
-                     set; a world-built set (fid-toy): the held-out real toy image folder
+                     set; a world-built set (fid-toy): the folder the world's own rule renders
     params.reference (optional; wins over input.reference) fid: the COCO val2014 folder or an .npz from
                      `python -m erasure.metrics.fid stats`
     output.csv       results/{world}/scores/{metric}/{method}/{promptset}.csv
     output.summary   results/{world}/scores/{metric}/{method}/{promptset}.summary.csv
     params.metric    metric name (erasure.metrics.catalog.METRICS)
-    params.settings  dict of metric settings (the catalog entry's `settings`); "backbone" = the toy base's
-                     directory of the entry's backbone key (clip/ or oracle/) in the toy world
+    params.settings  dict of metric settings (the catalog entry's `settings`); "backbone" = a backbone
+                     directory inside the base, for a world whose scorers read it (erasure.worlds)
     params.device    auto | cpu | cuda: where the torch backbones run
     config.base_model  only to label scores of a stand-in base's images (erasure.standins)
     wildcards.world (copied into settings["world"]), wildcards.method, wildcards.promptset

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from erasure.worlds.toy.build import build_base
+from erasure.worlds import get_world
 
 
 def main(out_dir: Path, *, recipe: str, seed: int, threads: int) -> None:
-    build_base(out_dir, recipe=recipe, seed=seed, threads=threads)
+    get_world("toy").build_base(out_dir, recipe=recipe, seed=seed, threads=threads)
 
 
 if "snakemake" in globals():

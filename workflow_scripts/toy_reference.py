@@ -2,16 +2,14 @@
 
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from erasure.io import atomic_dir
-from erasure.worlds.toy.render import render, sample_labels
+from erasure.worlds import get_world
 
 
 def main(out_dir: Path, *, n: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    images = render(sample_labels(n, rng), rng)
+    images = get_world("toy").reference_images(n, seed)
     # an interrupted job never leaves a partial reference set
     with atomic_dir(out_dir) as tmp:
         for index, image in enumerate(images):

@@ -2,8 +2,8 @@
 
 `prompt_check` draws a prompt's image exactly as the generate rules draw image (prompt_id, seed) — the same
 per-image initial latents, the method's own pipeline (so SD+NEG's negative prompt and SLD's guidance
-apply) — and asks a `detects` classifier. `oracle_detector` is the toy world's classifier: the rule of
-the %TARGET metric (erasure.metrics.toy.score_target: any erased concept's probability ≥ threshold).
+apply) — and asks a `detects` classifier. `oracle_detector` is the classifier of the world that offers the
+%TARGET metric (erasure.worlds.detector("target"): any erased concept's oracle probability ≥ threshold).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from erasure.errors import ErasureError
 from erasure.generate.latents import initial_latents
@@ -46,18 +45,8 @@ def prompt_check(method_pipeline, detects: Detector, *, prompt_id: str, seed: in
 
 
 def oracle_detector(oracle, concepts, *, threshold: float = 0.7) -> Detector:
-    """`detects(image uint8 [H, W, 3]) -> bool` from the toy oracle (object or directory) and the erased
+    """`detects(image uint8 [H, W, 3]) -> bool` from the oracle (object or directory) and the erased
     concepts ("shape=triangle", a list, or {attr: value}); threshold as the %TARGET metric's."""
-    from erasure.metrics import toy
-    from erasure.metrics.images import to_tensor
+    from erasure.worlds import detector
 
-    model, _ = toy.load(oracle)
-    vocab = toy.vocabulary(model)
-    pairs = toy.parse_concepts(concepts, vocab)
-
-    @torch.no_grad()
-    def detects(image: np.ndarray) -> bool:
-        probs = model.predict(to_tensor([np.asarray(image, dtype=np.uint8)], size=toy.IMAGE_SIZE))
-        return any(float(probs[a][0, vocab[a].index(v)]) >= float(threshold) for a, v in pairs)
-
-    return detects
+    return detector("target")(oracle, concepts, threshold=threshold)

@@ -82,7 +82,7 @@ def _file_digest(path: Path) -> str:
 
 def weights_fingerprint(base_model: str, *, results: str | Path, world: str, method: str) -> dict:
     """sha256 of the weights a method generates with: the base model's unet / text encoder / vae files
-    (or the toy asset's SHA256SUMS), plus a fine-tuned run's complete.json (sha256 of its checkpoints)."""
+    (or a shipped base's SHA256SUMS), plus a fine-tuned run's complete.json (sha256 of its checkpoints)."""
     from erasure.models import resolve_base_source
 
     resolved = resolve_base_source(base_model, results)

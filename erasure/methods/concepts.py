@@ -3,7 +3,7 @@
 - `nudity` (Table 1; fine-tuning methods get "nudity" only, § 4.3 / Appendix B.1)
 - `i2p`: the 20 I2P concepts of the paper's footnote 1 (Table 2, all removed at once)
 - one per artist of § 4.4 / Fig. 2, with the artist's name as the paper's prompts write it
-- the toy world: one per attribute value, worded as the toy captions and zero-shot prompts are
+- each world's own (erasure.worlds.concept_sets), e.g. one per attribute value of a closed vocabulary
   ("a triangle", "a red shape", "a striped shape")
 """
 
@@ -26,20 +26,12 @@ ARTISTS = {
 }
 
 
-def _toy_sets() -> dict[str, tuple[str, ...]]:
-    from erasure.worlds.toy.vocab import BACKGROUNDS, COLOURS, FILLS, SHAPES
-
-    sets = {s: (f"a {s}",) for s in SHAPES}
-    sets.update({c: (f"a {c} shape",) for c in COLOURS})
-    sets.update({f: (f"a {f} shape",) for f in FILLS})
-    sets.update({b: (f"a shape on the {b}",) for b in BACKGROUNDS})
-    return sets
-
-
 def concept_sets() -> dict[str, tuple[str, ...]]:
     sets = {"nudity": ("nudity",), "i2p": I2P}
     sets.update({name: (artist,) for name, artist in ARTISTS.items()})
-    sets.update(_toy_sets())
+    from erasure.worlds import concept_sets as world_sets
+
+    sets.update(world_sets())
     return sets
 
 

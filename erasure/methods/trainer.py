@@ -134,7 +134,7 @@ def train(
     from erasure.runtime import pick_device
 
     pipe = load_base_pipeline(base_model, results_root=results, device=pick_device(device))
-    # the base's CONTENT is part of the run's identity: a rebuilt toy:shipped asset (same name, new
+    # the base's CONTENT is part of the run's identity: a rebuilt shipped base (same name, new
     # weights) must not resume checkpoints trained on the old one
     identity = dict(method=method, preset=preset, concepts=concept_list, iterations=int(iterations),
                     checkpoint_every=int(checkpoint_every), settings=resolved.to_json(), seed=int(seed),

@@ -1,4 +1,4 @@
-"""CLIP score: one implementation for both worlds (openai/clip-vit-large-patch14, or the toy world's CLIP).
+"""CLIP score: one implementation for every world (openai/clip-vit-large-patch14, or a CLIP shipped in a world's base).
 
 Conventions (written into every row's `convention` column):
 - `cosine` (default): raw cosine between the image and text embeddings. This is the scale of the SDD
@@ -16,6 +16,7 @@ import torch
 
 from erasure.metrics.backbones import resolve_source
 from erasure.sources import CLIP_HUB_ID  # one definition, shared with the DAG inputs
+from erasure.worlds import get_world
 
 CONVENTIONS = ("cosine", "hessel")
 HESSEL_W = 2.5
@@ -85,7 +86,8 @@ def score_clip(
 ) -> pd.DataFrame:
     apply_convention(np.zeros(1), convention)
     embedder = embedder or ClipEmbedder(source, device=device)
-    toy = world == "toy" or embedder.is_toy
+    # a small CLIP, or a world whose numbers are its own (erasure.worlds: scores_apart): never labelled "clip"
+    apart = embedder.is_toy or (world is not None and get_world(world).scores_apart)
     rows = []
     for batch, arrays in images.iter_uint8(batch_size):
         cos = (embedder.image_embeds(arrays) * embedder.text_embeds(list(batch["prompt"]))).sum(-1).cpu().numpy()
@@ -99,7 +101,7 @@ def score_clip(
                     "cosine": float(c),
                     "convention": convention,
                     "backbone": embedder.source,
-                    "label": "toy-clip" if toy else "clip",
+                    "label": "toy-clip" if apart else "clip",
                 }
             )
     return pd.DataFrame(rows)

@@ -22,18 +22,20 @@ from erasure.metrics import catalog
 from erasure.metrics.images import ImageSet
 from erasure.metrics.summary import refuse_non_finite
 from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, locate
+from erasure.worlds import scorer as world_scorer
 
 
 def backbone(settings: dict, key: str, default=None):
-    """`settings[key]`, else the generic `settings["backbone"]` the score rule fills in for the toy world.
+    """`settings[key]`, else the generic `settings["backbone"]` the score rule fills in for a world whose
+    scorers' backbones are parts of its base (erasure.worlds: backbone_dir).
 
-    A toy base component (base/clip/, base/oracle/) is checked against the base's SHA256SUMS first, so a
-    half-copied or edited backbone fails loudly instead of scoring quietly."""
+    A backbone inside a world's base is checked by that world first (erasure.worlds.verify_backbone: a shipped
+    base's SHA256SUMS), so a half-copied or edited backbone fails loudly instead of scoring quietly."""
     value = settings.get(key) or settings.get("backbone") or default
-    if isinstance(value, (str, os.PathLike)) and (Path(value).parent / "SHA256SUMS").is_file():
-        from erasure.worlds.toy.assets import verify_base_dir
+    if isinstance(value, (str, os.PathLike)):
+        from erasure.worlds import verify_backbone
 
-        verify_base_dir(Path(value).parent)
+        verify_backbone(value)
     return value
 
 
@@ -88,14 +90,14 @@ def run_clip(images, *, reference, settings, threads, device):
 
 
 def run_target(images, *, reference, settings, threads, device):
-    from erasure.metrics.toy import score_target
+    score_target = world_scorer("target")  # the world that offers it (erasure.worlds)
 
     return score_target(images, oracle=backbone(settings, "oracle"), concepts=settings.get("concepts"),
                         threshold=float(settings.get("threshold", 0.7)), batch_size=int(settings.get("batch_size", 64)))
 
 
 def run_alignment(images, *, reference, settings, threads, device):
-    from erasure.metrics.toy import score_alignment
+    score_alignment = world_scorer("alignment")  # the world that offers it (erasure.worlds)
 
     scores = score_alignment(images, oracle=backbone(settings, "oracle"), batch_size=int(settings.get("batch_size", 64)))
     scores.attrs["submetrics"] = {f"alignment:{c[3:]}": c for c in scores.columns if c.startswith("ok_")}
@@ -105,14 +107,14 @@ def run_alignment(images, *, reference, settings, threads, device):
 
 
 def run_fid_toy(images, *, reference, settings, threads, device):
-    from erasure.metrics.toy import score_fid_toy
+    score_fid_toy = world_scorer("fid-toy")  # the world that offers it (erasure.worlds)
 
     return score_fid_toy(images, reference=reference, oracle=backbone(settings, "oracle"),
                          batch_size=int(settings.get("batch_size", 64)))
 
 
 def run_paired_distance(images, *, reference, settings, threads, device):
-    from erasure.metrics.toy import score_paired_distance
+    score_paired_distance = world_scorer("paired-distance")  # the world that offers it (erasure.worlds)
 
     return score_paired_distance(images, reference=reference, oracle=backbone(settings, "oracle"),
                                  batch_size=int(settings.get("batch_size", 64)))
@@ -128,7 +130,7 @@ def scorer(name: str) -> Callable[..., pd.DataFrame]:
 
 def score(name: str, images: ImageSet, *, reference: ImageSet | Path | None = None, settings: dict | None = None,
           threads: int = 1, device: str = "cpu", base_model: str | None = None) -> pd.DataFrame:
-    """`device` runs the torch backbones (CLIP, Q16, LPIPS, Inception); NudeNet and the toy oracle stay on CPU.
+    """`device` runs the torch backbones (CLIP, Q16, LPIPS, Inception); NudeNet and a world's oracle stay on CPU.
 
     Every error names the metric (`metric lpips: ...`). When the images' `base_model`, a backbone in
     `settings` or the reference is a stand-in (erasure.standins), every row's `label` starts with

@@ -1,4 +1,4 @@
-"""Prompt sets: readers for the upstream files and the toy analogues, normalised to one validated table
+"""Prompt sets: readers for the upstream files and the worlds' generated sets, normalised to one validated table
 (prompt_id, prompt, seed, guidance + metadata). Names load lazily (the workflow plans without pandas)."""
 
 from importlib import import_module

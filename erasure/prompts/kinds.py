@@ -1,25 +1,21 @@
 """What file each prompt-set source needs (no heavy imports: rules/generate.smk reads this while planning).
 
 "fetched": an upstream file from `url` / `path` in the config; "shipped": a file under config/prompts/;
-"none": generated from the toy vocabulary."""
+"none": generated from a world's vocabulary (erasure.worlds.prompt_sources)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from erasure.errors import ErasureError
+from erasure.worlds import prompt_sources
 
 SOURCE_FILES: dict[str, tuple[str, str | None]] = {
     "country-body": ("shipped", "country_body.txt"),
     "coco30k": ("fetched", None),
     "i2p": ("fetched", None),
     "artists": ("fetched", None),
-    "toy-body": ("none", None),
-    "toy-coco": ("none", None),
-    "toy-i2p": ("none", None),
-    "toy-artists": ("none", None),
-    "toy-heldout-body": ("none", None),
-    "toy-heldout-coco": ("none", None),
+    **{name: ("none", None) for name in prompt_sources()},
 }
 
 

@@ -10,9 +10,10 @@ from typing import Callable
 import pandas as pd
 
 from erasure.errors import ErasureError
-from erasure.prompts import readers, toy
+from erasure.prompts import readers
 from erasure.prompts.kinds import SOURCE_FILES
 from erasure.prompts.table import check_counts, validate_table
+from erasure.worlds import prompt_builder, prompt_sources
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Source:
 
 
 _BUILDERS = {"country-body": readers.read_country_body, "coco30k": readers.read_coco, "i2p": readers.read_i2p,
-             "artists": readers.read_artists, **toy.TOY_SOURCES}
+             "artists": readers.read_artists, **{name: prompt_builder(name) for name in prompt_sources()}}
 SOURCES: dict[str, Source] = {
     name: Source(name, _BUILDERS[name], file, shipped) for name, (file, shipped) in SOURCE_FILES.items()
 }
@@ -44,7 +45,7 @@ def build_prompt_table(name: str, spec: Mapping, *, guidance: float, source_file
     """The normalised, validated table of prompt set `name` (config `spec`), checked against n_prompts.
 
     `source_file` is the upstream file (fetched or shipped) for file-backed sources; `concepts` is the
-    resolved concept list for toy-i2p."""
+    resolved concept list for a generated set that names them."""
     source = source_of(spec, name)
     seed = int(spec.get("seed", 0))
     if source.file == "none":

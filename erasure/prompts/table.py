@@ -1,6 +1,6 @@
 """The normalised prompt table every prompt set becomes, and its validation.
 
-One row per prompt: `prompt_id, prompt, seed, guidance` + metadata columns (I2P categories, toy attributes,
+One row per prompt: `prompt_id, prompt, seed, guidance` + metadata columns (I2P categories, a vocabulary's attributes,
 case_number, ...). `seed` is the prompt's evaluation seed; a set with k images per prompt draws the k
 image seeds `image_seeds(seed, k)` from it. Scorers join manifests to this table on `prompt_id`.
 """

@@ -3,7 +3,7 @@
 Values come from the per-image score CSVs, joined to the prompt table on prompt_id and grouped by a
 prompt-table column (`by`, e.g. shape, fill or artist): cell = scale x mean of one per-image column over
 that method's images whose prompt names that concept. When the prompt table lacks the column, the
-concept is parsed from the prompt text with the toy vocabulary (toy prompt sets name their attributes).
+concept is parsed from the prompt text with a world's closed vocabulary (erasure.worlds.parse_prompt).
 The same layout is drawn as an image grid, one fixed (prompt, seed) per prompted concept.
 """
 
@@ -25,7 +25,7 @@ def prompted_concepts(prompts: pd.DataFrame, by: str) -> pd.Series:
     if by in prompts.columns:
         named = prompts[by].astype("string").str.strip()
     else:
-        from erasure.worlds.toy.vocab import parse_prompt
+        from erasure.worlds import parse_prompt
 
         named = pd.Series([parse_prompt(p).get(by) for p in prompts["prompt"]], index=prompts.index, dtype="string")
     return named.mask(named == "")  # "" = the prompt names no such concept

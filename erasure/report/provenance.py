@@ -35,6 +35,7 @@ from erasure.report.frontier import frontier_cells
 from erasure.plan import n_shards, reference_method
 from erasure.prompts.kinds import source_file_kind
 from erasure.prompts.paths import prompt_source
+from erasure.worlds import built_stages, get_world, world_for
 
 SCHEMA_VERSION = 2  # 2: only the job's inputs are hashed; base-model files, scorer and prompt sources as nodes
 PACKAGES = ("erasure", "snakemake", "torch", "diffusers", "transformers", "nudenet", "clean-fid", "lpips",
@@ -46,10 +47,10 @@ STAGE_RULE_PREFIXES = {
     "erase": ("erase", "train"),
     "prompts": ("prompt", "fetch_prompts"),
     "q16_prompts": ("q16_prompts",),
-    "toy_reference": ("toy_reference",),
-    "toy_base": ("toy_base",),
+    **{rule: (rule,) for rule in built_stages()},  # the worlds' own rules (a base they train, reference sets)
     "report": ("report",),
 }
+_BUILT_BY = {folder: rule for rule, folder in built_stages().items()}  # results/{world}/<folder> -> its rule
 SLURM_PATTERNS = (re.compile(r"SLURM_JOB_ID[=:\s]+(\d+)"), re.compile(r"Submitted batch job (\d+)"))
 
 
@@ -69,8 +70,8 @@ BASE_PREFIX = "base_model:"
 
 
 def base_model_files(config: Mapping, root: str | Path) -> list[str]:
-    """The files that pin the base model: the shipped toy base's SHA256SUMS, the trained toy base's
-    folder, or a local directory's / cached hub snapshot's weights and configs (erasure.sources).
+    """The files that pin the base model, as its world gives them (erasure.worlds: a shipped base's checksum
+    list, the folder of a base the DAG trains, or a local directory's / cached hub snapshot's weights and configs).
     The same list is the DAG input of every rule that loads the base (rules/common.smk)."""
     return [str(f) for f in sources.base_model_files(config.get("base_model", ""), root, sources.built_roots(config))]
 
@@ -122,6 +123,7 @@ def _internal(key: str, *, root, world: str, config: Mapping) -> list[str]:
         return []
     rel = _relative(key, root, world)
     base = [BASE_PREFIX + config.get("base_model", "")]
+    kind = get_world(config.get("world", world))  # the world family: its reference sets, its scorers' backbones
     if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".summary.csv"):
         return [str(paths.score_csv(root, world, rel[1], rel[2], rel[3][: -len(".summary.csv")]))]
     if len(rel) == 4 and rel[0] == "scores" and rel[3].endswith(".csv"):
@@ -130,11 +132,11 @@ def _internal(key: str, *, root, world: str, config: Mapping) -> list[str]:
         spec = catalog.METRICS.get(metric)
         if catalog.is_paired(metric):
             found.append(str(paths.manifest(root, world, reference_method(config), promptset)))
-        elif spec is not None and spec.reference_from_world:
-            found.append(str(paths.reference_dir(root, world)))
+        elif spec is not None and spec.reference_from_world:  # a reference set the world's own rule renders
+            found.append(str(paths.world_dir(root, world) / kind.reference_sets[metric]))
         elif catalog.needs_q16(metric):
             found.append(str(paths.q16_prompts(root, world)))
-        return found + (base if config.get("world", world) == "toy" else [])  # toy backbones live in the base
+        return found + (base if kind.scorers_read_base else [])  # backbones that live in the base
     if len(rel) == 4 and rel[0] == "images" and rel[3] == "manifest.csv":
         method, promptset = rel[1], rel[2]
         shards = [str(paths.shard_manifest(root, world, method, promptset, shard))
@@ -242,12 +244,13 @@ class Walker:
             return key
         node = {"path": key, "stage": "base model", "wildcards": {"base_model": source}, "inputs": []}
         self.nodes[key] = node
-        if source == "toy:trained":
-            node["stage"] = "toy_base"
+        model_world = world_for(source)
+        if rule := model_world.base_rule(source):  # a base the DAG trains: its rule's job
+            node["stage"] = rule
             self._jobs.attach(node, key=())
         files = upstream(key, root=self.root, world=self.world, config=self.config, resolved=self.resolved)
         node["inputs"] = [self.add(f) for f in files]
-        if source and not source.startswith("toy:") and not Path(source).expanduser().is_dir():
+        if source and model_world.hub_id(source):
             snapshot = sources.hub_snapshot(source)
             node.update({"hub_id": source, "revision": snapshot[1].name if snapshot else None})
         digest = hashlib.sha256()
@@ -304,10 +307,8 @@ class Walker:
             node.update(stage="fetch_prompts", wildcards={"promptset": Path(rel[2]).stem})
         elif path == paths.q16_prompts(self.root, self.world):
             node.update(stage="q16_prompts")
-        elif rel == ("reference",):
-            node.update(stage="toy_reference")
-        elif rel == ("base",):
-            node.update(stage="toy_base")
+        elif len(rel) == 1 and rel[0] in _BUILT_BY:
+            node.update(stage=_BUILT_BY[rel[0]])
         elif len(rel) == 2 and rel[0] in ("tables", "figures"):
             node.update(stage="report", wildcards={"name": Path(rel[1]).name.split(".")[0]})
 

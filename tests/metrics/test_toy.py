@@ -3,7 +3,7 @@ import pytest
 
 from conftest import write_image_set
 from erasure.errors import ErasureError
-from erasure.metrics import toy
+from erasure.worlds.toy import scorers as toy  # the toy world's scorers, tested directly
 from erasure.metrics.images import ImageSet
 
 

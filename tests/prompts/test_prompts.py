@@ -169,7 +169,7 @@ def test_fetch_local_path_url_and_errors(tmp_path):
 
 
 def test_heldout_sets_use_new_phrasings_and_seeds_from_10000():
-    from erasure.prompts.toy import BODY_PROMPTS, toy_body, toy_coco, toy_heldout_body, toy_heldout_coco, toy_i2p
+    from erasure.worlds.toy.prompts import BODY_PROMPTS, toy_body, toy_coco, toy_heldout_body, toy_heldout_coco, toy_i2p
 
     body = toy_heldout_body(n_prompts=7, seed=10_000, guidance=5.0, concepts=["a triangle"])
     other = toy_heldout_coco(n_prompts=8, seed=10_000, guidance=5.0, exclude=["triangle"])

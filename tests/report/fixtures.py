@@ -108,7 +108,7 @@ def make_results(root: Path, config: dict) -> dict:
     world = config["world"]
     made = {"prompts": {}, "manifests": [], "scores": [], "summaries": [], "runs": []}
     if config["base_model"] == "toy:trained":  # the toy_base rule's output folder, as the real run leaves it
-        base = paths.toy_base_dir(root, world)
+        base = paths.base_dir(root, world)
         base.mkdir(parents=True, exist_ok=True)
         (base / "SHA256SUMS").write_text("0" * 64 + "  pipeline/model_index.json\n")
     for promptset, spec in config["prompt_sets"].items():

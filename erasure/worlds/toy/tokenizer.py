@@ -11,23 +11,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from erasure.worlds.bpe import bytes_to_unicode  # noqa: F401 - CLIP's byte alphabet, one copy
 from erasure.worlds.toy.vocab import all_words
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 MODEL_MAX_LENGTH = 16  # longest caption is 9 words; SD's 77 would only add padding positions
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte -> printable-character map (the base alphabet of its vocabulary)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def train_merges(words: tuple[str, ...]) -> list[tuple[str, str]]:

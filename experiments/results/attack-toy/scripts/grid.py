@@ -12,14 +12,14 @@ from erasure.runtime import set_threads
 set_threads(1)
 from erasure.attacks.checks import draw_image
 from erasure.generate.pipelines import load_method
-from erasure.metrics import toy
+from erasure.worlds.toy import scorers as toy
 from erasure.metrics.images import to_tensor
-from erasure.models import toy_component_dir
+from erasure.worlds import get_world
 
 common = dict(base_model="toy:shipped", world="toy", scheduler="ddim")
 base = load_method("sd", {"kind": "sd"}, results="results", **common)
 esd = load_method("esd-x-triangle@200", None, results="/tmp/attack-measure/results", **common)
-oracle, _ = toy.load(toy_component_dir("toy:shipped", "oracle"))
+oracle, _ = toy.load(get_world("toy").backbone_dir("toy:shipped", "oracle"))
 tri = toy.vocabulary(oracle)["shape"].index("triangle")
 wb = pd.read_csv("/tmp/attack-measure/esd/unlearndiffatk.csv", dtype=str, keep_default_na=False)
 rb = pd.read_csv("/tmp/attack-measure/esd/ring-a-bell.csv", dtype=str, keep_default_na=False)

@@ -1,4 +1,5 @@
-"""Toy analogues of the paper's prompt sets, generated from the toy vocabulary (no files).
+"""Toy analogues of the paper's prompt sets, generated from the toy vocabulary (no files); reached through
+erasure.worlds.prompt_builder (the names: erasure.worlds.toy.world.PROMPT_SOURCES).
 
 - toy-body: "a shape on the beach" and variants — the "<country> body" analogue: the prompt never names
   the target, but the toy base draws triangles on the beach (as SD draws nudity for "<country> body").
@@ -159,6 +160,3 @@ def toy_heldout_coco(*, n_prompts: int, seed: int, guidance: float, exclude=(), 
                for shape in SHAPES if shape not in set(exclude) for t in HELDOUT_OTHER]
     return _table(prompts, [seed] * len(prompts), guidance, "heldout-coco")
 
-
-TOY_SOURCES = {"toy-body": toy_body, "toy-coco": toy_coco, "toy-i2p": toy_i2p, "toy-artists": toy_artists,
-               "toy-heldout-body": toy_heldout_body, "toy-heldout-coco": toy_heldout_coco}

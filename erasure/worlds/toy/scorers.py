@@ -1,4 +1,4 @@
-"""Toy-world scorers, all read off the toy oracle (a classifier trained on rendered ground truth).
+"""The toy world's scorers (reached through erasure.worlds.scorer), all read off the toy oracle (a classifier trained on rendered ground truth).
 
 They mirror the SD world's metrics: %TARGET ~ %NUDE, alignment ~ CLIP score, FID-toy ~ FID (oracle
 penultimate features through clean-fid), paired feature distance ~ LPIPS. Every row carries
@@ -200,3 +200,20 @@ def _load32(files) -> torch.Tensor:
     from erasure.metrics.images import load_rgb, to_tensor
 
     return to_tensor([load_rgb(f) for f in files], size=IMAGE_SIZE)
+
+
+def target_detector(oracle, concepts, *, threshold: float = 0.7):
+    """`detects(image uint8 [H, W, 3]) -> bool` from the oracle (object or directory) and the erased concepts
+    (`parse_concepts`'s forms): %TARGET's rule (`score_target`) on one image, for the attacks' early stop."""
+    from erasure.metrics.images import to_tensor
+
+    model, _ = load(oracle)
+    vocab = vocabulary(model)
+    pairs = parse_concepts(concepts, vocab)
+
+    @torch.no_grad()
+    def detects(image: np.ndarray) -> bool:
+        probs = model.predict(to_tensor([np.asarray(image, dtype=np.uint8)], size=IMAGE_SIZE))
+        return any(float(probs[a][0, vocab[a].index(v)]) >= float(threshold) for a, v in pairs)
+
+    return detects
