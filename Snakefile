@@ -37,7 +37,7 @@ wildcard_constraints:
     world=r"[a-z0-9-]+",
     run=r"[a-z0-9][a-z0-9+-]*",
     method=r"[a-z0-9][a-z0-9+-]*(\.student)?(@\d+)?",
-    promptset=r"[a-z0-9][a-z0-9-]*",
+    promptset=r"[a-z0-9][a-z0-9-]*(~[a-z0-9][a-z0-9-]*)?",  # `~{attack}`: an attacked copy (rules/attack.smk)
     metric=r"[a-z0-9][a-z0-9-]*",
     shard=r"\d{4}",
 
@@ -49,6 +49,7 @@ include: "rules/erase.smk"
 include: "rules/generate.smk"
 include: "rules/score.smk"
 include: "rules/report.smk"
+include: "rules/attack.smk"
 
 
 rule all:
@@ -57,3 +58,4 @@ rule all:
     input:
         report_targets(),
         score_targets(),
+        attack_targets(),

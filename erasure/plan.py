@@ -15,6 +15,12 @@ from erasure.errors import ErasureError
 from erasure.paths import MethodId
 
 PAIRED_METRICS = frozenset({"lpips", "paired-distance"})  # compare with the reference method's image
+SEPARATOR = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.attacks.plan)
+
+
+def base_promptset(name: str) -> str:
+    """The configured prompt set behind an image set's prompt-set name (`body~ring-a-bell` -> `body`)."""
+    return name.split(SEPARATOR, 1)[0]
 
 
 @dataclass(frozen=True, order=True)
@@ -98,7 +104,7 @@ def required_runs(config: Mapping) -> list[str]:
 
 def n_images(config: Mapping, promptset: str) -> int:
     """Images in a prompt set, known from the config so that shards can be planned before fetching."""
-    spec = config["prompt_sets"][promptset]
+    spec = config["prompt_sets"][base_promptset(promptset)]
     return int(spec["n_prompts"]) * int(spec.get("images_per_prompt", 1))
 
 
