@@ -14,10 +14,12 @@ SOURCE_FILES: dict[str, tuple[str, str | None]] = {
     "coco30k": ("fetched", None),
     "i2p": ("fetched", None),
     "artists": ("fetched", None),
+    "unlearndiffatk-nudity": ("fetched", None),
     "toy-body": ("none", None),
     "toy-coco": ("none", None),
     "toy-i2p": ("none", None),
     "toy-artists": ("none", None),
+    "toy-attack": ("none", None),
 }
 
 

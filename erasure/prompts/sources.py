@@ -24,7 +24,8 @@ class Source:
 
 
 _BUILDERS = {"country-body": readers.read_country_body, "coco30k": readers.read_coco, "i2p": readers.read_i2p,
-             "artists": readers.read_artists, **toy.TOY_SOURCES}
+             "artists": readers.read_artists, "unlearndiffatk-nudity": readers.read_unlearndiffatk,
+             **toy.TOY_SOURCES}
 SOURCES: dict[str, Source] = {
     name: Source(name, _BUILDERS[name], file, shipped) for name, (file, shipped) in SOURCE_FILES.items()
 }
