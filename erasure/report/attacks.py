@@ -54,8 +54,8 @@ def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[st
     per-prompt success rows: method, attack, promptset, detector, prompt_id, seed, pre, post)."""
     rows, success = [], []
     for cell in cells:
-        pre = read_csv(cell["pre"], what="score table", dtype={"prompt_id": str})
-        post = read_csv(cell["post"], what="score table", dtype={"prompt_id": str})
+        pre = read_csv(cell["pre"], what="score table", fix="rerun its score job", dtype={"prompt_id": str})
+        post = read_csv(cell["post"], what="score table", fix="rerun its score job", dtype={"prompt_id": str})
         for name, detector in [(metric, None), *(detectors or {}).items()]:
             label = detector_label(name, detector, pre)
             joined = per_prompt_success(flags(pre, detector), flags(post, detector))
