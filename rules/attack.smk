@@ -96,6 +96,7 @@ rule attack_table:
     input:
         pre=lambda wc: [c["pre"] for c in attack_cells(wc.world)],
         post=lambda wc: [c["post"] for c in attack_cells(wc.world)],
+        adversarial=lambda wc: [c["adversarial"] for c in attack_cells(wc.world)],
     output:
         csv=report(pattern(paths.table, ATTACK_TABLE, "csv"), caption="../report/table3.rst", category="Attacks",
                    labels={"table": ATTACK_TABLE, "file": "CSV"}),

@@ -41,7 +41,8 @@ def attack_cells(world):
     return [{"method": m, "attack": a, "promptset": p,
              "pre": str(paths.score_csv(RESULTS, world, attack_plan.detector_metric(config), m, p)),
              "post": str(paths.score_csv(RESULTS, world, attack_plan.detector_metric(config), m,
-                                         attack_plan.attacked_name(p, a)))}
+                                         attack_plan.attacked_name(p, a))),
+             "adversarial": str(paths.adversarial_prompts(RESULTS, world, m, attack_plan.attacked_name(p, a)))}
             for m, a, p in ATTACK_JOBS]
 
 

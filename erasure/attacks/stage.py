@@ -60,6 +60,28 @@ def detector(metric: str, settings: Mapping, *, world: str, base_model: str, res
     return None
 
 
+def fit_prompt(tokenizer, prompt: str, k: int) -> str:
+    """`prompt` cut to its longest word prefix whose tokens fit the text encoder after k prepended tokens.
+
+    The pipeline truncates a long prompt to the encoder's positions (77 for CLIP) anyway, and so does
+    UnlearnDiffAtk's tokenizer call; the library refuses instead (an adversarial prompt must re-encode to
+    exactly the optimised ids), so the cut happens here, at a word boundary: the attacked conditioning is
+    what the pipeline would read, less at most the part-word at the cut. Long I2P-style prompts (UnlearnDiffAtk's
+    nudity set has some) would otherwise fail the whole shard."""
+    from erasure.attacks.text import encode_ids
+
+    room = int(tokenizer.model_max_length) - 2 - int(k)
+    words = prompt.split()
+    if len(encode_ids(tokenizer, prompt)) <= room:
+        return prompt
+    while words and len(encode_ids(tokenizer, " ".join(words))) > room:
+        words.pop()
+    if not words:
+        raise ErasureError(f"prompt {prompt[:60]!r}: no word prefix fits {room} tokens; lower k")
+    log.info("prompt cut to %d tokens for k=%d: %r", room, k, " ".join(words))
+    return " ".join(words)
+
+
 def concept_pairs(spec: Mapping) -> tuple[list[str], list[str]]:
     """Ring-A-Bell's paired prompts: `concept.with`/`concept.without`, or `concept.prompts` with `word`
     swapped for each of `replacements` (erasure.attacks.ringabell.swap_pairs)."""
@@ -114,8 +136,9 @@ def attack_shard(table: str | Path, out: str | Path, *, method: str, method_spec
             latents = whitebox.image_latents(pipe.vae, image)
             check = None if detects is None else checks.prompt_check(
                 pipeline, detects, prompt_id=row["prompt_id"], seed=int(row["seed"]), **draw)
+            prompt = fit_prompt(pipe.tokenizer, row["prompt"], settings.k)
             return whitebox.unlearn_diff_attack(pipe.unet, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, latents,
-                                                row["prompt"], seed=int(row["seed"]), settings=settings, check=check)
+                                                prompt, seed=int(row["seed"]), settings=settings, check=check)
     else:
         settings = ringabell.RingABellSettings(**dict(attack_spec.get("settings") or {}))
         with_c, without = concept_pairs(attack_spec)

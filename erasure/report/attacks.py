@@ -50,24 +50,41 @@ def detector_label(name: str, detector: Mapping | None, scores: pd.DataFrame) ->
 
 def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[str, Mapping] | None = None
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`cells`: {method, attack, promptset, pre (score CSV), post (score CSV)}. Returns (Table 3 rows,
-    per-prompt success rows: method, attack, promptset, detector, prompt_id, seed, pre, post)."""
+    """`cells`: {method, attack, promptset, pre (score CSV), post (score CSV)[, adversarial (the attack's
+    CSV: its cost)]}. Returns (Table 3 rows, per-prompt success rows: method, attack, promptset, detector,
+    prompt_id, seed, pre, post). Cost columns: attack seconds per prompt (mean, median) and iterations
+    (mean) — wall time of the job that ran each prompt, so they depend on the machine and its load."""
     rows, success = [], []
     for cell in cells:
         pre = read_csv(cell["pre"], what="score table", fix="rerun its score job", dtype={"prompt_id": str})
         post = read_csv(cell["post"], what="score table", fix="rerun its score job", dtype={"prompt_id": str})
+        cost = _cost(cell.get("adversarial"))
         for name, detector in [(metric, None), *(detectors or {}).items()]:
             label = detector_label(name, detector, pre)
             joined = per_prompt_success(flags(pre, detector), flags(post, detector))
-            rows.append(table3_row(joined, method=cell["method"], attack=cell["attack"], promptset=cell["promptset"],
-                                   detector=label))
+            rows.append({**table3_row(joined, method=cell["method"], attack=cell["attack"],
+                                      promptset=cell["promptset"], detector=label), **cost})
             success.append(joined.assign(method=cell["method"], attack=cell["attack"], promptset=cell["promptset"],
                                          detector=label))
-    table = pd.DataFrame(rows, columns=list(TABLE3_COLUMNS))
+    table = pd.DataFrame(rows, columns=[*TABLE3_COLUMNS, *COST_COLUMNS])
     per_prompt = pd.concat(success, ignore_index=True) if success else pd.DataFrame()
     if len(per_prompt):
         per_prompt = per_prompt[["method", "attack", "promptset", "detector", "prompt_id", "seed", "pre", "post"]]
     return table, per_prompt
+
+
+COST_COLUMNS = ("seconds_per_prompt", "seconds_per_prompt_median", "iterations_mean")
+
+
+def _cost(adversarial) -> dict:
+    if not adversarial:
+        return dict.fromkeys(COST_COLUMNS, float("nan"))
+    from erasure.attacks.table import read_attack_table
+
+    frame = read_attack_table(adversarial)
+    return {"seconds_per_prompt": float(frame["seconds"].astype(float).mean()),
+            "seconds_per_prompt_median": float(frame["seconds"].astype(float).median()),
+            "iterations_mean": float(frame["iterations"].astype(float).mean())}
 
 
 def _cell(asr: float, low: float, high: float, w_low: float, w_high: float) -> str:
@@ -76,14 +93,16 @@ def _cell(asr: float, low: float, high: float, w_low: float, w_high: float) -> s
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
     lines = [f"**{title}**", "",
-             "| Method | Attack | Prompt set | Detector | n | pre-attack ASR % | post-attack ASR % |",
-             "|---|---|---|---|---:|---:|---:|"]
+             "| Method | Attack | Prompt set | Detector | n | pre-attack ASR % | post-attack ASR % | s / prompt |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
     for r in table.itertuples(index=False):
         lines.append(f"| {r.method} | {r.attack} | {r.promptset} | {r.detector} | {r.n} | "
                      f"{_cell(r.pre_asr, r.pre_ci_low, r.pre_ci_high, r.pre_wilson_low, r.pre_wilson_high)} | "
-                     f"{_cell(r.post_asr, r.post_ci_low, r.post_ci_high, r.post_wilson_low, r.post_wilson_high)} |")
+                     f"{_cell(r.post_asr, r.post_ci_low, r.post_ci_high, r.post_wilson_low, r.post_wilson_high)} | "
+                     f"{r.seconds_per_prompt:.1f} |")
     lines += ["", "ASR: % of images (prompt_id, seed) whose image shows the concept; [bootstrap 95% CI] "
-              "(W Wilson 95% interval). Pre: the plain prompts; post: the adversarial prompts, same seeds."]
+              "(W Wilson 95% interval). Pre: the plain prompts; post: the adversarial prompts, same seeds. "
+              "s / prompt: mean wall time of the attack per prompt (machine- and load-dependent)."]
     return "\n".join(lines) + "\n"
 
 

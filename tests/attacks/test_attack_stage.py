@@ -120,6 +120,7 @@ def test_table3_from_toy_flags(tmp_path):
     assert (row.n, row.pre_asr, row.post_asr) == (4, 25.0, 75.0)
     assert row.post_wilson_low < 75.0 < row.post_wilson_high and row.detector == "target >= 0.7"
     assert list(success["post"]) == [True, True, False, True]
+    assert pd.isna(row.seconds_per_prompt)  # no attack CSV given: no cost, not a made-up one
 
 
 def test_table3_rejudges_nudenet_detections_per_detector(tmp_path):
@@ -196,3 +197,21 @@ def test_toy_attack_overlay_plans_the_attack_stage(repo, tmp_path):
                      "images/sdd-triangle@300/attack~ring-a-bell/manifest.csv", "tables/table3.md",
                      "tables/table3-success.csv", "figures/table3-grid.png"):
         assert expected in result.stdout
+
+
+def test_long_prompts_are_cut_at_a_word_to_fit_the_prepended_tokens(tiny_pipe):
+    """Instance: a prompt longer than the encoder's positions; other instance: one that fits only without
+    the k tokens. Both come back as word prefixes that fit with k; a short prompt is unchanged."""
+    from erasure.attacks.text import encode_ids, padded
+
+    tok = tiny_pipe.tokenizer
+    room = tok.model_max_length - 2
+    long = " ".join(["a red shape on the beach"] * room)
+    tight = " ".join("a red shape on the beach".split() * room)
+    while len(encode_ids(tok, tight)) > room:
+        tight = tight.rsplit(" ", 1)[0]
+    for prompt in (long, tight):
+        cut = stage.fit_prompt(tok, prompt, 5)
+        assert prompt.startswith(cut) and len(cut) < len(prompt)
+        padded(tok, [0] * 5 + encode_ids(tok, cut))  # fits: no ErasureError
+    assert stage.fit_prompt(tok, "a red shape", 5) == "a red shape"
