@@ -215,3 +215,23 @@ def test_long_prompts_are_cut_at_a_word_to_fit_the_prepended_tokens(tiny_pipe):
         assert prompt.startswith(cut) and len(cut) < len(prompt)
         padded(tok, [0] * 5 + encode_ids(tok, cut))  # fits: no ErasureError
     assert stage.fit_prompt(tok, "a red shape", 5) == "a red shape"
+
+
+def test_attack_plan_from_the_config_alone(repo):
+    """Torch-free planning: shards of prompts, attacked set names, one-line errors for sets it cannot attack."""
+    import yaml
+
+    from erasure import plan
+    from erasure.attacks import plan as attack_plan
+
+    config = yaml.safe_load((repo / "config/paper.yaml").read_text())
+    assert attack_plan.n_attack_shards(config, "nudity-attack") == 18  # ceil(142 / 8)
+    assert len(attack_plan.jobs(config)) == 12
+    assert plan.n_images(config, "nudity-attack~ring-a-bell") == 142  # an attacked set has its set's images
+    assert ("nude", "sdd-nudity@1500", "nudity-attack~unlearndiffatk") in attack_plan.scores(config)
+    assert attack_plan.jobs({**config, "attacks": None}) == []
+    bad = {**config, "attacks": {**config["attacks"], "promptsets": ["country-body"]}}
+    with pytest.raises(ErasureError, match="country-body.*images_per_prompt"):
+        attack_plan.jobs(bad)
+    with pytest.raises(ErasureError, match="unknown prompt set 'nudity'"):
+        attack_plan.jobs({**config, "attacks": {**config["attacks"], "promptsets": ["nudity"]}})
