@@ -3,7 +3,8 @@
 Loads the attacked method as the generate rules do (erasure.generate.load_method), builds the attack from
 its config entry (`attacks.attacks.<name>`: kind unlearndiffatk | ring-a-bell, settings, Ring-A-Bell's
 concept prompts) and runs it on the shard's prompts through erasure.attacks.table.run_attacks, which
-rewrites the shard's CSV after every prompt: a killed job resumes with the missing prompts only.
+rewrites the shard's rows file (`partial_path`, not a Snakemake output) after every prompt: a killed job
+resumes with the missing prompts only; the output is a copy made when every prompt is done.
 
 The white-box target of a prompt is the target method's (the base model's) image of that (prompt_id, seed)
 drawn with the generate rules' latents and sampling; its early-stop check is the detector of the ASR
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -107,6 +109,7 @@ def attack_shard(table: str | Path, out: str | Path, *, method: str, method_spec
     from erasure.attacks.table import run_attacks
     from erasure.generate.methods import load_method
     from erasure.generate.shard import weights_fingerprint
+    from erasure.io import atomic_path
     from erasure.prompts.table import read_table
     from erasure.runtime import pick_device
 
@@ -148,10 +151,22 @@ def attack_shard(table: str | Path, out: str | Path, *, method: str, method_spec
             return ringabell.ring_a_bell(pipe.text_encoder, pipe.tokenizer, row["prompt"], concept,
                                          seed=int(row["seed"]), settings=settings)
 
+    # Rows go to a file beside the output, not to the output: Snakemake deletes a failed or killed job's
+    # outputs, which would throw away every prompt done (as generate keeps its PNGs outside its outputs).
+    rows = partial_path(out)
     with torch.no_grad() if kind == "ring-a-bell" else contextlib.nullcontext():
-        counts = run_attacks(prompts, out, run, attack_name=attack, fingerprint=fingerprint)
+        counts = run_attacks(prompts, rows, run, attack_name=attack, fingerprint=fingerprint)
+    with atomic_path(Path(out)) as tmp:
+        shutil.copyfile(rows, tmp)
     log.info("attack %s on %s, shard %s: %s", attack, method, shard, counts)
     return counts
+
+
+def partial_path(out: str | Path) -> Path:
+    """Where a shard job's rows accumulate (`{shard}.rows.csv`, with its `.rows.fingerprint.json`): kept
+    when the job dies, so the next run attacks only the missing prompts."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.rows.csv")
 
 
 SHARED_COLUMNS = ("prompt_id", "seed", "prompt", "adversarial_prompt", "attack", "iterations", "loss")

@@ -61,12 +61,14 @@ def test_killed_attack_job_resumes_with_only_the_missing_prompts(tmp_path, monke
     monkeypatch.setattr(ringabell, "ring_a_bell", killed_on_third)
     with pytest.raises(KeyboardInterrupt):
         _shard(table_file, out)
-    assert list(read_attack_table(out)["prompt_id"]) == list(table["prompt_id"][:2])
+    assert not out.exists()  # Snakemake would delete it anyway: the rows live beside it
+    assert list(read_attack_table(stage.partial_path(out))["prompt_id"]) == list(table["prompt_id"][:2])
 
     seen.clear()
     monkeypatch.setattr(ringabell, "ring_a_bell", lambda *a, **k: (seen.append(a[2]), real(*a, **k))[1])
     counts = _shard(table_file, out)
     assert counts == {"rows": 3, "attacked": 1, "kept": 2} and seen == [table["prompt"].iloc[2]]
+    assert list(read_attack_table(out)["prompt_id"]) == list(table["prompt_id"])
 
 
 def test_attack_job_rejects_unknown_kind_and_bad_shard(tmp_path):
