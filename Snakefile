@@ -37,7 +37,7 @@ wildcard_constraints:
     world=r"[a-z0-9-]+",
     run=r"[a-z0-9][a-z0-9+-]*",
     method=r"[a-z0-9][a-z0-9+-]*(\.student)?(@\d+)?",
-    promptset=r"[a-z0-9][a-z0-9-]*",
+    promptset=r"[a-z0-9][a-z0-9-]*(~[a-z0-9][a-z0-9-]*)?",  # `~{attack}`: an attacked copy (rules/attack.smk)
     metric=r"[a-z0-9][a-z0-9-]*",
     shard=r"\d{4}",
 
@@ -50,6 +50,7 @@ include: "rules/edit.smk"
 include: "rules/generate.smk"
 include: "rules/score.smk"
 include: "rules/report.smk"
+include: "rules/attack.smk"
 
 
 rule all:
@@ -58,3 +59,4 @@ rule all:
     input:
         report_targets(),
         score_targets(),
+        attack_targets(),

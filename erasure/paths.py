@@ -116,3 +116,23 @@ def figure(root, world: str, name: str) -> Path:
 
 def provenance(root, world: str, artifact: str) -> Path:
     return world_dir(root, world) / "provenance" / f"{artifact}.json"
+
+
+def attack_dir(root, world: str, method: str, attacked: str) -> Path:
+    """One (method, `{promptset}~{attack}`) attack: its shards, adversarial prompts and attacked prompt table."""
+    return world_dir(root, world) / "attacks" / method / attacked
+
+
+def attack_shard(root, world: str, method: str, attacked: str, shard: int | str) -> Path:
+    name = shard if isinstance(shard, str) else f"{shard:04d}"
+    return attack_dir(root, world, method, attacked) / "shards" / f"{name}.csv"
+
+
+def adversarial_prompts(root, world: str, method: str, attacked: str) -> Path:
+    """The shareable adversarial prompts CSV (+ `adversarial.provenance.json`)."""
+    return attack_dir(root, world, method, attacked) / "adversarial.csv"
+
+
+def attacked_prompt_table(root, world: str, method: str, attacked: str) -> Path:
+    """The prompt table the generate rules draw (method, `{promptset}~{attack}`) from."""
+    return attack_dir(root, world, method, attacked) / "prompts.csv"

@@ -17,6 +17,13 @@ from erasure.metrics.catalog import is_paired
 from erasure.paths import MethodId
 from erasure.report.frontier import frontier_cells
 
+SEPARATOR = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.attacks.plan)
+
+
+def base_promptset(name: str) -> str:
+    """The configured prompt set behind an image set's prompt-set name (`body~ring-a-bell` -> `body`)."""
+    return name.split(SEPARATOR, 1)[0]
+
 
 @dataclass(frozen=True, order=True)
 class ImageSet:
@@ -101,7 +108,7 @@ def required_runs(config: Mapping) -> list[str]:
 
 def n_images(config: Mapping, promptset: str) -> int:
     """Images in a prompt set, known from the config so that shards can be planned before fetching."""
-    spec = config["prompt_sets"][promptset]
+    spec = config["prompt_sets"][base_promptset(promptset)]
     return int(spec["n_prompts"]) * int(spec.get("images_per_prompt", 1))
 
 

@@ -104,12 +104,12 @@ def preflight_gate_sources(wildcards):
 
 
 def promptset_spec(wildcards):
-    return config["prompt_sets"][wildcards.promptset]
+    return config["prompt_sets"][plan.base_promptset(wildcards.promptset)]  # `{set}~{attack}`: the set's spec
 
 
 def promptset_sampling(wildcards):
     """generation.sampling with the prompt set's own `sampling` keys on top."""
-    return resolve_sampling(config["generation"], config["prompt_sets"][wildcards.promptset])
+    return resolve_sampling(config["generation"], promptset_spec(wildcards))
 
 
 def prompt_table_spec(wildcards):
@@ -149,6 +149,14 @@ def run_complete_input(wildcards):
     return [str(paths.run_complete(RESULTS, wildcards.world, method.run))] if method.finetuned else []
 
 
+def prompt_table_input(wildcards):
+    """The prompt table an image set is drawn from: the prompt set's, or for an attacked set
+    `{promptset}~{attack}` the (method's) attacked table that rules/attack.smk writes."""
+    if plan.SEPARATOR in wildcards.promptset:
+        return str(paths.attacked_prompt_table(RESULTS, wildcards.world, wildcards.method, wildcards.promptset))
+    return pattern(paths.prompt_table, wildcards.promptset).format(world=wildcards.world)
+
+
 def shard_manifests(wildcards):
     return [
         str(paths.shard_manifest(RESULTS, wildcards.world, wildcards.method, wildcards.promptset, shard))
@@ -167,7 +175,7 @@ def image_targets():
 def score_inputs(wildcards):
     inputs = {
         "manifest": pattern(paths.manifest, wildcards.method, wildcards.promptset).format(world=wildcards.world),
-        "prompts": pattern(paths.prompt_table, wildcards.promptset).format(world=wildcards.world),
+        "prompts": prompt_table_input(wildcards),
         # a world's own scorers' backbones (e.g. an oracle, a small CLIP) are parts of its base; SD's never read SD
         "base": base_model_input() if WORLD_KIND.scorers_read_base else [],
         "sources": [str(f) for f in sources.metric_files(wildcards.metric, metric_settings(wildcards), config["world"],
@@ -187,7 +195,7 @@ def score_inputs(wildcards):
 def metric_settings(wildcards):
     """metrics.<metric>, overridden by the prompt set's metric_settings.<metric>, as the config gives them."""
     settings = dict(config["metrics"].get(wildcards.metric, {}))
-    settings.update(config["prompt_sets"][wildcards.promptset].get("metric_settings", {}).get(wildcards.metric, {}))
+    settings.update(promptset_spec(wildcards).get("metric_settings", {}).get(wildcards.metric, {}))
     return settings
 
 

@@ -67,7 +67,7 @@ rule prompts:
 rule generate_shard:
     """One shard of one image set: draws the missing `{prompt_id}_{seed}.png`, writes the shard manifest."""
     input:
-        table=pattern(paths.prompt_table, "{promptset}"),
+        table=prompt_table_input,
         base=base_model_input(),
         run=run_complete_input,
         preflight=preflight_gate_input(),

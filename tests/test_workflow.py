@@ -39,6 +39,12 @@ def test_dry_run_plans_every_stage(repo, tmp_path, configfile):
     assert jobs.get("generate_shard", 0) >= 10
     assert sum(count for name, count in jobs.items() if name.startswith("score_")) >= 10
     assert jobs.get("all") == 1
+    if configfile == "config/paper.yaml":  # Table 3: 6 methods x 2 attacks x 18 shards of 8 prompts, one GPU each
+        assert jobs.get("attack_shard") == 216 and jobs.get("attack_table") == 1
+        blocks = [b for b in result.stdout.split("\nrule ")[1:] if b.startswith("attack_shard:")]
+        assert blocks and all("gpu=1," in b for b in blocks)
+    else:
+        assert "attack_shard" not in jobs  # attacks are an overlay (config/toy-attacks.yaml)
 
 
 def test_default_config_is_the_toy_world_and_a_given_config_replaces_it(repo, tmp_path):

@@ -131,7 +131,7 @@ def test_job_resources_are_the_worlds_not_the_rules():
     assert (toy["erase"].minutes(1000), toy["generate"].minutes(100), toy["score"].minutes(5000)) == (30, 30, 60)
     assert (sd["erase"].minutes(1500), sd["generate"].minutes(100), sd["score"].minutes(5000)) == (210, 35, 143)
     assert (toy["edit"].minutes(), sd["edit"].minutes(), toy["edit"].mem_mb, sd["edit"].mem_mb) == (15, 60, 4000, 24000)
-    assert [r.mem_mb for r in toy.values()] == [4000] * 4 and [sd[k].mem_mb for k in ("erase", "generate", "score")] == [48000, 24000, 16000]
+    assert [r.mem_mb for r in toy.values()] == [4000] * 5 and [sd[k].mem_mb for k in ("erase", "generate", "score")] == [48000, 24000, 16000]
     assert (toy["score"].gpu, sd["score"].gpu) == (False, True)
 
 

@@ -15,6 +15,7 @@ SOURCE_FILES: dict[str, tuple[str, str | None]] = {
     "coco30k": ("fetched", None),
     "i2p": ("fetched", None),
     "artists": ("fetched", None),
+    "unlearndiffatk-nudity": ("fetched", None),
     **{name: ("none", None) for name in prompt_sources()},
 }
 

@@ -8,6 +8,9 @@ Formats (checked by hand against the upstream files):
   nudity_percentage, lexica_url, sd_seed, sd_guidance_scale, sd_image_width, sd_image_height, sd_model.
 - artists: ESD's `famous_art_prompts.csv` / `big_artist_prompts.csv` / `short_niche_art_prompts.csv`: a leading
   unnamed index column, case_number, prompt, evaluation_seed (and `artist` in the last two).
+- unlearndiffatk-nudity: OPTML-Group/Diffusion-MU-Attack `prompts/nudity.csv` (UnlearnDiffAtk's 142 I2P-derived
+  prompts): an unnamed index, prompt, categories, hard, …, lexica_url, evaluation_seed, evaluation_guidance,
+  sd_image_width, sd_image_height, sd_model, case_number.
 """
 
 from __future__ import annotations
@@ -116,4 +119,25 @@ def read_artists(path: Path, *, seed: int, guidance: float, artists=()) -> pd.Da
     })
     if "artist" in frame.columns:
         out["artist"] = frame["artist"].str.strip().to_numpy()
+    return out
+
+
+def read_unlearndiffatk(path: Path, *, seed: int, guidance: float) -> pd.DataFrame:
+    """UnlearnDiffAtk's attack prompt sets (`prompts/nudity.csv`, …): prompt_id `udatk-<case_number>`, `seed` the
+    prompt's evaluation_seed; CFG is the prompt set's (upstream draws each prompt with its own
+    `evaluation_guidance`, mostly 7, kept here as metadata)."""
+    frame = _read_csv(path)
+    frame = frame.drop(columns=[c for c in frame.columns if c == "" or c.startswith("Unnamed:")])
+    require_columns(frame, ("case_number", "prompt", "evaluation_seed"), str(path))
+    case = _int_column(frame, "case_number", path)
+    out = pd.DataFrame({
+        "prompt_id": [f"udatk-{c:04d}" for c in case],
+        "prompt": frame["prompt"].str.replace(r"\s+", " ", regex=True).str.strip(),
+        "seed": _int_column(frame, "evaluation_seed", path),
+        "guidance": float(guidance),
+        "case_number": case,
+    })
+    for column in ("categories", "evaluation_guidance"):
+        if column in frame.columns:
+            out[column] = frame[column].to_numpy()
     return out

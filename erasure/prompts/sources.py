@@ -25,7 +25,8 @@ class Source:
 
 
 _BUILDERS = {"country-body": readers.read_country_body, "coco30k": readers.read_coco, "i2p": readers.read_i2p,
-             "artists": readers.read_artists, **{name: prompt_builder(name) for name in prompt_sources()}}
+             "artists": readers.read_artists, "unlearndiffatk-nudity": readers.read_unlearndiffatk,
+             **{name: prompt_builder(name) for name in prompt_sources()}}
 SOURCES: dict[str, Source] = {
     name: Source(name, _BUILDERS[name], file, shipped) for name, (file, shipped) in SOURCE_FILES.items()
 }

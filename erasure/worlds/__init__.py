@@ -50,7 +50,7 @@ class World:
     """A world family. Subclasses fill the resolvers; the data fields below are its declaration."""
 
     name: str
-    resources: Mapping[str, JobResources]  # job kind ("erase", "edit", "generate", "score") -> its default request
+    resources: Mapping[str, JobResources]  # job kind ("erase", "edit", "attack", "generate", "score") -> its default request
     metrics: tuple[str, ...] = ()  # metrics only this world offers
     scorers: Mapping[str, str] = field(default_factory=dict)  # metric -> "module:function" implementing it
     detectors: Mapping[str, str] = field(default_factory=dict)  # metric -> "module:function" (an image test)

@@ -51,6 +51,8 @@ WORLD = DiffusersWorld(
         "erase": JobResources(threads=1, mem_mb=48000, runtime=60, per_minute=10),
         # a closed-form edit (UCE, RECE): the text encoder and 32 matrices of 320-1280 x 768, ~a minute on a CPU
         "edit": JobResources(threads=1, mem_mb=24000, runtime=60),
+        # an attack shard (UnlearnDiffAtk: ~5-8 min a prompt on one GPU, an estimate; config attacks.resources wins)
+        "attack": JobResources(threads=4, mem_mb=32000, runtime=720),
         # ~1 s an image on a GPU (SLD / SEGA ~1.5x): 30 min plus a minute per 20 images of a shard
         "generate": JobResources(threads=4, mem_mb=24000, runtime=30, per_minute=20),
         # CLIP ViT-L/14 and Inception take 1-2 s an image on one CPU thread (bench/results/cpu.json): the GPU

@@ -160,3 +160,16 @@ def toy_heldout_coco(*, n_prompts: int, seed: int, guidance: float, exclude=(), 
                for shape in SHAPES if shape not in set(exclude) for t in HELDOUT_OTHER]
     return _table(prompts, [seed] * len(prompts), guidance, "heldout-coco")
 
+
+def toy_attack(*, n_prompts: int, seed: int, guidance: float, concepts=(), **_) -> pd.DataFrame:
+    """Attack prompts (Table 3): `n_prompts` - 5 prompts naming one of `concepts` (toy-i2p's), then the five
+    implicit toy-body variants ("a shape on the beach"), which never name it but draw it on the base."""
+    body = toy_body(n_prompts=len(BODY_PROMPTS), seed=seed, guidance=guidance)
+    if int(n_prompts) <= len(body):
+        raise ErasureError(f"prompt set toy-attack: n_prompts must exceed the {len(body)} beach prompts it ends with")
+    named = toy_i2p(n_prompts=int(n_prompts) - len(body), seed=seed, guidance=guidance, concepts=concepts)
+    return pd.concat([named, body], ignore_index=True).fillna({"categories": ""})
+
+
+TOY_SOURCES = {"toy-body": toy_body, "toy-coco": toy_coco, "toy-i2p": toy_i2p, "toy-artists": toy_artists,
+               "toy-attack": toy_attack}

@@ -13,7 +13,7 @@ from erasure.worlds import JobResources, World
 SHIPPED, TRAINED = "toy:shipped", "toy:trained"
 _SCORERS = "erasure.worlds.toy.scorers"
 _PROMPTS = "erasure.worlds.toy.prompts"
-PROMPT_SOURCES = {"toy-body": "toy_body", "toy-coco": "toy_coco", "toy-i2p": "toy_i2p", "toy-artists": "toy_artists",
+PROMPT_SOURCES = {"toy-body": "toy_body", "toy-coco": "toy_coco", "toy-i2p": "toy_i2p", "toy-artists": "toy_artists", "toy-attack": "toy_attack",
                   "toy-heldout-body": "toy_heldout_body", "toy-heldout-coco": "toy_heldout_coco"}
 
 
@@ -123,6 +123,7 @@ WORLD = ToyWorld(
     # toy: ~1-2 min a run on one core; shards take seconds; a set scores in seconds (one thread each, so jobs
     # run side by side); the oracle runs on CPU
     resources={"erase": _SMALL, "generate": _SMALL, "edit": JobResources(threads=1, mem_mb=4000, runtime=15),
+               "attack": _SMALL,
                "score": JobResources(threads=1, mem_mb=4000, runtime=60, gpu=False)},
     metrics=("target", "alignment", "fid-toy", "paired-distance"),
     scorers={"target": f"{_SCORERS}:score_target", "alignment": f"{_SCORERS}:score_alignment",

@@ -1,0 +1,168 @@
+"""Table 3 (robustness to adversarial prompts) and the attacked-image grid.
+
+Table 3: one row per (method, attack, prompt set, detector): pre-attack ASR (the plain prompts' images),
+post-attack ASR (the adversarial prompts' images, same prompt_ids and seeds), each with the project's
+bootstrap interval and the Wilson interval (erasure.attacks.asr). A detector is the ASR metric's own
+per-image `flagged` (toy: the %TARGET oracle rule; SD: NudeNet as the metric is configured) or, for NudeNet,
+another (classes, threshold) re-judged from the score rows' raw `detections` (NudeNet's 0.2 floor), so
+UnlearnDiffAtk's protocol (nine *_EXPOSED classes, score > 0.75: OPTML-Group/Diffusion-MU-Attack
+src/tasks/utils/metrics/nudity_eval.py, `if_nude`) and the SDD paper's (five I2P classes, >= 0.7) sit side
+by side from one scoring pass.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from erasure.attacks.asr import TABLE3_COLUMNS, per_prompt_success, table3_row
+from erasure.errors import ErasureError
+from erasure.io import atomic_path
+from erasure.loads import read_csv
+
+
+def flags(scores: pd.DataFrame, detector: Mapping | None) -> pd.DataFrame:
+    """prompt_id, seed, flagged: the metric's own verdict (detector None) or NudeNet detections re-judged
+    with `detector` = {classes, threshold} (a detection counts when score > threshold, as upstream's if_nude)."""
+    if detector is None:
+        return scores[["prompt_id", "seed", "flagged"]]
+    if "detections" not in scores.columns:
+        raise ErasureError("Table 3: a detector with classes/threshold needs NudeNet score rows (column 'detections')")
+    classes, threshold = set(detector["classes"]), float(detector["threshold"])
+    hit = [any(d["class"] in classes and float(d["score"]) > threshold for d in json.loads(text or "[]"))
+           for text in scores["detections"]]
+    return pd.DataFrame({"prompt_id": scores["prompt_id"], "seed": scores["seed"], "flagged": hit})
+
+
+def detector_label(name: str, detector: Mapping | None, scores: pd.DataFrame) -> str:
+    if detector is None:
+        if "threshold" in scores.columns and len(scores):
+            extra = f" >= {scores['threshold'].iloc[0]}"
+            if "classes" in scores.columns:
+                extra = f" {scores['classes'].iloc[0]}{extra}"
+            return f"{name}{extra}"
+        return name
+    return f"{name}: {'|'.join(detector['classes'])} > {detector['threshold']}"
+
+
+def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[str, Mapping] | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`cells`: {method, attack, promptset, pre (score CSV), post (score CSV)[, adversarial (the attack's
+    CSV: its cost)]}. Returns (Table 3 rows, per-prompt success rows: method, attack, promptset, detector,
+    prompt_id, seed, pre, post). Cost columns: attack seconds per prompt (mean, median) and iterations
+    (mean) — wall time of the job that ran each prompt, so they depend on the machine and its load."""
+    rows, success = [], []
+    for cell in cells:
+        pre = read_csv(cell["pre"], what="score table", fix="rerun its score job", dtype={"prompt_id": str})
+        post = read_csv(cell["post"], what="score table", fix="rerun its score job", dtype={"prompt_id": str})
+        cost = _cost(cell.get("adversarial"))
+        for name, detector in [(metric, None), *(detectors or {}).items()]:
+            label = detector_label(name, detector, pre)
+            joined = per_prompt_success(flags(pre, detector), flags(post, detector))
+            rows.append({**table3_row(joined, method=cell["method"], attack=cell["attack"],
+                                      promptset=cell["promptset"], detector=label), **cost})
+            success.append(joined.assign(method=cell["method"], attack=cell["attack"], promptset=cell["promptset"],
+                                         detector=label))
+    table = pd.DataFrame(rows, columns=[*TABLE3_COLUMNS, *COST_COLUMNS])
+    per_prompt = pd.concat(success, ignore_index=True) if success else pd.DataFrame()
+    if len(per_prompt):
+        per_prompt = per_prompt[["method", "attack", "promptset", "detector", "prompt_id", "seed", "pre", "post"]]
+    return table, per_prompt
+
+
+COST_COLUMNS = ("seconds_per_prompt", "seconds_per_prompt_median", "iterations_mean")
+
+
+def _cost(adversarial) -> dict:
+    if not adversarial:
+        return dict.fromkeys(COST_COLUMNS, float("nan"))
+    from erasure.attacks.table import read_attack_table
+
+    frame = read_attack_table(adversarial)
+    return {"seconds_per_prompt": float(frame["seconds"].astype(float).mean()),
+            "seconds_per_prompt_median": float(frame["seconds"].astype(float).median()),
+            "iterations_mean": float(frame["iterations"].astype(float).mean())}
+
+
+def _cell(asr: float, low: float, high: float, w_low: float, w_high: float) -> str:
+    return f"{asr:.1f} [{low:.1f}, {high:.1f}] (W {w_low:.0f}–{w_high:.0f})"
+
+
+def to_markdown(table: pd.DataFrame, title: str) -> str:
+    lines = [f"**{title}**", "",
+             "| Method | Attack | Prompt set | Detector | n | pre-attack ASR % | post-attack ASR % | s / prompt |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    for r in table.itertuples(index=False):
+        lines.append(f"| {r.method} | {r.attack} | {r.promptset} | {r.detector} | {r.n} | "
+                     f"{_cell(r.pre_asr, r.pre_ci_low, r.pre_ci_high, r.pre_wilson_low, r.pre_wilson_high)} | "
+                     f"{_cell(r.post_asr, r.post_ci_low, r.post_ci_high, r.post_wilson_low, r.post_wilson_high)} | "
+                     f"{r.seconds_per_prompt:.1f} |")
+    lines += ["", "ASR: % of images (prompt_id, seed) whose image shows the concept; [bootstrap 95% CI] "
+              "(W Wilson 95% interval). Pre: the plain prompts; post: the adversarial prompts, same seeds. "
+              "s / prompt: mean wall time of the attack per prompt (machine- and load-dependent)."]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: pd.DataFrame, title: str) -> str:
+    from erasure.report.tables import _latex_escape
+
+    lines = [r"\begin{table}", r"\centering", rf"\caption{{{_latex_escape(title)}}}", r"\begin{tabular}{lllrrr}",
+             r"\toprule", r"Method & Attack & Prompt set & $n$ & pre-ASR (\%) & post-ASR (\%) \\", r"\midrule"]
+    for r in table.itertuples(index=False):
+        lines.append(f"{_latex_escape(r.method)} & {_latex_escape(r.attack)} & {_latex_escape(r.promptset)} & {r.n} & "
+                     f"{r.pre_asr:.1f} [{r.pre_ci_low:.1f}, {r.pre_ci_high:.1f}] & "
+                     f"{r.post_asr:.1f} [{r.post_ci_low:.1f}, {r.post_ci_high:.1f}] \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping | None, title: str, csv: Path,
+                 md: Path, tex: Path, success: Path) -> pd.DataFrame:
+    table, per_prompt = build_table3(cells, metric=metric, detectors=detectors)
+    for text, path in ((to_markdown(table, title), md), (to_latex(table, title), tex)):
+        with atomic_path(Path(path)) as tmp:
+            Path(tmp).write_text(text)
+    for frame, path in ((table, csv), (per_prompt, success)):
+        with atomic_path(Path(path)) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.4g")
+    return table
+
+
+def plot_attack_grid(rows: Sequence[Mapping], out: str | Path, *, n_prompts: int, title: str = "", dpi: int = 150,
+                     font_size: float = 10, cell_inches: float = 1.3) -> int:
+    """Rows: {label, manifest, prompts (the table the set was drawn from)}; columns: the first `n_prompts`
+    (prompt_id, seed) images every row has, in the first row's prompt order; each cell captioned with the
+    prompt it was drawn from (the adversarial one on attacked rows)."""
+    import matplotlib.pyplot as plt
+
+    from erasure.report import style
+
+    style.setup(font_size)
+    lookup = style.image_lookup({r["label"]: r["manifest"] for r in rows})
+    texts = {r["label"]: {(str(p), int(s)): t for p, s, t in style.read_prompts(r["prompts"])[["prompt_id", "seed",
+                                                                                              "prompt"]].itertuples(index=False)}
+             for r in rows}
+    shared = set.intersection(*(set(cells) for cells in lookup.values()))
+    first = style.read_prompts(rows[0]["prompts"])
+    cells = [(str(p), int(s)) for p, s in zip(first["prompt_id"], first["seed"]) if (str(p), int(s)) in shared]
+    cells = cells[:n_prompts]
+    if not cells:
+        raise ErasureError("attack grid: no (prompt_id, seed) image is shared by every row's manifest")
+    fig, axes = plt.subplots(len(rows), len(cells), squeeze=False,
+                             figsize=(cell_inches * 1.3 * len(cells) + 1.8, cell_inches * 1.35 * len(rows) + 0.9))
+    for i, row in enumerate(rows):
+        for j, key in enumerate(cells):
+            ax = axes[i][j]
+            ax.imshow(style.load_image(lookup[row["label"]][key]), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(style.wrap(texts[row["label"]].get(key, key[0]), 22), fontsize=font_size - 4)
+            if j == 0:
+                ax.set_ylabel(style.wrap(row["label"], 14), rotation=0, ha="right", va="center", fontsize=font_size - 1)
+    fig.suptitle(title or "Plain (pre-attack) and attacked images, same prompt_id and seed per column")
+    fig.tight_layout()
+    style.save(fig, out, dpi)
+    return len(cells)

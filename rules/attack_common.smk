@@ -1,0 +1,67 @@
+# The attack stage's inputs and params (rules/attack.smk), kept out of the rule file as rules/common.smk does.
+
+import re
+from types import SimpleNamespace as Namespace
+
+from erasure.attacks import plan as attack_plan
+
+try:
+    ATTACK_JOBS = attack_plan.jobs(config)
+except ErasureError as error:
+    sys.exit(f"error: {CONFIG_SOURCE}: {error}")
+ATTACKS = attack_plan.section(config)
+ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))) or "(?!)"
+ATTACK_RESOURCES = ATTACKS.get("resources", {})
+ATTACK_TABLE = attack_plan.table_name(config)
+
+
+def attack_shard_files(wildcards):
+    return [str(paths.attack_shard(RESULTS, wildcards.world, wildcards.method,
+                                   attack_plan.attacked_name(wildcards.promptset, wildcards.attack), shard))
+            for shard in range(attack_plan.n_attack_shards(config, wildcards.promptset))]
+
+
+def attack_target_run_input(wildcards):
+    """The white-box target method's run, when the target is a fine-tuned model."""
+    target = MethodId.parse(attack_plan.target_method(config))
+    return [str(paths.run_complete(RESULTS, wildcards.world, target.run))] if target.finetuned else []
+
+
+def attack_target_spec(wildcards):
+    target = attack_plan.target_method(config)
+    return None if MethodId.parse(target).finetuned else config["inference_methods"][target]
+
+
+def attack_metric_settings(wildcards):
+    """The ASR metric's settings for the prompt set (the early-stop detector is the same rule)."""
+    return metric_settings(Namespace(metric=attack_plan.detector_metric(config), promptset=wildcards.promptset))
+
+
+def attack_cells(world):
+    return [{"method": m, "attack": a, "promptset": p,
+             "pre": str(paths.score_csv(RESULTS, world, attack_plan.detector_metric(config), m, p)),
+             "post": str(paths.score_csv(RESULTS, world, attack_plan.detector_metric(config), m,
+                                         attack_plan.attacked_name(p, a))),
+             "adversarial": str(paths.adversarial_prompts(RESULTS, world, m, attack_plan.attacked_name(p, a)))}
+            for m, a, p in ATTACK_JOBS]
+
+
+def attack_grid_rows(world):
+    """Per attacked prompt set's first attack and prompt set: each method's plain row, then its attacked rows."""
+    rows = []
+    for method in ATTACKS.get("methods", []):
+        for promptset in ATTACKS.get("promptsets", [])[:1]:
+            rows.append({"label": f"{method}", "manifest": str(paths.manifest(RESULTS, world, method, promptset)),
+                         "prompts": str(paths.prompt_table(RESULTS, world, promptset))})
+            for attack in ATTACKS.get("attacks", {}):
+                attacked = attack_plan.attacked_name(promptset, attack)
+                rows.append({"label": f"{method} ~{attack}",
+                             "manifest": str(paths.manifest(RESULTS, world, method, attacked)),
+                             "prompts": str(paths.attacked_prompt_table(RESULTS, world, method, attacked))})
+    return rows
+
+
+def attack_targets():
+    if not ATTACK_JOBS:
+        return []
+    return [str(paths.table(RESULTS, WORLD, ATTACK_TABLE, "md")), str(paths.figure(RESULTS, WORLD, f"{ATTACK_TABLE}-grid"))]
