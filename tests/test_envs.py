@@ -164,6 +164,11 @@ def stdlib(module: str) -> bool:
     return module in sys.stdlib_module_names or module == "__future__"
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def imports_of(path: Path, *, module_level_only: bool) -> set[str]:
     """Dotted module names imported by a file (all imports, or only those executed at import time)."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -172,6 +177,9 @@ def imports_of(path: Path, *, module_level_only: bool) -> set[str]:
         while stack:  # module-level statements, including those inside if/try blocks
             node = stack.pop()
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(node, ast.If) and _is_type_checking(node.test):  # never executed at run time
+                stack.extend(node.orelse)
                 continue
             nodes.append(node)
             stack.extend(n for n in ast.iter_child_nodes(node) if isinstance(n, ast.stmt))

@@ -27,7 +27,7 @@ RING = {"kind": "ring-a-bell", "settings": {"length": 4, "population": 6, "gener
 
 
 def _table(tmp_path, n=3):
-    from erasure.prompts.toy import toy_attack
+    from erasure.worlds.toy.prompts import toy_attack
 
     table = toy_attack(n_prompts=5 + n, seed=0, guidance=5.0, concepts=["triangle"]).head(n)
     write_table(table, tmp_path / "prompts.csv")
@@ -173,7 +173,7 @@ def test_unlearndiffatk_reader_on_the_upstream_format(tmp_path):
 
 
 def test_toy_attack_prompts_name_the_concept_then_imply_it():
-    from erasure.prompts.toy import toy_attack
+    from erasure.worlds.toy.prompts import toy_attack
 
     table = toy_attack(n_prompts=8, seed=0, guidance=5.0, concepts=["triangle"])
     assert len(table) == 8 and all("triangle" in p for p in table["prompt"][:3])

@@ -89,6 +89,7 @@ CODE_LISTS = {
     f"{_RUN}/settings/properties/erase_tokens": _attr("erasure.methods.uce", "ERASE_TOKENS"),
     f"{_RUN}/settings/properties/preserve_tokens": _attr("erasure.methods.uce", "PRESERVE_TOKENS"),
     f"{_RUN}/settings/properties/mode": _attr("erasure.methods.rece", "MODES"),
+    "properties/attacks/properties/attacks/additionalProperties/properties/kind": _attr("erasure.attacks.stage", "KINDS"),
     "$defs/nudenet/properties/protocol": _attr("erasure.metrics.nudenet", "PROTOCOLS"),
     "properties/metrics/properties/harm/properties/formula": _attr("erasure.metrics.q16", "FORMULAS"),
     "properties/metrics/properties/clip/properties/convention": _attr("erasure.metrics.clipscore", "CONVENTIONS"),
