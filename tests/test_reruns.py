@@ -103,60 +103,72 @@ def _drop_column(table: str, promptset: str, metric: str):
     return edit
 
 
-# The default config (toy): 8 table methods draw every_method's 4 sets (32 image sets) and the training curves
-# 6 more body sets (sdd-triangle@100/200, its student @100/200/300, esd-x-triangle@100): 38 sets of one shard.
+# The default config (toy): 10 table methods (5 inference-time, 3 fine-tuned, 2 closed-form edits) draw
+# every_method's 4 sets (40 image sets); the training curves 6 more body sets (sdd-triangle@100/200, its student
+# @100/200/300, esd-x-triangle@100); the frontier 5 more (coco of sdd-triangle@100/200 and esd-x-triangle@100,
+# body and coco of rece-triangle@2): 51 sets of one shard.
 # Per method, every_method's scores: body target, coco alignment / fid-toy / paired-distance / clip, i2p target /
-# alignment, artists alignment / clip = 7 toy + 2 CLIP jobs (sd, the reference method, has no paired distance).
-EVERY_SCORE = {"score_toy": 8 * 7 - 1 + 6, "score_clip": 8 * 2}
-EVERY_REPORT = {"report_table": 1, "report_curves": 1, "report_grid": 1, "report_matrix": 1, "report_provenance": 4}
+# alignment, artists alignment / clip = 7 toy + 2 CLIP jobs (sd, the reference method, has no paired distance);
+# the curve sets' body target (6); the frontier sets' body target (1) and coco alignment / fid-toy /
+# paired-distance / clip (4 x 3 toy + 4 CLIP).
+EVERY_SCORE = {"score_toy": 10 * 7 - 1 + 6 + 1 + 4 * 3, "score_clip": 10 * 2 + 4}
+EVERY_REPORT = {"report_table": 1, "report_curves": 1, "report_grid": 1, "report_matrix": 1, "report_frontier": 1,
+                "report_provenance": 5}
 KEY_EDITS = {  # key edited -> {rule: jobs rerun}
-    # the set's metric list: no score of it is dropped (table1 shows coco clip), only the configs provenance records
+    # the set's metric list: no score of it is dropped (table1 shows coco clip), only the configs provenance
+    # records (table1, the coco grid, the frontier)
     "prompt_sets.coco.metrics": (_set("prompt_sets.coco.metrics", ["alignment", "fid-toy", "paired-distance"]),
-                                 {"report_provenance": 2}),
-    # a metric setting: that metric's scores (14 body + 8 i2p sets) and what shows them
+                                 {"report_provenance": 3}),
+    # a metric setting: that metric's scores (17 body + 10 i2p sets) and what shows them
     "metrics.target.threshold": (_set("metrics.target.threshold", 0.6),
-                                 {"score_toy": 22, "report_table": 1, "report_curves": 1, "report_provenance": 2}),
+                                 {"score_toy": 27, "report_table": 1, "report_curves": 1, "report_frontier": 1,
+                                  "report_provenance": 3}),
+    # fid-toy: the 10 table methods' coco sets and the frontier's 4 (not shown by it: table1's provenance only)
     "metrics.fid-toy.reference_images": (_set("metrics.fid-toy.reference_images", 500),
-                                         {"toy_reference": 1, "score_toy": 8, "report_table": 1,
+                                         {"toy_reference": 1, "score_toy": 14, "report_table": 1,
                                           "report_provenance": 1}),
     "report.style": (_set("report.style.dpi", 100),
-                     {"report_curves": 1, "report_grid": 1, "report_matrix": 1, "report_provenance": 3}),
+                     {"report_curves": 1, "report_grid": 1, "report_matrix": 1, "report_frontier": 1,
+                      "report_provenance": 4}),
     "report.tables.table1.columns": (_drop_column("table1", "coco", "clip"),
                                      {"report_table": 1, "report_provenance": 1}),
     "report.grids.samples-body.n_seeds": (_set("report.grids.samples-body.n_seeds", 1),
                                           {"report_grid": 1, "report_provenance": 1}),
-    # a run's iterations / checkpoints: that run and everything drawn from it (esd-x-triangle@200 x 4 sets and
-    # @100 on body; sdd-triangle@300 x 4 sets and 5 curve sets on body)
+    # a run's iterations / checkpoints: that run and everything drawn from it (esd-x-triangle@200 x 4 sets,
+    # @100 on body and coco; sdd-triangle@300 x 4 sets, 5 curve sets on body, @100/@200 on coco)
     "runs.esd-x-triangle.iterations": (_set("runs.esd-x-triangle.iterations", 300),
-                                       {"erase": 1, "generate_shard": 5, "merge_manifest": 5, "score_toy": 8,
-                                        "score_clip": 2, **EVERY_REPORT}),
+                                       {"erase": 1, "generate_shard": 6, "merge_manifest": 6, "score_toy": 11,
+                                        "score_clip": 3, **EVERY_REPORT}),
     "runs.sdd-triangle.checkpoint_every": (_set("runs.sdd-triangle.checkpoint_every", 50),
-                                           {"erase": 1, "generate_shard": 9, "merge_manifest": 9, "score_toy": 12,
-                                            "score_clip": 2, **EVERY_REPORT}),
+                                           {"erase": 1, "generate_shard": 11, "merge_manifest": 11, "score_toy": 18,
+                                            "score_clip": 4, **EVERY_REPORT}),
+    # sega: a table row and a point of the frontier
     "inference_methods.sega.edit_guidance_scale": (_set("inference_methods.sega.edit_guidance_scale", 4.0),
                                                    {"generate_shard": 4, "merge_manifest": 4, "score_toy": 7,
-                                                    "score_clip": 2, "report_table": 1, "report_provenance": 1}),
+                                                    "score_clip": 2, "report_table": 1, "report_frontier": 1,
+                                                    "report_provenance": 2}),
     # generation settings: every image set, no training, no prompt table
     "generation.shard_size": (_set("generation.shard_size", 100),  # i2p's 200 images now take 2 shards
-                              {"generate_shard": 38 + 8, "merge_manifest": 38, **EVERY_SCORE, **EVERY_REPORT}),
+                              {"generate_shard": 51 + 10, "merge_manifest": 51, **EVERY_SCORE, **EVERY_REPORT}),
     "generation.batch_size": (_set("generation.batch_size", 4),
-                              {"generate_shard": 38, "merge_manifest": 38, **EVERY_SCORE, **EVERY_REPORT}),
+                              {"generate_shard": 51, "merge_manifest": 51, **EVERY_SCORE, **EVERY_REPORT}),
     # sampling steps: every set but artists, whose own `sampling: {steps: 50}` wins
     "generation.sampling.steps": (_set("generation.sampling.steps", 20),
-                                  {"generate_shard": 30, "merge_manifest": 30, "score_toy": 8 * 6 - 1 + 6,
-                                   "score_clip": 8, **EVERY_REPORT}),
+                                  {"generate_shard": 41, "merge_manifest": 41,
+                                   "score_toy": EVERY_SCORE["score_toy"] - 10, "score_clip": 10 + 4,
+                                   **EVERY_REPORT}),
     "prompt_sets.artists.sampling.steps": (_set("prompt_sets.artists.sampling.steps", 40),
-                                           {"generate_shard": 8, "merge_manifest": 8, "score_toy": 8,
-                                            "score_clip": 8}),
+                                           {"generate_shard": 10, "merge_manifest": 10, "score_toy": 10,
+                                            "score_clip": 10}),
     # guidance is a column of every prompt table
     "generation.sampling.guidance": (_set("generation.sampling.guidance", 6.0),
-                                     {"prompts": 4, "generate_shard": 38, "merge_manifest": 38, **EVERY_SCORE,
+                                     {"prompts": 4, "generate_shard": 51, "merge_manifest": 51, **EVERY_SCORE,
                                       **EVERY_REPORT}),
     # images per prompt: the set's images, not its prompt table
     "prompt_sets.body.images_per_prompt": (_set("prompt_sets.body.images_per_prompt", 6),
-                                           {"generate_shard": 14, "merge_manifest": 14, "score_toy": 14,
+                                           {"generate_shard": 17, "merge_manifest": 17, "score_toy": 17,
                                             "report_table": 1, "report_curves": 1, "report_grid": 1,
-                                            "report_provenance": 3}),
+                                            "report_frontier": 1, "report_provenance": 4}),
 }
 
 
