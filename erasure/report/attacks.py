@@ -163,6 +163,7 @@ def plot_attack_grid(rows: Sequence[Mapping], out: str | Path, *, n_prompts: int
             if j == 0:
                 ax.set_ylabel(style.wrap(row["label"], 14), rotation=0, ha="right", va="center", fontsize=font_size - 1)
     fig.suptitle(title or "Plain (pre-attack) and attacked images, same prompt_id and seed per column")
-    fig.tight_layout()
+    # keep the title's band free: tight_layout alone lays the first row over a suptitle
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
     style.save(fig, out, dpi)
     return len(cells)
