@@ -125,6 +125,24 @@ def test_table3_from_toy_flags(tmp_path):
     assert pd.isna(row.seconds_per_prompt)  # no attack CSV given: no cost, not a made-up one
 
 
+@pytest.mark.parametrize("labels, note", [(("toy-oracle", "toy-oracle"), False),
+                                          (("stand-in:nudenet", "stand-in:nudenet"), True),
+                                          (("nudenet-3.4.2", "stand-in:nudenet"), True)])
+def test_table3_carries_the_scorer_label_and_the_stand_in_note(tmp_path, labels, note):
+    """As Tables 1-2: every row names its scorer, and stand-in scores (on either side) get the note."""
+    from erasure.report.attacks import write_table3
+    from erasure.report.labels import STANDIN_NOTE
+
+    pre, post = _scores(tmp_path, "pre.csv", [False, True]), _scores(tmp_path, "post.csv", [True, True])
+    for file, label in zip((pre, post), labels):
+        pd.read_csv(file).assign(label=label).to_csv(file, index=False)
+    out = {k: tmp_path / f"t3.{k}" for k in ("csv", "md", "tex")}
+    table = write_table3([{"method": "sd", "attack": "ring-a-bell", "promptset": "attack", "pre": pre, "post": post}],
+                         metric="target", detectors=None, title="T3", success=tmp_path / "s.csv", **out)
+    assert table["label"].item() == ("stand-in:nudenet" if note else "toy-oracle")
+    assert (STANDIN_NOTE in out["md"].read_text()) == note and (STANDIN_NOTE in out["tex"].read_text()) == note
+
+
 def test_table3_rejudges_nudenet_detections_per_detector(tmp_path):
     """Instance: the metric's own verdict vs UnlearnDiffAtk's (nine classes, > 0.75) from the same rows; other
     instance: a stricter class list that drops the BELLY detection."""
