@@ -110,13 +110,13 @@ def main(argv=None) -> dict:
         env = dict(os.environ, PYTHONPATH=str(run_dir))
         tick = time.perf_counter()
         subprocess.run(["git", "clone", "--quiet", str(REPO), str(run_dir)], check=True)
+        commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=run_dir, text=True).strip()
         timings["clone_s"] = time.perf_counter() - tick
         command = f"pip install -e . && {args.command}" if args.pip else args.command
         logs = Path(tempfile.mkdtemp(prefix="frontdoor-logs-"))
         timings["run_s"] = _run(command, run_dir, env, logs / "run.log")
         timings["noop_s"] = _run(args.command, run_dir, env, logs / "noop.log")
-        notes.append(f"command: {command} (in a fresh clone of {REPO} at "
-                     f"{subprocess.check_output(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, text=True).strip()})")
+        notes.append(f"command: {command} (in a fresh clone of {REPO} at {commit})")
     breakdown = analyse(run_dir)
     results = [{"name": name, "wall_s": round(value, 1)} for name, value in timings.items()] + breakdown["rules"]
     notes.append(f"loadavg before {load_before}, after {os.getloadavg()} (wall times need an idle machine)")
