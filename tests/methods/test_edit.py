@@ -1,4 +1,4 @@
-"""The closed-form edit job (erasure/methods/edit.py, workflow_scripts/edit.py): checkpoints of a run,
+"""The closed-form edit job (erasure/methods/edit.py, through workflow_scripts/erase.py): checkpoints of a run,
 loaded by the same loader as a fine-tuning run's, equal to the library's edit."""
 
 import importlib.util
@@ -25,7 +25,7 @@ def pipe(tiny_base):
 
 def run_job(tmp_path, tiny_base, run, **params):
     """The rule's shim, as Snakemake calls it: returns the run directory."""
-    spec = importlib.util.spec_from_file_location("edit_shim", Path(__file__).resolve().parents[2] / "workflow_scripts" / "edit.py")
+    spec = importlib.util.spec_from_file_location("edit_shim", Path(__file__).resolve().parents[2] / "workflow_scripts" / "erase.py")
     shim = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(shim)
     main = shim.main
