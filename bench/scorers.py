@@ -121,7 +121,8 @@ def loaded(fn):
 
 def scorer_cases(args, tmp: Path) -> list[dict]:
     """[{name, world, backbone, label, load, score(images) -> DataFrame, images}] (loaders run lazily)."""
-    from erasure.metrics import clipscore, fid, lpips_metric, nudenet, toy
+    from erasure.metrics import clipscore, fid, lpips_metric, nudenet
+    from erasure.worlds.toy import scorers as toy  # the toy world's oracle scorers (bench is outside the library)
 
     cases = []
     # toy world: the oracle and toy CLIP of a toy base
