@@ -1,21 +1,25 @@
 """The front door: the README's main command (`snakemake --cores all`, the default toy DAG) from a fresh clone.
 
-    python bench/frontdoor.py [--scratch DIR] [--keep] [--json PATH]     # clone HEAD, run, analyse
-    python bench/frontdoor.py --analyse RUN_DIR                           # analyse a finished run only
+    python bench/frontdoor.py [--pip] [--scratch DIR] [--keep] [--json PATH]   # clone HEAD, run, analyse
+    python bench/frontdoor.py --analyse RUN_DIR                                 # analyse a finished run only
 
-Steps (each timed with the wall clock):
+Steps (each timed with the wall clock; CPU seconds from the OS's accounting of the step's child processes):
     clone        `git clone` of this repository's HEAD into a scratch folder (committed files only, as a user gets)
-    run          `snakemake --cores all` there, the README's command minus `pip install -e .`: the clone is put
-                 first on PYTHONPATH instead, which imports exactly what an editable install of it would, without
-                 re-pointing this machine's installed `erasure` (pass `--pip` to run the README line verbatim)
+    pip          (--pip) `pip install -e .` there: the README line is `pip install -e . && snakemake --cores all`;
+                 without --pip the clone is put first on PYTHONPATH instead, which imports exactly what an
+                 editable install of it would, without re-pointing this machine's installed `erasure`
+    run          `snakemake --cores all` there: wall seconds and the CPU seconds of every process it started
     noop         the same command again: nothing to do (target: <= 3 s)
 
 Per rule, from the `benchmark:` TSV every job writes (results/toy/benchmarks/<rule>/...): jobs, wall seconds
-(sum, mean), CPU seconds (sum). Per job, from its log: `startup_s` (interpreter start to the job body: imports;
-logged by `erasure.runtime.job`), `load_s` (model load, logged by jobs that load a pipeline or scorer) and the
-rest as work. Rules whose jobs log neither (snakemake-internal or pre-wrapper logs) count as all work, so the
-startup share is a lower bound. Wall times are only comparable between runs on the same idle machine: the JSON
-records the load average before and after.
+(sum, mean), CPU seconds (sum). Per job, from its log, the split of its wall time into startup and work:
+`ready_s` (erasure.runtime.ready: process start to the start of the work — interpreter, Snakemake's script
+preamble, imports, model loading), else `startup_s` + `load_s` (older logs). Jobs whose log has neither count
+as all work, so the startup share is a lower bound.
+Whole run: `run_cpu_s` (all processes), `jobs_cpu_s` (the benchmarked jobs), `other_cpu_s` = the difference
+(Snakemake's own process and jobs without a benchmark file), and `floor_s` = run_cpu_s / cores, the wall time
+the same CPU work would take with both cores busy throughout. Wall times are only comparable between runs on
+the same idle machine: the JSON records the load average before and after.
 """
 
 from __future__ import annotations
@@ -35,18 +39,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-TIMING = re.compile(r"\b(startup_s|load_s)['\"]?[=:]\s*([0-9.]+)")
+TIMING = re.compile(r"\b(ready_s|startup_s|load_s)['\"]?[=:]\s*([0-9.]+)")
 
 
-def _run(cmd: str, cwd: Path, env: dict, log: Path) -> float:
+def _run(cmd: str, cwd: Path, env: dict, log: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of every process it started) of shell command `cmd`."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     tick = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.run(cmd, shell=True, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     elapsed = time.perf_counter() - tick
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
         raise SystemExit(f"frontdoor: `{cmd}` failed in {cwd} (exit {proc.returncode}): {tail[:400]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _job_log(results: Path, rule: str, bench_file: Path, bench_root: Path) -> Path:
@@ -72,7 +81,10 @@ def analyse(run_dir: Path) -> dict:
             entry["cpu_s"] += float(row.get("cpu_time") or 0.0)
             log = _job_log(results, rule, tsv, bench_root)
             found = dict(TIMING.findall(log.read_text(errors="replace"))) if log.is_file() else {}
-            if found:
+            if "ready_s" in found:
+                entry["jobs_with_split"] += 1
+                entry["startup_s"] += min(float(found["ready_s"]), float(row["s"]))
+            elif found:
                 entry["jobs_with_split"] += 1
                 entry["startup_s"] += float(found.get("startup_s", 0.0))
                 entry["load_s"] += float(found.get("load_s", 0.0))
@@ -112,12 +124,21 @@ def main(argv=None) -> dict:
         subprocess.run(["git", "clone", "--quiet", str(REPO), str(run_dir)], check=True)
         commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=run_dir, text=True).strip()
         timings["clone_s"] = time.perf_counter() - tick
-        command = f"pip install -e . && {args.command}" if args.pip else args.command
         logs = Path(tempfile.mkdtemp(prefix="frontdoor-logs-"))
-        timings["run_s"] = _run(command, run_dir, env, logs / "run.log")
-        timings["noop_s"] = _run(args.command, run_dir, env, logs / "noop.log")
+        if args.pip:  # the README's `pip install -e . && ...`, timed apart from the run
+            env.pop("PYTHONPATH")
+            timings["pip_s"] = _run("pip install -e . --quiet", run_dir, env, logs / "pip.log")[0]
+        timings["run_s"], timings["run_cpu_s"] = _run(args.command, run_dir, env, logs / "run.log")
+        timings["noop_s"] = _run(args.command, run_dir, env, logs / "noop.log")[0]
+        command = f"pip install -e . && {args.command}" if args.pip else args.command
         notes.append(f"command: {command} (in a fresh clone of {REPO} at {commit})")
     breakdown = analyse(run_dir)
+    if "run_cpu_s" in timings:
+        cores = os.cpu_count() or 1
+        jobs_cpu = breakdown["summary"]["job_cpu_s"]
+        breakdown["summary"].update(run_cpu_s=round(timings["run_cpu_s"], 1), jobs_cpu_s=jobs_cpu,
+                                    other_cpu_s=round(timings["run_cpu_s"] - jobs_cpu, 1), cores=cores,
+                                    floor_s=round(timings["run_cpu_s"] / cores, 1))
     results = [{"name": name, "wall_s": round(value, 1)} for name, value in timings.items()] + breakdown["rules"]
     notes.append(f"loadavg before {load_before}, after {os.getloadavg()} (wall times need an idle machine)")
     notes.append(f"summary: {breakdown['summary']}")

@@ -51,6 +51,15 @@ def seconds_since_start() -> float | None:
         return None
 
 
+def ready() -> None:
+    """Mark where a job's work starts: logs `erasure.job: ready_s=…`, the seconds from process start to here
+    (the interpreter, Snakemake's script preamble, imports and model loading). bench/frontdoor.py splits each
+    job's time at this line into startup and work."""
+    seconds = seconds_since_start()
+    if seconds is not None:
+        logging.getLogger("erasure.job").info("ready_s=%.2f", seconds)
+
+
 @contextlib.contextmanager
 def job(log: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
     """What every rule's job does around its work (workflow_scripts/*.py).

@@ -70,3 +70,20 @@ def test_every_shim_runs_in_the_one_wrapper():
     assert shims
     missing = [p.name for p in shims if "from erasure.runtime import job" not in p.read_text()]
     assert missing == []
+
+
+def test_ready_marks_where_the_work_starts_after_the_startup(tmp_path, restore_threads):
+    """erasure.runtime.ready: the line bench/frontdoor.py splits a job's time at (startup <= ready <= now)."""
+    import time
+
+    from erasure.runtime import ready, seconds_since_start
+
+    log = tmp_path / "job.log"
+    with job(log):
+        time.sleep(0.05)
+        ready()
+        now = seconds_since_start()
+    text = log.read_text()
+    startup = float(re.search(r"startup_s=([0-9.]+)", text).group(1))
+    ready_s = float(re.search(r"erasure\.job: ready_s=([0-9.]+)", text).group(1))
+    assert startup + 0.04 <= ready_s <= now + 0.01

@@ -246,7 +246,7 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
             checkpoint, or NaN / inf in a batch (naming the prompt and seed).
     """
     from erasure.generate.pipelines import load_method
-    from erasure.runtime import pick_device
+    from erasure.runtime import pick_device, ready
 
     out, image_dir, shard = Path(out), Path(image_dir), int(shard)
     every_image = enumerate_images(read_table(table), images_per_prompt)
@@ -279,6 +279,7 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
         if not siblings or not all(_same(old, fingerprint) for old in siblings):
             removed = _remove_stale(image_dir, images)
     write_json_atomic(fp_file, fingerprint)
+    ready()
     loaded = time.perf_counter()
     drawn = run_images(pipeline, images, image_dir, steps=sampling["steps"], batch_size=batch_size)
     finished = time.perf_counter()

@@ -88,7 +88,7 @@ def edit(
     from erasure.methods.trainer import LOG_FIELDS, parameter_digest
     from erasure.methods.uce import DELIVERABLE, uce
     from erasure.models import load_base_pipeline
-    from erasure.runtime import pick_device
+    from erasure.runtime import pick_device, ready
 
     steps = edit_steps(method, int(iterations), int(checkpoint_every))
     resolved, preserve = resolve_edit(method, preset, settings)
@@ -108,6 +108,7 @@ def edit(
     ckpt.reset_run(run_dir)
     ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": DELIVERABLE})
 
+    ready()
     tick = time.perf_counter()
     if method == "uce":
         edits = [(uce(pipe.unet, pipe.text_encoder, pipe.tokenizer, concept_list, preserve, resolved), None)]

@@ -131,7 +131,7 @@ def train(
     resolved = resolve_settings(method, preset, settings)
     concept_list = resolve_concepts(concepts)
     from erasure.models import load_base_pipeline
-    from erasure.runtime import pick_device
+    from erasure.runtime import pick_device, ready
 
     pipe = load_base_pipeline(base_model, results_root=results, device=pick_device(device))
     # the base's CONTENT is part of the run's identity: a rebuilt shipped base (same name, new
@@ -179,6 +179,7 @@ def train(
     _truncate_log(log_path, start)
 
     # 4. the loop
+    ready()
     bar = tqdm(total=iterations, initial=start, desc=run_dir.name, disable=not progress, file=sys.stderr,
                mininterval=2.0, dynamic_ncols=False)
     with open(log_path, "a", newline="") as handle:

@@ -207,6 +207,8 @@ def test_frontdoor_analyse_splits_startup_and_load_from_job_logs(tmp_path):
         ("generate_shard", "sd/body/0", 10.0, 8.0, "erasure.job: startup_s=2.5\n... {'load_s': 1.5, 'generate_s': 6}"),
         ("generate_shard", "sd/coco/0", 20.0, 15.0, "erasure.job: startup_s=3.5\n{'load_s': 0.5}"),
         ("score_target", "sd/body", 4.0, 3.0, None),
+        # erasure.runtime.ready: process start to the work, imports and model load included
+        ("generate_set", "sd/i2p", 12.0, 11.0, "erasure.job: startup_s=0.2\nerasure.job: ready_s=4.5\n{'load_s': 3.1}"),
     ]:
         (bench / rule / job).parent.mkdir(parents=True, exist_ok=True)
         (bench / rule / f"{job}.tsv").write_text(header + f"{wall}\t0:00:10\t1\t1\t1\t1\t0\t0\t1\t{cpu}\n")
@@ -219,4 +221,5 @@ def test_frontdoor_analyse_splits_startup_and_load_from_job_logs(tmp_path):
     assert rules["generate_shard"]["startup_s"] == 6.0 and rules["generate_shard"]["load_s"] == 2.0
     assert rules["generate_shard"]["startup_share"] == round(8.0 / 30.0, 3)
     assert rules["score_target"]["jobs_with_split"] == 0 and rules["score_target"]["startup_share"] == 0
-    assert out["summary"]["jobs"] == 3 and out["summary"]["startup_share"] == round(8.0 / 34.0, 3)
+    assert rules["generate_set"]["startup_s"] == 4.5 and rules["generate_set"]["load_s"] == 0  # ready_s wins
+    assert out["summary"]["jobs"] == 4 and out["summary"]["startup_share"] == round(12.5 / 46.0, 3)
