@@ -53,6 +53,14 @@ include: "rules/report.smk"
 include: "rules/attack.smk"
 
 
+onsuccess:
+    # where the run's tables and figures are (only files that exist), and the HTML report's command
+    from erasure.report.targets import run_summary
+
+    for _line in run_summary(config, RESULTS, WORLD):
+        print(_line)
+
+
 rule all:
     """The report, and every score the plan asks for (generation.every_method's sets included, shown or not)."""
     default_target: True

@@ -126,3 +126,28 @@ def report_targets(config: Mapping, root, world: str) -> list[str]:
 def root_of(provenance_file: str | Path) -> Path:
     """results/ from results/{world}/provenance/{artifact}.json."""
     return Path(provenance_file).parents[2]
+
+
+def run_summary(config: Mapping, root, world: str, report_file: str = "results/report.html") -> list[str]:
+    """The lines Snakemake prints when a run succeeds (the Snakefile's `onsuccess`): where the tables, figures
+    and provenance records of the config's report are, and the command for the HTML report. Only files that
+    exist are named (a run of part of the DAG names what it has)."""
+    tables, figures, records = [], [], []
+    for name in report_items(config["report"]):
+        for file in item_outputs(config, root, world, name):
+            if Path(file).is_file() and file.endswith((".md", ".png")):
+                (tables if file.endswith(".md") else figures).append(Path(file))
+        if paths.provenance(root, world, name).is_file():
+            records.append(name)
+    if not (tables or figures):
+        return []
+    lines = [f"Results of world {world!r}:"]
+    if tables:
+        lines.append(f"  tables      {', '.join(str(t) for t in tables)}  (also .csv, .tex)")
+    if figures:
+        lines.append(f"  figures     {figures[0].parent}/  {', '.join(f.name for f in figures)}")
+    if records:
+        lines.append(f"  provenance  {paths.provenance(root, world, records[0]).parent}/  (one record per table "
+                     "and figure: python -m erasure.report.lineage <file>)")
+    lines.append(f"  HTML report snakemake --report {report_file}")
+    return lines
