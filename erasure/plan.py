@@ -8,7 +8,7 @@ image sets it needs; each image set is scored with every metric its prompt set l
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from erasure.errors import ErasureError
@@ -100,6 +100,46 @@ def required_scores(config: Mapping) -> list[tuple[str, str, str]]:
                 continue
             triples.append((metric, image_set.method, image_set.promptset))
     return sorted(triples)
+
+
+@dataclass(frozen=True)
+class SetScoreJob:
+    """A score rule that scores several metrics of an image set in one job (a world with
+    `score_sets_together`): `metrics` on every (method, prompt set) of `methods` x `promptsets`, in conda env
+    `env`. The product is exact: each of those cells is scored with exactly these metrics in this env."""
+
+    rule: str
+    metrics: tuple[str, ...]
+    methods: tuple[str, ...]
+    promptsets: tuple[str, ...]
+    env: str
+
+
+def set_score_jobs(triples: Iterable[tuple[str, str, str]], env_of: Callable[[str], str]) -> list[SetScoreJob]:
+    """The set rules for required (metric, method, prompt set) `triples`: per image set, its metrics that share
+    an env (`env_of(metric)`); an image set with one metric in an env keeps that metric's own rule. Rules are
+    named after their metrics (`score_alignment_fid_toy_paired_distance`), numbered where the same metrics are
+    scored on sets of different method lists (the reference method has no paired metric)."""
+    per_set: dict[tuple[str, str], set[str]] = {}
+    for metric, method, promptset in triples:
+        per_set.setdefault((method, promptset), set()).add(metric)
+    cells: dict[tuple[tuple[str, ...], str], dict[str, set[str]]] = {}
+    for (method, promptset), metrics in per_set.items():
+        by_env: dict[str, list[str]] = {}
+        for metric in metrics:
+            by_env.setdefault(env_of(metric), []).append(metric)
+        for env, group in by_env.items():
+            if len(group) > 1:
+                cells.setdefault((tuple(sorted(group)), env), {}).setdefault(promptset, set()).add(method)
+    jobs = []
+    for (metrics, env), sets in sorted(cells.items()):
+        by_methods: dict[tuple[str, ...], list[str]] = {}
+        for promptset, methods in sorted(sets.items()):
+            by_methods.setdefault(tuple(sorted(methods)), []).append(promptset)
+        stem = "score_" + "_".join(m.replace("-", "_") for m in metrics)
+        for i, (methods, promptsets) in enumerate(sorted(by_methods.items())):
+            jobs.append(SetScoreJob(stem if i == 0 else f"{stem}_{i + 1}", metrics, methods, tuple(promptsets), env))
+    return jobs
 
 
 def required_runs(config: Mapping) -> list[str]:

@@ -9,6 +9,9 @@ from erasure.prompts.kinds import source_file_kind
 from erasure.prompts.paths import prompt_source
 from erasure.prompts.kinds import table_spec
 
+import re
+from types import SimpleNamespace as Namespace
+
 RESULTS = Path(config["results"])
 WORLD = config["world"]
 WORLD_KIND = worlds.get_world(WORLD)  # its family (erasure.worlds): backbones, reference sets, job resources
@@ -157,6 +160,41 @@ def prompt_table_input(wildcards):
     return pattern(paths.prompt_table, wildcards.promptset).format(world=wildcards.world)
 
 
+GENERATE_INPUTS = dict(
+    table=prompt_table_input,
+    base=base_model_input(),
+    run=run_complete_input,
+    preflight=preflight_gate_input(),
+)
+
+
+def generate_params(shard, depth):
+    """The generate shim's params (erasure.generate.generate_shard's arguments) for shard `shard` (the
+    `{shard}` wildcard, or "0000" for a set of one shard); the results root is the output's `depth`-th parent
+    (results/{world}/images/{method}/{promptset}/...)."""
+    return dict(
+        image_dir=pattern(paths.image_dir, "{method}", "{promptset}"),
+        method="{method}",
+        method_spec=method_spec,
+        shard=shard,
+        shard_size=config["generation"]["shard_size"],
+        images_per_prompt=lambda wildcards: int(promptset_spec(wildcards).get("images_per_prompt", 1)),
+        sampling=promptset_sampling,
+        batch_size=config["generation"]["batch_size"],
+        base_model=config["base_model"],
+        results=lambda wildcards, output: str(Path(output[0]).parents[depth]),
+        world="{world}",
+        device=config["device"],
+    )
+
+
+def one_shard_promptsets():
+    """A wildcard constraint: the prompt sets (and their attacked copies) whose images fit in one shard."""
+    names = [name for name in config["prompt_sets"] if plan.n_shards(config, name) == 1]
+    sets = one_of(names) if names else "(?!)"
+    return rf"{sets}(?:~[a-z0-9][a-z0-9-]*)?"
+
+
 def shard_manifests(wildcards):
     return [
         str(paths.shard_manifest(RESULTS, wildcards.world, wildcards.method, wildcards.promptset, shard))
@@ -243,6 +281,63 @@ def score_reference(wildcards, input):
 def score_runtime(wildcards):
     """SLURM minutes of a score job: the world's (erasure.worlds: SD one more minute per 60 images)."""
     return job_resources("score").minutes(plan.n_images(config, wildcards.promptset))
+
+
+# A world with `score_sets_together` scores each image set's metrics in one job (erasure.plan.set_score_jobs);
+# the per-metric rules stay for every other score (a set with one metric, a score no set rule covers).
+SCORE_SET_JOBS = (plan.set_score_jobs(SCORES, lambda metric: WORLD_KIND.score_env or catalog.get(metric).env)
+                  if WORLD_KIND.score_sets_together else [])
+
+
+def one_of(values):
+    """A wildcard constraint matching exactly one of `values`."""
+    alternatives = "|".join(re.escape(v) for v in values)
+    return f"(?:{alternatives})"
+
+
+def _per_metric(wildcards, metric):
+    return Namespace(metric=metric, world=wildcards.world, method=wildcards.method, promptset=wildcards.promptset)
+
+
+def score_set_inputs(wildcards, metrics):
+    """score_inputs of each metric, merged: one manifest, prompt table and base; every metric's sources; each
+    metric's reference as `reference_<metric>`."""
+    inputs = {"sources": []}
+    for metric in metrics:
+        own = score_inputs(_per_metric(wildcards, metric))
+        inputs["sources"] += own.pop("sources")
+        if "reference" in own:
+            inputs[score_set_reference_key(metric)] = own.pop("reference")
+        inputs.update(own)
+    inputs["sources"] = sorted(set(inputs["sources"]))
+    return inputs
+
+
+def score_set_reference_key(metric):
+    return f"reference_{metric.replace('-', '_')}"
+
+
+def score_set_outputs(metrics):
+    """Each metric's scores and summary, named as workflow_scripts/score.py reads them (`<metric>_csv`)."""
+    outputs = {}
+    for metric in metrics:
+        key = metric.replace("-", "_")
+        outputs[f"{key}_csv"] = pattern(paths.score_csv, metric, "{method}", "{promptset}")
+        outputs[f"{key}_summary"] = pattern(paths.score_summary, metric, "{method}", "{promptset}")
+    return outputs
+
+
+def score_set_settings(wildcards, metrics):
+    return {metric: score_settings(_per_metric(wildcards, metric)) for metric in metrics}
+
+
+def score_set_references(wildcards, input, metrics):
+    """{metric: its reference} (score_reference per metric), None for a metric without one."""
+    out = {}
+    for metric in metrics:
+        key = score_set_reference_key(metric)
+        out[metric] = input[key] if key in input.keys() else metric_settings(_per_metric(wildcards, metric)).get("reference")
+    return out
 
 
 def score_targets():

@@ -67,26 +67,11 @@ rule prompts:
 rule generate_shard:
     """One shard of one image set: draws the missing `{prompt_id}_{seed}.png`, writes the shard manifest."""
     input:
-        table=prompt_table_input,
-        base=base_model_input(),
-        run=run_complete_input,
-        preflight=preflight_gate_input(),
+        **GENERATE_INPUTS,
     output:
         pattern(paths.shard_manifest, "{method}", "{promptset}", "{shard}"),
     params:
-        image_dir=pattern(paths.image_dir, "{method}", "{promptset}"),
-        method="{method}",
-        method_spec=method_spec,
-        shard="{shard}",
-        shard_size=config["generation"]["shard_size"],
-        images_per_prompt=lambda wildcards: int(promptset_spec(wildcards).get("images_per_prompt", 1)),
-        sampling=promptset_sampling,
-        batch_size=config["generation"]["batch_size"],
-        base_model=config["base_model"],
-        # the results root, from the output path results/{world}/images/{method}/{promptset}/shards/{shard}.csv
-        results=lambda wildcards, output: str(Path(output[0]).parents[5]),
-        world="{world}",
-        device=config["device"],
+        **generate_params("{shard}", depth=5),  # .../{promptset}/shards/{shard}.csv
     log:
         log_path("generate_shard", "{method}", "{promptset}", "{shard}"),
     benchmark:
@@ -100,6 +85,39 @@ rule generate_shard:
         "../envs/generate.yaml"
     script:
         "../workflow_scripts/generate_shard.py"
+
+
+rule generate_set:
+    """An image set of one shard (most toy sets): generate_shard's work and the set's manifest.csv in one job,
+    so that no second process starts only to copy one shard manifest. Sets of several shards use
+    generate_shard + merge_manifest (ruleorder below)."""
+    input:
+        **GENERATE_INPUTS,
+    output:
+        pattern(paths.manifest, "{method}", "{promptset}"),
+    wildcard_constraints:
+        promptset=one_shard_promptsets(),
+    params:
+        **generate_params("0000", depth=4),  # .../{promptset}/manifest.csv
+        shard_manifest=lambda wildcards: str(paths.shard_manifest(RESULTS, wildcards.world, wildcards.method,
+                                                                  wildcards.promptset, 0)),
+        expected=lambda wildcards: plan.n_images(config, wildcards.promptset),
+    log:
+        log_path("generate_set", "{method}", "{promptset}"),
+    benchmark:
+        benchmark_path("generate_set", "{method}", "{promptset}")
+    threads: job_threads("generate")
+    resources:
+        mem_mb=job_resources("generate").mem_mb,
+        runtime=GENERATE_RUNTIME,
+        gpu=gpu_resources(),
+    conda:
+        "../envs/generate.yaml"
+    script:
+        "../workflow_scripts/generate_shard.py"
+
+
+ruleorder: generate_set > merge_manifest
 
 
 rule merge_manifest:

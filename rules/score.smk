@@ -3,9 +3,10 @@ import re
 from erasure.metrics import catalog
 
 # Scoring: one job per (metric, method, prompt set), one rule per metric (`score_lpips`, `score_fid`, ...) so
-# that a failing job is reported under its metric's name; each rule's conda env, GPU flag and backbone come
-# from the metric's entry in erasure.metrics.catalog (NudeNet's onnxruntime and the CLIP/FID/LPIPS stack are
-# installed separately).
+# that a failing job is reported under its metric's name and dropping a metric never reruns another; each
+# rule's conda env, GPU flag and backbone come from the metric's entry in erasure.metrics.catalog (NudeNet's
+# onnxruntime and the CLIP/FID/LPIPS stack are installed separately). A world whose metrics take less time
+# than a job's start (the toy's) scores a set's metrics in one job instead: the set rules further down.
 
 for _spec in catalog.METRICS.values():
 
@@ -38,6 +39,45 @@ for _spec in catalog.METRICS.values():
             f"../envs/{_spec.env}.yaml"
         script:
             "../workflow_scripts/score.py"
+
+
+# A world that scores a set's metrics together (erasure.worlds: `score_sets_together`, the toy's): one job per
+# image set, named after its metrics (erasure.plan.set_score_jobs), preferred over the per-metric rules above
+# for the sets it lists. Its log and benchmark are per set: results/{world}/logs/score/{method}/{promptset}.log.
+for _job in SCORE_SET_JOBS:
+
+    rule:
+        name:
+            _job.rule
+        input:
+            unpack(lambda wildcards, _metrics=_job.metrics: score_set_inputs(wildcards, _metrics)),
+            preflight=preflight_gate_input(),
+        output:
+            **score_set_outputs(_job.metrics),
+        wildcard_constraints:
+            method=one_of(_job.methods),
+            promptset=one_of(_job.promptsets),
+        params:
+            metrics=list(_job.metrics),
+            settings=lambda wildcards, _metrics=_job.metrics: score_set_settings(wildcards, _metrics),
+            reference=lambda wildcards, input, _metrics=_job.metrics: score_set_references(wildcards, input, _metrics),
+            device=config["device"],
+        log:
+            log_path("score", "{method}", "{promptset}"),
+        benchmark:
+            benchmark_path("score", "{method}", "{promptset}")
+        threads: job_threads("score")
+        resources:
+            mem_mb=job_resources("score").mem_mb,
+            runtime=score_runtime,
+            gpu=score_gpu_resources() if any(catalog.get(m).gpu for m in _job.metrics) else 0,
+        conda:
+            f"../envs/{_job.env}.yaml"
+        script:
+            "../workflow_scripts/score.py"
+
+    for _metric in _job.metrics:
+        workflow.ruleorder(_job.rule, catalog.get(_metric).rule)
 
 
 rule scores:

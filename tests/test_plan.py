@@ -122,3 +122,38 @@ def test_every_method_naming_an_unknown_prompt_set_is_one_line(repo):
     config["generation"]["every_method"] = ["body", "nosuch"]
     with pytest.raises(ErasureError, match="generation.every_method: unknown prompt set 'nosuch'"):
         plan.required_image_sets(config)
+
+
+# --- set score jobs (a world with score_sets_together: erasure.plan.set_score_jobs) ----------------------
+
+
+def test_set_score_jobs_group_a_sets_metrics_by_env_and_cover_each_cell_once():
+    triples = [(m, method, "coco") for method in ("sd", "esd@1", "sdd@2") for m in ("alignment", "clip", "fid-toy")]
+    triples += [("paired-distance", method, "coco") for method in ("esd@1", "sdd@2")]  # not the reference's
+    triples += [("target", method, "body") for method in ("sd", "sdd@2")]  # one metric: its own rule
+    triples += [(m, "sdd@2", "i2p") for m in ("target", "alignment")]
+    env = {"clip": "score-clip"}.get
+    jobs = plan.set_score_jobs(triples, lambda metric: env(metric, "toy"))
+    cells = {(m, method, p): job.rule for job in jobs for m in job.metrics for method in job.methods
+             for p in job.promptsets}
+    # the product of each job's methods and prompt sets is exactly the cells it was made for
+    assert len(cells) == sum(len(j.metrics) * len(j.methods) * len(j.promptsets) for j in jobs)
+    by_rule = {j.rule: j for j in jobs}
+    assert by_rule["score_alignment_fid_toy_paired_distance"].methods == ("esd@1", "sdd@2")
+    assert by_rule["score_alignment_fid_toy"].methods == ("sd",)  # the reference method, without the paired metric
+    assert by_rule["score_alignment_target"].promptsets == ("i2p",)
+    assert all(j.env == "toy" for j in jobs)  # clip is alone in its env on each set: its own rule
+    assert not any("clip" in j.metrics or "body" in j.promptsets for j in jobs)
+    # one env for every metric (the toy world's score_env): clip joins its set's job
+    together = plan.set_score_jobs(triples, lambda metric: "toy")
+    assert {j.rule for j in together} == {"score_alignment_clip_fid_toy_paired_distance",
+                                          "score_alignment_clip_fid_toy", "score_alignment_target"}
+    assert {c for j in together for c in ((m, x, p) for m in j.metrics for x in j.methods for p in j.promptsets)} \
+        == {t for t in triples if t[2] != "body"}
+
+
+def test_set_score_jobs_number_rules_with_the_same_metrics_on_other_method_lists():
+    triples = [(m, "a", "s1") for m in ("target", "alignment")] + [(m, "b", "s2") for m in ("target", "alignment")]
+    jobs = plan.set_score_jobs(triples, lambda metric: "toy")
+    assert [(j.rule, j.methods, j.promptsets) for j in jobs] == [
+        ("score_alignment_target", ("a",), ("s1",)), ("score_alignment_target_2", ("b",), ("s2",))]

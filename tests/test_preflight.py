@@ -50,7 +50,7 @@ def test_the_gate_comes_before_every_weight_loading_job_of_the_sd_world(tmp_path
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     blocks = out.stdout.split("\nrule ")[1:]
-    gated = {"erase", "generate_shard", "score_nude", "score_clip", "score_lpips", "score_fid", "score_harm"}
+    gated = {"erase", "generate_shard", "generate_set", "score_nude", "score_clip", "score_lpips", "score_fid", "score_harm"}
     seen = set()
     for block in blocks:
         rule = block.split(":", 1)[0]

@@ -59,7 +59,9 @@ def planned(repo: Path, workdir: Path, configfiles: list[str | Path], *, env: di
     table = text.split("Job stats:")[1].split("total")[0]
     jobs: dict[str, int] = {}
     for name, n in re.findall(r"^(\S+)\s+(\d+)\s*$", table, flags=re.M):
-        name = SCORE_FAMILY.get(name, name)  # one score rule per metric, counted by scorer family
+        # one score rule per metric, counted by scorer family; a set's rule (a world that scores a set's metrics
+        # in one job, erasure.plan.set_score_jobs: the toy's) counted with the toy scorers
+        name = SCORE_FAMILY.get(name, "score_toy" if name.startswith("score_") else name)
         jobs[name] = jobs.get(name, 0) + int(n)
     jobs.pop("all", None)
     return jobs
@@ -107,26 +109,31 @@ def _drop_column(table: str, promptset: str, metric: str):
 # every_method's 4 sets (40 image sets); the training curves 6 more body sets (sdd-triangle@100/200, its student
 # @100/200/300, esd-x-triangle@100); the frontier 5 more (coco of sdd-triangle@100/200 and esd-x-triangle@100,
 # body and coco of rece-triangle@2): 51 sets of one shard.
-# Per method, every_method's scores: body target, coco alignment / fid-toy / paired-distance / clip, i2p target /
-# alignment, artists alignment / clip = 7 toy + 2 CLIP jobs (sd, the reference method, has no paired distance);
-# the curve sets' body target (6); the frontier sets' body target (1) and coco alignment / fid-toy /
-# paired-distance / clip (4 x 3 toy + 4 CLIP).
-EVERY_SCORE = {"score_toy": 10 * 7 - 1 + 6 + 1 + 4 * 3, "score_clip": 10 * 2 + 4}
+# Per method, every_method's scores: body target (its own rule: one metric), and one job per set for coco
+# (alignment / fid-toy / paired-distance / clip; sd, the reference method, has no paired distance), i2p (target /
+# alignment) and artists (alignment / clip): the toy world scores a set's metrics together (erasure.worlds:
+# score_sets_together) = 4 jobs; the curve sets' body target (6); the frontier sets' body target (1) and coco (4).
+EVERY_SCORE = {"score_toy": 10 * 4 + 6 + 1 + 4}
 EVERY_REPORT = {"report_table": 1, "report_curves": 1, "report_grid": 1, "report_matrix": 1, "report_frontier": 1,
                 "report_provenance": 5}
 KEY_EDITS = {  # key edited -> {rule: jobs rerun}
-    # the set's metric list: no score of it is dropped (table1 shows coco clip), only the configs provenance
-    # records (table1, the coco grid, the frontier)
+    # the set's metric list: the toy world scores a set's metrics in one job, so its coco jobs (10 table methods,
+    # 4 frontier checkpoints) rescore it without clip, and table1's coco clip, which the table still shows, is
+    # scored by its own rule (10); what reads coco scores reruns (on SD, one job per metric: nothing reruns,
+    # test_paper_dropping_lpips_... below)
     "prompt_sets.coco.metrics": (_set("prompt_sets.coco.metrics", ["alignment", "fid-toy", "paired-distance"]),
-                                 {"report_provenance": 3}),
-    # a metric setting: that metric's scores (17 body + 10 i2p sets) and what shows them
+                                 {"score_toy": 14, "score_clip": 10, "report_table": 1, "report_frontier": 1,
+                                  "report_matrix": 1, "report_provenance": 3}),
+    # a metric setting: the sets scored with it (17 body, 10 i2p whose one job also rescores alignment) and what
+    # shows them
     "metrics.target.threshold": (_set("metrics.target.threshold", 0.6),
                                  {"score_toy": 27, "report_table": 1, "report_curves": 1, "report_frontier": 1,
                                   "report_provenance": 3}),
-    # fid-toy: the 10 table methods' coco sets and the frontier's 4 (not shown by it: table1's provenance only)
+    # fid-toy: the 10 table methods' coco sets and the frontier's 4, each set's job rescoring all its metrics
+    # (so what reads coco alignment, the frontier and the matrix, reruns too)
     "metrics.fid-toy.reference_images": (_set("metrics.fid-toy.reference_images", 500),
                                          {"toy_reference": 1, "score_toy": 14, "report_table": 1,
-                                          "report_provenance": 1}),
+                                          "report_frontier": 1, "report_matrix": 1, "report_provenance": 3}),
     "report.style": (_set("report.style.dpi", 100),
                      {"report_curves": 1, "report_grid": 1, "report_matrix": 1, "report_frontier": 1,
                       "report_provenance": 4}),
@@ -137,36 +144,33 @@ KEY_EDITS = {  # key edited -> {rule: jobs rerun}
     # a run's iterations / checkpoints: that run and everything drawn from it (esd-x-triangle@200 x 4 sets,
     # @100 on body and coco; sdd-triangle@300 x 4 sets, 5 curve sets on body, @100/@200 on coco)
     "runs.esd-x-triangle.iterations": (_set("runs.esd-x-triangle.iterations", 300),
-                                       {"erase": 1, "generate_shard": 6, "merge_manifest": 6, "score_toy": 11,
-                                        "score_clip": 3, **EVERY_REPORT}),
+                                       {"erase": 1, "generate_set": 6, "score_toy": 6, **EVERY_REPORT}),
     "runs.sdd-triangle.checkpoint_every": (_set("runs.sdd-triangle.checkpoint_every", 50),
-                                           {"erase": 1, "generate_shard": 11, "merge_manifest": 11, "score_toy": 18,
-                                            "score_clip": 4, **EVERY_REPORT}),
+                                           {"erase": 1, "generate_set": 11, "score_toy": 11, **EVERY_REPORT}),
     # sega: a table row and a point of the frontier
     "inference_methods.sega.edit_guidance_scale": (_set("inference_methods.sega.edit_guidance_scale", 4.0),
-                                                   {"generate_shard": 4, "merge_manifest": 4, "score_toy": 7,
-                                                    "score_clip": 2, "report_table": 1, "report_frontier": 1,
+                                                   {"generate_set": 4, "score_toy": 4, "report_table": 1, "report_frontier": 1,
                                                     "report_provenance": 2}),
     # generation settings: every image set, no training, no prompt table
     "generation.shard_size": (_set("generation.shard_size", 100),  # i2p's 200 images now take 2 shards
-                              {"generate_shard": 51 + 10, "merge_manifest": 51, **EVERY_SCORE, **EVERY_REPORT}),
+                              {"generate_set": 41, "generate_shard": 10 * 2, "merge_manifest": 10, **EVERY_SCORE,
+                               **EVERY_REPORT}),
     "generation.batch_size": (_set("generation.batch_size", 4),
-                              {"generate_shard": 51, "merge_manifest": 51, **EVERY_SCORE, **EVERY_REPORT}),
+                              {"generate_set": 51, **EVERY_SCORE, **EVERY_REPORT}),
     # sampling steps: every set but artists, whose own `sampling: {steps: 50}` wins
     "generation.sampling.steps": (_set("generation.sampling.steps", 20),
-                                  {"generate_shard": 41, "merge_manifest": 41,
-                                   "score_toy": EVERY_SCORE["score_toy"] - 10, "score_clip": 10 + 4,
+                                  {"generate_set": 41,
+                                   "score_toy": EVERY_SCORE["score_toy"] - 10,
                                    **EVERY_REPORT}),
     "prompt_sets.artists.sampling.steps": (_set("prompt_sets.artists.sampling.steps", 40),
-                                           {"generate_shard": 10, "merge_manifest": 10, "score_toy": 10,
-                                            "score_clip": 10}),
+                                           {"generate_set": 10, "score_toy": 10}),
     # guidance is a column of every prompt table
     "generation.sampling.guidance": (_set("generation.sampling.guidance", 6.0),
-                                     {"prompts": 4, "generate_shard": 51, "merge_manifest": 51, **EVERY_SCORE,
+                                     {"prompts": 4, "generate_set": 51, **EVERY_SCORE,
                                       **EVERY_REPORT}),
     # images per prompt: the set's images, not its prompt table
     "prompt_sets.body.images_per_prompt": (_set("prompt_sets.body.images_per_prompt", 6),
-                                           {"generate_shard": 17, "merge_manifest": 17, "score_toy": 17,
+                                           {"generate_set": 17, "score_toy": 17,
                                             "report_table": 1, "report_curves": 1, "report_grid": 1,
                                             "report_frontier": 1, "report_provenance": 4}),
 }
@@ -279,13 +283,13 @@ REPORT = {"report_table": 1, "report_provenance": 1}
 FILE_EDITS = {  # file edited -> {rule: jobs rerun}; methods sd and sd-neg, one shard per set
     # case 1: a local prompt file, fetched-kind (copied under results/) and shipped-kind (read in place)
     "files/coco.csv": (_write("case_number,prompt,evaluation_seed\n0,a dog,1\n"),
-                       {"fetch_prompts": 1, "prompts": 1, "generate_shard": 2, "merge_manifest": 2, "score_clip": 5,
+                       {"fetch_prompts": 1, "prompts": 1, "generate_set": 2, "score_clip": 5,
                         "preflight_gate": 1, **REPORT}),  # the gate re-checks a fetched file; no job behind it reruns
     "files/body.txt": (_write("Norway body\nChile body\n"),
-                       {"prompts": 1, "generate_shard": 2, "merge_manifest": 2, "score_nudenet": 2, **REPORT}),
+                       {"prompts": 1, "generate_set": 2, "score_nudenet": 2, **REPORT}),
     # case 7: the base model's weights: every image set and score, no prompt table
     "files/base/unet/diffusion_pytorch_model.safetensors": (_write("unet weights v2"),
-                                                            {"generate_shard": 6, "merge_manifest": 6,
+                                                            {"generate_set": 6,
                                                              "score_clip": 7, "score_nudenet": 2, **REPORT}),
     "files/base/.cache/huggingface/download.lock": (_write("pid 1"), {}),  # not read by from_pretrained
     # scorer files: only the scores that read them

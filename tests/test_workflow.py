@@ -36,7 +36,7 @@ def test_dry_run_plans_every_stage(repo, tmp_path, configfile):
     edited = re.findall(r"rule edit:\n(?:\s+.*\n)*?\s+wildcards: world=\w+, run=(\S+)", result.stdout)
     assert sorted(edited) == runs
     assert image_set is None or image_set in result.stdout
-    assert jobs.get("generate_shard", 0) >= 10
+    assert jobs.get("generate_shard", 0) + jobs.get("generate_set", 0) >= 10
     assert sum(count for name, count in jobs.items() if name.startswith("score_")) >= 10
     assert jobs.get("all") == 1
     if configfile == "config/paper.yaml":  # Table 3: 6 methods x 2 attacks x 18 shards of 8 prompts, one GPU each

@@ -1,6 +1,12 @@
-"""Snakemake shim for the `score` rule: one metric on one (method, prompt set) image set.
+"""Snakemake shim for the score rules: the metrics of one (method, prompt set) image set.
 
-Expects:
+Two rule shapes call it (rules/score.smk):
+- `score_<metric>`: one metric. Expects input.manifest, input.prompts, input.reference (metrics that need
+  one), output.csv / output.summary, params.metric, params.settings, params.reference.
+- a set's rule (a world with `score_sets_together`, e.g. `score_alignment_clip_fid_toy_paired_distance`): all
+  the set's metrics in one job, one model load per backbone; params.metrics lists them, params.settings and
+  params.reference are {metric: ...}, and output.<m>_csv / output.<m>_summary (m: the metric, "-" -> "_").
+
     input.manifest   results/{world}/images/{method}/{promptset}/manifest.csv
     input.prompts    results/{world}/prompts/{promptset}.csv
     input.reference  (only for metrics that need one: the catalog's `reference`, erasure.metrics.catalog)
@@ -22,41 +28,53 @@ Expects:
 from pathlib import Path
 
 
-def main(
+def main(manifest: Path, prompts: Path, out_csv: Path, out_summary: Path, *, metric: str, settings: dict,
+         reference: str | None, **job) -> None:
+    """Score one metric on one image set: `score_set` with a single metric (`job`: its keyword arguments)."""
+    score_set(manifest, prompts, {metric: (settings, reference, out_csv, out_summary)}, **job)
+
+
+def score_set(
     manifest: Path,
     prompts: Path,
-    out_csv: Path,
-    out_summary: Path,
+    metrics: dict,
     *,
-    metric: str,
-    settings: dict,
-    reference: str | None,
     threads: int,
     method: str | None = None,
     promptset: str | None = None,
     device: str = "cpu",
     base_model: str | None = None,
 ) -> None:
+    """Score image set `manifest` with every metric of `metrics` ({metric: (settings, reference, csv path,
+    summary path)}), reading the images once; each metric's files are written as soon as it is scored."""
     from erasure.io import atomic_path
     from erasure.metrics import catalog, registry
     from erasure.metrics.images import ImageSet
     from erasure.metrics.summary import summarize
-    from erasure.runtime import pick_device, set_threads
+    from erasure.runtime import pick_device, ready, set_threads
 
     set_threads(threads)
     images = ImageSet.from_manifest(manifest, prompts)
-    ref = None
-    if reference:
-        # A paired metric's reference is another method's image set; a set's is a folder or stats file.
-        paired = catalog.get(metric).reference == catalog.PAIRED
-        ref = ImageSet.from_manifest(reference, prompts) if paired else Path(reference)
-    scores = registry.score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads,
-                            device=str(pick_device(device)), base_model=base_model)
-    summary = summarize(scores, metric=metric, method=method or Path(manifest).parent.parent.name,
-                        promptset=promptset or Path(manifest).parent.name)
-    for frame, path in ((scores, out_csv), (summary, out_summary)):
-        with atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False)
+    ready()  # the scorers' own imports and backbone loads count as work here (they are per metric)
+    method = method or Path(manifest).parent.parent.name
+    promptset = promptset or Path(manifest).parent.name
+    for metric, (settings, reference, out_csv, out_summary) in metrics.items():
+        ref = None
+        if reference:
+            # A paired metric's reference is another method's image set; a set's is a folder or stats file.
+            paired = catalog.get(metric).reference == catalog.PAIRED
+            ref = ImageSet.from_manifest(reference, prompts) if paired else Path(reference)
+        scores = registry.score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads,
+                                device=str(pick_device(device)), base_model=base_model)
+        summary = summarize(scores, metric=metric, method=method, promptset=promptset)
+        for frame, path in ((scores, out_csv), (summary, out_summary)):
+            with atomic_path(path) as tmp:
+                frame.to_csv(tmp, index=False)
+
+
+def output_key(metric: str, kind: str) -> str:
+    """The named output of a set's rule holding `metric`'s `kind` ("csv" | "summary") file."""
+    return f"{metric.replace('-', '_')}_{kind}"
 
 
 def _reference(sm) -> str | None:
@@ -67,21 +85,31 @@ def _reference(sm) -> str | None:
     return str(value) if value else None
 
 
+def _set_jobs(sm, world) -> dict:
+    """{metric: (settings, reference, csv, summary)} from the rule's params and outputs (either rule shape)."""
+    if hasattr(sm.params, "metrics"):  # a set's rule
+        jobs = {}
+        for metric in sm.params.metrics:
+            settings = dict(sm.params.settings[metric] or {})
+            settings.setdefault("world", world)
+            reference = sm.params.reference.get(metric)
+            jobs[metric] = (settings, str(reference) if reference else None,
+                            Path(sm.output[output_key(metric, "csv")]), Path(sm.output[output_key(metric, "summary")]))
+        return jobs
+    settings = dict(getattr(sm.params, "settings", None) or {})
+    settings.setdefault("world", world)
+    return {sm.params.metric: (settings, _reference(sm), Path(sm.output.csv), Path(sm.output.summary))}
+
+
 if "snakemake" in globals():
     from erasure.runtime import job
 
     _sm = globals()["snakemake"]
-    _settings = dict(getattr(_sm.params, "settings", None) or {})
-    _settings.setdefault("world", getattr(_sm.wildcards, "world", None))
     with job(_sm.log[0] if getattr(_sm, "log", None) else None, int(_sm.threads)):  # a user-fixable error: its one line, not a traceback
-        main(
+        score_set(
             Path(_sm.input.manifest),
             Path(_sm.input.prompts),
-            Path(_sm.output.csv),
-            Path(_sm.output.summary),
-            metric=_sm.params.metric,
-            settings=_settings,
-            reference=_reference(_sm),
+            _set_jobs(_sm, getattr(_sm.wildcards, "world", None)),
             threads=int(_sm.threads),
             method=getattr(_sm.wildcards, "method", None),
             promptset=getattr(_sm.wildcards, "promptset", None),

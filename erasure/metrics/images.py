@@ -51,7 +51,7 @@ class ImageSet:
         manifest = Path(manifest)
         if not manifest.is_file():
             raise ErasureError(f"{manifest}: manifest not found; run the generate rule for this image set")
-        table = read_csv(manifest, what="manifest", fix="delete it and rerun the merge_manifest rule",
+        table = read_csv(manifest, what="manifest", fix="delete it and rerun the rule that wrote it (generate_set, or merge_manifest for a set of several shards)",
                          dtype={"prompt_id": str, "sha256": str, "path": str})
         missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
         if missing:

@@ -139,8 +139,10 @@ def _internal(key: str, *, root, world: str, config: Mapping) -> list[str]:
         return found + (base if kind.scorers_read_base else [])  # backbones that live in the base
     if len(rel) == 4 and rel[0] == "images" and rel[3] == "manifest.csv":
         method, promptset = rel[1], rel[2]
-        shards = [str(paths.shard_manifest(root, world, method, promptset, shard))
-                  for shard in range(n_shards(config, promptset))]
+        # a set of one shard is drawn by one job (rules/generate.smk: generate_set) from the shard's own inputs
+        count = n_shards(config, promptset)
+        shards = [str(paths.shard_manifest(root, world, method, promptset, shard)) for shard in range(count)] \
+            if count > 1 else []
         parsed = MethodId.parse(method)
         model = [str(paths.run_complete(root, world, parsed.run))] if parsed.finetuned else base
         return shards + [str(paths.prompt_table(root, world, promptset))] + model
@@ -346,6 +348,8 @@ class _JobIndex:
         prefixes = STAGE_RULE_PREFIXES.get(node["stage"])
         if prefixes is None:
             return
+        if node["stage"] == "score" and key is None and values not in self.entries:
+            values = values[1:]  # a set's score job (erasure.plan.set_score_jobs) logs per (method, prompt set)
         jobs: dict[str, dict] = {}
         for entry in self.entries.get(values, []):
             if not entry["rule"].startswith(prefixes):

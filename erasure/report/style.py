@@ -78,7 +78,7 @@ def read_prompts(path: str | Path) -> pd.DataFrame:
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     path = Path(path)
-    table = read_csv(path, what="manifest", fix="delete it and rerun the merge_manifest rule",
+    table = read_csv(path, what="manifest", fix="delete it and rerun the rule that wrote it (generate_set, or merge_manifest for a set of several shards)",
                      dtype={"prompt_id": str, "path": str, "sha256": str})
     missing = [c for c in ("prompt_id", "seed", "path") if c not in table.columns]
     if missing:

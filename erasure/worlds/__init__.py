@@ -8,7 +8,8 @@ A world family answers, for a config's `world` name or `base_model` string:
 - what it talks about: `concept_sets` (named concept sets a run may name), `parse_prompt` (the attributes a
   prompt names in a closed vocabulary), `prompt_sources` (prompt sets generated without a file);
 - how it scores: `metrics` (the metrics only it offers), `scorers` / `detectors` (their implementations),
-  `reference_sets` (reference folders its own rules build), `scorers_read_base`, `scores_apart`;
+  `reference_sets` (reference folders its own rules build), `scorers_read_base`, `scores_apart`,
+  `score_sets_together` / `score_env` (one score job per image set instead of one per metric);
 - what its jobs cost: `resources` (threads, memory, minutes per job kind), `preflight_gate`.
 
 Everything outside `erasure/worlds/` reaches a world through this module; nothing imports a world's package
@@ -59,6 +60,11 @@ class World:
     scorers_read_base: bool = False  # its scorers' backbones are parts of the base (the base is their input)
     scores_apart: bool = False  # its numbers are not a real scorer's: labels say so (e.g. toy-clip)
     preflight_gate: bool = True  # it reads weights from outside the repository, checked before GPU jobs
+    # One score job per image set (all its metrics, in `score_env`) instead of one per metric: for a world whose
+    # metrics take a fraction of a second beside the ~3 s a job spends starting Python and importing torch (the
+    # toy's). Off for SD, where a metric is minutes to hours of GPU and dropping one must never rerun another.
+    score_sets_together: bool = False
+    score_env: str | None = None  # the conda env of those set jobs (envs/<env>.yaml); None: each metric's own
 
     # -- base model -------------------------------------------------------------------------------------
     def claims(self, base_model: str) -> bool:

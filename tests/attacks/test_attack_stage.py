@@ -211,7 +211,7 @@ def test_toy_attack_overlay_plans_the_attack_stage(repo, tmp_path):
     jobs = planned_jobs(result.stdout)
     methods, attacks = 6, 2
     assert jobs["attack_shard"] == jobs["attack_merge"] == methods * attacks
-    assert jobs["generate_shard"] == jobs["score_target"] == methods * (1 + attacks)  # plain + attacked sets
+    assert jobs["generate_set"] == jobs["score_target"] == methods * (1 + attacks)  # plain + attacked sets
     assert jobs["attack_table"] == jobs["attack_grid"] == 1
     for expected in ("attacks/esd-x-triangle@200/attack~unlearndiffatk/shards/0000.csv",
                      "images/sdd-triangle@300/attack~ring-a-bell/manifest.csv", "tables/table3.md",

@@ -222,3 +222,33 @@ def test_sld_presets_are_diffusers_safety_configs_with_overrides(tiny_pipeline_d
     assert tuned.call_kwargs == {**SafetyConfig.MEDIUM, "sld_threshold": 0.05}
     with pytest.raises(ErasureError, match="inference_methods.sld-y.preset: unknown SLD preset 'strong'"):
         build_inference_method("sld-y", {**METHODS["sld-max"], "preset": "strong"}, base)
+
+
+def test_generate_set_shim_writes_the_manifest_merge_would_from_the_same_images(tmp_path, body_table,
+                                                                                tiny_pipeline_dir):
+    """rules/generate.smk `generate_set` (a set of one shard): shard and manifest in one job, the same files as
+    generate_shard + merge_manifest; a wrong expected count is one line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "generate_set_shim", Path(__file__).resolve().parents[2] / "workflow_scripts" / "generate_shard.py")
+    shim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shim)
+    files, manifests = run_set(body_table, tmp_path / "two-jobs", tiny_pipeline_dir, shard_size=10)
+    merged = tmp_path / "two-jobs" / "images" / "sd" / "body" / "manifest.csv"
+    merge_manifests(manifests, merged)
+    image_dir = tmp_path / "one-job" / "images" / "sd" / "body"
+    kwargs = dict(image_dir=image_dir, method="sd", method_spec=METHODS["sd"], shard="0000", shard_size=10,
+                  images_per_prompt=2, sampling=SAMPLING, batch_size=2, base_model=str(tiny_pipeline_dir),
+                  results=tmp_path / "one-job", world="toy", device="cpu")
+    stats = shim.main_set(body_table, image_dir / "manifest.csv", tmp_path / "set.log",
+                          shard_manifest=image_dir / "shards" / "0000.csv", expected=10, **kwargs)
+    assert stats["drawn"] == 10
+    assert {p.name: p.read_bytes() for p in sorted(image_dir.glob("*.png"))} == files
+    assert (image_dir / "manifest.csv").read_bytes() == merged.read_bytes()
+    assert "ready_s=" in (tmp_path / "set.log").read_text()  # the startup / work split bench/frontdoor.py reads
+    (image_dir / "manifest.csv").unlink()
+    with pytest.raises(SystemExit):  # an ErasureError: its one line, exit 1
+        shim.main_set(body_table, image_dir / "manifest.csv", tmp_path / "set.log",
+                      shard_manifest=image_dir / "shards" / "0000.csv", expected=11, **kwargs)
+    assert "expected 11" in (tmp_path / "set.log").read_text().splitlines()[-1]

@@ -112,7 +112,7 @@ def test_a_malformed_manifest_is_one_line(tmp_path):
     m.write_bytes(b"\xff\xfe\x00garbage\x00" * 50)
     with pytest.raises(ErasureError) as err:
         ImageSet.from_manifest(m, table)
-    assert "\n" not in str(err.value) and str(m) in str(err.value) and "merge_manifest" in str(err.value)
+    assert "\n" not in str(err.value) and str(m) in str(err.value) and "generate_set" in str(err.value)
 
 
 def test_a_scorer_returning_nan_stops_the_job_and_writes_nothing(tmp_path, oracle, monkeypatch):

@@ -27,7 +27,8 @@ def test_table1_provenance_lists_every_score_file(built_workdir, smoke_config):
     nodes = record["artifacts"]
     for key in _score_files_behind(smoke_config):
         assert nodes[key]["sha256"] and nodes[key]["scorer"]["label"].startswith("toy-")
-    # the chain goes on upstream: manifests -> shards -> checkpoints (complete.json) -> base model
+    # the chain goes on upstream: manifests -> checkpoints (complete.json) -> base model (a set of one shard is
+    # drawn by one generate_set job: its shard manifest is that job's side file, not a node)
     stages = record["summary"]["by_stage"]
     assert stages["generate"] > 0 and stages["erase"] > 0
     assert nodes["base_model:toy:trained"]["stage"] == "toy_base"  # smoke trains its base in the DAG
@@ -35,8 +36,9 @@ def test_table1_provenance_lists_every_score_file(built_workdir, smoke_config):
     assert complete["checkpoints"]["steps"] == [2, 4] and complete["inputs"] == ["base_model:toy:trained"]
     train_log = "results/toy/models/sdd-triangle/train_log.csv"  # not an output of erase: pinned by complete.json
     assert complete["train_log"] == {"path": train_log, "sha256": sha256_file(built_workdir / train_log)}
-    shard = nodes["results/toy/images/sdd-triangle@4/body/shards/0000.csv"]
-    assert shard["wildcards"]["model_run"] == "sdd-triangle" and shard["wildcards"]["model_step"] == 4
+    manifest = nodes["results/toy/images/sdd-triangle@4/body/manifest.csv"]
+    assert manifest["wildcards"]["model_run"] == "sdd-triangle" and manifest["wildcards"]["model_step"] == 4
+    assert "results/toy/models/sdd-triangle/complete.json" in manifest["inputs"]
     sd_score = nodes["results/toy/scores/target/sd/body.summary.csv"]
     assert sd_score["jobs"][0]["slurm_job_ids"] == ["424242"] and sd_score["jobs"][0]["benchmark_s"] == 1.25
     assert record["outputs"] == [f"results/toy/tables/table1.{e}" for e in ("csv", "md", "tex")]
@@ -147,3 +149,24 @@ def test_provenance_refuses_to_hash_a_file_that_is_not_an_input_of_its_job(built
     missing = [f for f in files["upstream"] if f != "results/toy/scores/clip/sld-max/coco.csv"]
     with pytest.raises(ErasureError, match="scores/clip/sld-max/coco.csv is upstream .* not an input"):
         provenance.build(**kwargs, upstream=missing)
+
+
+def test_a_score_of_a_sets_job_finds_that_jobs_log_and_benchmark(tmp_path):
+    """The toy world scores a set's metrics in one job (erasure.plan.set_score_jobs), logged per (method, prompt
+    set); a metric's own rule logs per (metric, method, prompt set) and wins where both exist."""
+    from erasure.report.provenance import _JobIndex
+
+    world = tmp_path / "results" / "toy"
+    for file, text in {"logs/score/sdd@4/coco.log": "SLURM_JOB_ID=77  host=n1\n",
+                       "benchmarks/score/sdd@4/coco.tsv": "s\th:m:s\n2.5\t0:00:02\n",
+                       "logs/score/target/sdd@4/body.log": "SLURM_JOB_ID=78\n",
+                       "logs/score/sdd@4/body.log": "SLURM_JOB_ID=79\n"}.items():
+        (world / file).parent.mkdir(parents=True, exist_ok=True)
+        (world / file).write_text(text)
+    index = _JobIndex(world, tmp_path / ".snakemake" / "slurm_logs")
+    node = {"stage": "score", "wildcards": {"metric": "alignment", "method": "sdd@4", "promptset": "coco"}}
+    index.attach(node)
+    assert [(j["rule"], j["slurm_job_ids"], j["benchmark_s"]) for j in node["jobs"]] == [("score", ["77"], 2.5)]
+    own = {"stage": "score", "wildcards": {"metric": "target", "method": "sdd@4", "promptset": "body"}}
+    index.attach(own)
+    assert [j["slurm_job_ids"] for j in own["jobs"]] == [["78"]]

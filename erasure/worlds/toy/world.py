@@ -134,4 +134,8 @@ WORLD = ToyWorld(
     scorers_read_base=True,  # the oracle and the toy CLIP are parts of the base
     scores_apart=True,
     preflight_gate=False,  # reads nothing from outside the repository
+    # a set's metrics take ~0.1-1 s on the oracle / toy CLIP, a job's start ~3 s (bench/frontdoor.py): one job
+    # per set; the toy env has everything they import (the toy CLIP is a transformers model, like the base's)
+    score_sets_together=True,
+    score_env="toy",
 )
