@@ -83,15 +83,38 @@ def test_an_edited_per_image_score_reruns_the_provenance_that_hashes_it(built_wo
     assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(workdir, "-n", quiet=False))
 
 
-def test_an_edited_shard_manifest_reruns_the_provenance_that_hashes_it(built_workdir, tmp_path):
-    """Another instance of case 6: a shard manifest (two levels behind the table) is an input of provenance."""
+def test_an_edited_shard_manifest_of_a_one_shard_set_reruns_nothing(built_workdir, tmp_path):
+    """The smoke run's sets are one shard each: generate_set wrote each set's manifest from its shard manifest in
+    the same job, and nothing reads the shard manifest again, so editing it reruns nothing (a set of several
+    shards: its shard manifests are provenance inputs, the test below)."""
     workdir = tmp_path / "w"
     shutil.copytree(built_workdir, workdir, symlinks=True)
     shard = workdir / "results/toy/images/sega/coco/shards/0000.csv"
     shard.write_text(shard.read_text() + "\n")
     jobs = _planned(workdir)
     jobs.pop("all", None)
-    assert jobs == {"report_provenance": ["results/toy/provenance/table1.json"]}  # sega is in table1 only
+    assert jobs == {}
+
+
+def test_provenance_hashes_the_shard_manifests_of_sets_of_several_shards(smoke_config):
+    """Sets of several shards are merged from their shard manifests: those are provenance inputs of what shows
+    the set; a set of one shard (generate_set) has none, its manifest being made from the shard's own inputs."""
+    import copy
+
+    from erasure import paths
+    from erasure.plan import n_shards
+    from erasure.report.targets import provenance_inputs
+
+    config = copy.deepcopy(smoke_config)
+    one = provenance_inputs(config, "results", "toy", "table1")["upstream"]
+    assert not [f for f in one if "/shards/" in f]
+    config["generation"]["shard_size"] = 4
+    many = provenance_inputs(config, "results", "toy", "table1")["upstream"]
+    sets = {(m, p) for f in many if (parts := f.split("/"))[2] == "images" and parts[-1] == "manifest.csv"
+            for m, p in [(parts[3], parts[4])]}
+    expected = {str(paths.shard_manifest("results", "toy", m, p, k)) for m, p in sets
+                for k in range(n_shards(config, p)) if n_shards(config, p) > 1}
+    assert expected and expected == {f for f in many if "/shards/" in f}
 
 
 def test_snakemake_report_holds_every_table_and_figure_with_a_caption(built_workdir):
