@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from erasure.errors import ErasureError
 from erasure.methods import specs
-from erasure.metrics.catalog import is_paired
+from erasure.metrics.catalog import identifier, is_paired
 from erasure.paths import MethodId
 from erasure.report.frontier import frontier_cells
 
@@ -136,7 +136,7 @@ def set_score_jobs(triples: Iterable[tuple[str, str, str]], env_of: Callable[[st
         by_methods: dict[tuple[str, ...], list[str]] = {}
         for promptset, methods in sorted(sets.items()):
             by_methods.setdefault(tuple(sorted(methods)), []).append(promptset)
-        stem = "score_" + "_".join(m.replace("-", "_") for m in metrics)
+        stem = "score_" + "_".join(identifier(m) for m in metrics)
         for i, (methods, promptsets) in enumerate(sorted(by_methods.items())):
             jobs.append(SetScoreJob(stem if i == 0 else f"{stem}_{i + 1}", metrics, methods, tuple(promptsets), env))
     return jobs

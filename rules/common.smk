@@ -273,9 +273,12 @@ def base_backbone_dir(key):
 
 def score_reference(wildcards, input):
     """FID's reference folder (config for real images; the output of the world's reference-set rule)."""
-    if "reference" in input.keys():
-        return input.reference
-    return metric_settings(wildcards).get("reference")
+    return metric_reference(wildcards, input.reference if "reference" in input.keys() else None)
+
+
+def metric_reference(wildcards, built):
+    """A metric's reference: the input a rule builds for it (`built`), else the config's path (or None)."""
+    return built or metric_settings(wildcards).get("reference")
 
 
 def score_runtime(wildcards):
@@ -314,16 +317,15 @@ def score_set_inputs(wildcards, metrics):
 
 
 def score_set_reference_key(metric):
-    return f"reference_{metric.replace('-', '_')}"
+    return f"reference_{catalog.identifier(metric)}"
 
 
 def score_set_outputs(metrics):
-    """Each metric's scores and summary, named as workflow_scripts/score.py reads them (`<metric>_csv`)."""
+    """Each metric's scores and summary, named as workflow_scripts/score.py reads them (catalog.output_key)."""
     outputs = {}
     for metric in metrics:
-        key = metric.replace("-", "_")
-        outputs[f"{key}_csv"] = pattern(paths.score_csv, metric, "{method}", "{promptset}")
-        outputs[f"{key}_summary"] = pattern(paths.score_summary, metric, "{method}", "{promptset}")
+        outputs[catalog.output_key(metric, "csv")] = pattern(paths.score_csv, metric, "{method}", "{promptset}")
+        outputs[catalog.output_key(metric, "summary")] = pattern(paths.score_summary, metric, "{method}", "{promptset}")
     return outputs
 
 
@@ -333,11 +335,8 @@ def score_set_settings(wildcards, metrics):
 
 def score_set_references(wildcards, input, metrics):
     """{metric: its reference} (score_reference per metric), None for a metric without one."""
-    out = {}
-    for metric in metrics:
-        key = score_set_reference_key(metric)
-        out[metric] = input[key] if key in input.keys() else metric_settings(_per_metric(wildcards, metric)).get("reference")
-    return out
+    return {metric: metric_reference(_per_metric(wildcards, metric), input.get(score_set_reference_key(metric)))
+            for metric in metrics}
 
 
 def score_targets():

@@ -72,11 +72,6 @@ def score_set(
                 frame.to_csv(tmp, index=False)
 
 
-def output_key(metric: str, kind: str) -> str:
-    """The named output of a set's rule holding `metric`'s `kind` ("csv" | "summary") file."""
-    return f"{metric.replace('-', '_')}_{kind}"
-
-
 def _reference(sm) -> str | None:
     # params.reference (rules/score.smk) covers config-given folders (COCO val2014) as well as inputs.
     value = getattr(sm.params, "reference", None)
@@ -87,6 +82,8 @@ def _reference(sm) -> str | None:
 
 def _set_jobs(sm, world) -> dict:
     """{metric: (settings, reference, csv, summary)} from the rule's params and outputs (either rule shape)."""
+    from erasure.metrics import catalog
+
     if hasattr(sm.params, "metrics"):  # a set's rule
         jobs = {}
         for metric in sm.params.metrics:
@@ -94,7 +91,8 @@ def _set_jobs(sm, world) -> dict:
             settings.setdefault("world", world)
             reference = sm.params.reference.get(metric)
             jobs[metric] = (settings, str(reference) if reference else None,
-                            Path(sm.output[output_key(metric, "csv")]), Path(sm.output[output_key(metric, "summary")]))
+                            Path(sm.output[catalog.output_key(metric, "csv")]),
+                            Path(sm.output[catalog.output_key(metric, "summary")]))
         return jobs
     settings = dict(getattr(sm.params, "settings", None) or {})
     settings.setdefault("world", world)

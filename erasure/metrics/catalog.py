@@ -37,6 +37,16 @@ ANY_WORLD = "any"
 DEFAULT_BACKBONE = "clip"  # what the toy score rule has always passed to a metric that names no backbone
 
 
+def identifier(metric: str) -> str:
+    """`metric` as a Python identifier, in rule names and named inputs / outputs ("fid-toy" -> "fid_toy")."""
+    return metric.replace("-", "_")
+
+
+def output_key(metric: str, kind: str) -> str:
+    """The named output of a set's score rule (rules/score.smk) holding `metric`'s `kind` ("csv" | "summary")."""
+    return f"{identifier(metric)}_{kind}"
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
@@ -59,7 +69,7 @@ class MetricSpec:
     @property
     def rule(self) -> str:
         """Its score rule's name: one rule per metric, so that a failing job is reported under its name."""
-        return f"score_{self.name.replace('-', '_')}"
+        return f"score_{identifier(self.name)}"
 
 
 _NUDENET_SETTINGS = ("protocol", "classes", "threshold", "batch_size", "model")

@@ -87,3 +87,18 @@ def test_vocabulary_from_class_counts():
     Counts.attributes = {"shape": 2}
     with pytest.raises(ErasureError, match="rebuild the oracle"):
         toy.vocabulary(Counts())
+
+
+def test_an_oracle_directory_is_loaded_once_per_process_until_its_weights_change(tmp_path):
+    """A set's score job reads the oracle for several metrics: one load, keyed to the weights file's version."""
+    import os
+
+    from erasure.worlds.toy import scorers
+    from erasure.worlds.toy.oracle import Oracle, save_oracle
+
+    save_oracle(Oracle(width=8, feature_dim=16), tmp_path)
+    first, label = scorers.load(tmp_path)
+    assert scorers.load(str(tmp_path))[0] is first and label == f"oracle:{tmp_path}" and not first.training
+    weights = tmp_path / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert scorers.load(tmp_path)[0] is not first  # rewritten weights are read again

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+import functools
+
 from erasure.errors import ErasureError
 
 LABEL = "toy-oracle"
@@ -33,11 +35,16 @@ def load(oracle) -> tuple[object, str]:
     directory = Path(oracle)
     if not (directory / "model.safetensors").is_file():
         raise ErasureError(f"settings.oracle: {directory} lacks model.safetensors; build the toy base (toy_base rule)")
+    return _load_dir(directory.resolve(), (directory / "model.safetensors").stat().st_mtime_ns), f"oracle:{directory}"
+
+
+@functools.lru_cache(maxsize=4)
+def _load_dir(directory: Path, mtime_ns: int):
+    """The oracle in `directory`, loaded once per process (a set's score job reads it for several metrics;
+    `mtime_ns` keys the cache to the weights file's version). Inference only: eval mode, never trained."""
     from erasure.worlds.toy.oracle import load_oracle
 
-    model = load_oracle(directory)
-    model.eval()
-    return model, f"oracle:{directory}"
+    return load_oracle(directory).eval()
 
 
 def vocabulary(oracle) -> dict[str, tuple[str, ...]]:
