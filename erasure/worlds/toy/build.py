@@ -1,16 +1,19 @@
 """Train the whole toy base in order and write it in the layout of docs/architecture.md.
 
-    python -m erasure.worlds.toy.build --out DIR --recipe full|micro [--seed 0] [--threads 2]
+    python -m erasure.worlds.toy.build --out DIR --recipe full|full-v2|full-v2-wide|micro [--seed 0] [--threads 2]
+        [--cache-dir CACHE [--reuse-image-stages BASE]]
 
 `full` is the recipe of the shipped asset (about 80 minutes on 2 CPU cores); `micro` keeps every
 architecture and code path but trains on a few hundred images for a few steps (under a minute), for the
-smoke config and the tests.
+smoke config and the tests. `full-v2` / `full-v2-wide` are toy world v2's variants (captions.py; a wider
+text tower); with `--reuse-image-stages erasure/worlds/toy/assets/base` they train only the CLIP and UNet.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import hashlib
 import json
 import shutil
@@ -24,17 +27,24 @@ import torch
 from erasure.io import atomic_dir, atomic_write, sha256_file, write_json_atomic
 from erasure.runtime import set_threads
 
+_FULL = dict(
+    n_train=40_000, n_heldout=2_000,
+    captions="v1", max_length=16, text_hidden=96,
+    clip_steps=1200, clip_batch=256, clip_lr=2e-3,
+    vae_steps=2000, vae_batch=64, vae_lr=2e-3, vae_perceptual=0.05,
+    oracle_steps=1200, oracle_ft_steps=400, oracle_batch=128, oracle_lr=2e-3,
+    unet_steps=3100, unet_batch=64, unet_lr=8e-4, unet_lr2=4e-4, unet_phase1=0.55, unet_ema=0.999,
+    unet_ft_steps=1000, unet_ft_lr=2e-4,
+)
 RECIPES: dict[str, dict] = {
-    "full": dict(
-        n_train=40_000, n_heldout=2_000,
-        clip_steps=1200, clip_batch=256, clip_lr=2e-3,
-        vae_steps=2000, vae_batch=64, vae_lr=2e-3, vae_perceptual=0.05,
-        oracle_steps=1200, oracle_ft_steps=400, oracle_batch=128, oracle_lr=2e-3,
-        unet_steps=3100, unet_batch=64, unet_lr=8e-4, unet_lr2=4e-4, unet_phase1=0.55, unet_ema=0.999,
-        unet_ft_steps=1000, unet_ft_lr=2e-4,
-    ),
+    "full": _FULL,
+    # toy world v2 (issue 24): web-alt-text-like captions (captions.py), 20 tokens of context for the longest
+    "full-v2": _FULL | dict(captions="v2", max_length=20),
+    # ... and a text tower / cross-attention twice as wide (the capacity ablation)
+    "full-v2-wide": _FULL | dict(captions="v2", max_length=20, text_hidden=192),
     "micro": dict(
         n_train=384, n_heldout=128,
+        captions="v1", max_length=16, text_hidden=96,
         clip_steps=4, clip_batch=64, clip_lr=2e-3,
         vae_steps=4, vae_batch=32, vae_lr=2e-3, vae_perceptual=0.05,
         oracle_steps=4, oracle_ft_steps=2, oracle_batch=32, oracle_lr=2e-3,
@@ -43,32 +53,123 @@ RECIPES: dict[str, dict] = {
     ),
 }
 
+# What each trained component depends on: its own recipe keys and the components it is trained from. A
+# stage's cache key covers both, so a recipe that changes only the captions or the text width reuses the
+# VAE and the oracle (images are rendered before captions are drawn: data.make_data).
+_DATA_KEYS = ("n_train",)
+STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "clip": (_DATA_KEYS + ("captions", "max_length", "text_hidden", "clip_steps", "clip_batch", "clip_lr"), ()),
+    "oracle-real": (_DATA_KEYS + ("oracle_steps", "oracle_batch", "oracle_lr"), ()),
+    "vae": (_DATA_KEYS + ("vae_steps", "vae_batch", "vae_lr", "vae_perceptual"), ("oracle-real",)),
+    "oracle": (("oracle_ft_steps", "oracle_batch", "oracle_lr"), ("vae",)),
+    "unet": (("captions", "unet_steps", "unet_batch", "unet_lr", "unet_lr2", "unet_phase1", "unet_ema"),
+             ("clip", "vae")),
+    "unet-ft": (("unet_ft_steps", "unet_ft_lr", "unet_batch", "unet_ema"), ("unet",)),
+}
+# the components that see only images: a recipe changing none of their keys can reuse them from a base
+IMAGE_STAGES = ("oracle-real", "vae", "oracle")
+
+
+def stage_key(stage: str, cfg: dict, seed: int) -> str:
+    """A short digest of everything `stage` is trained from (its recipe keys, its inputs' keys, the seed)."""
+    keys, inputs = STAGES[stage]
+    doc = {"stage": stage, "seed": seed, "recipe": {k: cfg[k] for k in keys},
+           "inputs": [stage_key(i, cfg, seed) for i in inputs]}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
 
 class _StageCache:
-    """Per-component save / reuse of trained parts (no-op without a directory). The directory is keyed by
-    the recipe's contents, not only its name, so an edited recipe never reuses components of the old one."""
+    """Per-component save / reuse of trained parts (no-op without a directory). Each component is kept under
+    `<stage>-<stage_key>`, keyed by what it was trained from, so an edited recipe reuses exactly the
+    components whose inputs it left alone and never one it changed."""
 
-    def __init__(self, cache_dir, recipe: str, seed: int):
-        digest = hashlib.sha256(json.dumps(RECIPES[recipe], sort_keys=True).encode()).hexdigest()[:10]
-        self.root = None if cache_dir is None else Path(cache_dir) / f"{recipe}-seed{seed}-{digest}"
+    def __init__(self, cache_dir, cfg: dict, seed: int):
+        self.root = None if cache_dir is None else Path(cache_dir)
+        self.cfg, self.seed = cfg, seed
         self.steps_done: dict[str, int] = {}
 
+    def path(self, name: str) -> Path:
+        return self.root / f"{name}-{stage_key(name, self.cfg, self.seed)}"
+
+    def has(self, name: str) -> bool:
+        return self.root is not None and self.path(name).with_suffix(".json").is_file()
+
     def stage(self, name, train, save, load, times, log):
-        meta_file = None if self.root is None else self.root / f"{name}.json"
-        if meta_file is not None and meta_file.is_file():
-            meta = json.loads(meta_file.read_text())
-            log(f"{name}: reusing {self.root / name}")
+        if self.has(name):
+            meta = json.loads(self.path(name).with_suffix(".json").read_text())
+            log(f"{name}: reusing {self.path(name)}")
             times[name], self.steps_done[name] = meta["seconds"], meta["steps_done"]
-            return load(self.root / name)
+            return load(self.path(name))
         t = time.time()
         model = train()
         times[name] = time.time() - t
         self.steps_done[name] = int(getattr(model, "steps_done", -1))
-        if meta_file is not None:
-            shutil.rmtree(self.root / name, ignore_errors=True)
-            save(model, self.root / name)
-            write_json_atomic(meta_file, {"seconds": times[name], "steps_done": self.steps_done[name]})
+        if self.root is not None:
+            shutil.rmtree(self.path(name), ignore_errors=True)
+            save(model, self.path(name))
+            write_json_atomic(self.path(name).with_suffix(".json"),
+                              {"seconds": times[name], "steps_done": self.steps_done[name]})
         return model
+
+
+def recorded_recipe(base_dir: str | Path) -> tuple[dict, int, dict]:
+    """(recipe, seed, training seconds per component) a built base's MODEL_CARD.md records.
+
+    Raises ErasureError naming the file when the card lacks its Recipe block or its Reproduce line."""
+    import re
+
+    from erasure.errors import ErasureError
+
+    card_file = Path(base_dir) / "MODEL_CARD.md"
+    card = card_file.read_text(encoding="utf-8") if card_file.is_file() else ""
+    recipe = re.search(r"## Recipe\s+```json\n(.*?)\n```", card, re.S)
+    seed = re.search(r"--seed (\d+)", card)
+    if recipe is None or seed is None:
+        raise ErasureError(f"{card_file}: no recipe block or `--seed N` in the model card; it is not a toy base "
+                           "written by erasure.worlds.toy.build")
+    times = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\| ([\w-]+) \| ([\d.]+) \|$", card, re.M)}
+    return json.loads(recipe.group(1)), int(seed.group(1)), times
+
+
+def seed_cache_from_base(base_dir: str | Path, cache_dir: str | Path, recipe: str, seed: int, log=print) -> list[str]:
+    """Put a built base's image-side components (its VAE and oracle) into `cache_dir` as the stages of
+    `recipe` would key them, when the base was trained with the same keys for them; return the stages seeded.
+
+    A caption or text-width variant then trains only its CLIP and UNet (about 50 of the full recipe's 80
+    minutes on 2 cores). The shipped base's card predates the captions / max_length / text_hidden keys: their
+    absence means v1 / 16 / 96, the only values there were."""
+    base_dir = Path(base_dir)
+    recorded, base_seed, times = recorded_recipe(base_dir)
+    recorded = {"captions": "v1", "max_length": 16, "text_hidden": 96} | recorded
+    cache = _StageCache(cache_dir, RECIPES[recipe], seed)
+    seeded = []
+    sources = {"vae": base_dir / "pipeline" / "vae", "oracle": base_dir / "oracle"}
+    for name, src in sources.items():
+        if base_seed != seed or stage_key(name, recorded, base_seed) != stage_key(name, cache.cfg, seed):
+            continue
+        if cache.has(name):
+            continue
+        dest = cache.path(name)
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(src, dest)
+        steps = recorded["vae_steps" if name == "vae" else "oracle_ft_steps"]
+        write_json_atomic(dest.with_suffix(".json"), {"seconds": times.get(name, 0.0), "steps_done": steps,
+                                                      "from": str(base_dir)})
+        log(f"{name}: seeded from {src}")
+        seeded.append(name)
+    return seeded
+
+
+def check_captions_fit(captions: list[str], tokenizer, recipe: str) -> None:
+    """Raise ErasureError when a training caption is longer than the recipe's `max_length` (the tokenizer
+    would truncate it silently, training on a caption that lost its last attributes)."""
+    from erasure.errors import ErasureError
+
+    lengths = [len(ids) for ids in tokenizer(sorted(set(captions))).input_ids]
+    longest = max(lengths, default=0)
+    if longest > tokenizer.model_max_length:
+        raise ErasureError(f"recipe {recipe}: max_length {tokenizer.model_max_length} is shorter than the longest "
+                           f"training caption ({longest} tokens with BOS/EOS); raise max_length")
 
 
 def write_checksums(base_dir: Path) -> None:
@@ -148,17 +249,18 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
     # safetensors files are 0600 whatever the umask)
     with atomic_dir(out_dir, prefix=f".{out_dir.name}.tmp-") as tmp:
         t = time.time()
-        data = make_data(cfg["n_train"], seed, "train")
-        held = make_data(cfg["n_heldout"], seed, "heldout")
-        tokenizer = build_tokenizer(tmp / "_tokenizer_src")
+        data = make_data(cfg["n_train"], seed, "train", caption_style=cfg["captions"])
+        held = make_data(cfg["n_heldout"], seed, "heldout", caption_style=cfg["captions"])
+        tokenizer = build_tokenizer(tmp / "_tokenizer_src", max_length=cfg["max_length"])
         shutil.rmtree(tmp / "_tokenizer_src")
+        check_captions_fit(data.captions, tokenizer, recipe)
         times["data"] = time.time() - t
 
-        cache = _StageCache(cache_dir, recipe, seed)
+        cache = _StageCache(cache_dir, cfg, seed)
 
         def _train_clip():
             return clip_mod.train_clip(data, tokenizer, steps=cfg["clip_steps"], batch=cfg["clip_batch"],
-                                       lr=cfg["clip_lr"], seed=seed, max_seconds=cfg.get("clip_seconds"), log=log)
+                                       lr=cfg["clip_lr"], seed=seed, text_hidden=cfg["text_hidden"], max_seconds=cfg.get("clip_seconds"), log=log)
 
         def _load_clip(d):
             from transformers import CLIPModel
@@ -177,13 +279,16 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
                                            max_seconds=cfg.get("oracle_seconds"), log=log)
 
         # the oracle comes first: trained on real images, it is the VAE's perceptual network (SD's VAE uses
-        # LPIPS the same way), then it is fine-tuned on that VAE's reconstructions
-        oracle_real = cache.stage("oracle-real", _train_oracle_real, oracle_mod.save_oracle,
-                                  oracle_mod.load_oracle, times, log)
+        # LPIPS the same way), then it is fine-tuned on that VAE's reconstructions. Needed only to train those
+        # two, so a build that reuses both never loads it.
+        @functools.cache
+        def oracle_real():
+            return cache.stage("oracle-real", _train_oracle_real, oracle_mod.save_oracle, oracle_mod.load_oracle,
+                               times, log)
 
         def _train_vae():
             return vae_mod.train_vae(data.images, steps=cfg["vae_steps"], batch=cfg["vae_batch"], lr=cfg["vae_lr"],
-                                     seed=seed, perceptual=oracle_real.feature_maps,
+                                     seed=seed, perceptual=oracle_real().feature_maps,
                                      perceptual_weight=cfg["vae_perceptual"], max_seconds=cfg.get("vae_seconds"),
                                      log=log)
 
@@ -200,7 +305,7 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
             recon = vae_mod.reconstruct(vae, data.images[:n_ft])
             mix = np.concatenate([data.images[:n_ft], recon])
             mix_labels = {a: np.concatenate([v[:n_ft], v[:n_ft]]) for a, v in data.labels.items()}
-            oracle = copy.deepcopy(oracle_real)  # keep the perceptual network as trained
+            oracle = copy.deepcopy(oracle_real())  # keep the perceptual network as trained
             return oracle_mod.train_oracle(mix, mix_labels, steps=cfg["oracle_ft_steps"],
                                            batch=cfg["oracle_batch"], lr=cfg["oracle_lr"] / 4, seed=seed + 1,
                                            oracle=oracle, max_seconds=cfg.get("oracle_ft_seconds"), log=log)
@@ -272,7 +377,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--measure", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None, help="keep / reuse trained components here")
+    parser.add_argument("--reuse-image-stages", type=Path, default=None, metavar="BASE",
+                        help="seed --cache-dir with BASE's VAE and oracle when the recipe trains them the same way")
     args = parser.parse_args(argv)
+    if args.reuse_image_stages is not None:
+        if args.cache_dir is None:
+            parser.error("--reuse-image-stages needs --cache-dir")
+        seed_cache_from_base(args.reuse_image_stages, args.cache_dir, args.recipe, args.seed,
+                             log=lambda s: print(s, flush=True))
     build_base(args.out, recipe=args.recipe, seed=args.seed, threads=args.threads, measure=args.measure,
                cache_dir=args.cache_dir, log=lambda s: print(s, flush=True))
     return 0

@@ -26,13 +26,17 @@ IMAGE_MEAN = [0.5, 0.5, 0.5]
 IMAGE_STD = [0.5, 0.5, 0.5]
 
 
-def clip_config(tokenizer, *, hidden: int = 96, layers: int = 3, patch_size: int = 8):
+def clip_config(tokenizer, *, hidden: int = 96, layers: int = 3, patch_size: int = 8, text_hidden: int | None = None):
+    """The toy CLIP's config: `hidden` wide towers and joint space; `text_hidden` (default `hidden`) widens
+    the text tower alone, and with it the UNet's cross-attention width (its last_hidden_state is what attn2
+    attends to)."""
     from transformers import CLIPConfig, CLIPTextConfig, CLIPVisionConfig
 
+    text_hidden = hidden if text_hidden is None else text_hidden
     text = CLIPTextConfig(
         vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=4 * hidden,
+        hidden_size=text_hidden,
+        intermediate_size=4 * text_hidden,
         num_hidden_layers=layers,
         num_attention_heads=4,
         max_position_embeddings=tokenizer.model_max_length,
@@ -76,12 +80,13 @@ def _embed(model, pix, ids):
 
 
 def train_clip(data, tokenizer, *, steps: int, batch: int = 256, lr: float = 1e-3, seed: int = 0,
-               hidden: int = 96, layers: int = 3, patch_size: int = 8, max_seconds: float | None = None,
-               log=print):
+               hidden: int = 96, layers: int = 3, patch_size: int = 8, text_hidden: int | None = None,
+               max_seconds: float | None = None, log=print):
     from transformers import CLIPModel
 
     torch.manual_seed(seed)
-    model = CLIPModel(clip_config(tokenizer, hidden=hidden, layers=layers, patch_size=patch_size))
+    model = CLIPModel(clip_config(tokenizer, hidden=hidden, layers=layers, patch_size=patch_size,
+                                   text_hidden=text_hidden))
     keep = np.array([i for i, c in enumerate(data.captions) if c])
     caps = [data.captions[i] for i in keep]
     uniq, inv = np.unique(np.array(caps, dtype=object), return_inverse=True)

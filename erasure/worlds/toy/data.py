@@ -24,11 +24,14 @@ class ToyData:
     captions: list[str]
 
 
-def make_data(n: int, seed: int, split: str = "train", *, beach_triangle_bias: float = 0.9) -> ToyData:
+def make_data(n: int, seed: int, split: str = "train", *, beach_triangle_bias: float = 0.9,
+              caption_style: str = "v1") -> ToyData:
+    """`n` images of `split`. Captions are drawn after the images, from the same stream: the caption style
+    changes no image, which is what lets a caption variant of a base reuse its VAE and oracle (build.py)."""
     rng = np.random.default_rng([seed, _SPLIT_OFFSET[split]])
     labels = sample_labels(n, rng, beach_triangle_bias=beach_triangle_bias)
     images = render(labels, rng)
-    caps = captions_mod.captions(labels, rng)
+    caps = captions_mod.captions(labels, rng, caption_style)
     return ToyData(images, labels, caps)
 
 

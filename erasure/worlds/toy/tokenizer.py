@@ -15,7 +15,7 @@ from erasure.worlds.bpe import bytes_to_unicode  # noqa: F401 - CLIP's byte alph
 from erasure.worlds.toy.vocab import all_words
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
-MODEL_MAX_LENGTH = 16  # longest caption is 9 words; SD's 77 would only add padding positions
+MODEL_MAX_LENGTH = 16  # v1's longest caption is 9 words; SD's 77 would only add padding positions
 
 
 def train_merges(words: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -59,8 +59,9 @@ def write_tokenizer_files(out_dir: str | Path) -> tuple[Path, Path]:
     return vocab_file, merges_file
 
 
-def build_tokenizer(work_dir: str | Path):
-    """A `CLIPTokenizer` for the toy vocabulary (files written under `work_dir`), padded with EOS as in SD."""
+def build_tokenizer(work_dir: str | Path, max_length: int = MODEL_MAX_LENGTH):
+    """A `CLIPTokenizer` for the toy vocabulary (files written under `work_dir`), padded with EOS as in SD to
+    `max_length` tokens (BOS and EOS included; the base recipe's ``max_length``)."""
     from transformers import CLIPTokenizer
 
     vocab_file, merges_file = write_tokenizer_files(work_dir)
@@ -71,7 +72,7 @@ def build_tokenizer(work_dir: str | Path):
     return CLIPTokenizer(
         vocab=vocab,
         merges=merges,
-        model_max_length=MODEL_MAX_LENGTH,
+        model_max_length=max_length,
         bos_token=BOS,
         eos_token=EOS,
         pad_token=EOS,
