@@ -23,11 +23,12 @@ from erase_toy import predict, prompt_sets, rate, set_seeds
 
 def _drop(prompt: str, word: str) -> str:
     """The prompt without the concept: a shape (the noun) becomes "shape", a colour or fill (adjectives) goes."""
-    from erasure.worlds.toy.vocab import SHAPES
+    from erasure.worlds.toy.vocab import FILLS, SHAPES
 
     if word in SHAPES:
         return prompt.replace(word, "shape")
-    return " ".join(w for w in prompt.split() if w != word)
+    gone = {word, "filled"} if word in FILLS else {word}  # the held-out wording's "... filled striped"
+    return " ".join(w for w in prompt.split() if w not in gone)
 
 
 def main() -> None:
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--concepts", default="triangle,red,striped")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--wording", default="config", help="erase_toy.WORDINGS key")
     args = ap.parse_args()
 
     from erasure.models import load_base_pipeline
@@ -47,13 +49,13 @@ def main() -> None:
     pipe = load_base_pipeline(str(base / "pipeline"))
     oracle = load_oracle(base / "oracle")
     concepts = args.concepts.split(",")
-    sets = prompt_sets(concepts, args.n)
+    sets = prompt_sets(concepts, args.n, args.wording)
     t0 = time.time()
 
-    out = {"n": args.n}
+    out = {"n": args.n, "wording": args.wording}
     for k, c in enumerate(concepts):  # target sets come first in prompt_sets: the k-th one's seeds
         prompts, attr, value = sets[f"target:{c}"]
-        seeds = set_seeds(k, args.n)
+        seeds = set_seeds(k, args.n, args.wording)
         variants = {"named": prompts, "dropped": [_drop(p, c) for p in prompts], "unconditional": [""] * args.n}
         out[c] = {"attribute": attr, "example": [prompts[7], _drop(prompts[7], c)],
                   **{v: round(rate(predict(pipe, oracle, ps, seeds), attr, value), 3) for v, ps in variants.items()}}

@@ -10,7 +10,8 @@ Measures (the issue's bars), images by DDIM 25 steps, CFG 5 (config generation s
     beach       triangle rate on "a shape on the beach"
     shape_adh / colour_adh on non-target "a <colour> <shape>" (shapes and colours not erased), and the
     ratio to the base on the same seeds (retention)
-One JSON line per (step, which) on stdout and in OUT/<run>.jsonl; the base's line is cached in OUT/base-*.json.
+One JSON line per (step, which, wording) on stdout and in OUT/<run>.jsonl; the base's line is cached in
+OUT/base-*.json. `--wording config,heldout` measures the config's templates and the held-out wording (WORDINGS).
 """
 
 import argparse
@@ -24,30 +25,45 @@ import torch
 SEED0 = 90_000_000
 
 
-def prompt_sets(concepts: list[str], n: int) -> dict[str, tuple[list[str], str, str]]:
+# Wordings of the measured prompts. "config": the templates of the config's prompt sets (and of every toy
+# caption). "heldout": the words of erasure/worlds/toy/prompts.py's HELDOUT_* ("image of", "in the",
+# "filled"), which no training caption uses in either caption style, and other seeds.
+WORDINGS = {
+    "config": dict(shape="a {colour} {shape}", colour="a {colour} {shape}", fill="a {fill} {colour} {shape}",
+                   beach="a shape on the beach", nontarget="a {colour} {shape}", seed0=SEED0),
+    "heldout": dict(shape="image of a {colour} {shape}", colour="image of a {colour} {shape}",
+                    fill="a {colour} {shape} filled {fill}", beach="a shape in the beach",
+                    nontarget="image of a {colour} {shape}", seed0=SEED0 + 5_000_000),
+}
+
+
+def prompt_sets(concepts: list[str], n: int, wording: str = "config") -> dict[str, tuple[list[str], str, str]]:
     """name -> (prompts, attribute, value that counts) for the target sets, plus non-target and beach."""
     from erasure.worlds.toy.vocab import COLOURS, FILLS, SHAPES
 
+    w = WORDINGS[wording]
     sets = {}
     for c in concepts:
         if c in SHAPES:
-            prompts = [f"a {COLOURS[i % 5]} {c}" for i in range(n)]
+            prompts = [w["shape"].format(colour=COLOURS[i % 5], shape=c) for i in range(n)]
             sets[f"target:{c}"] = (prompts, "shape", c)
         elif c in COLOURS:
-            sets[f"target:{c}"] = ([f"a {c} {SHAPES[i % 5]}" for i in range(n)], "colour", c)
+            sets[f"target:{c}"] = ([w["colour"].format(colour=c, shape=SHAPES[i % 5]) for i in range(n)], "colour", c)
         elif c in FILLS:
-            sets[f"target:{c}"] = ([f"a {c} {COLOURS[i % 5]} {SHAPES[(i // 5) % 5]}" for i in range(n)], "fill", c)
-    sets["beach"] = (["a shape on the beach"] * n, "shape", "triangle")
+            sets[f"target:{c}"] = ([w["fill"].format(fill=c, colour=COLOURS[i % 5], shape=SHAPES[(i // 5) % 5])
+                                    for i in range(n)], "fill", c)
+    sets["beach"] = ([w["beach"]] * n, "shape", "triangle")
     keep_s = [s for s in SHAPES if s not in concepts]
     keep_c = [c for c in COLOURS if c not in concepts]
     combos = [(c, s) for c in keep_c for s in keep_s]
-    sets["nontarget"] = ([f"a {c} {s}" for c, s in (combos[i % len(combos)] for i in range(n))], "", "")
+    sets["nontarget"] = ([w["nontarget"].format(colour=c, shape=s) for c, s in (combos[i % len(combos)]
+                                                                                 for i in range(n))], "", "")
     return sets
 
 
-def set_seeds(k: int, n: int) -> list[int]:
+def set_seeds(k: int, n: int, wording: str = "config") -> list[int]:
     """The fixed seeds of the k-th prompt set (the same images for every run measured)."""
-    return [SEED0 + 100_000 * k + i for i in range(n)]
+    return [WORDINGS[wording]["seed0"] + 100_000 * k + i for i in range(n)]
 
 
 @torch.no_grad()
@@ -65,17 +81,20 @@ def rate(pred: dict[str, np.ndarray], attr: str, value: str) -> float:
     return float((pred[attr] == ATTRIBUTES[attr].index(value)).mean())
 
 
-def measure(pipe, oracle, concepts: list[str], n: int) -> dict:
+def measure(pipe, oracle, concepts: list[str], n: int, wording: str = "config") -> dict:
     from erasure.worlds.toy.vocab import ATTRIBUTES, parse_prompt
 
     out = {}
-    for k, (name, (prompts, attr, value)) in enumerate(prompt_sets(concepts, n).items()):
-        pred = predict(pipe, oracle, prompts, set_seeds(k, n))
+    for k, (name, (prompts, attr, value)) in enumerate(prompt_sets(concepts, n, wording).items()):
+        pred = predict(pipe, oracle, prompts, set_seeds(k, n, wording))
         if name == "nontarget":
             want = [parse_prompt(p) for p in prompts]
             for a in ("shape", "colour"):
                 ok = pred[a] == np.array([ATTRIBUTES[a].index(w[a]) for w in want])
                 out[f"{a}_adh"] = float(ok.mean())
+                if a == "shape":  # per prompted shape: where interference shows (squares drawn as circles)
+                    for shape in dict.fromkeys(w["shape"] for w in want):
+                        out[f"shape_adh:{shape}"] = float(ok[[w["shape"] == shape for w in want]].mean())
         else:
             out[name] = rate(pred, attr, value)
     return out
@@ -97,6 +116,9 @@ def main() -> None:
     ap.add_argument("--which", default="default", help="default,student")
     ap.add_argument("--steps", default="", help="checkpoint steps to measure (default: all)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--wording", default="config",
+                    help="comma-separated wordings of the measured prompts (WORDINGS; heldout: words no training "
+                         "caption uses)")
     ap.add_argument("--from-config", default=None, metavar="YAML",
                     help="take method, preset, concepts, iterations, checkpoint_every and settings from runs[--run]")
     args = ap.parse_args()
@@ -125,14 +147,18 @@ def main() -> None:
     concepts = args.concepts.split(",")
     oracle = load_oracle(base / "oracle")
 
-    base_json = out / f"base-{'-'.join(concepts)}-{args.n}.json"
-    if not base_json.exists():
-        t0 = time.time()
-        rec = measure(load_base_pipeline(str(base / "pipeline")), oracle, concepts, args.n)
-        rec.update(step=0, which="base", seconds=round(time.time() - t0, 1))
-        base_json.write_text(json.dumps(rec))
-    base_rec = json.loads(base_json.read_text())
-    print(json.dumps({"run": "base", **base_rec}), flush=True)
+    wordings = args.wording.split(",")
+    base_recs = {}
+    for wording in wordings:
+        suffix = "" if wording == "config" else f"-{wording}"  # the config wording keeps its old file name
+        base_json = out / f"base-{'-'.join(concepts)}-{args.n}{suffix}.json"
+        if not base_json.exists():
+            t0 = time.time()
+            rec = measure(load_base_pipeline(str(base / "pipeline")), oracle, concepts, args.n, wording)
+            rec.update(step=0, which="base", wording=wording, seconds=round(time.time() - t0, 1))
+            base_json.write_text(json.dumps(rec))
+        base_recs[wording] = json.loads(base_json.read_text())
+        print(json.dumps({"run": "base", **base_recs[wording]}), flush=True)
 
     run_dir = out / "models" / args.run
     t0 = time.time()
@@ -145,13 +171,16 @@ def main() -> None:
         for step in steps:
             for which in args.which.split(","):
                 pipe = load_method_pipeline(str(base / "pipeline"), run_dir, step, which)
-                rec = measure(pipe, oracle, concepts, args.n)
-                rec.update(run=args.run, step=step, which=which, train_seconds=round(train_seconds, 1),
-                           shape_retention=round(rec["shape_adh"] / max(base_rec["shape_adh"], 1e-9), 3),
-                           colour_retention=round(rec["colour_adh"] / max(base_rec["colour_adh"], 1e-9), 3))
-                line = json.dumps(rec)
-                print(line, flush=True)
-                log.write(line + "\n")
+                for wording in wordings:
+                    base_rec = base_recs[wording]
+                    rec = measure(pipe, oracle, concepts, args.n, wording)
+                    rec.update(run=args.run, step=step, which=which, wording=wording,
+                               train_seconds=round(train_seconds, 1),
+                               shape_retention=round(rec["shape_adh"] / max(base_rec["shape_adh"], 1e-9), 3),
+                               colour_retention=round(rec["colour_adh"] / max(base_rec["colour_adh"], 1e-9), 3))
+                    line = json.dumps(rec)
+                    print(line, flush=True)
+                    log.write(line + "\n")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ reuse a base's image-side components."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 
@@ -109,6 +110,7 @@ def test_seeding_a_cache_from_the_shipped_base_reuses_exactly_its_image_stages(t
     cache = build._StageCache(tmp_path / "a", build.RECIPES["full-v2-wide"], 0)
     assert cache.has("vae") and cache.has("oracle") and not cache.has("clip")
     assert (cache.path("vae") / "config.json").is_file() and (cache.path("oracle") / "model.safetensors").is_file()
+    assert json.loads(cache.path("vae").with_suffix(".json").read_text())["from"] == str(SHIPPED_BASE)
     # another seed, or a recipe that trains the VAE differently, reuses nothing
     assert build.seed_cache_from_base(SHIPPED_BASE, tmp_path / "b", "full", 1, log=lambda s: None) == []
     build.RECIPES["vae-variant"] = build.RECIPES["full"] | {"vae_steps": 1}

@@ -87,6 +87,7 @@ class _StageCache:
         self.root = None if cache_dir is None else Path(cache_dir)
         self.cfg, self.seed = cfg, seed
         self.steps_done: dict[str, int] = {}
+        self.reused_from: dict[str, str] = {}  # component -> the base it was seeded from
 
     def path(self, name: str) -> Path:
         return self.root / f"{name}-{stage_key(name, self.cfg, self.seed)}"
@@ -99,6 +100,8 @@ class _StageCache:
             meta = json.loads(self.path(name).with_suffix(".json").read_text())
             log(f"{name}: reusing {self.path(name)}")
             times[name], self.steps_done[name] = meta["seconds"], meta["steps_done"]
+            if "from" in meta:
+                self.reused_from[name] = meta["from"]
             return load(self.path(name))
         t = time.time()
         model = train()
@@ -355,6 +358,8 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
         oracle_mod.save_oracle(oracle, tmp / "oracle")
         times["total"] = sum(times.values())
         figures["steps_done"] = cache.steps_done
+        if cache.reused_from:  # their seconds above are their training time in that base's build
+            figures["reused_from"] = cache.reused_from
 
         check = None
         if measure:
