@@ -225,9 +225,9 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
                measure: bool | None = None, cache_dir: str | Path | None = None, log=print) -> Path:
     """Train tokenizer, toy CLIP, VAE, oracle and UNet; write pipeline/, clip/, oracle/, MODEL_CARD.md and
     SHA256SUMS to `out_dir` (built in a temporary sibling and renamed into place). `measure` (default: on
-    for `full`) runs `check.measure` on the result and records it in the model card. With `cache_dir`, each
-    trained component is kept there and reused by a later call with the same recipe and seed, so an
-    interrupted build resumes at the component it was training."""
+    for every recipe but `micro`) runs `check.measure` on the result and records it in the model card. With
+    `cache_dir`, each trained component is kept there and reused by a later call that trains it the same way
+    (`stage_key`), so an interrupted build resumes at the component it was training."""
     from diffusers import StableDiffusionPipeline
 
     from erasure.worlds.toy import clip as clip_mod
@@ -242,7 +242,7 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
 
         raise ErasureError(f"recipe: unknown toy base recipe {recipe!r}; use one of {sorted(RECIPES)}")
     cfg = RECIPES[recipe]
-    measure = (recipe == "full") if measure is None else measure
+    measure = not recipe.startswith("micro") if measure is None else measure
     set_threads(threads)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
