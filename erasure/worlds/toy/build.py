@@ -42,14 +42,10 @@ RECIPES: dict[str, dict] = {
     "full-v2": _FULL | dict(captions="v2", max_length=20),
     # ... and a text tower / cross-attention twice as wide (the capacity ablation)
     "full-v2-wide": _FULL | dict(captions="v2", max_length=20, text_hidden=192),
-    "micro": dict(
-        n_train=384, n_heldout=128,
-        captions="v1", max_length=16, text_hidden=96,
-        clip_steps=4, clip_batch=64, clip_lr=2e-3,
-        vae_steps=4, vae_batch=32, vae_lr=2e-3, vae_perceptual=0.05,
-        oracle_steps=4, oracle_ft_steps=2, oracle_batch=32, oracle_lr=2e-3,
-        unet_steps=6, unet_batch=16, unet_lr=8e-4, unet_lr2=4e-4, unet_phase1=0.55, unet_ema=0.999,
-        unet_ft_steps=2, unet_ft_lr=2e-4,
+    # every architecture and code path of `full`, on a few hundred images for a few steps
+    "micro": _FULL | dict(
+        n_train=384, n_heldout=128, clip_steps=4, clip_batch=64, vae_steps=4, vae_batch=32,
+        oracle_steps=4, oracle_ft_steps=2, oracle_batch=32, unet_steps=6, unet_batch=16, unet_ft_steps=2,
     ),
 }
 
