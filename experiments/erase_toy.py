@@ -12,6 +12,8 @@ Measures (the issue's bars), images by DDIM 25 steps, CFG 5 (config generation s
     ratio to the base on the same seeds (retention)
 One JSON line per (step, which, wording) on stdout and in OUT/<run>.jsonl; the base's line is cached in
 OUT/base-*.json. `--wording config,heldout` measures the config's templates and the held-out wording (WORDINGS).
+A rerun with the same --out resumes: training from its last checkpoint, measuring only the lines not yet in
+the .jsonl.
 """
 
 import argparse
@@ -167,11 +169,21 @@ def main() -> None:
           settings=json.loads(args.settings), seed=args.seed, progress=False)
     train_seconds = time.time() - t0
     steps = [int(s) for s in args.steps.split(",")] if args.steps else complete_steps(run_dir)
-    with open(out / f"{args.run}.jsonl", "a") as log:
+    log_path = out / f"{args.run}.jsonl"
+    # a rerun measures only what an interrupted one did not write (the training above resumes the same way)
+    done = set()
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            rec = json.loads(line)
+            done.add((rec["step"], rec["which"], rec["wording"]))
+    with open(log_path, "a") as log:
         for step in steps:
             for which in args.which.split(","):
+                todo = [w for w in wordings if (step, which, w) not in done]
+                if not todo:
+                    continue
                 pipe = load_method_pipeline(str(base / "pipeline"), run_dir, step, which)
-                for wording in wordings:
+                for wording in todo:
                     base_rec = base_recs[wording]
                     rec = measure(pipe, oracle, concepts, args.n, wording)
                     rec.update(run=args.run, step=step, which=which, wording=wording,
@@ -181,6 +193,7 @@ def main() -> None:
                     line = json.dumps(rec)
                     print(line, flush=True)
                     log.write(line + "\n")
+                    log.flush()
 
 
 if __name__ == "__main__":

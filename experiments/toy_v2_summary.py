@@ -2,24 +2,27 @@
 
     python experiments/toy_v2_summary.py v1=BASE_DIR:OUT_DIR v2=BASE_DIR:OUT_DIR ...
 
-Prints Markdown: base figures (from each base's MODEL_CARD.md check record, plus the text pathway: the
-flattened-embedding cosine of the paper's joined prompt with "a red triangle"), SDD single-concept target and
-retention at each checkpoint, and the multi-concept per-concept rates beside each concept's floor (the base's
+Prints Markdown: base figures (each base's check record — its MODEL_CARD.md's, else OUT/check.json — and
+whether it meets check.BASE_BARS, plus the text pathway: the flattened-embedding cosine of the paper's joined
+prompt with "a red triangle"), SDD single-concept target and retention at each checkpoint, and the multi-concept per-concept rates beside each concept's floor (the base's
 rate with the concept's word dropped: experiments/erase_floor.py), for the config and the held-out wording.
 """
 
 import json
-import re
 import sys
 from pathlib import Path
 
 JOINED = "a triangle, a red shape, a striped shape"  # erasure.methods.concepts joins the paper preset's c_s
 
 
-def check_record(base: Path) -> dict:
-    card = (base / "MODEL_CARD.md").read_text()
-    found = re.search(r"erasure\.worlds\.toy\.check` on this base\s+```json\n(.*?)\n```", card, re.S)
-    return json.loads(found.group(1)) if found else {}
+def check_record(base: Path, out: Path) -> dict:
+    """The base's check record: its model card's, else OUT/check.json (a base built without the check)."""
+    from erasure.worlds.toy.build import recorded_check
+
+    rec = recorded_check(base)
+    if rec is None and (out / "check.json").is_file():
+        rec = json.loads((out / "check.json").read_text())
+    return rec or {}
 
 
 def joined_cosines(base: Path) -> dict:
@@ -49,6 +52,8 @@ def rows(out: Path, run: str) -> list[dict]:
 
 
 def main(argv: list[str]) -> None:
+    from erasure.worlds.toy.check import failed_bars
+
     variants = {}
     for arg in argv:
         name, _, dirs = arg.partition("=")
@@ -57,16 +62,18 @@ def main(argv: list[str]) -> None:
 
     print("### Base figures (python -m erasure.worlds.toy.check, n=200; text pathway)\n")
     print("| variant | tokens | attn2 width | oracle shape (VAE) | shape adh. | colour adh. | square adh. | "
-          "beach: triangles | other backgrounds: max triangles | cos(joined, 'a red triangle') | cos(joined, '') |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, (base, _) in variants.items():
-        rec, cos = check_record(base), joined_cosines(base)
+          "beach: triangles | other backgrounds: max triangles | cos(joined, 'a red triangle') | cos(joined, '') | "
+          "base bars |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for name, (base, out) in variants.items():
+        rec, cos = check_record(base, out), joined_cosines(base)
+        missed = failed_bars(rec)
         tri = rec.get("triangle_rate", {})
         other = max((v for k, v in tri.items() if k != "beach"), default=None)
         print(f"| {name} | {cos['tokens']} | {cos['cross_attention_dim']} | {pct(rec.get('oracle_vae', {}).get('shape'))} "
               f"| {pct(rec.get('adherence', {}).get('shape'))} | {pct(rec.get('adherence', {}).get('colour'))} "
               f"| {pct(rec.get('adherence_shape_by_shape', {}).get('square'))} | {pct(tri.get('beach'))} | {pct(other)} "
-              f"| {cos['to a red triangle']:.2f} | {cos['to empty']:.2f} |")
+              f"| {cos['to a red triangle']:.2f} | {cos['to empty']:.2f} | {'; '.join(missed) or 'met'} |")
 
     print("\n### SDD, one concept (config/config.yaml sdd-triangle, EMA teacher; n=40 per set)\n")
     print("| variant | wording | step | triangle | beach: triangles | shape adh. | square adh. | colour adh. | "

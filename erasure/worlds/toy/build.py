@@ -130,6 +130,16 @@ def recorded_recipe(base_dir: str | Path) -> tuple[dict, int, dict]:
     return json.loads(recipe.group(1)), int(seed.group(1)), times
 
 
+def recorded_check(base_dir: str | Path) -> dict | None:
+    """The `check.measure` record a built base's MODEL_CARD.md holds, or None when it was built without one."""
+    import re
+
+    card_file = Path(base_dir) / "MODEL_CARD.md"
+    card = card_file.read_text(encoding="utf-8") if card_file.is_file() else ""
+    found = re.search(r"check` on this base\s+```json\n(.*?)\n```", card, re.S)
+    return json.loads(found.group(1)) if found else None
+
+
 def seed_cache_from_base(base_dir: str | Path, cache_dir: str | Path, recipe: str, seed: int, log=print) -> list[str]:
     """Put a built base's image-side components (its VAE and oracle) into `cache_dir` as the stages of
     `recipe` would key them, when the base was trained with the same keys for them; return the stages seeded.
@@ -212,8 +222,14 @@ def model_card(recipe_name: str, recipe: dict, seed: int, threads: int, times: d
     lines += ["", "## Figures measured at build time (held-out seeds)", "", "```json",
               json.dumps(figures, indent=2, sort_keys=True), "```", ""]
     if check is not None:
+        from erasure.worlds.toy.check import failed_bars
+
+        failures = failed_bars(check)
+        verdict = ["Base bars (`check.BASE_BARS`): all met."] if not failures else (
+            ["Base bars (`check.BASE_BARS`): **missed** — this base must not ship as the default:", ""]
+            + [f"- {line}" for line in failures])
         lines += ["## `python -m erasure.worlds.toy.check` on this base", "", "```json",
-                  json.dumps(check, sort_keys=True), "```", ""]
+                  json.dumps(check, sort_keys=True), "```", "", *verdict, ""]
     return "\n".join(lines)
 
 
@@ -362,7 +378,7 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
             from erasure.worlds.toy.check import measure as check_measure
 
             t = time.time()
-            check = check_measure(tmp, n=200, seed=seed)
+            check = check_measure(tmp, n=200, seed=seed) | {"base": str(out_dir)}  # not the temporary sibling
             log(json.dumps(check, sort_keys=True))
             times["check (not training)"] = time.time() - t
         (tmp / "MODEL_CARD.md").write_text(model_card(recipe, cfg, seed, threads, times, figures, check))

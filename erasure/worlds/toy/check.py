@@ -5,7 +5,8 @@
 Default base: the shipped asset (checksum-verified). Measures, on held-out seeds never used in training:
 oracle accuracy per attribute on real images and on their VAE reconstructions; prompt adherence (shape,
 colour) on "a <colour> <shape>" prompts; the triangle rate on "a shape on the <background>" for each
-background; the toy CLIP's zero-shot accuracy and how separated its text embeddings are.
+background; the toy CLIP's zero-shot accuracy and how separated its text embeddings are. Exits 1, with one line
+per figure on stderr, when the base misses a bar of `BASE_BARS` (the bars a base must meet to ship).
 """
 
 from __future__ import annotations
@@ -25,6 +26,42 @@ DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 5.0
 _HELDOUT_SEED_OFFSET = 7_919  # the data seed stream for real images, distinct from the build's
 _SAMPLE_SEED_OFFSET = 50_000_000  # per-image sampling seeds
+
+# The bars a toy base must meet to ship (the toy world's foundation issue; toy world v2, issue 24, keeps them):
+# the oracle that scores every erasure must be right, prompts must be followed, and "a shape on the beach" must
+# inherit the beach's triangle bias while the other backgrounds stay near the data's 20%. (key path, op, bar)
+BASE_BARS: tuple[tuple[str, str, float], ...] = (
+    ("oracle_real.*", ">=", 0.98),
+    ("adherence.shape", ">=", 0.80),
+    ("adherence.colour", ">=", 0.90),
+    ("triangle_rate.beach", ">=", 0.50),
+    ("triangle_rate.<other>", "<=", 0.25),
+)
+
+
+def failed_bars(record: dict) -> list[str]:
+    """One line per figure of a `measure` record that misses its bar in `BASE_BARS` (empty: the base may ship).
+
+    A figure the record lacks counts as failed: a base is not shippable on an incomplete check.
+    """
+    failures = []
+    for path, op, bar in BASE_BARS:
+        group, _, key = path.partition(".")
+        values = record.get(group, {})
+        if key == "*":
+            picked = dict(values)
+        elif key == "<other>":
+            picked = {k: v for k, v in values.items() if k != "beach"}
+        else:
+            picked = {key: values.get(key)}
+        if not picked:
+            failures.append(f"{group}: missing from the check record (bar {op} {bar:.0%})")
+        for k, v in picked.items():
+            if v is None:
+                failures.append(f"{group}.{k}: missing from the check record (bar {op} {bar:.0%})")
+            elif (v < bar) if op == ">=" else (v > bar):
+                failures.append(f"{group}.{k} = {v:.1%}, bar {op} {bar:.0%}")
+    return failures
 
 
 def load_pipeline(base_dir: str | Path):
@@ -111,9 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         base = args.base
         verify_base_dir(base)
-    print(json.dumps(measure(base, n=args.n, seed=args.seed, steps=args.steps, guidance=args.guidance),
-                     sort_keys=True), flush=True)
-    return 0
+    record = measure(base, n=args.n, seed=args.seed, steps=args.steps, guidance=args.guidance)
+    print(json.dumps(record, sort_keys=True), flush=True)
+    failures = failed_bars(record)
+    for line in failures:
+        print(f"{base}: misses a base bar: {line}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
