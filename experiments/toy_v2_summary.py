@@ -4,8 +4,9 @@
 
 Prints Markdown: base figures (each base's check record — its MODEL_CARD.md's, else OUT/check.json — and
 whether it meets check.BASE_BARS, plus the text pathway: the flattened-embedding cosine of the paper's joined
-prompt with "a red triangle"), SDD single-concept target and retention at each checkpoint, and the multi-concept per-concept rates beside each concept's floor (the base's
-rate with the concept's word dropped: experiments/erase_floor.py), for the config and the held-out wording.
+prompt with "a red triangle"), SDD single-concept target and retention at each checkpoint, and the
+multi-concept per-concept rates beside each concept's floor (the base's rate with the concept's word dropped:
+experiments/erase_floor.py), for the config and the held-out wording.
 """
 
 import json

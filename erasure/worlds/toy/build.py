@@ -111,6 +111,12 @@ class _StageCache:
         return model
 
 
+def _model_card(base_dir: str | Path) -> tuple[Path, str]:
+    """(path, text) of a built base's MODEL_CARD.md; the text is empty when there is none."""
+    card_file = Path(base_dir) / "MODEL_CARD.md"
+    return card_file, card_file.read_text(encoding="utf-8") if card_file.is_file() else ""
+
+
 def recorded_recipe(base_dir: str | Path) -> tuple[dict, int, dict]:
     """(recipe, seed, training seconds per component) a built base's MODEL_CARD.md records.
 
@@ -119,8 +125,7 @@ def recorded_recipe(base_dir: str | Path) -> tuple[dict, int, dict]:
 
     from erasure.errors import ErasureError
 
-    card_file = Path(base_dir) / "MODEL_CARD.md"
-    card = card_file.read_text(encoding="utf-8") if card_file.is_file() else ""
+    card_file, card = _model_card(base_dir)
     recipe = re.search(r"## Recipe\s+```json\n(.*?)\n```", card, re.S)
     seed = re.search(r"--seed (\d+)", card)
     if recipe is None or seed is None:
@@ -134,9 +139,7 @@ def recorded_check(base_dir: str | Path) -> dict | None:
     """The `check.measure` record a built base's MODEL_CARD.md holds, or None when it was built without one."""
     import re
 
-    card_file = Path(base_dir) / "MODEL_CARD.md"
-    card = card_file.read_text(encoding="utf-8") if card_file.is_file() else ""
-    found = re.search(r"check` on this base\s+```json\n(.*?)\n```", card, re.S)
+    found = re.search(r"check` on this base\s+```json\n(.*?)\n```", _model_card(base_dir)[1], re.S)
     return json.loads(found.group(1)) if found else None
 
 
@@ -254,7 +257,7 @@ def build_base(out_dir: str | Path, *, recipe: str = "full", seed: int = 0, thre
 
         raise ErasureError(f"recipe: unknown toy base recipe {recipe!r}; use one of {sorted(RECIPES)}")
     cfg = RECIPES[recipe]
-    measure = not recipe.startswith("micro") if measure is None else measure
+    measure = recipe != "micro" if measure is None else measure
     set_threads(threads)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
