@@ -93,11 +93,13 @@ def test_toy_world_every_table_method_draws_and_scores_every_toy_set(repo):
     config = _load(repo, "config.yaml")
     sets, scores = set(plan.required_image_sets(config)), set(plan.required_scores(config))
     methods = plan.table_methods(config)
-    assert len(methods) == 10 and set(config["generation"]["every_method"]) == set(config["prompt_sets"])
+    # i2p, Table 2's set, is drawn only by the Table 2 overlay (issue 33: the front door draws what it shows)
+    assert len(methods) == 10 and set(config["generation"]["every_method"]) == set(config["prompt_sets"]) - {"i2p"}
     assert {"uce-triangle@1", "rece-triangle@6"} <= set(methods)  # closed-form edits draw every set too
     reference = plan.reference_method(config)
     for method in methods:
-        for promptset, spec in config["prompt_sets"].items():
+        for promptset in config["generation"]["every_method"]:
+            spec = config["prompt_sets"][promptset]
             assert plan.ImageSet(method, promptset) in sets
             for metric in spec["metrics"]:
                 if not (catalog.is_paired(metric) and method == reference):
