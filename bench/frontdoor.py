@@ -59,6 +59,10 @@ def _run(cmd: str, cwd: Path, env: dict, log: Path) -> tuple[float, float]:
 
 
 def _job_log(results: Path, rule: str, bench_file: Path, bench_root: Path) -> Path:
+    """The job's log beside its benchmark file: logs/{rule}/{wildcards...}.log, or logs/{rule}.log for a rule
+    without wildcards (benchmarks/{rule}.tsv)."""
+    if bench_file.parent == bench_root:
+        return results / "logs" / bench_file.with_suffix(".log").name
     relative = bench_file.relative_to(bench_root / rule).with_suffix(".log")
     return results / "logs" / rule / relative
 
@@ -70,7 +74,7 @@ def analyse(run_dir: Path) -> dict:
     for bench_root in sorted(run_dir.glob("results/*/benchmarks")):
         results = bench_root.parent
         for tsv in sorted(bench_root.rglob("*.tsv")):
-            rule = tsv.relative_to(bench_root).parts[0]
+            rule = tsv.relative_to(bench_root).parts[0].removesuffix(".tsv")
             with open(tsv) as handle:
                 row = next(csv.DictReader(handle, delimiter="\t"), None)
             if row is None:

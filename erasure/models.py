@@ -41,7 +41,7 @@ def load_base_pipeline(
     from diffusers import StableDiffusionPipeline
 
     resolved = resolve_base_source(source, results_root)
-    kwargs = dict(torch_dtype=dtype, safety_checker=None, requires_safety_checker=False)
+    kwargs = dict(dtype=dtype, safety_checker=None, requires_safety_checker=False)  # `torch_dtype`: deprecated
     if Path(resolved).is_dir():
         try:
             pipe = StableDiffusionPipeline.from_pretrained(resolved, local_files_only=True, **kwargs)

@@ -166,3 +166,58 @@ def test_float16_overflow_is_caught_where_float32_is_fine(tmp_path, fp16_overflo
         message = str(err.value)
         assert "prompt_id body-000, seed 0" in message and "VAE decoder output" in message
         assert "float16 overflow" in message and not list(out.glob("*.png"))
+
+
+class _FakeMethod:
+    """The generate contract's surface of a method pipeline: grey images, no model."""
+    latent_shape = (4, 2, 2)
+    name = "fake"
+
+    def __call__(self, prompts, latents, *, guidance, steps):
+        import numpy as np
+
+        return [np.full((4, 4, 3), 128, dtype=np.uint8) for _ in prompts]
+
+
+def test_run_images_lists_the_folder_once_and_clears_only_its_own_torn_writes(tmp_path, monkeypatch, caplog):
+    # issue 38: the folder was globbed once per image (a 1,000-image shard in a 30,000-file folder scanned it
+    # 1,000 times); torn writes of this shard's images are still removed, another shard's are not touched
+    import logging
+    import os
+
+    from erasure.generate import shard as shard_mod
+    from erasure.generate.shard import ImageSpec, run_images
+
+    specs = [ImageSpec(f"p{i}", "a shape", 0, 5.0) for i in range(5)]
+    (tmp_path / specs[0].name).write_bytes(b"drawn before")  # present: not drawn again
+    torn = tmp_path / f".{specs[1].name}.abc123_x.tmp"
+    torn.write_bytes(b"torn")
+    other = tmp_path / ".q9_0.png.zz9.tmp"  # another shard's image being written right now
+    other.write_bytes(b"busy")
+    scans = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(shard_mod.os, "scandir", lambda p: scans.append(p) or real_scandir(p))
+    monkeypatch.setattr(type(tmp_path), "glob", lambda *a, **k: pytest.fail("run_images globbed the folder"))
+    with caplog.at_level(logging.INFO, logger="erasure.generate.shard"):
+        assert run_images(_FakeMethod(), specs, tmp_path, steps=1, batch_size=2) == 4
+    assert len(scans) == 1
+    assert not torn.exists() and other.exists()
+    assert (tmp_path / specs[0].name).read_bytes() == b"drawn before"
+    assert all((tmp_path / s.name).read_bytes().startswith(b"\x89PNG") for s in specs[1:])
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("images ")]
+    assert [line.split(",")[0] for line in progress] == ["images 2/4", "images 4/4"]
+    assert "images/s" in progress[-1] and "ETA 0 s" in progress[-1]
+
+
+def test_run_images_surfaces_a_failed_png_write(tmp_path, monkeypatch):
+    # PNGs are written by a thread pool while the next batch denoises: a write error must still stop the job
+    from erasure.generate import shard as shard_mod
+    from erasure.generate.shard import ImageSpec, run_images
+
+    def broken_save(self, *args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(shard_mod.Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="No space left"):
+        run_images(_FakeMethod(), [ImageSpec("p0", "a shape", 0, 5.0)], tmp_path, steps=1, batch_size=1)
+    assert not list(tmp_path.iterdir())  # the atomic write left nothing behind
