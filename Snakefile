@@ -54,8 +54,8 @@ include: "rules/attack.smk"
 
 
 onstart:
-    # SLURM only, never a dry run: partitions exist, no job of an earlier run still builds a planned output,
-    # stale rule logs removed (erasure/slurm_start.py; docs/cluster.md)
+    # never a dry run: no SLURM job of an earlier run still builds a planned output; with --profile slurm also:
+    # the partitions exist, stale rule logs removed (erasure/slurm_start.py; docs/cluster.md)
     try:
         slurm_start.on_start(workflow)
     except ErasureError as error:

@@ -18,9 +18,12 @@ job; a job cancelled while still pending never starts, so its `log:` path -- the
 of that rule and wildcards -- would still hold an earlier run's log, and `show-failed-logs` would print it
 as this job's. Removed here, a rule log only ever holds what a job of this run wrote.
 
-Only for the `slurm` executor and never in a dry run (`on_start` is called from the Snakefile's `onstart`,
-which Snakemake runs only for a real run): a local run pays nothing. Library code: it reads the workflow
-object it is given (duck-typed, as erasure.slurm_states reads the plugin) and never imports snakemake.
+1 and 3 only for the `slurm` executor. 2 also for any other executor on a machine with `squeue` on PATH:
+a run started with `--cores` on a cluster node after a killed SLURM run races its orphans just the same.
+Never in a dry run (`on_start` is called from the Snakefile's `onstart`, which Snakemake runs only for a
+real run, and never inside a job: jobs are spawned with `--no-hooks`). Off a cluster, a local run pays one
+PATH lookup. Library code: it reads the workflow object it is given (duck-typed, as erasure.slurm_states
+reads the plugin) and never imports snakemake.
 """
 
 from __future__ import annotations
@@ -206,7 +209,7 @@ def orphans_message(found: Sequence[tuple[QueuedJob, PlannedJob]], workdir: str 
         f"{'are' if n > 1 else 'is'} still queued or running for outputs this run would build: {named}; "
         f"a second copy would write the same files. Wait until `squeue --me` no longer lists "
         f"{'them' if n > 1 else 'it'} and run again, or end {'them' if n > 1 else 'it'}: scancel {ids} "
-        f"({ORPHANS_ENV}=ignore submits anyway). Nothing was submitted"
+        f"({ORPHANS_ENV}=ignore goes ahead anyway). Nothing was started"
     )
 
 
@@ -245,8 +248,9 @@ def remove_rule_logs(jobs: Iterable[PlannedJob], workdir: str | os.PathLike) -> 
 # ---- the Snakefile's entry point --------------------------------------------------------------------------
 
 
-def planned_jobs(workflow) -> list[PlannedJob]:
-    """The jobs Snakemake will run (`workflow.dag.needrun_jobs()`), as the plugin will submit them."""
+def planned_jobs(workflow, submitted_only: bool = True) -> list[PlannedJob]:
+    """The jobs Snakemake will run (`workflow.dag.needrun_jobs()`), as the plugin would submit them;
+    `submitted_only`: without the jobs of local rules (they run in Snakemake's own process)."""
     out = []
     for job in workflow.dag.needrun_jobs():
         if getattr(job, "is_group", lambda: False)():
@@ -254,7 +258,7 @@ def planned_jobs(workflow) -> list[PlannedJob]:
         else:
             members = [job]
         for member in members:
-            if getattr(member, "is_local", False):
+            if submitted_only and getattr(member, "is_local", False):
                 continue  # runs in this process (localrules): never submitted
             resources = member.resources
             out.append(PlannedJob(
@@ -274,15 +278,21 @@ def uses_slurm(workflow) -> bool:
 
 
 def on_start(workflow, env: Mapping[str, str] = os.environ, run: Runner = _run) -> None:
-    """Checks 1 and 2, then 3; only when `workflow` submits through the slurm executor and not in a dry run.
+    """Checks 1, 2 and 3 for a run through the slurm executor; check 2 alone for any other executor where
+    `squeue` is on PATH; nothing in a dry run.
 
     Raises:
-        ErasureError: from `check_partitions` or `check_orphans`; nothing was submitted.
+        ErasureError: from `check_partitions` or `check_orphans`; nothing was submitted or run.
     """
-    if not uses_slurm(workflow) or getattr(workflow, "dryrun", False):
+    if getattr(workflow, "dryrun", False):
+        return
+    workdir = os.getcwd()  # Snakemake has changed into --directory; the plugin submits with -D <this>
+    if not uses_slurm(workflow):
+        if run is _run and shutil.which("squeue") is None:
+            return  # not a cluster machine: no SLURM job can race this run
+        check_orphans(planned_jobs(workflow, submitted_only=False), workdir, env=env, run=run)
         return
     jobs = planned_jobs(workflow)
-    workdir = os.getcwd()  # Snakemake has changed into --directory; the plugin submits with -D <this>
     check_partitions(jobs, env=env, run=run)
     check_orphans(jobs, workdir, env=env, run=run)
     remove_rule_logs(jobs, workdir)

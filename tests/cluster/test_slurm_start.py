@@ -184,9 +184,12 @@ def fake_slurm(tmp_path):
     return answers, env
 
 
-def snakemake(workdir: Path, env: dict, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "-d", str(workdir),
-           "--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1", *args]
+def snakemake(workdir: Path, env: dict, *args: str, timeout: int = 120, profile: bool = True
+              ) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-d", str(workdir), *args]
+    if profile:
+        cmd += ["--profile", str(PROFILE), "--seconds-between-status-checks", "1",
+                "--slurm-init-seconds-before-status-checks", "1"]
     if "-s" not in args:
         cmd += ["-s", str(workdir / "Snakefile")]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -237,7 +240,28 @@ def test_orphans_of_a_killed_run_stop_the_rerun_before_sbatch(tmp_path, fake_slu
     assert len(sbatch_calls(answers)) == 1, (proc.stdout + proc.stderr)[-3000:]
 
 
-def test_job_cancelled_while_pending_shows_no_earlier_runs_rule_log(tmp_path, fake_slurm):
+def test_local_run_on_a_cluster_node_is_stopped_by_the_orphans_too(tmp_path, fake_slurm):
+    # second instance: after a killed SLURM run, the same workflow started with --cores (say on a GPU node)
+    answers, env = fake_slurm
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "Snakefile").write_text(TINY.format(root=str(ROOT)))
+    (answers / "squeue.out").write_text(f"4711|PENDING|old-run-uuid|{work}|rule_make_wildcards_a\n")
+    proc = snakemake(work, env, "--cores", "1", profile=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "4711 PENDING make (x=a)" in out and "scancel 4711 " in out
+    assert not (work / "out" / "a.txt").exists()
+    # off a cluster (no squeue on PATH) the local run checks nothing and runs
+    env_off = {**env, "PATH": os.environ["PATH"]}
+    proc = snakemake(work, env_off, "--cores", "1", profile=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert (work / "out" / "a.txt").read_text() == "made\n"
+
+
+# the state our correction reports (cancelled before it started) and one the plugin reports itself
+@pytest.mark.parametrize("state", ["CANCELLED by 0", "FAILED"])
+def test_job_cancelled_while_pending_shows_no_earlier_runs_rule_log(tmp_path, fake_slurm, state):
     answers, env = fake_slurm
     work = tmp_path / "w"
     (work / "logs").mkdir(parents=True)
@@ -245,7 +269,7 @@ def test_job_cancelled_while_pending_shows_no_earlier_runs_rule_log(tmp_path, fa
     # the rule log an earlier run's job (SLURM job 4000) left behind
     (work / "logs" / "a.log").write_text("SLURM_JOB_ID=4000  host=n1\nearlier run: step 300 of 1000\n")
     (answers / "sbatch.out").write_text("4711\n")
-    (answers / "sacct.out").write_text("4711|CANCELLED by 0\n")  # cancelled before it started
+    (answers / "sacct.out").write_text(f"4711|{state}\n")  # ended before it started
     proc = snakemake(work, env, timeout=90)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
