@@ -237,7 +237,10 @@ def test_orphans_of_a_killed_run_stop_the_rerun_before_sbatch(tmp_path, fake_slu
     (answers / "sbatch.rc").write_text("1")  # stop right after the submission
     (answers / "sbatch.err").write_text("sbatch: error: stop here\n")
     proc = snakemake(work, env)
-    assert len(sbatch_calls(answers)) == 1, (proc.stdout + proc.stderr)[-3000:]
+    (call,) = sbatch_calls(answers)
+    # what the check looks for is what the plugin submits: this job's comment, this working directory
+    assert f"--comment {PlannedJob('make', {'x': 'a'}).comment} " in call, call
+    assert f" -D {work}" in call, call
 
 
 def test_local_run_on_a_cluster_node_is_stopped_by_the_orphans_too(tmp_path, fake_slurm):
