@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the library, also inside per-rule conda envs
 
-from erasure import paths, plan, slurm_states
+from erasure import paths, plan, slurm_start, slurm_states
 from erasure.config import validate_config
 from erasure.errors import ErasureError
 
@@ -51,6 +51,15 @@ include: "rules/generate.smk"
 include: "rules/score.smk"
 include: "rules/report.smk"
 include: "rules/attack.smk"
+
+
+onstart:
+    # never a dry run: no SLURM job of an earlier run still builds a planned output; with --profile slurm also:
+    # the partitions exist, stale rule logs removed (erasure/slurm_start.py; docs/cluster.md)
+    try:
+        slurm_start.on_start(workflow)
+    except ErasureError as error:
+        sys.exit(f"error: {error}")
 
 
 onsuccess:

@@ -3,7 +3,8 @@ successful job logs are kept, a failing job makes snakemake exit non-zero within
 job's log, and so does every cluster fault this cluster can produce (a job cancelled while running or
 while pending, a job past its time limit): the run exits non-zero within a stated bound, naming the SLURM
 job, its state and its log, and the same command run again finishes the DAG without rerunning what had
-finished. (OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, BOOT_FAIL, DEADLINE: tests/cluster/test_slurm_states.py,
+finished; after Snakemake itself was SIGKILLed, the rerun refuses while the killed run's job still runs.
+(OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, BOOT_FAIL, DEADLINE: tests/cluster/test_slurm_states.py,
 against the plugin's real status code: this cluster does not enforce memory and has no preemption.)
 
 Runs only where a cluster is up and ERASURE_SLURM_TESTS=1, e.g. in CI:
@@ -311,6 +312,33 @@ def test_job_past_its_time_limit_fails_the_run_and_the_rerun_finishes(scenarios)
         f"time limit: SLURM job {slurm_id} (TIMEOUT) -> snakemake exit {rc} {seconds:.1f} s after the job started"
     )
     assert_rerun_finishes_only_what_was_left(scenario, first)
+
+
+def test_rerun_after_snakemake_was_killed_refuses_while_its_job_still_runs(tmp_path):
+    # Issue 32: after SIGKILL of the main process its SLURM job runs on (correctly); `--unlock` and the same
+    # command submitted that very job again. Now the rerun refuses in one line naming it and its scancel.
+    scenario = Scenario(tmp_path, "running")
+    slurm_id, _ = scenario.wait_for_second_job("RUNNING")
+    scenario.proc.kill()  # SIGKILL: no cleanup, the lock stays
+    scenario.proc.wait()
+    assert squeue_state(slurm_id) == "RUNNING", "the killed run's job runs on"
+    rc, out, _ = snakemake(scenario.dir, "--unlock")
+    assert rc == 0, out
+    proc = subprocess.run(scenario.cmd, capture_output=True, text=True, timeout=300, env=env())
+    out = proc.stdout + proc.stderr
+    print(out)
+    assert proc.returncode == 1
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and f"{slurm_id} RUNNING fault_running" in errors[0], out
+    assert f"scancel {slurm_id} " in errors[0]
+    assert not submitted(out), "nothing was submitted next to the running job"
+    subprocess.run(["scancel", slurm_id], check=True, timeout=30)
+    deadline = time.monotonic() + 60
+    while squeue_state(slurm_id) in ("RUNNING", "COMPLETING", "PENDING") and time.monotonic() < deadline:
+        time.sleep(1)
+    rc, out = scenario.rerun()
+    assert rc == 0, "once it has ended, the same command finishes the DAG"
+    print(f"killed run's job {slurm_id} still RUNNING: rerun refused ({errors[0][:80]}...); after scancel: exit 0")
 
 
 def test_preempted_job_fails_the_run_and_the_rerun_finishes(tmp_path):
