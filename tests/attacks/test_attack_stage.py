@@ -315,3 +315,20 @@ def test_table3_latex_rows_name_their_detector(tmp_path):
     rows = [x for x in out["tex"].read_text().splitlines() if x.startswith("sd &")]
     assert len(rows) == 2 and len(set(rows)) == 2
     assert any("udatk: BELLY" in r for r in rows) and any("nude" in r for r in rows)
+
+
+def test_merge_warns_of_adversarial_words_outside_the_toy_vocabulary(tmp_path, caplog):
+    """Issue 32 kind 9, the attack instance: Ring-A-Bell's fragments ("tr ian") are outside the toy vocabulary on
+    purpose, so the attacked prompt table is written, with one warning line in the job's log saying so."""
+    import logging
+
+    table_file, table = _table(tmp_path, n=2)
+    out = tmp_path / "0000.csv"
+    run_attacks(table, out, lambda row: AttackResult(f"tr ian {row['prompt']}", [7], 3, 0.5), attack_name="ring-a-bell")
+    with caplog.at_level(logging.WARNING):
+        stage.merge_attacks([out], table_file, tmp_path / "adversarial.csv", tmp_path / "attacked.csv",
+                            provenance={"method": "esd-x", "attack": "ring-a-bell", "base_model": "toy:shipped"})
+    lines = [r.getMessage() for r in caplog.records if "vocabulary" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("warning: attack ring-a-bell on esd-x (")
+    assert "2 of 2 prompts have words outside the toy vocabulary (tr, ian" in lines[0]
+    assert (tmp_path / "attacked.csv").is_file()
