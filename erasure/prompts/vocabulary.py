@@ -112,7 +112,7 @@ def check_config(config: Mapping, source: str = "config") -> list[str]:
                                f"{_suggest(world, unknown)}write it in the vocabulary's words ({_known(world)})")
         warnings.append(f"{source}: {key}: {text!r} has words outside the {world.name} vocabulary "
                         f"({_listed(unknown)}): the tokenizer splits them into pieces no caption trained, so the "
-                        f"text means only its known words ({_known(world)})")
+                        f"text quietly means something else ({_known(world)})")
     return warnings
 
 
@@ -128,8 +128,8 @@ def table_warning(table: pd.DataFrame, where: str, world: World) -> str | None:
     words = list(dict.fromkeys(w for _, _, unknown in hits for w in unknown))
     pid, text, _ = hits[0]
     return (f"{where}: {len(hits)} of {len(table)} prompts have words outside the {world.name} vocabulary "
-            f"({_listed(words)}); its tokenizer splits them into pieces no caption trained, so those prompts mean "
-            f"only their known words (e.g. prompt_id {pid}: {text!r}; {_known(world)})")
+            f"({_listed(words)}); its tokenizer splits them into pieces no caption trained, so those prompts "
+            f"quietly mean something else (e.g. prompt_id {pid}: {text!r}; {_known(world)})")
 
 
 def warn_table(table: pd.DataFrame, where: str, base_model: str | None) -> str | None:

@@ -114,8 +114,9 @@ def test_the_prompts_job_logs_the_warning(tmp_path, monkeypatch):
     made = pd.DataFrame({"prompt_id": ["a"], "prompt": ["a triangles"], "seed": [0], "guidance": [5.0]})
     monkeypatch.setattr(sources, "build_prompt_table", lambda *a, **k: made)  # a user's file, read as it was
     log = tmp_path / "job.log"
-    shim.main(tmp_path / "t.csv", log, name="mine", spec={"source": "i2p", "path": "/data/mine.csv", "n_prompts": 1},
-              guidance=5.0, base_model="toy:shipped")
+    # params.spec is the table's spec (no path: erasure.prompts.kinds.table_spec); the file comes from the config
+    shim.main(tmp_path / "t.csv", log, name="mine", spec={"source": "i2p", "n_prompts": 1}, guidance=5.0,
+              base_model="toy:shipped", user_file="/data/mine.csv")
     text = log.read_text()
     assert "warning: prompt_sets.mine (/data/mine.csv): 1 of 1 prompts have words outside the toy vocabulary " \
            "(triangles)" in text
