@@ -5,17 +5,19 @@ no caption ever trained, so "a red triangles" quietly asks for something else (t
 for "triangles"). The tokenizer stays as it is (the shipped base's weights depend on it); this module makes
 such words visible where they are written:
 
-- config texts (concepts of runs / inference methods / prompt sets, a run's preserve list and retain
-  prompts, a prompt set's exclude words, a Ring-A-Bell concept):
+- config texts (concepts of runs / inference methods / prompt sets, a run's preserve list, retain
+  prompts and guide concept, a prompt set's exclude words, a Ring-A-Bell concept):
   an ERROR when a concept names nothing the world knows — its unknown words are all it says (e.g.
   "triangles", "a triangles"), or an `exclude` word the captions can never contain, so it excludes
   nothing — since such a run erases, or such a set leaves out, nothing the base knows: a typo, not a
   choice. A WARNING when the concept also names a known attribute ("a sandy triangle"): it may be
   deliberate.
-- prompt tables (a prompt set's, an attack's attacked copy): a WARNING in the job's log naming the set,
-  how many prompts, the words and an example. Never an error: held-out wordings (experiments/erase_toy.py
-  WORDINGS, erasure.worlds.toy.prompts HELDOUT_*) and attacks' prompts (Ring-A-Bell's fragments) step
-  outside the vocabulary on purpose, and what that does is what they measure.
+- prompt tables (a prompt set's, an attack's attacked copy): a WARNING in the job's log naming the set
+  (the user's file), how many prompts, the words and an example. Never an error: Ring-A-Bell's prompts are
+  token fragments by design, and a prompt set probing words the base never saw is a fair experiment (what
+  such a prompt does is then what it measures). The toy's own sets, held-out wordings included
+  (erasure.worlds.toy.prompts HELDOUT_*, experiments/erase_toy.py WORDINGS), stay inside the vocabulary —
+  new word orders, not new words (tests/prompts/test_vocabulary.py).
 
 Worlds with an open vocabulary (SD) have no unknown words; nothing is checked there. Torch-free.
 """
@@ -81,6 +83,8 @@ def config_texts(config: Mapping) -> Iterator[tuple[str, str, bool]]:
             yield from concepts(f"{section}.{name}.settings.preserve", settings.get("preserve"))
             for text in settings.get("retain_prompts") or ():
                 yield f"{section}.{name}.settings.retain_prompts", str(text), False
+            if settings.get("guide"):
+                yield f"{section}.{name}.settings.guide", str(settings["guide"]), False
             for text in spec.get("exclude") or ():
                 yield f"{section}.{name}.exclude", str(text), True
     for name, attack in ((config.get("attacks") or {}).get("attacks") or {}).items():

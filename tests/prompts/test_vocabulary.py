@@ -95,6 +95,17 @@ def test_prompt_table_with_unknown_words_is_a_warning_naming_the_set(caplog):
     assert warn_table(table, "x", "CompVis/stable-diffusion-v1-4") is None
 
 
+def test_the_held_out_wordings_are_new_orders_not_new_words():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("erase_toy", ROOT / "experiments" / "erase_toy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    templates = [t for wording in module.WORDINGS.values() for t in wording.values() if isinstance(t, str)]
+    filled = [t.format(colour="red", shape="circle", fill="striped") for t in templates]
+    assert len(filled) == 10 and [TOY.unknown_words(t) for t in filled] == [[]] * 10
+
+
 @pytest.mark.parametrize("source", ["toy-body", "toy-coco", "toy-i2p", "toy-artists", "toy-attack", "toy-heldout-body",
                                     "toy-heldout-coco"])
 def test_every_toy_prompt_source_stays_in_the_vocabulary(source):
