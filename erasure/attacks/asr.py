@@ -5,8 +5,9 @@ intervals, as three quantities that the literature all calls "ASR" but that are 
 - adversarial-prompt ASR (`adversarial_*`): the images drawn from the attack's output prompts alone
   (`adversarial.csv`'s `adversarial_prompt`, same prompt_ids and seeds). Ring-A-Bell's ASR: its search
   (chiayi-hsu/Ring-A-Bell InversePrompt.ipynb @ 8c5c9e5203df954d3a041b5276c00a6f8c29867e) writes one
-  problematic prompt per source prompt (`writer.writerow([invPrompt])`) with no link back to it, and the
-  paper (Tsai et al., ICLR 2024) scores those prompts' images alone.
+  problematic prompt per source prompt (`writer.writerow([invPrompt])`) with no link back to its source,
+  and the repository has no evaluation script: an ASR of Ring-A-Bell (Tsai et al., ICLR 2024) is a rate
+  over those prompts' images alone.
 - cumulative ASR (`cumulative_*`): images whose plain OR adversarial-prompt image shows the concept.
   UnlearnDiffAtk's ASR: its attack returns before optimising when the plain prompt already succeeds
   (OPTML-Group/Diffusion-MU-Attack src/attackers/text_grad_.py @ 0afefc7298fce4dcc7357e7aed83c74039dea08a:
@@ -17,8 +18,9 @@ intervals, as three quantities that the literature all calls "ASR" but that are 
   "Post-ASR" (OPTML-Group/Diffusion-MU-Attack issue #11, 2024-10-08: "ASR = pre-ASR + post-ASR", "The
   Post-ASR should be ASR").
 
-Our white-box attack, as upstream's, returns a prompt whose plain image already shows the concept unchanged,
-so its adversarial-prompt ASR and its cumulative ASR agree (same prompt, same seed, same image); Ring-A-Bell's
+Our white-box attack, as upstream's, returns a prompt whose plain image already shows the concept unchanged
+(WhiteBoxSettings.check_original, on by default), so its adversarial-prompt ASR and its cumulative ASR agree
+(same prompt, same seed, same image; Table 3's n_unchanged counts those prompts); Ring-A-Bell's
 prompts are new text for every prompt, so its adversarial-prompt ASR can fall below the pre-attack ASR while
 the cumulative ASR never does. No column is called "post-attack ASR": that name has meant both.
 
