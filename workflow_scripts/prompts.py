@@ -4,27 +4,21 @@
     output[0]      results/{world}/prompts/{promptset}.csv
     params         name, spec (config prompt_sets.<name>), guidance (resolved CFG scale)
     log[0], threads
-    config         base_model, prompt_sets.<name>.path (read from snakemake.config, not params: a warning
-                   names them, the table does not depend on them)
 """
 
 from pathlib import Path
 
 
 def main(out: Path, log_file: Path | None = None, *, name: str, spec: dict, guidance: float,
-         source_file: Path | None = None, threads: int = 1, base_model: str | None = None,
-         user_file: str | None = None) -> None:
+         source_file: Path | None = None, threads: int = 1) -> None:
     from erasure.runtime import job
 
     with job(log_file, threads):
         from erasure.generate.pipelines import resolve_concepts
         from erasure.prompts import build_prompt_table, write_table
-        from erasure.prompts.vocabulary import warn_table
 
         concepts = resolve_concepts(spec["concepts"]) if spec.get("concepts") else None
         table = build_prompt_table(name, spec, guidance=guidance, source_file=source_file, concepts=concepts)
-        # named as the user wrote it: the config key and their file (not the internal copy) or the source
-        warn_table(table, f"prompt_sets.{name} ({user_file or spec.get('path') or spec['source']})", base_model)
         write_table(table, out)
         print(f"{name}: {len(table)} prompts -> {out}")
 
@@ -33,6 +27,4 @@ if "snakemake" in globals():  # Snakemake runs the file with __name__ == "__main
     _sm = globals()["snakemake"]
     main(Path(_sm.output[0]), Path(_sm.log[0]), name=_sm.params.name, spec=dict(_sm.params.spec),
          guidance=float(_sm.params.guidance),
-         source_file=Path(_sm.input.source) if "source" in _sm.input.keys() else None, threads=_sm.threads,
-         base_model=_sm.config.get("base_model"),
-         user_file=((_sm.config.get("prompt_sets") or {}).get(_sm.params.name) or {}).get("path"))
+         source_file=Path(_sm.input.source) if "source" in _sm.input.keys() else None, threads=_sm.threads)

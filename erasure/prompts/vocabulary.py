@@ -12,8 +12,10 @@ such words visible where they are written:
   nothing — since such a run erases, or such a set leaves out, nothing the base knows: a typo, not a
   choice. A WARNING when the concept also names a known attribute ("a sandy triangle"): it may be
   deliberate.
-- prompt tables (a prompt set's, an attack's attacked copy): a WARNING in the job's log naming the set
-  (the user's file), how many prompts, the words and an example. Never an error: Ring-A-Bell's prompts are
+- prompt tables (a prompt set's, an attack's attacked copy): a WARNING in the log of each generate job
+  that draws the set, and of the attack_merge job that writes an attacked copy, naming the set and its
+  table, how many prompts, the words and an example. (Not in the prompts job: a change to its rule's
+  script would make Snakemake rerun every finished prompt table, and everything drawn from it.) Never an error: Ring-A-Bell's prompts are
   token fragments by design, and a prompt set probing words the base never saw is a fair experiment (what
   such a prompt does is then what it measures). The toy's own sets, held-out wordings included
   (erasure.worlds.toy.prompts HELDOUT_*, experiments/erase_toy.py WORDINGS), stay inside the vocabulary —

@@ -113,21 +113,24 @@ def test_every_toy_prompt_source_stays_in_the_vocabulary(source):
     assert table_warning(table, source, TOY) is None
 
 
-def test_the_prompts_job_logs_the_warning(tmp_path, monkeypatch):
-    """The shim names the config key and the user's file, in the job's log."""
-    import importlib.util
+def test_the_generate_job_logs_the_warning(tmp_path, caplog):
+    """Where the words reach the tokenizer: a generate job on a prompt set with "triangles" says so in its log
+    (and still draws: the experiment may be deliberate)."""
+    from erasure.generate import generate_shard
+    from erasure.prompts import validate_table, write_table
 
-    from erasure.prompts import sources
-
-    spec = importlib.util.spec_from_file_location("prompts_shim", ROOT / "workflow_scripts" / "prompts.py")
-    shim = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(shim)
-    made = pd.DataFrame({"prompt_id": ["a"], "prompt": ["a triangles"], "seed": [0], "guidance": [5.0]})
-    monkeypatch.setattr(sources, "build_prompt_table", lambda *a, **k: made)  # a user's file, read as it was
-    log = tmp_path / "job.log"
-    # params.spec is the table's spec (no path: erasure.prompts.kinds.table_spec); the file comes from the config
-    shim.main(tmp_path / "t.csv", log, name="mine", spec={"source": "i2p", "n_prompts": 1}, guidance=5.0,
-              base_model="toy:shipped", user_file="/data/mine.csv")
-    text = log.read_text()
-    assert "warning: prompt_sets.mine (/data/mine.csv): 1 of 1 prompts have words outside the toy vocabulary " \
-           "(triangles)" in text
+    table = validate_table(pd.DataFrame({"prompt_id": ["mine-0"], "prompt": ["a red triangles"], "seed": [3],
+                                         "guidance": [5.0]}), "test")
+    write_table(table, tmp_path / "mine.csv")
+    with caplog.at_level(logging.WARNING):
+        stats = generate_shard(tmp_path / "mine.csv", tmp_path / "0000.csv", image_dir=tmp_path / "images" / "mine",
+                               method="sd", method_spec={"kind": "sd"}, shard=0, shard_size=10, images_per_prompt=1,
+                               sampling={"scheduler": "ddim", "steps": 2, "guidance": 5.0}, batch_size=1,
+                               base_model="toy:shipped", results=tmp_path, world="toy", device="cpu")
+    assert stats["drawn"] == 1
+    lines = [r.getMessage() for r in caplog.records if "vocabulary" in r.getMessage()]
+    assert lines == [f"warning: prompt set mine drawn by sd ({tmp_path / 'mine.csv'}): 1 of 1 prompts have words "
+                     "outside the toy vocabulary (triangles); its tokenizer splits them into pieces no caption "
+                     "trained, so those prompts quietly mean something else (e.g. prompt_id mine-0: 'a red triangles'; "
+                     "known toy words: a on the shape with background filled image of in circle square triangle cross "
+                     "diamond red yellow blue purple white plain grass sky beach night solid striped dotted)"]
