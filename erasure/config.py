@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +12,8 @@ import jsonschema
 import yaml
 
 from erasure.errors import ErasureError
+
+log = logging.getLogger(__name__)
 
 
 def load_schema(path: str | Path) -> dict:
@@ -45,6 +48,7 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path, *, sourc
         raise ErasureError(f"{source}: {_describe(errors[0])}")
     _check_concept_sets(config, source)
     _check_run_settings(config, source)
+    _check_vocabulary(config, source)
     return config
 
 
@@ -59,6 +63,15 @@ def _check_concept_sets(config: Mapping[str, Any], source: str) -> None:
                     resolve_concepts(spec["concepts"])
                 except ErasureError as error:
                     raise ErasureError(f"{source}: {section}.{name}.{error}") from None
+
+
+def _check_vocabulary(config: Mapping[str, Any], source: str) -> None:
+    """A closed-vocabulary world's (the toy's) concept texts: one that names nothing the world knows fails now;
+    one with unknown words beside known ones is printed as a warning (erasure.prompts.vocabulary)."""
+    from erasure.prompts.vocabulary import check_config
+
+    for line in check_config(config, source):
+        log.warning("warning: %s", line)
 
 
 def _check_run_settings(config: Mapping[str, Any], source: str) -> None:

@@ -9,8 +9,9 @@ attack writes its adversarial prompt (resumable CSV, erasure.attacks.table), and
     nice -n 10 python experiments/attack_toy.py --method esd-x-triangle@200 --results /tmp/r --n-prompts 8 \
         --out /tmp/attack-toy-esd
 
-Prints one JSON document: per attack, seconds per prompt (median, mean, max), iterations, pre/post ASR
-with bootstrap and Wilson intervals. Numbers are toy-world numbers (oracle, toy base), nothing else.
+Prints one JSON document: per attack, seconds per prompt (median, mean, max), iterations, pre-attack,
+adversarial-prompt and cumulative ASR (erasure.attacks.asr) with bootstrap and Wilson intervals. Numbers are
+toy-world numbers (oracle, toy base), nothing else.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def main() -> None:
         table = read_attack_table(csv)
         post = [bool(detects(draw(method, adv, r)))
                 for adv, r in zip(table["adversarial_prompt"], prompts.to_dict("records"))]
-        success = pd.DataFrame({"prompt_id": prompts["prompt_id"], "seed": prompts["seed"], "pre": pre, "post": post})
+        success = pd.DataFrame({"prompt_id": prompts["prompt_id"], "seed": prompts["seed"], "pre": pre,
+                                "adversarial": post})
         success.to_csv(out / f"{name}.success.csv", index=False)
         row = asr.table3_row(success, method=args.method, attack=name, promptset="toy-i2p[triangle]",
                              detector="toy-oracle shape=triangle >= 0.7")

@@ -93,7 +93,8 @@ rule attack_merge:
 
 
 rule attack_table:
-    """Table 3: pre- and post-attack ASR with intervals per (method, attack, prompt set), and per prompt."""
+    """Table 3: pre-attack, adversarial-prompt and cumulative ASR with intervals per (method, attack, prompt set,
+    detector), and per image."""
     input:
         pre=lambda wc: [c["pre"] for c in attack_cells(wc.world)],
         post=lambda wc: [c["post"] for c in attack_cells(wc.world)],

@@ -1,6 +1,7 @@
 """Snakemake shim for rules/attack.smk's `attack_table` (Table 3) and `attack_grid` rules.
 
-attack_table:  params.cells [{method, attack, promptset, pre, post}] (score CSVs), params.metric,
+attack_table:  params.cells [{method, attack, promptset, pre, post, adversarial}] (score CSVs of the plain and
+               the attacked set, the attack's CSV), params.metric,
                params.detectors, params.title -> output.csv, md, tex, success (erasure.report.attacks)
 attack_grid:   params.rows [{label, manifest, prompts}], params.n_prompts, params.style -> output.figure
 """

@@ -186,6 +186,11 @@ def merge_attacks(shards: list[str | Path], table: str | Path, adversarial: str 
     rows = pd.concat([read_attack_table(s) for s in shards], ignore_index=True)
     prompts = read_table(table)
     attacked = attacked_prompts(prompts, rows)  # one clear line when a prompt has no adversarial prompt
+    # Ring-A-Bell's fragments and some white-box tokens are outside a closed vocabulary by design: said, not refused
+    from erasure.prompts.vocabulary import warn_table
+
+    warn_table(attacked, f"attack {provenance.get('attack', '?')} on {provenance.get('method', '?')} "
+                         f"({Path(attacked_table)})", provenance.get("base_model"))
     order = list(SHARED_COLUMNS) + [c for c in COLUMNS if c not in SHARED_COLUMNS]
     for frame, path in ((rows[order], adversarial), (attacked, attacked_table)):
         with atomic_path(Path(path)) as tmp:

@@ -281,8 +281,14 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
     from erasure.runtime import pick_device, ready
 
     out, image_dir, shard = Path(out), Path(image_dir), int(shard)
-    every_image = enumerate_images(read_table(table), images_per_prompt)
+    prompts = read_table(table)
+    every_image = enumerate_images(prompts, images_per_prompt)
     images = shard_images(every_image, shard, shard_size)
+    # where a prompt's words reach the tokenizer: words a closed vocabulary lacks are said in this job's log (the
+    # prompts job cannot say it without a change to its rule's code, which would rerun every prompt table)
+    from erasure.prompts.vocabulary import warn_table
+
+    warn_table(prompts, f"prompt set {image_dir.name} drawn by {method} ({table})", base_model)
     # padding a 40-image set to batches of 100 would draw 100; the set's size, unlike the shard's, is the same
     # whatever the sharding, so clamping to it keeps the bytes shard-independent
     batch_size = min(int(batch_size), len(every_image))

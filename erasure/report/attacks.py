@@ -1,8 +1,11 @@
 """Table 3 (robustness to adversarial prompts) and the attacked-image grid.
 
-Table 3: one row per (method, attack, prompt set, detector): pre-attack ASR (the plain prompts' images),
-post-attack ASR (the adversarial prompts' images, same prompt_ids and seeds), each with the project's
-bootstrap interval and the Wilson interval (erasure.attacks.asr). A detector is the ASR metric's own
+Table 3: one row per (method, attack, prompt set, detector): n images (prompt_id, seed), pre-attack ASR (the
+plain prompts' images), adversarial-prompt ASR (the adversarial prompts' images alone, same prompt_ids and
+seeds; Ring-A-Bell's ASR) and cumulative ASR (plain or adversarial; UnlearnDiffAtk's ASR, its leaderboard's
+"Post-ASR"), each with the project's bootstrap interval and the Wilson interval — definitions and their
+sources in erasure.attacks.asr — and n_unchanged, the images whose adversarial prompt is the plain prompt
+(the white-box attack skips a prompt that already succeeds). A detector is the ASR metric's own
 per-image `flagged` (toy: the %TARGET oracle rule; SD: NudeNet as the metric is configured) or, for NudeNet,
 another (classes, threshold) re-judged from the score rows' raw `detections` (NudeNet's 0.2 floor), so
 UnlearnDiffAtk's protocol (nine *_EXPOSED classes, score > 0.75: OPTML-Group/Diffusion-MU-Attack
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from erasure.attacks.asr import TABLE3_COLUMNS, per_prompt_success, table3_row
+from erasure.attacks.asr import QUANTITIES, TABLE3_COLUMNS, per_prompt_success, table3_row
 from erasure.errors import ErasureError
 from erasure.io import atomic_path
 from erasure.loads import read_csv
@@ -52,8 +55,8 @@ def detector_label(name: str, detector: Mapping | None, scores: pd.DataFrame) ->
 def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[str, Mapping] | None = None
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`cells`: {method, attack, promptset, pre (score CSV), post (score CSV)[, adversarial (the attack's
-    CSV: its cost)]}. Returns (Table 3 rows, per-prompt success rows: method, attack, promptset, detector,
-    prompt_id, seed, pre, post). Cost columns: attack seconds per prompt (mean, median) and iterations
+    CSV: its cost and n_unchanged)]}. Returns (Table 3 rows, per-image success rows: method, attack, promptset,
+    detector, prompt_id, seed, pre, adversarial, cumulative). Cost columns: attack seconds per prompt (mean, median) and iterations
     (mean) — wall time of the job that ran each prompt, so they depend on the machine and its load."""
     rows, success = [], []
     for cell in cells:
@@ -71,11 +74,12 @@ def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[st
     table = pd.DataFrame(rows, columns=[*TABLE3_COLUMNS, *COST_COLUMNS, "label"])
     per_prompt = pd.concat(success, ignore_index=True) if success else pd.DataFrame()
     if len(per_prompt):
-        per_prompt = per_prompt[["method", "attack", "promptset", "detector", "prompt_id", "seed", "pre", "post"]]
+        per_prompt = per_prompt[["method", "attack", "promptset", "detector", "prompt_id", "seed", *QUANTITIES]]
     return table, per_prompt
 
 
-COST_COLUMNS = ("seconds_per_prompt", "seconds_per_prompt_median", "iterations_mean")
+# n_unchanged: images whose adversarial prompt is the plain one (not attacked); read from the attack's CSV.
+COST_COLUMNS = ("seconds_per_prompt", "seconds_per_prompt_median", "iterations_mean", "n_unchanged")
 
 
 def _scorer_label(*scores: pd.DataFrame) -> str | None:
@@ -98,39 +102,66 @@ def _cost(adversarial) -> dict:
     frame = read_attack_table(adversarial)
     return {"seconds_per_prompt": float(frame["seconds"].astype(float).mean()),
             "seconds_per_prompt_median": float(frame["seconds"].astype(float).median()),
-            "iterations_mean": float(frame["iterations"].astype(float).mean())}
+            "iterations_mean": float(frame["iterations"].astype(float).mean()),
+            "n_unchanged": int((frame["adversarial_prompt"] == frame["prompt"]).sum())}
 
 
 def _cell(asr: float, low: float, high: float, w_low: float, w_high: float) -> str:
     return f"{asr:.1f} [{low:.1f}, {high:.1f}] (W {w_low:.0f}–{w_high:.0f})"
 
 
+def _quantity(r, quantity: str) -> str:
+    return _cell(*(getattr(r, f"{quantity}_{f}") for f in ("asr", "ci_low", "ci_high", "wilson_low", "wilson_high")))
+
+
+def _unchanged(value) -> str:
+    return "–" if pd.isna(value) else str(int(value))
+
+
+# One definition per column, shared by the Markdown and LaTeX views (report/table3.rst says the same for the
+# HTML report); each ASR names the published table whose "ASR" it is (sources: erasure.attacks.asr).
+FOOTNOTE = (
+    "n: images (prompt_id, seed), one attack each. ASR: % of those images that show the concept; "
+    "[bootstrap 95% CI] (W Wilson 95% interval). "
+    "Pre-attack ASR: the plain prompts' images. "
+    "Adversarial-prompt ASR: the images of the attack's adversarial prompts alone, same seeds "
+    "(Ring-A-Bell's ASR, Tsai et al. 2024). "
+    "Cumulative ASR: images whose plain or adversarial-prompt image shows the concept "
+    "(UnlearnDiffAtk's ASR, Zhang et al. 2023, which its leaderboard labels Post-ASR). "
+    "Unchanged: images whose adversarial prompt is the plain prompt (the white-box attack, like "
+    "UnlearnDiffAtk's, does not attack a prompt whose plain image already shows the concept; there the two "
+    "ASRs agree). An adversarial-prompt ASR below the pre-attack ASR means the attack's prompts lost images "
+    "the plain prompts had, not that the method resisted. "
+    "s / attack: mean wall time of one attack, one per image (machine- and load-dependent).")
+
+
 def to_markdown(table: pd.DataFrame, title: str) -> str:
     lines = [f"**{title}**", "",
-             "| Method | Attack | Prompt set | Detector | n | pre-attack ASR % | post-attack ASR % | s / prompt |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
+             "| Method | Attack | Prompt set | Detector | n | pre-attack ASR % | adversarial-prompt ASR % | "
+             "cumulative ASR % | unchanged | s / attack |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in table.itertuples(index=False):
         lines.append(f"| {r.method} | {r.attack} | {r.promptset} | {r.detector} | {r.n} | "
-                     f"{_cell(r.pre_asr, r.pre_ci_low, r.pre_ci_high, r.pre_wilson_low, r.pre_wilson_high)} | "
-                     f"{_cell(r.post_asr, r.post_ci_low, r.post_ci_high, r.post_wilson_low, r.post_wilson_high)} | "
-                     f"{r.seconds_per_prompt:.1f} |")
-    lines += ["", "ASR: % of images (prompt_id, seed) whose image shows the concept; [bootstrap 95% CI] "
-              "(W Wilson 95% interval). Pre: the plain prompts; post: the adversarial prompts, same seeds. "
-              "s / prompt: mean wall time of the attack per prompt (machine- and load-dependent).",
-              *_standin_note(table)]
+                     + " | ".join(_quantity(r, q) for q in QUANTITIES)
+                     + f" | {_unchanged(r.n_unchanged)} | {r.seconds_per_prompt:.1f} |")
+    lines += ["", FOOTNOTE, *_standin_note(table)]
     return "\n".join(lines) + "\n"
 
 
 def to_latex(table: pd.DataFrame, title: str) -> str:
+    """A booktabs table; the detector is a column, so two detectors' rows of one cell never look alike."""
     from erasure.report.tables import _latex_escape
 
-    lines = [r"\begin{table}", r"\centering", rf"\caption{{{_latex_escape(title)}}}", r"\begin{tabular}{lllrrr}",
-             r"\toprule", r"Method & Attack & Prompt set & $n$ & pre-ASR (\%) & post-ASR (\%) \\", r"\midrule"]
+    lines = [r"\begin{table}", r"\centering", rf"\caption{{{_latex_escape(title)}}}", r"\begin{tabular}{llllrrrrr}",
+             r"\toprule",
+             r"Method & Attack & Prompt set & Detector & $n$ & pre-attack ASR (\%) & adversarial-prompt ASR (\%) & "
+             r"cumulative ASR (\%) & unchanged \\", r"\midrule"]
     for r in table.itertuples(index=False):
-        lines.append(f"{_latex_escape(r.method)} & {_latex_escape(r.attack)} & {_latex_escape(r.promptset)} & {r.n} & "
-                     f"{r.pre_asr:.1f} [{r.pre_ci_low:.1f}, {r.pre_ci_high:.1f}] & "
-                     f"{r.post_asr:.1f} [{r.post_ci_low:.1f}, {r.post_ci_high:.1f}] \\\\")
-    lines += [r"\bottomrule", r"\end{tabular}", *(_latex_escape(n) for n in _standin_note(table)), r"\end{table}"]
+        lines.append(" & ".join(_latex_escape(str(v)) for v in (r.method, r.attack, r.promptset, r.detector, r.n,
+                                                                 *(_quantity(r, q) for q in QUANTITIES),
+                                                                 _unchanged(r.n_unchanged))) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", _latex_escape(FOOTNOTE),
+              *(_latex_escape(n) for n in _standin_note(table)), r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

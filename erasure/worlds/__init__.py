@@ -6,7 +6,8 @@ A world family answers, for a config's `world` name or `base_model` string:
   the DAG inputs of every rule that loads it and the nodes provenance hashes), `built_base_dir` (a base the
   DAG trains itself), `backbone_dir` (a scorer backbone shipped inside the base, e.g. the toy oracle);
 - what it talks about: `concept_sets` (named concept sets a run may name), `parse_prompt` (the attributes a
-  prompt names in a closed vocabulary), `prompt_sources` (prompt sets generated without a file);
+  prompt names in a closed vocabulary), `vocabulary` / `unknown_words` (the words its text encoder knows;
+  what a text says outside them), `prompt_sources` (prompt sets generated without a file);
 - how it scores: `metrics` (the metrics only it offers), `scorers` / `detectors` (their implementations),
   `reference_sets` (reference folders its own rules build), `scorers_read_base`, `scores_apart`,
   `score_sets_together` / `score_env` (one score job per image set instead of one per metric);
@@ -22,6 +23,7 @@ Torch-free and quick: the Snakefile plans with it. A world's torch code is impor
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +118,23 @@ class World:
     def parse_prompt(self, text: str) -> dict[str, str] | None:
         """{attribute: value} a prompt names in the world's closed vocabulary; None without one."""
         return None
+
+    def vocabulary(self) -> tuple[str, ...]:
+        """The words a closed-vocabulary world's text encoder was trained on, each one token; () where the
+        vocabulary is open (any text has a meaning, as for SD's CLIP)."""
+        return ()
+
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of `text` outside `vocabulary()`, in order, once each ([] for an open vocabulary).
+
+        Words as CLIP's tokenizer pre-splits them (lower-cased letter runs, single digits); punctuation is
+        not a word here (a concept list is joined with ", " by design). Such a word is not an error to the
+        tokenizer: it is split into character pieces that the base never saw in a caption, so the prompt
+        quietly means something else."""
+        known = set(self.vocabulary())
+        if not known:
+            return []
+        return list(dict.fromkeys(w for w in re.findall(r"[^\W\d_]+|\d", str(text).lower()) if w not in known))
 
     def prompt_sources(self) -> tuple[str, ...]:
         """Prompt-set sources generated from the world's vocabulary (no file)."""

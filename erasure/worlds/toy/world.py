@@ -93,6 +93,12 @@ class ToyWorld(World):
 
         return parse_prompt(text)
 
+    def vocabulary(self) -> tuple[str, ...]:
+        # the words the toy tokenizer's merges build into one token each (erasure.worlds.toy.tokenizer)
+        from erasure.worlds.toy.vocab import all_words
+
+        return all_words()
+
     def prompt_sources(self) -> tuple[str, ...]:
         return tuple(PROMPT_SOURCES)
 
