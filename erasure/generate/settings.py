@@ -12,7 +12,8 @@ SCHEDULERS = {
     "pndm": "PNDMScheduler",
     "euler": "EulerDiscreteScheduler",
     "lms": "LMSDiscreteScheduler",
-    "dpm": "DPMSolverMultistepScheduler",
+    "dpm": "DPMSolverMultistepScheduler",  # diffusers' defaults: DPM-Solver++ (2M), order 2
+    "unipc": "UniPCMultistepScheduler",  # UniPC (bh2), diffusers' defaults
 }
 SAMPLING_KEYS = ("scheduler", "steps", "guidance")
 
