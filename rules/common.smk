@@ -321,11 +321,11 @@ def score_set_reference_key(metric):
 
 
 def score_set_outputs(metrics):
-    """Each metric's scores and summary, named as workflow_scripts/score.py reads them (catalog.output_key)."""
+    """Each metric's per-image scores, named as workflow_scripts/score.py reads them (catalog.output_key); their
+    summaries are `summarize_score`'s."""
     outputs = {}
     for metric in metrics:
         outputs[catalog.output_key(metric, "csv")] = pattern(paths.score_csv, metric, "{method}", "{promptset}")
-        outputs[catalog.output_key(metric, "summary")] = pattern(paths.score_summary, metric, "{method}", "{promptset}")
     return outputs
 
 
@@ -337,6 +337,22 @@ def score_set_references(wildcards, input, metrics):
     """{metric: its reference} (score_reference per metric), None for a metric without one."""
     return {metric: metric_reference(_per_metric(wildcards, metric), input.get(score_set_reference_key(metric)))
             for metric in metrics}
+
+
+def summarize_score(scores_csv, summary, log, wildcards):
+    """`summarize_score`'s work (its `run:` block): the summary of one score file, its one-line error in the log
+    and raised for Snakemake to report."""
+    from erasure.errors import ErasureError
+    from erasure.metrics.summary import summarize_file
+
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        frame = summarize_file(scores_csv, summary, metric=wildcards.metric, method=wildcards.method,
+                               promptset=wildcards.promptset)
+    except ErasureError as error:
+        Path(log).write_text(f"error: {error}\n")
+        raise
+    Path(log).write_text(f"{summary}: {len(frame)} row(s) from {scores_csv}\n")
 
 
 def score_targets():
