@@ -339,22 +339,6 @@ def score_set_references(wildcards, input, metrics):
             for metric in metrics}
 
 
-def summarize_score(scores_csv, summary, log, wildcards):
-    """`summarize_score`'s work (its `run:` block): the summary of one score file, its one-line error in the log
-    and raised for Snakemake to report."""
-    from erasure.errors import ErasureError
-    from erasure.metrics.summary import summarize_file
-
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        frame = summarize_file(scores_csv, summary, metric=wildcards.metric, method=wildcards.method,
-                               promptset=wildcards.promptset)
-    except ErasureError as error:
-        Path(log).write_text(f"error: {error}\n")
-        raise
-    Path(log).write_text(f"{summary}: {len(frame)} row(s) from {scores_csv}\n")
-
-
 def score_targets():
     return [
         str(paths.score_summary(RESULTS, WORLD, metric, method, promptset))

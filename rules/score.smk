@@ -79,34 +79,6 @@ for _job in SCORE_SET_JOBS:
         workflow.ruleorder(_job.rule, catalog.get(_metric).rule)
 
 
-localrules:
-    summarize_score,
-
-
-rule summarize_score:
-    """A score file's summary (n, mean, bootstrap interval; erasure.metrics.summary) derived from the per-image
-    file by its own job, so a per-image file edited by hand (a lab reviewing detector false positives) reruns
-    its summary, and through it every table and figure. Set-level metrics (FID) derive theirs from their
-    one-row score file the same way. A `run:` block in Snakemake's own process on the login node: the work is
-    a pandas read of one small CSV (~10 ms), where a script job's interpreter, Snakemake preamble and pandas
-    import would cost ~0.8 s for each of a run's ~50-250 summaries; it imports no torch, so it needs no
-    conda env beyond the one Snakemake runs in (pandas is a Snakemake dependency)."""
-    input:
-        pattern(paths.score_csv, "{metric}", "{method}", "{promptset}"),
-    output:
-        pattern(paths.score_summary, "{metric}", "{method}", "{promptset}"),
-    log:
-        log_path("summarize_score", "{metric}", "{method}", "{promptset}"),
-    benchmark:
-        benchmark_path("summarize_score", "{metric}", "{method}", "{promptset}")
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    run:
-        summarize_score(input[0], output[0], log[0], wildcards)
-
-
 rule scores:
     """Target: every score the plan asks for, without the report."""
     input:

@@ -112,7 +112,7 @@ def test_a_hand_edited_per_image_score_flows_into_summary_table_frontier_and_lin
     assert float(cell["mean"].iloc[0]) == pytest.approx(expected)
     frontier = pd.read_csv(workdir / "results/toy/tables/frontier.csv")
     point = frontier[frontier["method"] == "sdd-triangle@4"]
-    assert point["target"].astype(float).eq(pytest.approx(expected)).all() and len(point)
+    assert len(point) and all(value == pytest.approx(expected) for value in point["target"].astype(float))
     for name in ("table1", "frontier", "training-curves"):
         record_file = workdir / f"results/toy/provenance/{name}.json"
         record = json.loads(record_file.read_text())
