@@ -126,14 +126,6 @@ def load_rgb(path: str | os.PathLike, *, fix: str = "regenerate or remove it"):
             return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
-def first_unreadable_image(files, *, fix: str) -> None:
-    """Load every file of `files` in turn; raise the one-line error of the first that fails to parse.
-
-    For libraries that open images themselves (clean-fid's dataset): when they fail, this names the file."""
-    for file in files:
-        load_rgb(file, fix=fix)
-
-
 def from_pretrained_checked(load, directory: str | os.PathLike, *, what: str, fix: str):
     """`load(directory)` (a `from_pretrained`), with a broken weights file named: transformers lets a bare
     `SafetensorError: invalid header length` through and diffusers quotes a clipped path, neither saying
