@@ -49,6 +49,7 @@ include: "rules/erase.smk"
 include: "rules/edit.smk"
 include: "rules/generate.smk"
 include: "rules/score.smk"
+include: "rules/summarize.smk"
 include: "rules/report.smk"
 include: "rules/attack.smk"
 

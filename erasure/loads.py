@@ -52,16 +52,34 @@ def parse_errors(path: str | os.PathLike, what: str, fix: str) -> Iterator[None]
         raise ErasureError(f"{path}: unreadable {what} ({_reason(exc)}); {fix}") from None
 
 
-def verify_sha256(path: str | os.PathLike, expected: str, *, what: str, fix: str) -> None:
-    """Raise unless `path` exists and has sha256 `expected` (lowercase hex)."""
+# {(device, inode, size, mtime_ns): sha256} of the files this process has hashed: a job that reads one file
+# twice (the reference method's images for two paired metrics, a figure's images) hashes it once. A file
+# rewritten in place changes its mtime, and so its key.
+_DIGESTS: dict[tuple[int, int, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 (lowercase hex) of `path`'s bytes, hashed at most once per process while the file is unchanged.
+    Raises FileNotFoundError / OSError as `open` does."""
     from erasure.io import sha256_file
 
+    stat = os.stat(path)
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
+
+
+def verify_sha256(path: str | os.PathLike, expected: str, *, what: str, fix: str, record: str | os.PathLike = "") -> None:
+    """Raise unless `path` exists and has sha256 `expected` (lowercase hex); `record` names the file that
+    records it (a manifest), when there is one, in the error line."""
     path = Path(path)
     if not path.is_file():
         raise ErasureError(f"{path}: {what} not found; {fix}")
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if digest != str(expected).lower():
-        raise ErasureError(f"{path}: {what} has sha256 {digest[:16]}…, its record says {str(expected)[:16]}… "
+        where = f"{record} records" if record else "its record says"
+        raise ErasureError(f"{path}: {what} has sha256 {digest[:16]}…, {where} {str(expected)[:16]}… "
                            f"(truncated, corrupted or replaced); {fix}")
 
 
@@ -106,14 +124,6 @@ def load_rgb(path: str | os.PathLike, *, fix: str = "regenerate or remove it"):
             return np.ascontiguousarray(array.astype(np.uint8))
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-
-
-def first_unreadable_image(files, *, fix: str) -> None:
-    """Load every file of `files` in turn; raise the one-line error of the first that fails to parse.
-
-    For libraries that open images themselves (clean-fid's dataset): when they fail, this names the file."""
-    for file in files:
-        load_rgb(file, fix=fix)
 
 
 def from_pretrained_checked(load, directory: str | os.PathLike, *, what: str, fix: str):

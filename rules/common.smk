@@ -321,11 +321,11 @@ def score_set_reference_key(metric):
 
 
 def score_set_outputs(metrics):
-    """Each metric's scores and summary, named as workflow_scripts/score.py reads them (catalog.output_key)."""
+    """Each metric's per-image scores, named as workflow_scripts/score.py reads them (catalog.output_key); their
+    summaries are `summarize_score`'s."""
     outputs = {}
     for metric in metrics:
         outputs[catalog.output_key(metric, "csv")] = pattern(paths.score_csv, metric, "{method}", "{promptset}")
-        outputs[catalog.output_key(metric, "summary")] = pattern(paths.score_summary, metric, "{method}", "{promptset}")
     return outputs
 
 

@@ -18,7 +18,6 @@ for _spec in catalog.METRICS.values():
             preflight=preflight_gate_input(),
         output:
             csv=pattern(paths.score_csv, "{metric}", "{method}", "{promptset}"),
-            summary=pattern(paths.score_summary, "{metric}", "{method}", "{promptset}"),
         wildcard_constraints:
             metric=re.escape(_spec.name),
         params:

@@ -2,10 +2,12 @@
 
 Two rule shapes call it (rules/score.smk):
 - `score_<metric>`: one metric. Expects input.manifest, input.prompts, input.reference (metrics that need
-  one), output.csv / output.summary, params.metric, params.settings, params.reference.
+  one), output.csv, params.metric, params.settings, params.reference.
 - a set's rule (a world with `score_sets_together`, e.g. `score_alignment_clip_fid_toy_paired_distance`): all
   the set's metrics in one job, one model load per backbone; params.metrics lists them, params.settings and
-  params.reference are {metric: ...}, and output.<m>_csv / output.<m>_summary (m: the metric, "-" -> "_").
+  params.reference are {metric: ...}, and output.<m>_csv (m: the metric, "-" -> "_").
+Each writes the per-image score files only; each file's `.summary.csv` is derived from it by its own rule
+(`summarize_score`), so a per-image file edited by hand flows into its summary and every table.
 
     input.manifest   results/{world}/images/{method}/{promptset}/manifest.csv
     input.prompts    results/{world}/prompts/{promptset}.csv
@@ -15,7 +17,6 @@ Two rule shapes call it (rules/score.smk):
     params.reference (optional; wins over input.reference) fid: the COCO val2014 folder or an .npz from
                      `python -m erasure.metrics.fid stats`
     output.csv       results/{world}/scores/{metric}/{method}/{promptset}.csv
-    output.summary   results/{world}/scores/{metric}/{method}/{promptset}.summary.csv
     params.metric    metric name (erasure.metrics.catalog.METRICS)
     params.settings  dict of metric settings (the catalog entry's `settings`); "backbone" = a backbone
                      directory inside the base, for a world whose scorers read it (erasure.worlds)
@@ -28,10 +29,10 @@ Two rule shapes call it (rules/score.smk):
 from pathlib import Path
 
 
-def main(manifest: Path, prompts: Path, out_csv: Path, out_summary: Path, *, metric: str, settings: dict,
-         reference: str | None, **job) -> None:
+def main(manifest: Path, prompts: Path, out_csv: Path, *, metric: str, settings: dict, reference: str | None,
+         **job) -> None:
     """Score one metric on one image set: `score_set` with a single metric (`job`: its keyword arguments)."""
-    score_set(manifest, prompts, {metric: (settings, reference, out_csv, out_summary)}, **job)
+    score_set(manifest, prompts, {metric: (settings, reference, out_csv)}, **job)
 
 
 def score_set(
@@ -45,12 +46,12 @@ def score_set(
     device: str = "cpu",
     base_model: str | None = None,
 ) -> None:
-    """Score image set `manifest` with every metric of `metrics` ({metric: (settings, reference, csv path,
-    summary path)}), reading the images once; each metric's files are written as soon as it is scored."""
+    """Score image set `manifest` with every metric of `metrics` ({metric: (settings, reference, csv path)}),
+    reading (and verifying against the manifest's sha256) the images once; each metric's per-image file is
+    written as soon as it is scored."""
     from erasure.io import atomic_path
     from erasure.metrics import catalog, registry
     from erasure.metrics.images import ImageSet
-    from erasure.metrics.summary import summarize
     from erasure.runtime import pick_device, ready, set_threads
 
     set_threads(threads)
@@ -58,7 +59,7 @@ def score_set(
     ready()  # the scorers' own imports and backbone loads count as work here (they are per metric)
     method = method or Path(manifest).parent.parent.name
     promptset = promptset or Path(manifest).parent.name
-    for metric, (settings, reference, out_csv, out_summary) in metrics.items():
+    for metric, (settings, reference, out_csv) in metrics.items():
         ref = None
         if reference:
             # A paired metric's reference is another method's image set; a set's is a folder or stats file.
@@ -66,10 +67,8 @@ def score_set(
             ref = ImageSet.from_manifest(reference, prompts) if paired else Path(reference)
         scores = registry.score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads,
                                 device=str(pick_device(device)), base_model=base_model)
-        summary = summarize(scores, metric=metric, method=method, promptset=promptset)
-        for frame, path in ((scores, out_csv), (summary, out_summary)):
-            with atomic_path(path) as tmp:
-                frame.to_csv(tmp, index=False)
+        with atomic_path(out_csv) as tmp:
+            scores.to_csv(tmp, index=False)
 
 
 def _reference(sm) -> str | None:
@@ -81,7 +80,7 @@ def _reference(sm) -> str | None:
 
 
 def _set_jobs(sm, world) -> dict:
-    """{metric: (settings, reference, csv, summary)} from the rule's params and outputs (either rule shape)."""
+    """{metric: (settings, reference, csv)} from the rule's params and outputs (either rule shape)."""
     from erasure.metrics import catalog
 
     if hasattr(sm.params, "metrics"):  # a set's rule
@@ -91,12 +90,11 @@ def _set_jobs(sm, world) -> dict:
             settings.setdefault("world", world)
             reference = sm.params.reference.get(metric)
             jobs[metric] = (settings, str(reference) if reference else None,
-                            Path(sm.output[catalog.output_key(metric, "csv")]),
-                            Path(sm.output[catalog.output_key(metric, "summary")]))
+                            Path(sm.output[catalog.output_key(metric, "csv")]))
         return jobs
     settings = dict(getattr(sm.params, "settings", None) or {})
     settings.setdefault("world", world)
-    return {sm.params.metric: (settings, _reference(sm), Path(sm.output.csv), Path(sm.output.summary))}
+    return {sm.params.metric: (settings, _reference(sm), Path(sm.output.csv))}
 
 
 if "snakemake" in globals():

@@ -43,7 +43,7 @@ def identifier(metric: str) -> str:
 
 
 def output_key(metric: str, kind: str) -> str:
-    """The named output of a set's score rule (rules/score.smk) holding `metric`'s `kind` ("csv" | "summary")."""
+    """The named output of a set's score rule (rules/score.smk) holding `metric`'s `kind` ("csv")."""
     return f"{identifier(metric)}_{kind}"
 
 
@@ -62,6 +62,12 @@ class MetricSpec:
     summary: str
     display: tuple[str, str, int]
     reference_from_world: bool = False
+    # Per-image columns named `{submetrics}{x}` are each summarised as one more row `{name}:{x}`
+    # (erasure.metrics.summary.declare); read from the catalog, so a score file read back from disk is
+    # summarised as the frame its scorer returned was.
+    submetrics: str = ""
+    # NaN in `value` and the submetric columns means "not applicable" (left out of n and mean), not a failure
+    nan_not_applicable: bool = False
 
     def applies_to(self, world: str) -> bool:
         return ANY_WORLD in self.worlds or world in self.worlds
@@ -98,7 +104,8 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
                "%TARGET (oracle p >= 0.7 for an erased concept)", ("%TARGET", "down", 1)),
     MetricSpec("alignment", "erasure.metrics.registry:run_alignment", ("toy",), NONE, False, "toy", False, _ORACLE,
                (), ("oracle|backbone", "batch_size"),
-               "% images whose oracle argmax matches every named attribute", ("alignment %", "up", 1)),
+               "% images whose oracle argmax matches every named attribute", ("alignment %", "up", 1),
+               submetrics="ok_", nan_not_applicable=True),
     MetricSpec("fid-toy", "erasure.metrics.registry:run_fid_toy", ("toy",), SET, True, "toy", False, _ORACLE, (),
                ("oracle|backbone", "batch_size"), "FID on oracle features vs held-out real toy images",
                ("FID-toy", "down", 2), reference_from_world=True),

@@ -76,7 +76,7 @@ def features(files, extractor, *, fn_resize=None, batch_size: int = 32, device="
     """Inception features [N, 2048] of `files` through clean-fid (its dataset opens the images itself)."""
     from cleanfid.fid import get_files_features
 
-    from erasure.loads import first_unreadable_image
+    from erasure.metrics.images import load_rgb
 
     try:
         return get_files_features(
@@ -85,7 +85,8 @@ def features(files, extractor, *, fn_resize=None, batch_size: int = 32, device="
         )
     except Exception:
         # clean-fid's traceback does not say which file failed: find it (one line), else re-raise as is
-        first_unreadable_image(files, fix="regenerate it, or remove it from the reference folder")
+        for file in files:  # each with the fix that fits it: a generated image's or a reference folder's
+            load_rgb(file)
         raise
 
 

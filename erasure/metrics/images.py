@@ -18,6 +18,7 @@ from PIL import Image
 
 from erasure import loads
 from erasure.errors import ErasureError
+from erasure.generate.manifest import regenerate_fix
 from erasure.loads import read_csv
 
 MANIFEST_COLUMNS = ("prompt_id", "seed", "method", "run", "step", "sha256", "path")
@@ -45,9 +46,11 @@ class ImageSet:
         return [Path(p) for p in self.table["file"]]
 
     @classmethod
-    def from_manifest(
-        cls, manifest: str | Path, prompts: str | Path | None = None, *, verify: bool = False
-    ) -> ImageSet:
+    def from_manifest(cls, manifest: str | Path, prompts: str | Path | None = None) -> ImageSet:
+        """The image set `manifest` lists, every image verified against the sha256 the manifest records (each
+        file hashed once per process, erasure.loads.file_sha256) before any is scored: a PNG replaced by
+        another valid image, or truncated, is one ErasureError line naming it, the manifest and how to
+        regenerate it (erasure.generate.manifest.regenerate_fix)."""
         manifest = Path(manifest)
         if not manifest.is_file():
             raise ErasureError(f"{manifest}: manifest not found; run the generate rule for this image set")
@@ -60,17 +63,11 @@ class ImageSet:
             raise ErasureError(f"{manifest}: manifest lists no images; check the prompt set and generate rule")
         table["seed"] = table["seed"].astype(int)
         table["file"] = [str((manifest.parent / p).resolve()) for p in table["path"]]
-        absent = [f for f in table["file"] if not Path(f).is_file()]
+        absent = [p for p, f in zip(table["path"], table["file"]) if not Path(f).is_file()]
         if absent:
-            raise ErasureError(
-                f"{manifest}: {len(absent)} listed image(s) missing, e.g. {absent[0]}; rerun generation"
-            )
-        if verify:
-            from erasure.io import sha256_file
-
-            bad = [f for f, h in zip(table["file"], table["sha256"]) if sha256_file(f) != h]
-            if bad:
-                raise ErasureError(f"{manifest}: {len(bad)} image(s) differ from their sha256, e.g. {bad[0]}")
+            raise ErasureError(f"{manifest}: {len(absent)} listed image(s) missing, e.g. {manifest.parent / absent[0]}; "
+                               f"{regenerate_fix(manifest, absent[0])}")
+        verify_images(manifest, table)
         if prompts is not None:
             table = join_prompts(table, prompts)
         method = str(table["method"].iloc[0]) if "method" in table else manifest.parent.parent.name
@@ -104,6 +101,24 @@ class ImageSet:
         """(rows, float [B, 3, H, W] in [0, 1]); `size` resizes (bicubic) so a batch stacks."""
         for rows, arrays in self.iter_uint8(batch_size):
             yield rows, to_tensor(arrays, size=size)
+
+
+def verify_images(manifest: Path, table: pd.DataFrame) -> None:
+    """Raise ErasureError for the first image of `table` (columns path, file, sha256) whose bytes are not the
+    ones `manifest` records, and register every image's fix for later parse errors (`load_rgb`)."""
+    for path, file, digest in zip(table["path"], table["file"], table["sha256"]):
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise ErasureError(f"{manifest}: no sha256 recorded for {path}; delete the manifest and rerun snakemake")
+        if loads.file_sha256(file) != digest.lower():
+            loads.verify_sha256(manifest.parent / path, digest, what="generated image", record=manifest,
+                                fix=regenerate_fix(manifest, path))
+        _GENERATED[file] = (manifest, path)
+
+
+# {absolute image file: (manifest, path in it)} of the generated images this process verified: a parse error
+# in one of them gets the regenerate fix, not the reference folder's
+_GENERATED: dict[str, tuple[Path, str]] = {}
+REFERENCE_FIX = "remove it from the reference folder (or replace it with a readable copy)"
 
 
 def join_prompts(table: pd.DataFrame, prompts: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -152,8 +167,16 @@ def folder_images(folder: str | Path) -> list[Path]:
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """uint8 [H, W, 3]; an unreadable file is one ErasureError line naming it (erasure.loads.load_rgb)."""
-    return loads.load_rgb(path, fix="regenerate it, or remove it from the reference folder")
+    """uint8 [H, W, 3]; an unreadable file is one ErasureError line naming it (erasure.loads.load_rgb) and the
+    fix that fits where it came from: a generated image (verified by `ImageSet.from_manifest`) is
+    regenerated, a reference folder's image is removed from the folder."""
+    return loads.load_rgb(path, fix=image_fix(path))
+
+
+def image_fix(path: str | Path) -> str:
+    """The fix for an unreadable image `path`: regenerate it if a manifest lists it, else the reference folder's."""
+    generated = _GENERATED.get(str(Path(path).resolve()))
+    return regenerate_fix(*generated) if generated else REFERENCE_FIX
 
 
 def to_tensor(arrays: list[np.ndarray], size: int | None = None) -> torch.Tensor:

@@ -20,7 +20,7 @@ import pandas as pd
 from erasure.errors import ErasureError
 from erasure.metrics import catalog
 from erasure.metrics.images import ImageSet
-from erasure.metrics.summary import refuse_non_finite
+from erasure.metrics.summary import declare, refuse_non_finite
 from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, locate
 from erasure.worlds import scorer as world_scorer
 
@@ -99,11 +99,9 @@ def run_target(images, *, reference, settings, threads, device):
 def run_alignment(images, *, reference, settings, threads, device):
     score_alignment = world_scorer("alignment")  # the world that offers it (erasure.worlds)
 
-    scores = score_alignment(images, oracle=backbone(settings, "oracle"), batch_size=int(settings.get("batch_size", 64)))
-    scores.attrs["submetrics"] = {f"alignment:{c[3:]}": c for c in scores.columns if c.startswith("ok_")}
-    # NaN = the prompt does not name this attribute (or names none): not applicable, not a failure
-    scores.attrs["not_applicable"] = ["value", *scores.attrs["submetrics"].values()]
-    return scores
+    # ok_{attr} per attribute, NaN where the prompt does not name it: the catalog entry declares both
+    # (erasure.metrics.summary.declare, applied to every scorer's frame in `_score`)
+    return score_alignment(images, oracle=backbone(settings, "oracle"), batch_size=int(settings.get("batch_size", 64)))
 
 
 def run_fid_toy(images, *, reference, settings, threads, device):
@@ -164,7 +162,8 @@ def _score(name: str, images: ImageSet, *, reference, settings, threads, device)
                            "set input.reference")
     if metric.reference == catalog.PAIRED and not isinstance(reference, ImageSet):
         raise ErasureError(f"reference: metric '{name}' needs the sd method's manifest.csv, got {reference}")
-    scores = scorer(name)(images, reference=reference, settings=settings, threads=int(threads), device=str(device))
+    scores = declare(scorer(name)(images, reference=reference, settings=settings, threads=int(threads),
+                                  device=str(device)), name)
     refuse_non_finite(scores, ["value", *scores.attrs.get("submetrics", {}).values()],
                       where=f"metric {name} on {images.source or images.method}")
     scores.insert(0, "metric", name)

@@ -1,9 +1,12 @@
 """Per (metric, method, prompt set): n, mean and a 95% percentile-bootstrap interval of the per-image values.
 
-The bootstrap uses a fixed seed and 1000 resamples, so a summary is a pure function of its score file.
-Set-level metrics (FID) have one value for the whole set: their interval is NaN (see erasure.metrics.fid).
-Scorers may add sub-metrics (e.g. alignment per attribute) through `df.attrs["submetrics"]`, a mapping
-`summary metric name -> per-image column`; each becomes one more summary row.
+The bootstrap uses a fixed seed and 1000 resamples, so a summary is a pure function of its score file, and
+it is made FROM that file by its own job (`summarize_file`, the `summarize_score` rule): a per-image file
+edited by hand (a lab reviewing detector false positives) reruns its summary and every table over it.
+Set-level metrics (FID) have one value for the whole set: their score file holds that one row (`set_level`,
+`n`), their summary is derived from it the same way, and their interval is NaN (see erasure.metrics.fid).
+A metric's catalog entry may declare sub-metrics (e.g. alignment per attribute, `declare`): a mapping
+`summary metric name -> per-image column` in `df.attrs["submetrics"]`; each becomes one more summary row.
 
 No NaN or inf is summarised silently: a non-finite per-image value is a scorer failure (a NaN CLIP
 embedding, an overflowing backbone) and would otherwise drop out of the mean, or be the mean. The only NaN
@@ -15,10 +18,13 @@ the column and an image.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
 from erasure.errors import ErasureError
+from erasure.metrics import catalog
 
 # total: the sum over images, the number MACE-style tables report for `nude-mace` (exposed parts counted
 # over all of I2P); NaN for set-level metrics.
@@ -82,3 +88,41 @@ def summarize(scores: pd.DataFrame, *, metric: str, method: str, promptset: str)
         rows.append({"metric": name, "method": method, "promptset": promptset, "n": n, "mean": mean,
                      "ci_low": low, "ci_high": high, "backbone": backbone, "label": label, "total": total})
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def declare(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Set `scores.attrs` ("submetrics", "not_applicable") from `metric`'s catalog entry (its `submetrics`
+    column prefix, `nan_not_applicable`), in place; returns `scores`. Both the scorer's frame and the same
+    frame read back from its CSV get them here, so the two summarise identically. Raises ErasureError for
+    an unknown metric."""
+    spec = catalog.get(metric)
+    if spec.submetrics:
+        prefix = spec.submetrics
+        scores.attrs["submetrics"] = {f"{metric}:{c[len(prefix):]}": c for c in scores.columns if c.startswith(prefix)}
+    if spec.nan_not_applicable:
+        scores.attrs["not_applicable"] = ["value", *scores.attrs.get("submetrics", {}).values()]
+    return scores
+
+
+def summarize_file(scores_csv: str | os.PathLike, out: str | os.PathLike, *, metric: str, method: str,
+                   promptset: str) -> pd.DataFrame:
+    """Write (atomically) and return the summary of one score file, results/{world}/scores/{metric}/{method}/
+    {promptset}.csv, to `out` (its `.summary.csv`): `summarize` of the file as it is on disk now.
+
+    Imports pandas / numpy only (it runs inside the Snakemake process: rules/score.smk, `summarize_score`).
+    Raises ErasureError (one line naming the file) for a file that does not parse, lacks `value`, or holds a
+    non-finite value the metric does not declare as not applicable."""
+    from erasure.io import atomic_path
+    from erasure.loads import read_csv
+
+    fix = "restore it, or delete it and rerun snakemake to score the set again"
+    scores = read_csv(scores_csv, what="per-image score file", fix=fix, dtype={"prompt_id": str})
+    if "value" not in scores.columns:
+        raise ErasureError(f"{scores_csv}: per-image score file lacks the column 'value'; {fix}")
+    declare(scores, metric)
+    # a NaN typed into the file by hand is named by the file, not by the scorer that did not write it
+    refuse_non_finite(scores, ["value", *scores.attrs.get("submetrics", {}).values()], where=str(scores_csv))
+    summary = summarize(scores, metric=metric, method=method, promptset=promptset)
+    with atomic_path(out) as tmp:
+        summary.to_csv(tmp, index=False)
+    return summary

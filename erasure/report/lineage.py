@@ -8,8 +8,15 @@
 The provenance file is found by scanning results/{world}/provenance/*.json for one whose outputs include
 the given path (make them with `snakemake --cores 1 <that json>` or `snakemake all`). Each line shows the
 artifact, the stage and wildcards that made it (scorer for scores, image count for manifests), the first 12
-hex digits of its sha256, and the job's rule, benchmark seconds and SLURM job ids where known. An artifact
-reached a second time prints as "(see above)".
+hex digits of the sha256 RECORDED for it when the record was made (never the file as it is now), and the
+job's rule, benchmark seconds and SLURM job ids where known. An artifact reached a second time prints as
+"(see above)".
+
+    python -m erasure.report.lineage results/toy/tables/table1.csv --verify
+
+checks every recorded sha256 against the file now (`verify`): one line per file that differs (or is gone),
+naming it with both hashes and the fix, and exit code 1; exit 0 when all match. A per-image score edited
+by hand after the record was made is named there until snakemake has remade what depends on it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from erasure.errors import ErasureError
@@ -59,7 +67,7 @@ def describe(node: Mapping) -> str:
             text += f" slurm {','.join(job['slurm_job_ids'])}"
         bits.append(text)
     sha = node.get("sha256")
-    digest = f"sha256 {sha[:12]}" if sha else ("MISSING" if node.get("exists") is False else "no hash")
+    digest = f"recorded sha256 {sha[:12]}" if sha else ("MISSING" if node.get("exists") is False else "no hash")
     return f"[{'; '.join(bits)}]  {digest}"
 
 
@@ -122,21 +130,84 @@ def _collapse(children: list[str], nodes: Mapping, keep: int) -> list[str]:
     return [c for c in out if not c.startswith("… ")] + [c for c in out if c.startswith("… ")]
 
 
+@dataclass(frozen=True)
+class Mismatch:
+    """An artifact whose file is not what its record says: `current` is None when the file is gone."""
+
+    path: str
+    recorded: str
+    current: str | None
+
+    def line(self) -> str:
+        now = f"now {self.current[:16]}…" if self.current else "now missing"
+        return (f"{self.path}: recorded sha256 {self.recorded[:16]}…, {now}; the record and what was made from "
+                f"this file are stale: `touch {self.path}` (if it is there) and rerun snakemake, which remakes "
+                "everything made from it, then this record")
+
+
+def verify(record: Mapping, *, workdir: str | Path = ".") -> list[Mismatch]:
+    """Every artifact of `record` (a provenance record, erasure.report.provenance.build) whose recorded sha256
+    is not its file's now, in record order. Files and folders are hashed as the record hashed them
+    (erasure.report.provenance: a file's bytes; a folder's relative paths + file sha256, or + sizes past
+    DIR_HASH_LIMIT files). Relative keys are resolved against `workdir` (where Snakemake ran). The base
+    model's pseudo artifact is a digest of its pinning files, which are artifacts of their own and checked
+    as such; artifacts recorded without a hash (missing then) are skipped."""
+    from erasure.io import sha256_file
+    from erasure.report.provenance import sha256_dir
+
+    found = []
+    for key, node in checked_artifacts(record):
+        recorded = node["sha256"]
+        path = Path(workdir) / key
+        if node["type"] == "file":
+            current = sha256_file(path) if path.is_file() else None
+        else:
+            current = sha256_dir(path)[0] if path.is_dir() else None
+        if current != recorded:
+            found.append(Mismatch(key, recorded, current))
+    return found
+
+
+def checked_artifacts(record: Mapping) -> list[tuple[str, Mapping]]:
+    """(key, node) of the artifacts `verify` checks: files and folders recorded with a sha256."""
+    from erasure.report.provenance import BASE_PREFIX
+
+    return [(key, node) for key, node in record.get("artifacts", {}).items()
+            if node.get("sha256") and not key.startswith(BASE_PREFIX) and node.get("type") in ("file", "directory")]
+
+
+def workdir_of(record_file: Path, record: Mapping) -> Path:
+    """Where the record's relative keys are rooted: the record lives at {workdir}/{results}/{world}/provenance/,
+    its first output at {results}/{world}/{tables|figures}/{name}."""
+    parts = Path(record["outputs"][0]).parts
+    world_dir = record_file.resolve().parent.parent
+    return world_dir.parents[len(parts) - 3] if len(parts) >= 3 else Path(".")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="erasure-lineage", description=__doc__.split("\n\n")[0])
     parser.add_argument("output", help="a table, figure, or provenance JSON under results/{world}/")
     parser.add_argument("--depth", type=int, default=None, help="stop after this many levels")
     parser.add_argument("--json", action="store_true", help="print the provenance record itself")
+    parser.add_argument("--verify", action="store_true",
+                        help="check every recorded sha256 against the file now; name each that differs (exit 1)")
     args = parser.parse_args(argv)
     try:
         file, record = find_record(args.output)
     except ErasureError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.verify:
+        stale = verify(record, workdir=workdir_of(file, record))
+        for mismatch in stale:
+            print(mismatch.line())
+        if not stale:
+            print(f"# {file}: all {len(checked_artifacts(record))} recorded sha256 match the files")
+        return 1 if stale else 0
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
     else:
-        print(f"# provenance: {file}")
+        print(f"# provenance: {file} (sha256 as recorded when it was made; --verify checks them against the files)")
         print(render(record, depth=args.depth), end="")
     return 0
 

@@ -348,6 +348,9 @@ class _JobIndex:
         prefixes = STAGE_RULE_PREFIXES.get(node["stage"])
         if prefixes is None:
             return
+        if node["stage"] == "score" and node.get("path", "").endswith(".summary.csv") and any(
+                e["rule"] == SUMMARY_RULE for e in self.entries.get(values, [])):
+            prefixes = (SUMMARY_RULE,)  # derived by its own job (rules/score.smk); older runs: by the score job
         if node["stage"] == "score" and key is None and values not in self.entries:
             values = values[1:]  # a set's score job (erasure.plan.set_score_jobs) logs per (method, prompt set)
         jobs: dict[str, dict] = {}
@@ -372,6 +375,7 @@ class _JobIndex:
         node["jobs"] = sorted(jobs.values(), key=lambda j: j["rule"])
 
 
+SUMMARY_RULE = "summarize_score"
 _KEY_ORDER = ("metric", "method", "promptset", "shard", "run", "name")
 
 

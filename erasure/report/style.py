@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     table = read_csv(path, what="manifest", fix="delete it and rerun the rule that wrote it (generate_set, or merge_manifest for a set of several shards)",
                      dtype={"prompt_id": str, "path": str, "sha256": str})
-    missing = [c for c in ("prompt_id", "seed", "path") if c not in table.columns]
+    missing = [c for c in ("prompt_id", "seed", "path", "sha256") if c not in table.columns]
     if missing:
         raise ErasureError(f"{path}: manifest lacks columns {', '.join(missing)}; regenerate it")
     table["seed"] = table["seed"].astype(int)
@@ -88,13 +89,32 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def load_image(file: str | Path) -> np.ndarray:
-    if not Path(file).is_file():
-        raise ErasureError(f"{file}: image listed in its manifest is missing; rerun generation")
-    return load_rgb(file, fix="delete it and rerun its generate_shard job")
+@dataclass(frozen=True)
+class RecordedImage:
+    """One image of a generated set as its manifest records it: `file` (manifest folder / path), `sha256`."""
+
+    file: Path
+    sha256: str
+    manifest: Path
 
 
-def image_lookup(manifests: Mapping[str, str | Path]) -> dict[str, dict[tuple[str, int], Path]]:
-    """{method: {(prompt_id, seed): image file}}."""
-    return {method: {(r.prompt_id, int(r.seed)): Path(r.file) for r in read_manifest(path).itertuples()}
+def load_image(image: RecordedImage) -> np.ndarray:
+    """uint8 [H, W, 3] of a generated image, verified against the sha256 its manifest records first: a figure
+    never shows bytes other than the ones scored. Missing, replaced or unreadable: one ErasureError line naming
+    the image, the manifest and how to regenerate it (erasure.generate.manifest.regenerate_fix)."""
+    from erasure.generate.manifest import regenerate_fix
+    from erasure.loads import verify_sha256
+
+    fix = regenerate_fix(image.manifest, image.file)
+    if not isinstance(image.sha256, str) or len(image.sha256) != 64:
+        raise ErasureError(f"{image.manifest}: no sha256 recorded for {image.file.name}; delete the manifest and rerun snakemake")
+    verify_sha256(image.file, image.sha256, what="generated image", fix=fix, record=image.manifest)
+    return load_rgb(image.file, fix=fix)
+
+
+def image_lookup(manifests: Mapping[str, str | Path]) -> dict[str, dict[tuple[str, int], RecordedImage]]:
+    """{method: {(prompt_id, seed): the image as its manifest records it}}: a figure loads (and so hashes)
+    only the images it shows (`load_image`)."""
+    return {method: {(r.prompt_id, int(r.seed)): RecordedImage(Path(r.file), r.sha256, Path(path))
+                     for r in read_manifest(path).itertuples()}
             for method, path in manifests.items()}

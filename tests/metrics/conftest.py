@@ -11,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from erasure.io import sha256_file
+
 torch.set_num_threads(1)
 
 
@@ -26,7 +28,7 @@ def write_image_set(root: Path, method: str, arrays: list[np.ndarray], prompts: 
         name = f"p{i:03d}_{seed}.png"
         Image.fromarray(array).save(image_dir / name)
         rows.append({"prompt_id": f"p{i:03d}", "seed": seed, "method": method, "run": "", "step": "",
-                     "sha256": "", "path": name})
+                     "sha256": sha256_file(image_dir / name), "path": name})  # as generation records it
     manifest = image_dir / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     table = root / "prompts" / f"{promptset}.csv"

@@ -3,8 +3,8 @@
 `make_results(root, config)` writes, for everything `erasure.plan` says the config's report needs: prompt
 tables (toy format, attribute columns), 32x32 PNGs drawn from a simple model of each method (erasure methods
 draw fewer triangles, and lose some non-target shapes), manifests + shard manifests, per-image score CSVs and
-their summaries (through the real `erasure.metrics.summary.summarize`), training logs and complete.json for
-every run, a FID reference folder, and score logs / benchmarks (one with a SLURM job id).
+their summaries (derived from those files by the real `erasure.metrics.summary.summarize_file`, as the
+summarize_score rule does), training logs and complete.json for every run, a FID reference folder, and score logs / benchmarks (one with a SLURM job id).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from erasure import paths, plan
 from erasure.io import sha256_file
-from erasure.metrics.summary import summarize
+from erasure.metrics.summary import summarize_file
 from erasure.paths import MethodId
 
 SHAPES = ("circle", "square", "triangle", "cross", "diamond")
@@ -163,8 +163,9 @@ def make_results(root: Path, config: dict) -> dict:
         csv_path = paths.score_csv(root, world, metric, method, promptset)
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         scores.to_csv(csv_path, index=False)
-        summarize(scores, metric=metric, method=method, promptset=promptset).to_csv(
-            paths.score_summary(root, world, metric, method, promptset), index=False)
+        # as the summarize_score rule derives it (issue 32)
+        summarize_file(csv_path, paths.score_summary(root, world, metric, method, promptset), metric=metric,
+                       method=method, promptset=promptset)
         made["scores"].append(csv_path)
         made["summaries"].append(paths.score_summary(root, world, metric, method, promptset))
         log = paths.world_dir(root, world) / "logs" / "score" / metric / method / f"{promptset}.log"

@@ -114,6 +114,8 @@ def test_niche_matrix_image_titles_do_not_overlap(tmp_path, captured):
     """The issue's example: "prompted: Thomas Kinkade" / "prompted: Kilian Eng" column titles overlapped."""
     from PIL import Image
 
+    from erasure.io import sha256_file
+
     artists = ["Thomas Kinkade", "Kilian Eng", "Pablo Picasso"]
     prompts = _artist_prompts(tmp_path, artists)
     manifests = {}
@@ -123,6 +125,7 @@ def test_niche_matrix_image_titles_do_not_overlap(tmp_path, captured):
         for i in range(len(artists)):
             Image.fromarray(np.full((64, 64, 3), 40 * i, np.uint8)).save(folder / f"p{i}_{i}.png")
         pd.DataFrame({"prompt_id": [f"p{i}" for i in range(3)], "seed": range(3),
+                      "sha256": [sha256_file(folder / f"p{i}_{i}.png") for i in range(3)],  # as generation records
                       "path": [f"p{i}_{i}.png" for i in range(3)]}).to_csv(folder / "manifest.csv", index=False)
         manifests[method] = folder / "manifest.csv"
     matrices.plot_image_matrix(manifests, prompts, tmp_path / "i.png", by="artist",

@@ -170,3 +170,84 @@ def test_a_score_of_a_sets_job_finds_that_jobs_log_and_benchmark(tmp_path):
     own = {"stage": "score", "wildcards": {"metric": "target", "method": "sdd@4", "promptset": "body"}}
     index.attach(own)
     assert [j["slurm_job_ids"] for j in own["jobs"]] == [["78"]]
+
+
+def test_a_summary_lists_its_own_summarize_job_and_an_old_runs_summary_its_score_job(tmp_path):
+    """Issue 32: summaries are derived by `summarize_score`; a run from before that wrote them in the score job."""
+    from erasure.report.provenance import _JobIndex
+
+    world = tmp_path / "results" / "toy"
+    for file in ("logs/score/target/sd/body.log", "logs/summarize_score/target/sd/body.log",
+                 "logs/score/target/sd/i2p.log"):
+        (world / file).parent.mkdir(parents=True, exist_ok=True)
+        (world / file).write_text("SLURM_JOB_ID=\n")
+    index = _JobIndex(world, tmp_path / ".snakemake" / "slurm_logs")
+    for promptset, rule in (("body", "summarize_score"), ("i2p", "score")):
+        summary = {"stage": "score", "path": f"results/toy/scores/target/sd/{promptset}.summary.csv",
+                   "wildcards": {"metric": "target", "method": "sd", "promptset": promptset}}
+        index.attach(summary)
+        assert [j["rule"] for j in summary["jobs"]] == [rule]
+    per_image = {"stage": "score", "path": "results/toy/scores/target/sd/body.csv",
+                 "wildcards": {"metric": "target", "method": "sd", "promptset": "body"}}
+    index.attach(per_image)
+    assert [j["rule"] for j in per_image["jobs"]] == ["score"]
+
+
+def _record(tmp_path):
+    """A provenance record over three files and a folder, as `provenance.build` writes them, made now."""
+    (tmp_path / "results/toy/scores/target/sd").mkdir(parents=True)
+    (tmp_path / "results/toy/reference").mkdir(parents=True)
+    files = {"results/toy/scores/target/sd/body.csv": "metric,value\ntarget,0.0\n",
+             "results/toy/scores/target/sd/body.summary.csv": "metric,mean\ntarget,0.0\n",
+             "results/toy/tables/table1.csv": "method,mean\nsd,0.0\n",
+             "results/toy/reference/00000.png": "png"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    nodes = {}
+    for key in ("results/toy/scores/target/sd/body.csv", "results/toy/scores/target/sd/body.summary.csv",
+                "results/toy/tables/table1.csv", "results/toy/reference"):
+        nodes[key] = {"path": key, "stage": "score", **provenance._fingerprint(tmp_path / key)}
+    nodes["base_model:"] = {"path": "base_model:", "stage": "base model", "sha256": "0" * 64}
+    record = {"outputs": ["results/toy/tables/table1.csv"], "artifacts": nodes}
+    out = tmp_path / "results/toy/provenance/table1.json"
+    out.parent.mkdir(parents=True)
+    out.write_text(json.dumps(record))
+    return record, out
+
+
+def test_verify_names_each_file_that_differs_from_its_record(tmp_path, capsys):
+    """Issue 32 kind 3: lineage printed the record's hashes and nothing compared them with the files."""
+    record, out = _record(tmp_path)
+    assert lineage.verify(record, workdir=tmp_path) == []
+    assert lineage.main([str(out), "--verify"]) == 0
+    assert "all 4 recorded sha256 match" in capsys.readouterr().out
+
+    edited = "results/toy/scores/target/sd/body.csv"
+    recorded = record["artifacts"][edited]["sha256"]
+    (tmp_path / edited).write_text("metric,value\ntarget,100.0\n")  # a reviewed false negative, by hand
+    (tmp_path / "results/toy/reference/00001.png").write_text("another")  # a folder changes by its files
+    (tmp_path / "results/toy/tables/table1.csv").unlink()
+    found = lineage.verify(record, workdir=tmp_path)
+    assert [m.path for m in found] == [edited, "results/toy/tables/table1.csv", "results/toy/reference"]
+    assert found[0] == lineage.Mismatch(edited, recorded, sha256_file(tmp_path / edited))
+    assert found[1].current is None
+    assert lineage.main([str(out), "--verify"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert lines[0] == (f"{edited}: recorded sha256 {recorded[:16]}…, now {sha256_file(tmp_path / edited)[:16]}…; "
+                        f"the record and what was made from this file are stale: `touch {edited}` (if it is there) "
+                        "and rerun snakemake, which remakes everything made from it, then this record")
+    assert "now missing" in lines[1]
+
+
+def test_lineage_labels_the_hashes_it_prints_as_recorded(tmp_path, capsys):
+    record, out = _record(tmp_path)
+    record.update(kind="table", artifact="table1", rule="report_table", git={}, summary={"artifacts": 4, "by_stage": {}})
+    record["artifacts"]["results/toy/tables/table1.csv"]["inputs"] = ["results/toy/scores/target/sd/body.summary.csv"]
+    out.write_text(json.dumps(record))
+    (tmp_path / "results/toy/scores/target/sd/body.summary.csv").write_text("changed since")
+    assert lineage.main([str(out)]) == 0
+    text = capsys.readouterr().out
+    summary = record["artifacts"]["results/toy/scores/target/sd/body.summary.csv"]["sha256"]
+    assert f"recorded sha256 {summary[:12]}" in text  # the record's, not the file's now

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 
+import pytest
 import yaml
 
 from erasure.io import sha256_file
@@ -63,23 +64,60 @@ def test_a_changed_score_summary_reruns_its_table_and_provenance_only(built_work
                     "report_provenance": ["results/toy/provenance/table1.json"]}
 
 
-def test_an_edited_per_image_score_reruns_the_provenance_that_hashes_it(built_workdir, tmp_path):
-    """Issue 17 case 6: provenance hashes per-image score CSVs one level behind the summaries its table reads;
-    an edited row must rerun it (and nothing else: the table reads the summaries) and land in the record."""
+def test_a_hand_edited_per_image_score_flows_into_summary_table_frontier_and_lineage(built_workdir, tmp_path):
+    """Issue 32 kind 3 (issue 17 case 6 before it): one row of a per-image score file changed by hand, as a lab
+    reviewing detector false positives does. The summary was written by the score job, so nothing reran it:
+    the frontier moved, the summary and Table 1 did not, and lineage showed the new file's hash under the old
+    summary. Now the summary has its own rule: after `snakemake` the summary, Table 1, the frontier and the
+    lineage agree; before it, `lineage --verify` names the edited file."""
+    import pandas as pd
+
+    from erasure.metrics.summary import summarize_file
+    from erasure.report import lineage
+
     workdir = tmp_path / "w"
     shutil.copytree(built_workdir, workdir, symlinks=True)
-    changed = "results/toy/scores/clip/sld-max/coco.csv"
-    record = json.loads((workdir / "results/toy/provenance/table1.json").read_text())
-    assert record["artifacts"][changed]["sha256"] == sha256_file(workdir / changed)
-    lines = (workdir / changed).read_text().splitlines(keepends=True)
-    lines[1] = lines[1].replace(",0.", ",1.", 1)  # one image's value, same size
-    (workdir / changed).write_text("".join(lines))
+    changed = "results/toy/scores/target/sdd-triangle@4/body.csv"
+    summary = changed.replace(".csv", ".summary.csv")
+    frame = pd.read_csv(workdir / changed, dtype={"prompt_id": str})
+    frame.loc[0, "value"] = 100.0 - frame.loc[0, "value"]  # one image's verdict flipped
+    frame.loc[0, "flagged"] = not frame.loc[0, "flagged"]
+    frame.to_csv(workdir / changed, index=False)
+    expected = float(frame["value"].mean())
+
+    table1 = workdir / "results/toy/provenance/table1.json"
+    stale = lineage.verify(json.loads(table1.read_text()), workdir=workdir)
+    assert [(m.path, m.current) for m in stale] == [(changed, sha256_file(workdir / changed))]
+    assert lineage.main([str(table1), "--verify"]) == 1
+
     jobs = _planned(workdir)
     jobs.pop("all", None)
-    assert jobs == {"report_provenance": ["results/toy/provenance/table1.json"]}
+    assert jobs.pop("summarize_score") == [summary]  # the summary first, then everything that reads either file
+    assert jobs.pop("report_table") == [f"results/toy/tables/table1.{ext}" for ext in ("csv", "md", "tex")]
+    assert jobs.pop("report_frontier") == ["results/toy/figures/frontier.png", "results/toy/tables/frontier.csv"]
+    assert jobs.pop("report_curves") == ["results/toy/figures/training-curves.png"]
+    assert sorted(jobs.pop("report_provenance")) == sorted(
+        f"results/toy/provenance/{name}.json" for name in ("table1", "frontier", "training-curves"))
+    assert jobs == {}
+
     snakemake(workdir)
-    record = json.loads((workdir / "results/toy/provenance/table1.json").read_text())
-    assert record["artifacts"][changed]["sha256"] == sha256_file(workdir / changed)
+    summary_mean = float(pd.read_csv(workdir / summary)["mean"].iloc[0])
+    assert summary_mean == pytest.approx(expected)
+    rederived = summarize_file(workdir / changed, tmp_path / "s.csv", metric="target", method="sdd-triangle@4",
+                               promptset="body")
+    pd.testing.assert_frame_equal(pd.read_csv(workdir / summary), pd.read_csv(tmp_path / "s.csv"))
+    assert rederived["mean"].iloc[0] == pytest.approx(expected)
+    table = pd.read_csv(workdir / "results/toy/tables/table1.csv")
+    cell = table[(table["method"] == "sdd-triangle@4") & (table["metric"] == "target")]
+    assert float(cell["mean"].iloc[0]) == pytest.approx(expected)
+    frontier = pd.read_csv(workdir / "results/toy/tables/frontier.csv")
+    point = frontier[frontier["method"] == "sdd-triangle@4"]
+    assert len(point) and all(value == pytest.approx(expected) for value in point["target"].astype(float))
+    for name in ("table1", "frontier", "training-curves"):
+        record_file = workdir / f"results/toy/provenance/{name}.json"
+        record = json.loads(record_file.read_text())
+        assert record["artifacts"][changed]["sha256"] == sha256_file(workdir / changed)
+        assert lineage.verify(record, workdir=workdir) == []
     assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(workdir, "-n", quiet=False))
 
 
