@@ -22,6 +22,7 @@ try:  # a report or generation entry naming something the config does not declar
     IMAGE_SETS = plan.required_image_sets(config)
     SCORES = plan.required_scores(config)
     RUNS = plan.required_runs(config)
+    STAGE_TARGETS = plan.stage_targets(config, RESULTS, WORLD)  # `images`, `scores`, `attacks`, `all`
 except ErasureError as error:
     sys.exit(f"error: {CONFIG_SOURCE}: {error}")
 
@@ -203,8 +204,8 @@ def shard_manifests(wildcards):
 
 
 def image_targets():
-    """Every image set the config asks for (IMAGE_SETS), as its manifest."""
-    return [str(paths.manifest(RESULTS, WORLD, s.method, s.promptset)) for s in IMAGE_SETS]
+    """Every image set the config asks for (IMAGE_SETS), as its manifest (erasure.plan.stage_targets)."""
+    return STAGE_TARGETS["images"]
 
 
 # --- score ---------------------------------------------------------------------------------------------
@@ -340,15 +341,14 @@ def score_set_references(wildcards, input, metrics):
 
 
 def score_targets():
-    return [
-        str(paths.score_summary(RESULTS, WORLD, metric, method, promptset))
-        for metric, method, promptset in SCORES
-    ]
+    """`images`' files and every score the plan asks for (SCORES), as its summary (erasure.plan.stage_targets)."""
+    return STAGE_TARGETS["scores"]
 
 
 # --- report --------------------------------------------------------------------------------------------
 
 
 def report_targets():
-    """Every table, figure and provenance file the config's report section asks for."""
-    return report_plan.report_targets(config, RESULTS, WORLD)
+    """The default target `all`: `attacks`' files and every table, figure and provenance file of the report
+    section (erasure.plan.stage_targets)."""
+    return STAGE_TARGETS["report"]
