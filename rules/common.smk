@@ -1,7 +1,7 @@
 # Shared by all rule files. Where results go, what the config asks for (erasure.plan), and the
 # input / params functions of the rules (kept here, out of the rule files, so those read as the DAG).
 
-from erasure import sources, worlds
+from erasure import preflight, sources, worlds
 from erasure.metrics import catalog
 from erasure.generate.settings import resolve_sampling
 from erasure.paths import MethodId
@@ -23,6 +23,8 @@ try:  # a report or generation entry naming something the config does not declar
     SCORES = plan.required_scores(config)
     RUNS = plan.required_runs(config)
     STAGE_TARGETS = plan.stage_targets(config, RESULTS, WORLD)  # `images`, `scores`, `attacks`, `all`
+    if workflow.is_main_process:  # local prompt files and Q16 copy, before the first job (jobs skip it)
+        preflight.check_while_planning(config, built=BUILT)
 except ErasureError as error:
     sys.exit(f"error: {CONFIG_SOURCE}: {error}")
 
