@@ -5,7 +5,7 @@ The report section is the root: every table, curve, grid and matrix names the (m
 image sets it needs; each image set is scored with every metric its prompt set lists, and with every metric a
 report item reads from it (a table cell may name a metric its prompt set does not list). The attacks section
 adds each attacked method's plain sets and the detector's scores on them. This is the one plan: `rule all`
-and the stage targets `images`, `scores` and `attacks` (`stage_sets`) are all read from it, so a stage
+and the stage targets `images`, `scores` and `attacks` (`stage_targets`) are all read from it, so a stage
 target plans exactly the jobs of `all` up to that stage.
 """
 
@@ -133,8 +133,11 @@ def required_image_sets(config: Mapping) -> list[ImageSet]:
     _check_known(config, attacked, where="attacks")
     sets = set(report_image_sets(config)) | set(every_method_image_sets(config)) | attacked
     reference = reference_method(config)
+    # a paired metric, listed by the prompt set or read by a report item, compares with the reference's set
+    paired = {p for metric, _, p in report_scores(config) + attack_scores(config) if is_paired(metric)}
     for image_set in list(sets):
-        if any(is_paired(m) for m in config["prompt_sets"][image_set.promptset]["metrics"]):
+        if (image_set.promptset in paired
+                or any(is_paired(m) for m in config["prompt_sets"][image_set.promptset]["metrics"])):
             sets.add(ImageSet(reference, image_set.promptset))
     _check_known(config, sets, where="report")
     return sorted(sets)
