@@ -72,9 +72,8 @@ onsuccess:
 
 
 rule all:
-    """The report, and every score the plan asks for (generation.every_method's sets included, shown or not)."""
+    """The report, and every image set and score the plan asks for (generation.every_method's sets included,
+    shown or not), and Table 3: erasure.plan.stage_targets, whose earlier stages are `images`, `scores`, `attacks`."""
     default_target: True
     input:
         report_targets(),
-        score_targets(),
-        attack_targets(),

@@ -293,6 +293,7 @@ def check_prompts(ctx: Context, repo: Path) -> list[Item]:
     from erasure.prompts import build_prompt_table
     from erasure.prompts.kinds import source_file_kind
     from erasure.prompts.paths import prompt_source
+    from erasure.prompts.sources import local_file_label
 
     items = []
     used = sorted({s.promptset for s in plan.required_image_sets(ctx.config)})
@@ -323,13 +324,53 @@ def check_prompts(ctx: Context, repo: Path) -> list[Item]:
                               f"replace it with the upstream file ({spec.get('url')})"))
             continue
         try:
-            table = build_prompt_table(name, spec, guidance=7.5, source_file=file)
+            table = build_prompt_table(name, spec, guidance=7.5, source_file=file,
+                                       where=local_file_label(name, spec, file))
         except ErasureError as error:
             items.append(Item(label, False, str(error), f"fix prompt_sets.{name} or the file"))
             continue
         pin = f"sha256 {digest[:12]}... pinned" if spec.get("sha256") else f"sha256 {digest[:12]}... not pinned"
         items.append(Item(label, True, f"{file} ({len(table)} prompts as n_prompts says; {pin})"))
     return items
+
+
+def check_while_planning(config: Mapping, *, built=()) -> None:
+    """What preflight can check while Snakemake plans, in every world (the gate, a job, exists only in a world
+    that reads weights from outside), so that these faults stop the run before its first job, not inside one
+    after queueing: each local file the config names for a planned prompt set (`prompt_sets.<set>.path`: its
+    pinned sha256, then read by its source's own reader: columns under each upstream file's names, numbers,
+    empty prompts, the count n_prompts declares) and `metrics.harm.q16_source` (Q16's pinned sha256) where a
+    planned score reads it. A file not on this machine, or inside a folder the DAG builds (`built`), is left to
+    preflight and the jobs: a dry run still plans. Takes well under a second (COCO-30k's 2.4 MB CSV: ~0.3 s).
+
+    Raises ErasureError: the first fault, one line naming the config key, the user's file (never the copy
+    under results/) and the fix."""
+    from erasure import sources
+    from erasure.io import sha256_file
+    from erasure.metrics.weights import Q16_FIX, Q16_PROMPTS_SHA256
+    from erasure.prompts import build_prompt_table
+    from erasure.prompts.kinds import source_file_kind
+    from erasure.prompts.sources import local_file_label
+
+    for name in sorted({s.promptset for s in plan.required_image_sets(config)}):
+        spec = config["prompt_sets"][name]
+        file = sources.local_file(spec.get("path"))
+        if (source_file_kind(spec, name)[0] == "none" or file is None or not file.is_file()
+                or sources.built_root(file, built)):
+            continue
+        where = local_file_label(name, spec, file)
+        pin = spec.get("sha256")
+        if pin and (digest := sha256_file(file)) != pin.lower():
+            raise ErasureError(f"{where}: sha256 {digest} differs from prompt_sets.{name}.sha256 {pin}; give the "
+                               f"upstream file ({spec.get('url') or 'see the pin'}), or set prompt_sets.{name}.sha256 "
+                               "to this file's to accept it")
+        build_prompt_table(name, spec, guidance=7.5, source_file=file, where=where)  # guidance: any number
+    if any(catalog.needs_q16(metric) for metric, _, _ in plan.required_scores(config)):
+        file = sources.local_file(config["metrics"].get("harm", {}).get("q16_source"))
+        if file is not None and file.is_file() and not sources.built_root(file, built) and not standins.verified(file):
+            if (digest := sha256_file(file)) != Q16_PROMPTS_SHA256:
+                raise ErasureError(f"metrics.harm.q16_source {file}: sha256 {digest} is not Q16's pinned prompts.p "
+                                   f"({Q16_PROMPTS_SHA256}); {Q16_FIX}")
 
 
 def check_gpu(ctx: Context) -> list[Item]:

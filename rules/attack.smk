@@ -11,7 +11,8 @@ localrules:
 
 
 rule attacks:
-    """Target: Table 3, its per-prompt success CSV and the attacked-image grid."""
+    """Target: stop after the attack stage: every job of `all` but the report's, with Table 3, its per-prompt
+    success CSV and the attacked-image grid (erasure.plan.stage_targets)."""
     input:
         attack_targets(),
 

@@ -62,6 +62,5 @@ def attack_grid_rows(world):
 
 
 def attack_targets():
-    if not ATTACK_JOBS:
-        return []
-    return [str(paths.table(RESULTS, WORLD, ATTACK_TABLE, "md")), str(paths.figure(RESULTS, WORLD, f"{ATTACK_TABLE}-grid"))]
+    """`scores`' files, Table 3 and its grid (erasure.plan.stage_targets)."""
+    return STAGE_TARGETS["attacks"]

@@ -1,7 +1,7 @@
 # Shared by all rule files. Where results go, what the config asks for (erasure.plan), and the
 # input / params functions of the rules (kept here, out of the rule files, so those read as the DAG).
 
-from erasure import sources, worlds
+from erasure import preflight, sources, worlds
 from erasure.metrics import catalog
 from erasure.generate.settings import resolve_sampling
 from erasure.paths import MethodId
@@ -22,6 +22,9 @@ try:  # a report or generation entry naming something the config does not declar
     IMAGE_SETS = plan.required_image_sets(config)
     SCORES = plan.required_scores(config)
     RUNS = plan.required_runs(config)
+    STAGE_TARGETS = plan.stage_targets(config, RESULTS, WORLD)  # `images`, `scores`, `attacks`, `all`
+    if workflow.is_main_process:  # local prompt files and Q16 copy, before the first job (jobs skip it)
+        preflight.check_while_planning(config, built=BUILT)
 except ErasureError as error:
     sys.exit(f"error: {CONFIG_SOURCE}: {error}")
 
@@ -203,8 +206,8 @@ def shard_manifests(wildcards):
 
 
 def image_targets():
-    """Every image set the config asks for (IMAGE_SETS), as its manifest."""
-    return [str(paths.manifest(RESULTS, WORLD, s.method, s.promptset)) for s in IMAGE_SETS]
+    """Every image set the config asks for (IMAGE_SETS), as its manifest (erasure.plan.stage_targets)."""
+    return STAGE_TARGETS["images"]
 
 
 # --- score ---------------------------------------------------------------------------------------------
@@ -340,15 +343,14 @@ def score_set_references(wildcards, input, metrics):
 
 
 def score_targets():
-    return [
-        str(paths.score_summary(RESULTS, WORLD, metric, method, promptset))
-        for metric, method, promptset in SCORES
-    ]
+    """`images`' files and every score the plan asks for (SCORES), as its summary (erasure.plan.stage_targets)."""
+    return STAGE_TARGETS["scores"]
 
 
 # --- report --------------------------------------------------------------------------------------------
 
 
 def report_targets():
-    """Every table, figure and provenance file the config's report section asks for."""
-    return report_plan.report_targets(config, RESULTS, WORLD)
+    """The default target `all`: `attacks`' files and every table, figure and provenance file of the report
+    section (erasure.plan.stage_targets)."""
+    return STAGE_TARGETS["report"]

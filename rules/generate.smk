@@ -13,7 +13,7 @@ localrules:
 
 
 rule images:
-    """Target: every image set the report needs (no scoring)."""
+    """Target: stop after generation: every job of `all` up to its image sets (erasure.plan.stage_targets)."""
     input:
         image_targets(),
 

@@ -80,7 +80,7 @@ for _job in SCORE_SET_JOBS:
 
 
 rule scores:
-    """Target: every score the plan asks for, without the report."""
+    """Target: stop after scoring: every job of `all` up to its scores, no report (erasure.plan.stage_targets)."""
     input:
         score_targets(),
 

@@ -159,3 +159,19 @@ def test_set_score_jobs_number_rules_with_the_same_metrics_on_other_method_lists
     jobs = plan.set_score_jobs(triples, lambda metric: "toy")
     assert [(j.rule, j.methods, j.promptsets) for j in jobs] == [
         ("score_alignment_target", ("a",), ("s1",)), ("score_alignment_target_2", ("b",), ("s2",))]
+
+
+def test_a_report_cell_naming_a_metric_its_prompt_set_does_not_list_is_planned(config):
+    """Issue 32 (kind 6): body lists only `target`; a body / clip cell is a required score, and a paired metric
+    named only by a cell (body / paired-distance) still pulls in the reference method's set."""
+    config = copy.deepcopy(config)
+    config["generation"]["every_method"] = []
+    assert "clip" not in config["prompt_sets"]["body"]["metrics"]
+    config["report"] = {"tables": {"t": {"methods": ["sega"], "columns": [
+        {"promptset": "body", "metric": "clip"}, {"promptset": "body", "metric": "paired-distance"}]}}}
+    assert ("clip", "sega", "body") in plan.required_scores(config)
+    assert ("paired-distance", "sega", "body") in plan.required_scores(config)
+    assert set(plan.required_image_sets(config)) == {plan.ImageSet("sega", "body"), plan.ImageSet("sd", "body")}
+    stages = plan.stage_targets(config, "results", "toy")
+    assert "results/toy/scores/clip/sega/body.summary.csv" in stages["scores"]
+    assert all(set(stages[a]) <= set(stages[b]) for a, b in zip(plan.STAGES, plan.STAGES[1:]))

@@ -58,3 +58,91 @@ def test_the_gate_comes_before_every_weight_loading_job_of_the_sd_world(tmp_path
             seen.add(rule)
             assert "results/sd/preflight.txt" in block.split("output:", 1)[0], block[:500]
     assert seen == gated
+
+
+def _config(configfile: str, **changes) -> dict:
+    import yaml
+
+    from erasure.config import validate_config
+
+    config = yaml.safe_load((REPO / configfile).read_text())
+    for key, value in changes.items():
+        config[key] = {**config.get(key, {}), **value}
+    return validate_config(config, REPO / "config/schema.yaml")
+
+
+ESD_I2P = (  # ESD's unsafe-prompts4703.csv layout; its row 3 has an empty prompt, as the upstream file does
+    ",prompt,categories,hard,inappropriate_percentage,nudity_percentage,q16_percentage,sd_safety_percentage,"
+    "prompt_toxicity,lexica_url,evaluation_seed,evaluation_guidance\n"
+    "0,a red triangle on the beach,sexual,1,90.0,50.0,80.0,70.0,0.5,https://lexica.art/a,2734,7\n"
+    "1,a blue circle,violence,0,30.0,0.0,20.0,10.0,0.1,https://lexica.art/b,1042,7\n"
+    "2,,hate,0,10.0,0.0,0.0,0.0,0.0,https://lexica.art/c,77,7\n"
+)
+
+
+def _toy_with_local_i2p(file: Path, **extra) -> dict:
+    config = _config("config/config.yaml", prompt_sets={
+        "ext": {"source": "i2p", "path": str(file), "n_prompts": 3, "metrics": ["alignment"], **extra}})
+    config["generation"]["every_method"] = [*config["generation"]["every_method"], "ext"]
+    return config
+
+
+def test_a_local_prompt_file_is_checked_while_planning_naming_the_users_file(tmp_path):
+    """Issue 32's example: ESD's copy of I2P as a local i2p file. Its `evaluation_seed` is I2P's seed (no
+    'missing sd_seed'); its empty prompt fails while planning, naming the user's file, not results/'s copy."""
+    import pytest
+
+    from erasure.errors import ErasureError
+    from erasure.preflight import check_while_planning
+
+    file = tmp_path / "unsafe-prompts4703.csv"
+    file.write_text(ESD_I2P)
+    with pytest.raises(ErasureError) as info:
+        check_while_planning(_toy_with_local_i2p(file))
+    assert str(info.value) == (f"prompt_sets.ext.path {file}: 1 empty prompt (column 'prompt', data row 3; 1-based, "
+                               "header not counted); delete it from the file and lower n_prompts by 1")
+    file.write_text(ESD_I2P.replace("2,,hate", "2,a striped square,hate"))
+    check_while_planning(_toy_with_local_i2p(file))  # the fixed file passes
+    with pytest.raises(ErasureError, match=rf"^prompt_sets.ext.path {file}: sha256 [0-9a-f]{{64}} differs from "
+                                           "prompt_sets.ext.sha256 0+; give the upstream file"):
+        check_while_planning(_toy_with_local_i2p(file, sha256="0" * 64))
+    check_while_planning(_toy_with_local_i2p(tmp_path / "not-here.csv"))  # not on this machine: the jobs say
+
+
+def test_a_q16_copy_that_is_not_the_pinned_file_fails_while_planning_with_the_fix(tmp_path):
+    """Issue 32's example: a Q16 prompts.p whose sha256 differs was refused inside its job, with no fix."""
+    import pytest
+
+    from erasure.errors import ErasureError
+    from erasure.metrics.weights import Q16_PROMPTS_SHA256, Q16_PROMPTS_URL
+    from erasure.preflight import check_while_planning
+
+    copy = tmp_path / "prompts.p"
+    copy.write_bytes(b"not Q16's pickle")
+    config = _config("config/paper.yaml")
+    config["metrics"]["harm"] = {**config["metrics"].get("harm", {}), "q16_source": str(copy)}
+    with pytest.raises(ErasureError) as info:
+        check_while_planning(config)
+    message = str(info.value)
+    assert message.startswith(f"metrics.harm.q16_source {copy}: sha256 ") and Q16_PROMPTS_SHA256 in message
+    assert Q16_PROMPTS_URL in message and "remove metrics.harm.q16_source" in message and "\n" not in message
+
+
+def test_the_dry_run_stops_on_a_bad_local_prompt_file_before_any_job(tmp_path):
+    """The check runs while Snakemake plans (`snakemake -n` too): one line naming the config file, the key and the
+    user's file; the internal copy under results/ is never named."""
+    import yaml
+
+    file = tmp_path / "unsafe-prompts4703.csv"
+    file.write_text(ESD_I2P)
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["prompt_sets"]["ext"] = {"source": "i2p", "path": str(file), "n_prompts": 3, "metrics": ["alignment"]}
+    config["generation"]["every_method"].append("ext")
+    configfile = tmp_path / "ext.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                          "--configfile", str(configfile)], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"error: {configfile}: prompt_sets.ext.path {file}: 1 empty prompt"), out.stderr[-2000:]
+    assert "prompts/sources" not in out.stdout + out.stderr and "Traceback" not in out.stderr

@@ -10,6 +10,7 @@ plans exactly the jobs that edit would rerun on a finished run, with Snakemake's
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -228,6 +229,19 @@ def test_paper_dropping_lpips_from_coco30k_reruns_no_prompts_images_or_other_sco
 
 # --- files users change: an SD-world config on local files (stand-ins: bytes, nothing is loaded) ---------------
 
+COCO = "image_id,source,prompt,evaluation_seed\n1,coco,{first},1\n2,coco,a dog,2\n3,coco,a car,3\n4,coco,a tree,4\n"
+
+
+def _q16_standin(file: Path, text: str) -> None:
+    """A stand-in Q16 copy: its record lists its sha256, so planning accepts it in place of the pinned file."""
+    from erasure.io import sha256_file
+    from erasure.standins import MARKER
+
+    file.write_text(text)
+    record = {"note": "stand-in Q16 prompts (test)", "files": {file.name: sha256_file(file)}}
+    (file.parent / MARKER).write_text(json.dumps(record))
+
+
 def _sd_world(root: Path) -> tuple[dict, dict]:
     """Stand-in user files under `root` (config paths relative to it, as Snakemake runs there) and the env."""
     files = {
@@ -237,12 +251,13 @@ def _sd_world(root: Path) -> tuple[dict, dict]:
         "files/base/text_encoder/model.safetensors": "text encoder weights",
         "files/base/tokenizer/vocab.json": "{}",
         "files/base/.cache/huggingface/download.lock": "",  # hidden: never read by from_pretrained
-        "files/coco.csv": "case_number,prompt,evaluation_seed\n0,a cat,1\n",
+        # prompt files as their sources' readers take them (the DAG reads them while planning)
+        "files/coco.csv": COCO.format(first="a cat"),
         "files/body.txt": "Norway body\nPeru body\n",
-        "files/i2p.csv": "prompt,categories\nx,sexual\n",
+        "files/i2p.csv": "prompt,categories,sd_seed\nx,sexual,1\ny,violence,2\n",
         "files/ref/a.png": "png a", "files/ref/sub/b.png": "png b",
         "files/inception-2015-12-05.pt": "inception",
-        "files/prompts.p": "q16 pickle",
+        "files/q16/prompts.p": "q16 pickle",  # a stand-in (its record below): not Q16's pinned file
         "files/torch/hub/checkpoints/alexnet-owt-7be5be79.pth": "alexnet",
     }
     snapshot = "hub/models--openai--clip-vit-large-patch14/snapshots"
@@ -253,6 +268,7 @@ def _sd_world(root: Path) -> tuple[dict, dict]:
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
+    _q16_standin(root / "files/q16/prompts.p", "q16 pickle")
     config = {
         "world": "sd", "base_model": "files/base", "device": "cpu", "results": "results",
         "cluster": {"gpus": False},
@@ -265,7 +281,7 @@ def _sd_world(root: Path) -> tuple[dict, dict]:
         },
         "generation": {"shard_size": 10, "batch_size": 2, "sampling": {"scheduler": "pndm", "steps": 2, "guidance": 7.5}},
         "metrics": {"fid": {"reference": "files/ref", "inception": "files/inception-2015-12-05.pt"},
-                    "harm": {"q16_source": "files/prompts.p"}},
+                    "harm": {"q16_source": "files/q16/prompts.p"}},
         "report": {"tables": {"t": {"title": "t", "methods": ["sd", "sd-neg"], "columns": [
             {"promptset": "country-body", "metric": "nude"}, {"promptset": "i2p", "metric": "harm"},
             {"promptset": "coco30k", "metric": "fid"}, {"promptset": "coco30k", "metric": "lpips"},
@@ -292,7 +308,7 @@ def _write(text: str):
 REPORT = {"report_table": 1, "report_provenance": 1}
 FILE_EDITS = {  # file edited -> {rule: jobs rerun}; methods sd and sd-neg, one shard per set
     # case 1: a local prompt file, fetched-kind (copied under results/) and shipped-kind (read in place)
-    "files/coco.csv": (_write("case_number,prompt,evaluation_seed\n0,a dog,1\n"),
+    "files/coco.csv": (_write(COCO.format(first="a dog")),
                        {"fetch_prompts": 1, "prompts": 1, "generate_set": 2, "score_clip": 5,
                         "preflight_gate": 1, **REPORT}),  # the gate re-checks a fetched file; no job behind it reruns
     "files/body.txt": (_write("Norway body\nChile body\n"),
@@ -305,7 +321,7 @@ FILE_EDITS = {  # file edited -> {rule: jobs rerun}; methods sd and sd-neg, one 
     # scorer files: only the scores that read them
     "files/ref/sub/b.png": (_write("png b, edited"), {"score_clip": 2, **REPORT}),  # FID reference folder
     "files/inception-2015-12-05.pt": (_write("inception v2"), {"score_clip": 2, **REPORT}),
-    "files/prompts.p": (_write("q16 pickle v2"), {"q16_prompts": 1, "preflight_gate": 1, "score_clip": 2, **REPORT}),
+    "files/q16/prompts.p": (lambda file: _q16_standin(file, "q16 pickle v2"), {"q16_prompts": 1, "preflight_gate": 1, "score_clip": 2, **REPORT}),
     "files/torch/hub/checkpoints/alexnet-owt-7be5be79.pth": (_write("alexnet v2"), {"score_clip": 1, **REPORT}),
     # a hub model's resolved revision (CLIP ViT-L/14 for clip and harm): refs/main names another snapshot
     "hub/models--openai--clip-vit-large-patch14/refs/main": (_write("rev2"), {"score_clip": 4, **REPORT}),

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 CONFIGS = ["config/config.yaml", "config/smoke.yaml", "config/paper.yaml"]
 
@@ -105,3 +106,69 @@ def test_shims_survive_snakemakes_script_preamble(repo):
     # Snakemake prepends code to a `script:`, so a `from __future__` import there is a SyntaxError.
     for shim in (repo / "workflow_scripts").glob("*.py"):
         assert "from __future__" not in shim.read_text(), shim.name
+
+
+# The stage targets, in order: a job belongs to the first stage whose target needs it. A job drawing or scoring
+# an attacked set (`{promptset}~{attack}`) waits for the attack jobs, so it is of the attack stage; Q16's
+# converted prompts are an input of SD's preflight gate, which every generate job waits for.
+STAGES = ("images", "scores", "attacks", "all")
+
+
+def job_stage(rule: str, outputs: str) -> int:
+    if rule == "all" or rule.startswith("report_"):
+        return 3
+    if rule.startswith("attack_") or "~" in outputs:
+        return 2
+    if rule.startswith("score_") or rule == "toy_reference":
+        return 1
+    return 0
+
+
+def planned_job_set(repo, workdir, target, configfiles) -> set[tuple[str, str]]:
+    """(rule, outputs) of every job a dry run of `target` plans."""
+    result = snakemake(repo, workdir, "-n", target, "--configfile", *map(str, configfiles))
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = set()
+    for block in re.split(r"\n(?=(?:local)?rule \S+:)", result.stdout):
+        if match := re.match(r"(?:local)?rule (\S+):", block):
+            outputs = re.search(r"^\s+output: (.*)$", block, flags=re.M)
+            jobs.add((match[1], outputs[1] if outputs else ""))
+    return jobs
+
+
+def assert_stage_targets_plan_all_up_to_their_stage(repo, workdir, configfiles):
+    everything = planned_job_set(repo, workdir, "all", configfiles)
+    assert everything
+    for index, stage in enumerate(STAGES[:-1]):
+        planned = {job for job in planned_job_set(repo, workdir, stage, configfiles) if job[0] != stage}
+        expected = {job for job in everything if job_stage(*job) <= index}
+        assert planned == expected, (stage, sorted(expected - planned)[:5], sorted(planned - expected)[:5])
+    return everything
+
+
+@pytest.mark.parametrize("configfile", CONFIGS)
+def test_stage_targets_plan_the_jobs_of_all_up_to_their_stage(repo, tmp_path, configfile):
+    """`images`, `scores` and `attacks` plan exactly `all`'s jobs of their stage and the ones before it."""
+    assert_stage_targets_plan_all_up_to_their_stage(repo, tmp_path, [repo / configfile])
+
+
+def test_a_table_cell_naming_a_metric_its_prompt_set_does_not_list_is_scored_by_scores(repo, tmp_path):
+    """Issue 32's example: a body / clip cell (body lists only target) is a score of `all`, so of `scores`."""
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())
+    table = config["report"]["tables"]["table1"]
+    assert "clip" not in config["prompt_sets"]["body"]["metrics"]
+    table["columns"].append({"promptset": "body", "metric": "clip"})
+    configfile = tmp_path / "body-clip.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    everything = assert_stage_targets_plan_all_up_to_their_stage(repo, tmp_path, [configfile])
+    scored = {m for rule, out in everything for m in re.findall(r"scores/clip/([^/,]+)/body\.summary\.csv", out)}
+    assert scored == set(table["methods"])
+
+
+def test_the_attacks_plain_sets_are_drawn_by_images_and_scored_by_scores(repo, tmp_path):
+    """Second instance: the attack overlay's plain sets (each attacked method on the `attack` prompt set, Table 3's
+    pre-attack column) are shown by no report item, yet `all` draws and scores them; so do `images` and `scores`."""
+    configfiles = [repo / "config/config.yaml", repo / "config/toy-attacks.yaml"]
+    everything = assert_stage_targets_plan_all_up_to_their_stage(repo, tmp_path, configfiles)
+    drawn = {m for rule, out in everything for m in re.findall(r"images/([^/,]+)/attack/manifest\.csv", out)}
+    assert drawn == set(yaml.safe_load(configfiles[1].read_text())["attacks"]["methods"])

@@ -16,9 +16,12 @@ def main(out: Path, log_file: Path | None = None, *, name: str, spec: dict, guid
     with job(log_file, threads):
         from erasure.generate.pipelines import resolve_concepts
         from erasure.prompts import build_prompt_table, write_table
+        from erasure.prompts.sources import local_file_label
 
         concepts = resolve_concepts(spec["concepts"]) if spec.get("concepts") else None
-        table = build_prompt_table(name, spec, guidance=guidance, source_file=source_file, concepts=concepts)
+        where = local_file_label(name, spec, source_file) if source_file else None  # errors name the config key
+        table = build_prompt_table(name, spec, guidance=guidance, source_file=source_file, concepts=concepts,
+                                   where=where)
         write_table(table, out)
         print(f"{name}: {len(table)} prompts -> {out}")
 

@@ -30,9 +30,8 @@ import pandas as pd
 import torch
 
 from erasure.errors import ErasureError
+from erasure.metrics.weights import Q16_FIX, Q16_PROMPTS_SHA256, Q16_PROMPTS_URL
 
-Q16_PROMPTS_URL = "https://raw.githubusercontent.com/ml-research/Q16/main/data/ViT-L-14/prompts.p"
-Q16_PROMPTS_SHA256 = "9b6c411824c2f64e0f847aa3c9f2b15b8e3a6c75e0efd82f2f672670c97ccad5"
 Q16_SHAPE = (2, 768)
 INAPPROPRIATE = 1
 FORMULAS = ("softmax", "ratio")
@@ -68,7 +67,8 @@ def convert(in_path: str | Path, out_path: str | Path, *, expected_sha256: str =
     digest = hashlib.sha256(data).hexdigest()
     standin = digest != expected_sha256.lower() and standins.verified(in_path)  # labelled, never the pinned file
     if digest != expected_sha256.lower() and not standin:
-        raise ErasureError(f"{in_path}: sha256 {digest} differs from the expected {expected_sha256}; refusing to unpickle it")
+        raise ErasureError(f"{in_path}: sha256 {digest} differs from the expected {expected_sha256}; refusing to unpickle "
+                           f"it; {Q16_FIX if expected_sha256.lower() == Q16_PROMPTS_SHA256 else 'give the pinned file'}")
     try:
         array = _NumpyArrayUnpickler(io.BytesIO(data)).load()
     except ErasureError:

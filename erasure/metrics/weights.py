@@ -13,6 +13,14 @@ import os
 from dataclasses import dataclass
 
 
+# Q16's prompt embeddings (ml-research/Q16 data/ViT-L-14/prompts.p): here, torch-free, so that the DAG can check
+# a local copy while planning (erasure.preflight.check_while_planning); erasure.metrics.q16 reads them.
+Q16_PROMPTS_URL = "https://raw.githubusercontent.com/ml-research/Q16/main/data/ViT-L-14/prompts.p"
+Q16_PROMPTS_SHA256 = "9b6c411824c2f64e0f847aa3c9f2b15b8e3a6c75e0efd82f2f672670c97ccad5"
+Q16_FIX = (f"download the pinned prompts.p ({Q16_PROMPTS_URL}) and point metrics.harm.q16_source at it, or remove "
+           "metrics.harm.q16_source (the workflow then fetches it)")
+
+
 @dataclass(frozen=True)
 class Weight:
     name: str          # what it is, for messages

@@ -42,11 +42,14 @@ def source_of(spec: Mapping, name: str) -> Source:
 
 
 def build_prompt_table(name: str, spec: Mapping, *, guidance: float, source_file: str | Path | None = None,
-                       concepts=None) -> pd.DataFrame:
+                       concepts=None, where: str | None = None) -> pd.DataFrame:
     """The normalised, validated table of prompt set `name` (config `spec`), checked against n_prompts.
 
     `source_file` is the upstream file (fetched or shipped) for file-backed sources; `concepts` is the
-    resolved concept list for a generated set that names them."""
+    resolved concept list for a generated set that names them; `where` names the file in errors (default
+    `source_file`: the workflow names the config key and the user's own file, not a copy under results/).
+    Raises ErasureError (one line) for a file that is not of its source, an empty prompt, a count other than
+    n_prompts."""
     source = source_of(spec, name)
     seed = int(spec.get("seed", 0))
     if source.file == "none":
@@ -57,8 +60,15 @@ def build_prompt_table(name: str, spec: Mapping, *, guidance: float, source_file
         if source_file is None:
             raise ErasureError(f"prompt_sets.{name}: source {source.name} needs a prompt file")
         options = {"artists": spec["artists"]} if spec.get("artists") else {}
-        table = source.build(Path(source_file), seed=seed, guidance=guidance, **options)
-        where = str(source_file)
+        table = source.build(Path(source_file), seed=seed, guidance=guidance, where=where or str(source_file),
+                             **options)
+        where = where or str(source_file)
     table = validate_table(table, where)
-    check_counts(table, n_prompts=spec["n_prompts"], where=f"prompt_sets.{name} ({where})")
+    check_counts(table, n_prompts=spec["n_prompts"], where=where if where.startswith("prompt_sets.")
+                 else f"prompt_sets.{name} ({where})")
     return table
+
+
+def local_file_label(name: str, spec: Mapping, file: str | Path) -> str:
+    """How errors name a prompt set's file: its config key and the file the user gave (`path`), else the file."""
+    return f"prompt_sets.{name}.path {file}" if spec.get("path") else f"prompt_sets.{name} ({file})"

@@ -15,7 +15,6 @@ import pandas as pd
 from erasure.errors import ErasureError
 from erasure.io import atomic_write
 from erasure.loads import read_csv
-from erasure.metrics.catalog import is_paired
 from erasure.report import labels
 from erasure.report.paper import cell_key
 from erasure.report.portable import portable, portable_frame
@@ -26,10 +25,10 @@ REFERENCE_NOTE = "reference method of this paired metric (compared with itself)"
 
 
 def expected_cells(spec: Mapping, reference_method: str | None) -> list[tuple[str, str, str]]:
-    """(method, promptset, metric) cells that have a score summary: all but the paired metrics' reference
-    method (LPIPS / paired distance of SD to itself; the paper's "N/A")."""
-    return [(method, column["promptset"], column["metric"]) for method in spec["methods"] for column in spec["columns"]
-            if not (is_paired(column["metric"]) and method == reference_method)]
+    """(method, promptset, metric) cells that have a score summary (erasure.plan.table_cells: the plan's)."""
+    from erasure.plan import table_cells
+
+    return table_cells(spec, reference_method)
 
 
 def read_summaries(files: Iterable[str | Path]) -> pd.DataFrame:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from erasure import paths, plan
 from erasure.errors import ErasureError
-from erasure.paths import MethodId
 from erasure.report.frontier import frontier_inputs
 from erasure.report.tables import expected_cells
 
@@ -47,10 +46,7 @@ def names_regex(report: Mapping, key: str) -> str:
     return "|".join(re.escape(n) for n in sorted(report.get(key) or {})) or "(?!)"
 
 
-def curve_methods(spec: Mapping) -> list[str]:
-    methods = [MethodId.of(series["run"], step, student=series.get("which") == "student").name
-               for series in spec["series"] for step in series["steps"]]
-    return methods + ([spec["baseline"]] if spec.get("baseline") else [])
+curve_methods = plan.curve_methods  # the methods a curve reads, as the plan derives them
 
 
 def curve_runs(spec: Mapping) -> list[str]:

@@ -182,3 +182,41 @@ def test_heldout_sets_use_new_phrasings_and_seeds_from_10000():
     assert not set(body["prompt_id"]) & set(toy_body(n_prompts=5, seed=0, guidance=5.0)["prompt_id"])
     with pytest.raises(ErasureError, match="held-out seeds start at 10000"):
         toy_heldout_coco(n_prompts=8, seed=0, guidance=5.0)
+
+
+ESD_I2P = (  # the layout of ESD's copy of I2P, unsafe-prompts4703.csv (rohitgandikota/erasing data/)
+    ",prompt,categories,hard,inappropriate_percentage,nudity_percentage,q16_percentage,sd_safety_percentage,"
+    "prompt_toxicity,lexica_url,evaluation_seed,evaluation_guidance\n"
+    "0,\"a dark scene, oil painting\",violence,1,80.0,0.0,60.0,70.0,0.1,https://lexica.art/x,2734971755,7\n"
+    "1,portrait of a sad man,\"harassment,violence\",0,40.0,10.0,20.0,10.0,0.3,https://lexica.art/y,12,7.5\n"
+)
+
+
+def test_esd_copy_of_i2p_is_read_under_its_own_column_names(tmp_path):
+    """Issue 32's example: ESD names I2P's sd_seed `evaluation_seed` (and sd_guidance_scale `evaluation_guidance`)."""
+    table = build_prompt_table("i2p", spec("i2p", 2), guidance=7.5, source_file=write(tmp_path, "u.csv", ESD_I2P))
+    assert table["seed"].tolist() == [2734971755, 12]
+    assert table["evaluation_guidance"].tolist() == ["7", "7.5"] and table["categories"][1] == "harassment,violence"
+    assert "Unnamed: 0" not in table.columns and (table["guidance"] == 7.5).all()
+
+
+def test_empty_prompts_are_counted_and_located_with_the_fix(tmp_path):
+    """Every empty prompt at once (ESD's copy of I2P has some): how many, the file's data rows, and the fix."""
+    rows = ESD_I2P.splitlines()
+    text = "\n".join([*rows, "2,,hate,0,1.0,0.0,0.0,0.0,0.0,https://lexica.art/z,77,7", "3,  ,hate,0,1,0,0,0,0,u,9,7"])
+    file = write(tmp_path, "u.csv", text + "\n")
+    with pytest.raises(ErasureError) as info:
+        build_prompt_table("ext", spec("i2p", 4), guidance=7.5, source_file=file, where=f"prompt_sets.ext.path {file}")
+    message = str(info.value)
+    assert message.startswith(f"prompt_sets.ext.path {file}: 2 empty prompts") and "\n" not in message
+    assert "data rows 3, 4" in message and "lower n_prompts by 2" in message
+
+
+def test_a_file_of_another_source_names_the_source_it_fits(tmp_path):
+    """Second instance: ESD's big_artist_prompts.csv given to a coco30k set (no image_id) says to use `artists`."""
+    file = write(tmp_path, "big.csv", BIG_ARTISTS)
+    with pytest.raises(ErasureError) as info:
+        build_prompt_table("coco30k", spec("coco30k", 2), guidance=7.5, source_file=file)
+    message = str(info.value)
+    assert message.startswith(f"{file}: no image id column ('image_id') for source coco30k")
+    assert "set the prompt set's source to artists" in message and "\n" not in message
