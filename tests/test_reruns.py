@@ -129,13 +129,12 @@ EVERY_SCORE = {"score_toy": 10 * 3 + 6 + 1 + 4}
 EVERY_REPORT = {"report_table": 1, "report_curves": 1, "report_grid": 1, "report_matrix": 1, "report_frontier": 1,
                 "report_provenance": 5}
 KEY_EDITS = {  # key edited -> {rule: jobs rerun}
-    # the set's metric list: the toy world scores a set's metrics in one job, so its coco jobs (10 table methods,
-    # 4 frontier checkpoints) rescore it without clip, and table1's coco clip, which the table still shows, is
-    # scored by its own rule (10); what reads coco scores reruns (on SD, one job per metric: nothing reruns,
-    # test_paper_dropping_lpips_... below)
+    # the set's metric list: the plan keeps every score a report item reads (erasure.plan), so the 10 table
+    # methods' coco sets, whose clip Table 1 still shows, are scored exactly as before; only the 4 frontier
+    # checkpoints' coco jobs rescore without clip, and the frontier reruns (on SD, one job per metric: nothing
+    # reruns, test_paper_dropping_lpips_... below)
     "prompt_sets.coco.metrics": (_set("prompt_sets.coco.metrics", ["alignment", "fid-toy", "paired-distance"]),
-                                 {"score_toy": 14, "score_clip": 10, "report_table": 1, "report_frontier": 1,
-                                  "report_matrix": 1, "report_provenance": 3}),
+                                 {"score_toy": 4, "report_frontier": 1, "report_provenance": 3}),
     # a metric setting: the sets scored with it (17 body) and what shows them
     "metrics.target.threshold": (_set("metrics.target.threshold", 0.6),
                                  {"score_toy": 17, "report_table": 1, "report_curves": 1, "report_frontier": 1,
