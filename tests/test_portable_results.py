@@ -92,3 +92,38 @@ def test_dag_path_is_relative_inside_the_working_directory_only(tmp_path, monkey
     assert dag_path("results/toy/x.csv") == Path("results/toy/x.csv")  # as configured
     outside = Path(os.path.abspath(tmp_path / ".." / "elsewhere" / "model.safetensors"))
     assert dag_path(outside) == outside  # a file that does not move with the results keeps its path
+
+
+def test_files_for_later_jobs_name_paths_relative_to_the_workdir_or_repository(tmp_path, monkeypatch):
+    """The second instance: paired metrics' per-image `reference_path` held the reference image's absolute
+    path (`/.../results/toy/images/sd/coco/coco-00000_93682.png`), and `backbone` the base's folder, in score
+    files that summaries, tables and provenance read (erasure.metrics.registry puts every row through this)."""
+    import pandas as pd
+
+    from erasure.metrics.registry import _relative_paths
+    from erasure.report.portable import relative
+
+    monkeypatch.chdir(tmp_path)
+    image = tmp_path / "results" / "toy" / "images" / "sd" / "coco" / "coco-00000_93682.png"
+    shipped = REPO / "erasure" / "worlds" / "toy" / "assets" / "base" / "oracle"
+    frame = _relative_paths(pd.DataFrame({"path": ["coco-00000_93682.png"], "reference_path": [str(image)],
+                                          "backbone": [f"clean-fid==0.1.35 oracle:{shipped} features"]}))
+    assert frame.loc[0, "reference_path"] == "results/toy/images/sd/coco/coco-00000_93682.png"
+    assert frame.loc[0, "backbone"] == "clean-fid==0.1.35 oracle:erasure/worlds/toy/assets/base/oracle features"
+    assert frame.loc[0, "path"] == "coco-00000_93682.png"
+    assert relative("CompVis/stable-diffusion-v1-4") == "CompVis/stable-diffusion-v1-4"
+    assert relative("/opt/weights/320n.onnx") == "/opt/weights/320n.onnx"  # outside both: as it is
+
+
+def test_a_table_for_readers_shortens_machine_paths_in_string_columns(tmp_path):
+    """Table 1's `backbone` column held machine paths (49 cells of the default run's table1.csv):
+    portable_frame only looked at object columns, and pandas 3 reads text as `str` columns."""
+    import io
+
+    import pandas as pd
+
+    from erasure.report.portable import portable_frame
+
+    frame = pd.read_csv(io.StringIO("method,backbone,mean\nsd,oracle:/home/lab/erasure/base/oracle,0.5\n"))
+    out = portable_frame(frame)
+    assert out.loc[0, "backbone"] == "oracle:…/base/oracle" and out.loc[0, "mean"] == 0.5

@@ -178,9 +178,9 @@ def _relative_paths(scores: pd.DataFrame) -> pd.DataFrame:
     """Per-image rows name files relative to the working directory (or the repository), never by a machine
     path (erasure.report.portable.relative): score files are inputs of later jobs, and results that move to
     another folder must keep their bytes."""
-    from erasure.report.portable import relative
+    from erasure.report.portable import relative, text_columns
 
-    for column in PATH_COLUMNS:
-        if column in scores.columns and scores[column].dtype == object:
+    for column in text_columns(scores):
+        if column in PATH_COLUMNS:
             scores[column] = scores[column].map(relative)
     return scores

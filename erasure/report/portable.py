@@ -75,7 +75,13 @@ def has_absolute_path(text: str) -> bool:
 def portable_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with every string cell made portable (for tables written for readers)."""
     out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].map(portable)
+    for column in text_columns(out):
+        out[column] = out[column].map(portable)
     return out
+
+
+def text_columns(frame: pd.DataFrame) -> list:
+    """The columns of `frame` that hold text: object columns and, since pandas 3 (whose strings are `str`, not
+    object), string columns; a test on `dtype == object` alone skips every string column there."""
+    return [c for c in frame.columns
+            if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]
