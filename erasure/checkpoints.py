@@ -2,15 +2,22 @@
 
     results/{world}/models/{run}/
         run.json                       what the run is (method, concepts, settings, fingerprint)
-        train_log.csv                  step, loss, lr, seconds
+        train_log.csv                  step, loss, lr
+        train_seconds.csv              step, seconds (cumulative wall-clock training time): a side file that
+                                       nothing hashes and no rule reads, so a resumed run's new timings
+                                       change no file downstream jobs depend on
         step-{NNNNNN}/                 one per checkpoint; a directory that exists is complete
             student.safetensors        the trained parameters only (all methods)
             teacher.safetensors        SDD: the EMA teacher's trained parameters (the deliverable)
             trainer_state.safetensors  optimiser moments, RNG state (tensors)
-            trainer_state.json         optimiser param groups, lr-scheduler state, step, seconds
+            trainer_state.json         optimiser param groups, lr-scheduler state, step (before issue 32
+                                       also seconds, still read on resume)
             meta.json                  step, method, which file is the deliverable
             sha256.json                the sha256 of each file above, written last
         complete.json                  the erase rule's output: steps, sha256 of every checkpoint file
+                                       and of train_log.csv; no wall-clock or host field, so the same
+                                       weights give the same bytes (Snakemake checksums it: downstream
+                                       jobs rerun only when it changes)
 
 Every checkpoint is written into a hidden temporary directory and renamed into place, so a job killed
 mid-write leaves no `step-*` directory that looks complete (leftover temporaries are removed on resume).
@@ -24,6 +31,7 @@ naming it and what to do, instead of a `SafetensorError` that names no file.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -35,7 +43,7 @@ from safetensors.torch import save_file
 
 from erasure import paths
 from erasure.errors import ErasureError
-from erasure.io import atomic_dir, sha256_file, write_json_atomic
+from erasure.io import atomic_dir, atomic_write, sha256_file, write_json_atomic
 from erasure.loads import load_safetensors, parse_errors, verify_sha256
 
 RUN_META = "run.json"
@@ -44,6 +52,10 @@ STATE_TENSORS = "trainer_state.safetensors"
 STATE_JSON = "trainer_state.json"
 STEP_SUMS = "sha256.json"
 COMPLETE = "complete.json"
+TRAIN_LOG = "train_log.csv"
+TRAIN_SECONDS = "train_seconds.csv"
+LOG_FIELDS = ("step", "loss", "lr")  # train_log.csv: what the weights depend on, nothing of the clock
+SECONDS_FIELDS = ("step", "seconds")
 _STEP_DIR = re.compile(r"^step-(\d{6})$")
 _TMP_PREFIX = ".tmp-step-"
 
@@ -88,8 +100,49 @@ def reset_run(run_dir: str | Path) -> None:
     remove_temporaries(run_dir)
     for step in complete_steps(run_dir):
         shutil.rmtree(paths.step_dir(run_dir, step))
-    for name in (RUN_META, "train_log.csv", COMPLETE):
+    for name in (RUN_META, TRAIN_LOG, TRAIN_SECONDS, COMPLETE):
         (run_dir / name).unlink(missing_ok=True)
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict]]:
+    if not path.is_file():
+        return [], []
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _write_rows(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
+    with atomic_write(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def truncate_logs(run_dir: str | Path, step: int) -> None:
+    """Keep only the rows up to `step` of train_log.csv and train_seconds.csv (rows after the last checkpoint
+    belong to work that is redone). A train_log.csv from before issue 32 (step, loss, lr, seconds) is split:
+    its seconds move to train_seconds.csv, where no digest covers them."""
+    run_dir = Path(run_dir)
+    fields, rows = _read_rows(run_dir / TRAIN_LOG)
+    kept = [r for r in rows if int(r["step"]) <= step]
+    if "seconds" in fields and not (run_dir / TRAIN_SECONDS).is_file():
+        _write_rows(run_dir / TRAIN_SECONDS, SECONDS_FIELDS, [r for r in kept if r.get("seconds")])
+    if fields:
+        _write_rows(run_dir / TRAIN_LOG, LOG_FIELDS, kept)
+    fields, rows = _read_rows(run_dir / TRAIN_SECONDS)
+    if fields:
+        _write_rows(run_dir / TRAIN_SECONDS, SECONDS_FIELDS, [r for r in rows if int(r["step"]) <= step])
+
+
+def recorded_seconds(run_dir: str | Path, step: int, state: dict | None = None) -> float:
+    """The cumulative training seconds at `step`: train_seconds.csv's last row up to it, else the `seconds` a
+    trainer_state.json from before issue 32 holds (`state`), else 0."""
+    _, rows = _read_rows(Path(run_dir) / TRAIN_SECONDS)
+    earlier = [float(r["seconds"]) for r in rows if int(r["step"]) <= step and r.get("seconds")]
+    if earlier:
+        return earlier[-1]
+    return float((state or {}).get("seconds", 0.0))
 
 
 # --- writing and reading one checkpoint --------------------------------------------------------------
@@ -233,7 +286,7 @@ def write_complete(run_dir: str | Path, out: str | Path, *, iterations: int) -> 
         for f in sorted(d.iterdir()):
             files[f"{d.name}/{f.name}"] = sha256_file(f)
     record = {"run": run_dir.name, "steps": steps, "files": files, "run_meta": read_run_meta(run_dir)}
-    log = run_dir / "train_log.csv"  # not a rule output (a resumed run appends to it): its digest pins it
+    log = run_dir / TRAIN_LOG  # not a rule output (a resumed run appends to it): its digest pins it
     record["train_log_sha256"] = sha256_file(log) if log.is_file() else None
     write_json_atomic(out, record)
     return record

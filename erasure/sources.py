@@ -41,6 +41,36 @@ ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet file (erasure
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+# --- paths as the DAG records them ------------------------------------------------------------------------
+
+def dag_path(path: str | os.PathLike) -> Path:
+    """`path` as a DAG input or param names it: relative to the working directory (the process's, which is
+    Snakemake's `-d`, by default the repository) where it lies inside it, else as given.
+
+    A job's identity (its recorded inputs and params, .snakemake/metadata) must hold no machine path, or the
+    same results moved to another folder would all be planned again ("Set of input files has changed"): inside
+    the working directory lie results/ and, in the default layout, the repository with its shipped assets (the
+    toy base, config/prompts/). A file outside it (a Hugging Face cache, a weight on another disk) does not
+    move with the results and is named as given. Jobs run in the same working directory, so the relative
+    path still reads the same file."""
+    given = Path(str(path)).expanduser()
+    if not given.is_absolute():
+        return given
+    for absolute, cwd in ((os.path.abspath(given), os.getcwd()),
+                          (os.path.realpath(given), os.path.realpath(os.getcwd()))):
+        try:
+            return Path(absolute).relative_to(cwd)
+        except ValueError:
+            continue
+    return given
+
+
+def dag_paths(files: Sequence[Path], built: Sequence[Path] = ()) -> list[Path]:
+    """`dag_path` of each file, but a folder of `built` as configured: it is the output of its rule, whose
+    path must match it."""
+    return [f if f in built else dag_path(f) for f in files]
+
+
 # --- folders the DAG builds itself ---------------------------------------------------------------------------
 
 def built_roots(config: Mapping) -> tuple[Path, ...]:
@@ -118,7 +148,7 @@ def base_model_files(base_model: str, root: str | os.PathLike = "results", built
     files of a local directory or cached hub snapshot, `model_files`)."""
     from erasure.worlds import world_for
 
-    return world_for(base_model).base_files(base_model, root, built)
+    return dag_paths(world_for(base_model).base_files(base_model, root, built), built)
 
 
 # --- scorers ------------------------------------------------------------------------------------------------
@@ -248,7 +278,7 @@ def metric_files(metric: str, settings: Mapping, world: str, listings: Path | No
     files = [f for weight in spec.weights for f in WEIGHT_SOURCES[weight](settings, world, built)]
     if spec.reference == catalog.SET and not spec.reference_from_world:
         files += fid_reference_files(settings.get("reference"), listings, built)
-    return files
+    return dag_paths(files, built)
 
 
 # --- prompt files and Q16 -----------------------------------------------------------------------------------
@@ -257,4 +287,4 @@ def local_file(value: str | None) -> Path | None:
     """A config value naming a local file (not a URL), or None."""
     if not value or str(value).startswith(("http://", "https://")):
         return None
-    return Path(str(value)).expanduser()
+    return dag_path(value)

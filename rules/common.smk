@@ -137,7 +137,7 @@ def prompt_source_input(wildcards):
     if kind == "fetched":
         return {"source": str(prompt_source(RESULTS, wildcards.world, wildcards.promptset))}
     if kind == "shipped":
-        return {"source": spec.get("path") or str(Path(workflow.basedir, "config", "prompts", shipped))}
+        return {"source": str(sources.dag_path(spec.get("path") or Path(workflow.basedir, "config", "prompts", shipped)))}
     return {}
 
 
@@ -270,8 +270,9 @@ def q16_prompts_path(world):
 
 
 def base_backbone_dir(key):
-    """Backbone `key` ("oracle", "clip") inside the base model (erasure.worlds: backbone_dir)."""
-    return WORLD_KIND.backbone_dir(config["base_model"], key, RESULTS)
+    """Backbone `key` ("oracle", "clip") inside the base model (erasure.worlds: backbone_dir), relative to the
+    working directory where it lies in it (erasure.sources.dag_path: params hold no machine path)."""
+    return str(sources.dag_path(WORLD_KIND.backbone_dir(config["base_model"], key, RESULTS)))
 
 
 def score_reference(wildcards, input):

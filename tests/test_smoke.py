@@ -43,3 +43,28 @@ def test_rerun_does_nothing(smoke_run):
     result = snakemake(repo, workdir, "-n")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_the_finished_run_moved_plans_nothing(smoke_run, tmp_path):
+    """Issue 32 kind 1 on a real run: its working directory moved alone (`-d`, the repository stays), and the
+    code copied with the results into one checkout (the default layout), each plan nothing; no file a later
+    job reads names a path of the folder the run was made in."""
+    import shutil
+
+    repo, workdir = smoke_run
+    moved = tmp_path / "project-storage" / "smoke"
+    shutil.copytree(workdir, moved, symlinks=True)  # `cp -a`
+    result = snakemake(repo, moved, "-n")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
+
+    checkout = tmp_path / "lab" / "erasure"
+    shutil.copytree(repo, checkout, ignore=shutil.ignore_patterns(".git", ".snakemake", "results", "__pycache__",
+                                                                   ".pytest_cache", "experiments", "bench"))
+    for folder in ("results", ".snakemake"):
+        shutil.copytree(workdir / folder, checkout / folder, symlinks=True)
+    result = snakemake(checkout, checkout, "-n")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
+
+    world = workdir / "results" / "toy"
+    for file in [*world.glob("scores/**/*.csv"), *world.glob("images/**/*.csv"), *world.glob("models/*/*.json")]:
+        assert str(workdir) not in file.read_text(), file

@@ -77,9 +77,10 @@ def edit(
     log: Callable[[str], None] = print,
 ) -> list[int]:
     """Edit the base model's attn2 to_k / to_v in closed form and write the checkpoints `edit_steps` names
-    into `run_dir` (replacing whatever was there), with run.json and train_log.csv (step, loss, lr,
-    seconds: loss is RECE's adversarial loss Σ‖W'c' − Wc‖² of the round's c', empty for the UCE stage;
-    seconds, on the last row, the whole edit's time, model loading excluded: `rece` returns all rounds at once). Returns the steps written. `seed` is
+    into `run_dir` (replacing whatever was there), with run.json, train_log.csv (step, loss, lr: loss is
+    RECE's adversarial loss Σ‖W'c' − Wc‖² of the round's c', empty for the UCE stage) and train_seconds.csv
+    (one row, the last step: the whole edit's seconds, model loading excluded, as `rece` returns all rounds at
+    once; a side file no digest covers, erasure.checkpoints). Returns the steps written. `seed` is
     recorded only (the edit is deterministic). Raises ErasureError for bad settings or concepts."""
     from erasure import checkpoints as ckpt
     from erasure.methods.rece import RECESettings, rece
@@ -119,15 +120,18 @@ def edit(
     log(f"{method} ({identity['preset']}) on {concept_list}, preserving {preserve or 'the preset default'}: "
         f"{len(edits)} edit(s) of {len(edits[0][0])} matrices in {seconds:.2f} s")
 
-    with open(run_dir / "train_log.csv", "w", newline="") as handle:
+    with open(run_dir / ckpt.TRAIN_LOG, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
         writer.writeheader()
         for step, (_, loss) in enumerate(edits, start=1):
-            writer.writerow({"step": step, "loss": "" if loss is None else f"{loss:.6g}", "lr": "",
-                             "seconds": f"{seconds:.3f}" if step == len(edits) else ""})
+            writer.writerow({"step": step, "loss": "" if loss is None else f"{loss:.6g}", "lr": ""})
+    with open(run_dir / ckpt.TRAIN_SECONDS, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=ckpt.SECONDS_FIELDS)
+        writer.writeheader()
+        writer.writerow({"step": len(edits), "seconds": f"{seconds:.3f}"})
     for step in steps:
         ckpt.save_checkpoint(run_dir, step, {DELIVERABLE: edits[step - 1][0]}, {},
-                             {"step": step, "seconds": seconds, "fingerprint": fp},
+                             {"step": step, "fingerprint": fp},
                              {"method": method, "deliverable": DELIVERABLE, "fingerprint": fp})
     return ckpt.complete_steps(run_dir)
 

@@ -27,7 +27,7 @@ from erasure.methods.concepts import resolve_concepts
 from erasure.methods import specs
 from erasure.methods.presets import Settings, fingerprint, resolve_settings
 
-LOG_FIELDS = ("step", "loss", "lr", "seconds")
+LOG_FIELDS, SECONDS_FIELDS = ckpt.LOG_FIELDS, ckpt.SECONDS_FIELDS  # train_log.csv, train_seconds.csv
 
 
 def build_method(method: str, unet, scheduler_config: dict, prompts, settings: Settings) -> FineTuningMethod:
@@ -102,8 +102,9 @@ def train(
     """Train (or resume) the run in `run_dir` up to `iterations`; return its checkpoint steps.
 
     Args:
-        run_dir: the run's folder (results/{world}/models/{run}/): run.json, train_log.csv (step, loss, lr,
-            seconds) and step-{NNNNNN}/ checkpoints (erasure.checkpoints). A folder made with other settings
+        run_dir: the run's folder (results/{world}/models/{run}/): run.json, train_log.csv (step, loss, lr),
+            train_seconds.csv (step, cumulative seconds: wall-clock, kept out of every file a digest covers)
+            and step-{NNNNNN}/ checkpoints (erasure.checkpoints). A folder made with other settings
             or another base is emptied first; one with the same settings resumes from its last complete
             checkpoint, bit for bit on the same device and thread count.
         method: a fine-tuning method (erasure.methods.specs.FINE_TUNED).
@@ -173,19 +174,24 @@ def train(
         tensors, data = ckpt.load_trainer_state(run_dir, last)
         m.load_state({role: ckpt.load_weights(run_dir, last, role) for role in m.state()})
         ckpt.restore_trainer_state(optimizer, lr_scheduler, generator, tensors, data)
-        start, seconds = last, float(data["seconds"])
+        start = last
         log(f"resuming from step {last}")
-    log_path = run_dir / "train_log.csv"
-    _truncate_log(log_path, start)
+    ckpt.truncate_logs(run_dir, start)
+    if last is not None:
+        seconds = ckpt.recorded_seconds(run_dir, last, data)
+    log_path, seconds_path = run_dir / ckpt.TRAIN_LOG, run_dir / ckpt.TRAIN_SECONDS
 
     # 4. the loop
     ready()
     bar = tqdm(total=iterations, initial=start, desc=run_dir.name, disable=not progress, file=sys.stderr,
                mininterval=2.0, dynamic_ncols=False)
-    with open(log_path, "a", newline="") as handle:
+    with open(log_path, "a", newline="") as handle, open(seconds_path, "a", newline="") as timings:
         writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+        clock = csv.DictWriter(timings, fieldnames=SECONDS_FIELDS)
         if handle.tell() == 0:
             writer.writeheader()
+        if timings.tell() == 0:
+            clock.writeheader()
         for step in range(start + 1, iterations + 1):
             tick = time.perf_counter()
             lr = lr_scheduler.get_last_lr()[0]
@@ -197,13 +203,15 @@ def train(
                     f"{ckpt.latest_complete_step(run_dir) or 'none'}; lower settings.lr or raise grad clipping"
                 ) from None
             seconds += time.perf_counter() - tick
-            writer.writerow({"step": step, "loss": f"{loss:.6g}", "lr": f"{lr:.6g}", "seconds": f"{seconds:.3f}"})
+            writer.writerow({"step": step, "loss": f"{loss:.6g}", "lr": f"{lr:.6g}"})
+            clock.writerow({"step": step, "seconds": f"{seconds:.3f}"})
             handle.flush()
+            timings.flush()
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.2e}", refresh=False)
             if step % checkpoint_every == 0 or step == iterations:
                 tensors, data = ckpt.trainer_state(optimizer, lr_scheduler, generator,
-                                                   {"step": step, "seconds": seconds, "fingerprint": fp})
+                                                   {"step": step, "fingerprint": fp})
                 ckpt.save_checkpoint(run_dir, step, m.state(), tensors, data,
                                      {"method": method, "deliverable": m.deliverable, "fingerprint": fp})
     bar.close()
@@ -221,19 +229,3 @@ def parameter_digest(model: torch.nn.Module) -> str:
         x = tensor.detach().to("cpu", torch.float64)
         digest.update(f"{name}:{tuple(x.shape)}:{x.sum().item():.10e}:{x.square().sum().item():.10e};".encode())
     return digest.hexdigest()[:16]
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Keep only rows up to `step` (rows after the last checkpoint belong to work that is redone)."""
-    if not path.is_file():
-        return
-    with open(path, newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= step]
-    from erasure.io import atomic_write
-
-    with atomic_write(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-

@@ -167,4 +167,19 @@ def _score(name: str, images: ImageSet, *, reference, settings, threads, device)
     refuse_non_finite(scores, ["value", *scores.attrs.get("submetrics", {}).values()],
                       where=f"metric {name} on {images.source or images.method}")
     scores.insert(0, "metric", name)
+    return _relative_paths(scores)
+
+
+PATH_COLUMNS = ("path", "reference_path", "backbone")  # columns that name files (backbone: in its description)
+
+
+def _relative_paths(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per-image rows name files relative to the working directory (or the repository), never by a machine
+    path (erasure.report.portable.relative): score files are inputs of later jobs, and results that move to
+    another folder must keep their bytes."""
+    from erasure.report.portable import relative, text_columns
+
+    for column in text_columns(scores):
+        if column in PATH_COLUMNS:
+            scores[column] = scores[column].map(relative)
     return scores

@@ -6,13 +6,21 @@ Provenance JSON keeps the full paths (that is its job); everything a reader sees
 - any other absolute path (`/...`, `~/...`) -> `…/<parent>/<name>` (the last two components)
 
 URLs, hub ids (`org/name`) and relative paths (`results/sd/...`) are left as they are.
+
+Files that jobs read (per-image scores and their summaries) go through `relative` instead: a path inside the
+working directory becomes relative to it (still a path a job can open), one inside the repository relative
+to the repository, so that the same results moved to another folder hold the same bytes.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pandas as pd
+
+REPOSITORY = Path(__file__).resolve().parents[2]  # the checkout: erasure/report/portable.py
 
 # An absolute path: "/" or "~/" at the start of the text or after a space, bracket, quote, "=" or "," (so
 # URLs, "a/b" and "results/<world>/x" are not).
@@ -39,6 +47,27 @@ def portable(text):
     return _ABSOLUTE.sub(_shorten, text)
 
 
+def _relative(match: re.Match) -> str:
+    path = match.group(0)
+    if path.startswith("~"):
+        return path
+    for root in (os.getcwd(), REPOSITORY):
+        for candidate, base in ((os.path.abspath(path), os.path.abspath(root)),
+                                (os.path.realpath(path), os.path.realpath(root))):
+            if candidate == base or candidate.startswith(base.rstrip(os.sep) + os.sep):
+                return os.path.relpath(candidate, base)
+    return path
+
+
+def relative(text):
+    """`text` with every absolute path inside the working directory written relative to it, and every other
+    one inside the repository (a shipped base's backbone under `snakemake -d`) relative to the repository;
+    paths elsewhere (a Hugging Face cache) and non-strings unchanged."""
+    if not isinstance(text, str):
+        return text
+    return _ABSOLUTE.sub(_relative, text)
+
+
 def has_absolute_path(text: str) -> bool:
     return bool(_ABSOLUTE.search(text))
 
@@ -46,7 +75,13 @@ def has_absolute_path(text: str) -> bool:
 def portable_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with every string cell made portable (for tables written for readers)."""
     out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].map(portable)
+    for column in text_columns(out):
+        out[column] = out[column].map(portable)
     return out
+
+
+def text_columns(frame: pd.DataFrame) -> list:
+    """The columns of `frame` that hold text: object columns and, since pandas 3 (whose strings are `str`, not
+    object), string columns; a test on `dtype == object` alone skips every string column there."""
+    return [c for c in frame.columns
+            if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]

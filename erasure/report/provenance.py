@@ -168,7 +168,7 @@ def _prompt_source(config: Mapping, root, world: str, promptset: str) -> list[st
     if kind == "fetched":
         return [str(prompt_source(root, world, promptset))]
     if kind == "shipped":
-        return [spec.get("path") or str(Path(__file__).resolve().parents[2] / "config" / "prompts" / shipped)]
+        return [str(sources.dag_path(spec.get("path") or Path(__file__).resolve().parents[2] / "config" / "prompts" / shipped))]
     return []
 
 

@@ -230,3 +230,75 @@ def test_resume_from_a_torn_trainer_state_is_one_line(tiny_base, tmp_path):
     with pytest.raises(ErasureError) as err:
         train(run, **run_kwargs(tiny_base, iterations=2))
     assert str(state) in str(err.value) and "\n" not in str(err.value)
+
+
+# --- issue 32, kind 7: no wall-clock field in a file downstream jobs read -----------------------------------
+
+class _Clock:
+    """time.perf_counter for the trainer: `rate` seconds per call, so two runs record different timings."""
+
+    def __init__(self, rate: float):
+        self.now, self.rate = 0.0, rate
+
+    def perf_counter(self) -> float:
+        self.now += self.rate
+        return self.now
+
+
+def test_complete_json_is_the_same_bytes_after_a_repaired_resume_on_another_clock(tiny_base, tmp_path,
+                                                                                  monkeypatch):
+    """The issue's example: the corrupted-checkpoint repair (delete the step, complete.json; rerun) ends with
+    bit-identical weights; before, complete.json differed (the sha256 of trainer_state.json and of
+    train_log.csv, which held seconds), so every job downstream of the run would rerun."""
+    import types
+
+    from erasure.methods import trainer
+
+    run = tmp_path / "models" / "sdd-x"
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=_Clock(1.0).perf_counter))
+    train(run, **run_kwargs(tiny_base, iterations=4))
+    ckpt.write_complete(run, run / "complete.json", iterations=4)
+    first = (run / "complete.json").read_bytes()
+    first_seconds = (run / ckpt.TRAIN_SECONDS).read_text()
+
+    shutil.rmtree(run / "step-000004")  # the repair the error line asks for
+    (run / "complete.json").unlink()
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=_Clock(1000.0).perf_counter))
+    messages = []
+    train(run, **run_kwargs(tiny_base, iterations=4, log=messages.append))
+    ckpt.write_complete(run, run / "complete.json", iterations=4)
+    assert any("resuming from step 2" in m for m in messages)
+    assert (run / ckpt.TRAIN_SECONDS).read_text() != first_seconds  # the clock did differ, and is kept aside
+    assert (run / "complete.json").read_bytes() == first
+    assert (run / "train_log.csv").read_text().splitlines()[0] == "step,loss,lr"
+
+
+def test_a_run_from_before_the_timing_split_loads_and_resumes(tiny_base, tmp_path):
+    """Old results stay usable: a run whose train_log.csv and trainer_state.json hold seconds (and whose
+    complete.json records their digests) loads, and resumes with its seconds moved aside."""
+    import csv
+
+    run = tmp_path / "models" / "sdd-x"
+    train(run, **run_kwargs(tiny_base, iterations=4))
+    # make it the format of before: seconds in the log and in each trainer_state.json (sha256.json kept true)
+    rows = list(csv.DictReader(open(run / "train_log.csv")))
+    with open(run / "train_log.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["step", "loss", "lr", "seconds"])
+        writer.writeheader()
+        writer.writerows({**r, "seconds": f"{100.0 * int(r['step']):.3f}"} for r in rows)
+    (run / ckpt.TRAIN_SECONDS).unlink()
+    for step in (2, 4):
+        d = run / f"step-{step:06d}"
+        state = json.loads((d / ckpt.STATE_JSON).read_text())
+        (d / ckpt.STATE_JSON).write_text(json.dumps({**state, "seconds": 100.0 * step}, indent=1, sort_keys=True))
+        sums = json.loads((d / ckpt.STEP_SUMS).read_text())
+        (d / ckpt.STEP_SUMS).write_text(json.dumps({**sums, ckpt.STATE_JSON: sha256_file(d / ckpt.STATE_JSON)}))
+    ckpt.write_complete(run, run / "complete.json", iterations=4)
+    assert ckpt.load_weights(run, 4, "teacher")  # checked against the old complete.json
+
+    shutil.rmtree(run / "step-000004")
+    (run / "complete.json").unlink()
+    train(run, **run_kwargs(tiny_base, iterations=4))
+    assert (run / "train_log.csv").read_text().splitlines()[0] == "step,loss,lr"
+    seconds = {int(r["step"]): float(r["seconds"]) for r in csv.DictReader(open(run / ckpt.TRAIN_SECONDS))}
+    assert sorted(seconds) == [1, 2, 3, 4] and seconds[2] == 200.0 and seconds[3] > 200.0  # carried on

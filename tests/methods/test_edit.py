@@ -64,7 +64,8 @@ def test_rece_job_checkpoints_every_round_chosen(pipe, tiny_base, tmp_path):
     for step in (2, 5):  # step r + 1 = after round r
         assert_loaded(tiny_base, run_dir, step, rece_params(rounds[step - 1], pipe.unet), base)
     log = (run_dir / "train_log.csv").read_text().splitlines()
-    assert log[0] == "step,loss,lr,seconds" and len(log) == 6 and log[1].startswith("1,,")
+    assert log[0] == "step,loss,lr" and len(log) == 6 and log[1].startswith("1,,")
+    assert (run_dir / "train_seconds.csv").read_text().splitlines()[0] == "step,seconds"  # the clock: a side file
 
 
 def test_rece_stage_zero_is_the_uce_run(pipe, tiny_base, tmp_path):
@@ -94,3 +95,27 @@ def test_edit_steps(method, iterations, every, steps):
 def test_bad_run_is_one_line(call, message):
     with pytest.raises(ErasureError, match=message):
         call()
+
+
+def test_an_edit_rerun_on_another_clock_writes_the_same_complete_json(tiny_base, tmp_path, monkeypatch):
+    """Issue 32 kind 7, a second instance: the edit rule (UCE / RECE) is deterministic, but its complete.json
+    recorded the digests of a train_log.csv and trainer_state.json that held the edit's seconds, so any rerun
+    of the edit (a code or rule change that leaves the weights alone) reran everything downstream."""
+    import types
+
+    from erasure.methods import edit
+
+    records = []
+    for rate in (1.0, 1000.0):
+        clock = types.SimpleNamespace(now=0.0)
+
+        def perf_counter(clock=clock, rate=rate):
+            clock.now += rate
+            return clock.now
+
+        monkeypatch.setattr(edit, "time", types.SimpleNamespace(perf_counter=perf_counter))
+        run_dir = run_job(tmp_path, tiny_base, "rece-x", method="rece", preset="paper", concepts=["a triangle"],
+                          iterations=3, checkpoint_every=1, settings={"reg": 0.05})
+        records.append(((run_dir / "complete.json").read_bytes(), (run_dir / "train_seconds.csv").read_text()))
+    assert records[0][1] != records[1][1]  # the clock differed, and only the side file says so
+    assert records[0][0] == records[1][0]
