@@ -366,10 +366,11 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
                                "to this file's to accept it")
         build_prompt_table(name, spec, guidance=7.5, source_file=file, where=where)  # guidance: any number
     if any(catalog.needs_q16(metric) for metric, _, _ in plan.required_scores(config)):
-        file = sources.local_file(config["metrics"].get("harm", {}).get("q16_source"))
+        value = config["metrics"].get("harm", {}).get("q16_source")
+        file = sources.local_file(value)
         if file is not None and file.is_file() and not sources.built_root(file, built) and not standins.verified(file):
             if (digest := sha256_file(file)) != Q16_PROMPTS_SHA256:
-                raise ErasureError(f"metrics.harm.q16_source {file}: sha256 {digest} is not Q16's pinned prompts.p "
+                raise ErasureError(f"metrics.harm.q16_source {value}: sha256 {digest} is not Q16's pinned prompts.p "
                                    f"({Q16_PROMPTS_SHA256}); {Q16_FIX}")
 
 
