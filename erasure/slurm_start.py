@@ -91,18 +91,24 @@ class QueuedJob:
 # ---- 1. partitions ----------------------------------------------------------------------------------------
 
 
+def _query(command: list[str], run: Runner) -> str | None:
+    """stdout of a SLURM client command; None when it is not installed or fails (then nothing is checked)."""
+    if run is _run and shutil.which(command[0]) is None:
+        return None
+    try:
+        proc = run(command)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
 def existing_partitions(run: Runner = _run) -> list[str] | None:
     """The partitions SLURM knows here (hidden ones included), the default one marked with '*'; None when
     `sinfo` is missing or fails (then nothing is checked: the plugin reports what sbatch says)."""
-    if run is _run and shutil.which("sinfo") is None:
+    listing = _query(["sinfo", "--all", "--noheader", "--format=%P"], run)
+    if listing is None:
         return None
-    try:
-        proc = run(["sinfo", "--all", "--noheader", "--format=%P"])
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if proc.returncode != 0:
-        return None
-    return list(dict.fromkeys(line.strip() for line in proc.stdout.splitlines() if line.strip()))
+    return list(dict.fromkeys(line.strip() for line in listing.splitlines() if line.strip()))
 
 
 def check_partitions(jobs: Iterable[PlannedJob], env: Mapping[str, str] = os.environ,
@@ -160,17 +166,12 @@ def check_partitions(jobs: Iterable[PlannedJob], env: Mapping[str, str] = os.env
 def queued_jobs(run: Runner = _run) -> list[QueuedJob] | None:
     """Your jobs SLURM still lists (`squeue --me`), without those in a final state; None when `squeue` is
     missing or fails (then nothing is checked)."""
-    if run is _run and shutil.which("squeue") is None:
-        return None
-    try:
-        # the comment last: a working directory may hold '|', the plugin's comments (our wildcard values) not
-        proc = run(["squeue", "--me", "--noheader", "--format=%i|%T|%j|%Z|%k"])
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if proc.returncode != 0:
+    # the comment last: a working directory may hold '|', the plugin's comments (our wildcard values) not
+    listing = _query(["squeue", "--me", "--noheader", "--format=%i|%T|%j|%Z|%k"], run)
+    if listing is None:
         return None
     jobs = []
-    for line in proc.stdout.splitlines():
+    for line in listing.splitlines():
         head = line.strip().split("|", 3)
         if len(head) != 4:
             continue
