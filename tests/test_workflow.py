@@ -83,7 +83,7 @@ def test_misspelt_key_fails_with_one_line_naming_it(repo, tmp_path):
 
 @pytest.mark.parametrize("old, new, expected", [
     ("sega, esd-u-triangle@200", "sega, esd-u-triangle@150", "step 150 is not a checkpoint"),
-    ("every_method: [body, coco, artists]", "every_method: [body, cocoa]", "unknown prompt set 'cocoa'"),
+    ("every_method: [body, coco]", "every_method: [body, cocoa]", "unknown prompt set 'cocoa'"),
 ])
 def test_report_naming_what_the_config_lacks_fails_with_one_line(repo, tmp_path, old, new, expected):
     text = (repo / "config/config.yaml").read_text()
