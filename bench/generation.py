@@ -2,6 +2,8 @@
 
     python bench/generation.py --world toy [--base auto|shipped|micro|DIR] [--batch 8] [--threads 1]
     python bench/generation.py --world sd --device cuda --dtype fp16 --variants   # 512 px, 25 steps
+    python bench/generation.py --world toy --only sd --sampler ddim:25 --sampler dpm:10 --batches 8,64
+                                                                  # the toy's samplers x batch sizes (issue 33)
 
 Each method is the library's own `erasure.generate.pipelines.MethodPipeline` (what the generate rule runs),
 called on a batch of prompts with per-image seeded latents (erasure.generate.latents.initial_latents);
@@ -15,6 +17,8 @@ sd: Stable Diffusion v1.4's UNet, VAE and CLIP text tower from their configs, RA
 fine-tuned method is that pipeline with SDD-trained attn2 weights patched in (the same compute as a
 loaded checkpoint). `--variants` also times `sd` with classic attention (vs SDPA), channels_last, bf16,
 fp32 and torch.compile.
+`--sampler NAME:STEPS` (repeatable; a name of erasure.generate.settings.SCHEDULERS) and `--batches 8,32,64`
+time every method at each (sampler, batch) instead of the config's one setting: a row per combination.
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ def build_methods(args, device, dtype):
             args.arch, latent=args.latent, device="cpu", dtype=torch.float32)))))
         prompts = SD_PROMPTS
     for _, mp in methods:
+        mp.original_scheduler = mp.pipe.scheduler  # --sampler rebuilds from the base's own config
         mp.pipe.scheduler = make_scheduler(scheduler, mp.pipe.scheduler)
         mp.pipe.to(device=device, dtype=dtype)
     if args.only:
@@ -154,8 +159,21 @@ def variants(mp, prompts, args, device, dtype) -> list[dict]:
     return rows
 
 
+def _sampler(text: str) -> tuple[str, int]:
+    """`dpm:10` -> ("dpm", 10); one line naming the value otherwise."""
+    from erasure.generate.settings import SCHEDULERS
+
+    name, _, steps = text.partition(":")
+    if name not in SCHEDULERS or not steps.isdigit():
+        raise SystemExit(f"--sampler {text!r}: expected NAME:STEPS with NAME one of {', '.join(SCHEDULERS)}")
+    return name, int(steps)
+
+
 def main(argv=None) -> dict:
     parser = C.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--sampler", action="append", default=[], metavar="NAME:STEPS",
+                        help="time at this scheduler and step count (repeatable; default: the config's)")
+    parser.add_argument("--batches", help="comma-separated batch sizes to time (default: --batch)")
     parser.add_argument("--world", choices=("toy", "sd"), default="toy")
     parser.add_argument("--base", default="auto")
     parser.add_argument("--arch", choices=tuple(M.ARCHS), default="sd14")
@@ -178,20 +196,32 @@ def main(argv=None) -> dict:
     methods, label, prompts, steps, guidance = build_methods(args, device, dtype)
     results, notes = [], [f"model: {label}", f"{args.dtype}, batch {args.batch}, {steps} steps, CFG {guidance}; "
                                                "images/s end to end (text, denoising, VAE decode)"]
+    samplers = [_sampler(text) for text in args.sampler] or [(None, steps)]
+    batches = [int(b) for b in args.batches.split(",")] if args.batches else [args.batch]
+    if args.sampler or args.batches:
+        notes[1] = (f"{args.dtype}, samplers {', '.join(args.sampler) or f'the config (steps {steps})'}, batches "
+                    f"{batches}, CFG {guidance}; images/s end to end (text, denoising, VAE decode)")
     for name, mp in methods:
-        try:
-            results.append({"method": name, "kind": mp.kind, "variant": "default",
-                            **time_method(mp, prompts, args.batch, steps, guidance, args, device)})
-        except Exception as exc:  # noqa: BLE001
-            if os.environ.get("BENCH_DEBUG"):
-                raise
-            notes.append(f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
+        for scheduler, n_steps in samplers:
+            if scheduler is not None:
+                from erasure.generate.latents import make_scheduler
+
+                mp.pipe.scheduler = make_scheduler(scheduler, mp.original_scheduler)
+            variant = "default" if scheduler is None else f"{scheduler}{n_steps}"
+            for batch in batches:
+                try:
+                    results.append({"method": name, "kind": mp.kind, "variant": variant,
+                                    **time_method(mp, prompts, batch, n_steps, guidance, args, device)})
+                except Exception as exc:  # noqa: BLE001
+                    if os.environ.get("BENCH_DEBUG"):
+                        raise
+                    notes.append(f"{name} {variant} batch {batch}: {type(exc).__name__}: {str(exc)[:300]}")
     if args.variants:
         sd = next((mp for name, mp in methods if name == "sd"), None)
         if sd is not None:
             results += variants(sd, prompts, args, device, dtype)
     for row in results:
-        row["name"] = f"{row['method']}[{row['variant']}]"
+        row["name"] = f"{row['method']}[{row['variant']}, batch {row.get('batch')}]"
     doc = C.document("generation", args, results, notes)
     C.emit(doc, ["method", "variant", "images_per_s", "median_s", "iqr_s", "batch", "steps", "peak_memory_gb"], args.json)
     return doc
