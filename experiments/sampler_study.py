@@ -13,7 +13,7 @@ The criterion (issue 33, "Decided"): a candidate is kept only if
   [min, max] of the baseline and the `ddim25-seed*` runs (each a different draw of the same prompt sources,
   so the spread is that of the set-level statistic at this n);
 - every frontier point (target %, retention % per prompted shape) lies inside the baseline point's 95 %
-  Wilson interval for a proportion at the baseline's n (the frontier's csv keeps n, not an interval).
+  percentile-bootstrap interval, Table 1's own method, rebuilt from the point's rate and n.
 """
 
 from __future__ import annotations
@@ -22,20 +22,22 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 TABLE = "results/toy/tables/table1.csv"
 FRONTIER = "results/toy/tables/frontier.csv"
 
 
-def wilson(percent: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95 % Wilson score interval (percent) of a proportion observed as `percent` of `n` (Wilson, 1927)."""
-    if n <= 0:
-        return (math.nan, math.nan)
-    p = percent / 100.0
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
+def proportion_ci(percent: float, n: int) -> tuple[float, float]:
+    """The 95 % percentile-bootstrap interval (percent) of a proportion seen as `percent` of `n` binary values: the
+    interval Table 1 gives the same cell (erasure.metrics.summary.bootstrap_ci, same seed and resamples),
+    rebuilt from (k, n) because the frontier's csv keeps the rate and n, not the per-image values."""
+    from erasure.metrics.summary import bootstrap_ci
+
+    k = round(percent * n / 100.0)
+    low, high = bootstrap_ci(np.array([100.0] * k + [0.0] * (n - k)))
+    return float(low), float(high)
 
 
 def table_cells(run: Path) -> pd.DataFrame:
@@ -61,9 +63,11 @@ def main(argv=None) -> str:
     parser.add_argument("--baseline", type=Path)
     args = parser.parse_args(argv)
     baseline = args.baseline or args.out / "baseline"
-    runs = sorted(p for p in args.out.iterdir() if (p / TABLE).exists() and p.resolve() != baseline.resolve())
+    runs = sorted(p for p in args.out.iterdir()  # study.done: a copy's table1.csv is the baseline's until it reruns
+                  if (p / "study.done").exists() and p.resolve() != baseline.resolve())
     seeds = [p for p in runs if p.name.startswith("ddim25-seed")]
-    candidates = [p for p in runs if p not in seeds]
+    quick = [p for p in runs if p.name.endswith("-quick")]
+    candidates = [p for p in runs if p not in seeds and p not in quick]
     base_t, base_f = table_cells(baseline), frontier_points(baseline)
     base_t = base_t[base_t["mean"].notna()]  # the paired metric's reference method, compared with itself
     set_level = base_t["ci_low"].isna() | (base_t["n"] <= 1) & (base_t["ci_low"] == base_t["ci_high"])
@@ -90,7 +94,7 @@ def main(argv=None) -> str:
                 outside.append(f"{cell} {value:.4g} ∉ [{low:.4g}, {high:.4g}]")
         inside_f = 0
         for point, row in base_f.iterrows():
-            low, high = wilson(row["value"], int(row["n"]))
+            low, high = proportion_ci(row["value"], int(row["n"]))
             value = f["value"].get(point, math.nan)
             if low - 1e-9 <= value <= high + 1e-9:
                 inside_f += 1
@@ -98,6 +102,19 @@ def main(argv=None) -> str:
                 outside.append(f"frontier {point} {value:.4g} ∉ [{low:.4g}, {high:.4g}]")
         lines.append(f"| {cand.name} | {inside_t}/{len(base_t)} | {inside_f}/{len(base_f)} | "
                      f"{'; '.join(outside) or '—'} |")
+    for run in quick:  # only the body %TARGET cells of the warm-up methods were drawn (sampler_study.sh)
+        outside, cells = [], 0
+        for summary in sorted((run / "results/toy/scores/target").glob("*/body.summary.csv")):
+            if summary.stat().st_mtime <= (run / "study.yaml").stat().st_mtime:
+                continue  # the baseline's copy, not redrawn
+            row = pd.read_csv(summary).iloc[0]
+            cell = f"{row['method']} | body:target"
+            base = base_t.loc[cell]
+            cells += 1
+            if not base["ci_low"] - 1e-9 <= row["mean"] <= base["ci_high"] + 1e-9:
+                outside.append(f"{cell} {row['mean']:.4g} ∉ [{base['ci_low']:.4g}, {base['ci_high']:.4g}]")
+        lines.append(f"| {run.name} (body %TARGET of the warm-up methods only) | {cells - len(outside)}/{cells} | "
+                     f"— | {'; '.join(outside) or '—'} |")
     for cell, row in base_t.iterrows():
         if set_level[cell]:
             interval = f"{row['mean']:.4g} [seeds {lo[cell]:.4g}, {hi[cell]:.4g}]"
@@ -105,11 +122,11 @@ def main(argv=None) -> str:
             interval = f"{row['mean']:.4g} [{row['ci_low']:.4g}, {row['ci_high']:.4g}]"
         values = " | ".join(f"{cand_t[c.name]['mean'].get(cell, math.nan):.4g}" for c in candidates)
         detail.append(f"| {cell} | {interval} | {values} |")
-    detail += ["", "## Frontier points (95 % Wilson interval at the baseline's n)", "",
+    detail += ["", "## Frontier points (95 % bootstrap interval from the baseline's rate and n)", "",
                "| point | DDIM 25 [interval] (n) | " + " | ".join(c.name for c in candidates) + " |",
                "|---|---:|" + "---:|" * len(candidates)]
     for point, row in base_f.iterrows():
-        low, high = wilson(row["value"], int(row["n"]))
+        low, high = proportion_ci(row["value"], int(row["n"]))
         values = " | ".join(f"{cand_f[c.name]['value'].get(point, math.nan):.4g}" for c in candidates)
         detail.append(f"| {point} | {row['value']:.4g} [{low:.4g}, {high:.4g}] ({int(row['n'])}) | {values} |")
     text = "\n".join(lines + detail) + "\n"
