@@ -58,8 +58,15 @@ def item_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[
     key, spec = report_items(config["report"])[name]
     if key == "tables":
         cells = expected_cells(spec, plan.reference_method(config))
-        return {"summaries": [str(paths.score_summary(root, world, metric, method, promptset))
-                              for method, promptset, metric in cells]}
+        inputs = {"summaries": [str(paths.score_summary(root, world, metric, method, promptset))
+                                for method, promptset, metric in cells]}
+        # a cell of a run with several training replicates is recomputed from every replicate's per-image
+        # scores (erasure.report.tables.add_replicates); a table of single runs has no such input
+        replicates = [str(paths.score_csv(root, world, metric, m, promptset)) for method, promptset, metric in cells
+                      if len(methods := plan.method_replicates(config, method)) > 1 for m in methods]
+        if replicates:
+            inputs["replicates"] = replicates
+        return inputs
     if key == "frontiers":
         return frontier_inputs(root, world, spec)
     promptset = spec["promptset"]
