@@ -195,20 +195,23 @@ def _fixture(root, target_shift, fid):
 
 
 def test_a_replicated_cell_shows_the_mean_over_seeds_and_says_how_its_interval_was_made(tmp_path):
-    summaries, files = _fixture(tmp_path, target_shift=[0, 4, 8], fid=[120.0, 140.0, 130.0])
-    long = add_replicates(build_table(SPEC, read_summaries(summaries)), files)
-    cell = long[(long["method"] == "esd-u-triangle@200") & (long["metric"] == "target")].iloc[0]
-    assert cell["replicates"] == 3 and cell["interval"].startswith("two-level")
-    single = long[(long["method"] == "esd-u-triangle@200") & (long["metric"] == "target")]
-    assert cell["ci_high"] - cell["ci_low"] > 0 and cell["seed_sd"] > 0
-    fid = long[(long["method"] == "esd-u-triangle@200") & (long["metric"] == "fid-toy")].iloc[0]
-    assert fid["mean"] == pytest.approx(130.0) and fid["ci_low"] >= 120.0 and fid["ci_high"] <= 140.0
-    assert long[long["method"] == "sd"]["replicates"].tolist() == [1, 1]
+    summaries, files = _fixture(tmp_path, target_shift=[0, 8, 16], fid=[120.0, 140.0, 130.0])
+    plain = build_table(SPEC, read_summaries(summaries))
+    long = add_replicates(plain, files)
+    cells = long.set_index(["method", "metric"])
+    target, image_only = cells.loc[("esd-u-triangle@200", "target")], plain.set_index(["method", "metric"]).loc[
+        ("esd-u-triangle@200", "target")]
+    assert target["replicates"] == 3 and target["interval"].startswith("two-level") and target["seed_sd"] > 0
+    means = [pd.read_csv(f)["value"].mean() for f in files if "target" in str(f)]
+    assert target["mean"] == pytest.approx(np.mean(means)) and target["n"] == 40
+    # replicate 0's image-only interval, which the single-run table showed, is narrower than the two-level one
+    assert target["ci_high"] - target["ci_low"] > image_only["ci_high"] - image_only["ci_low"]
+    fid = cells.loc[("esd-u-triangle@200", "fid-toy")]
+    assert fid["mean"] == pytest.approx(130.0) and 120.0 <= fid["ci_low"] < fid["ci_high"] <= 140.0
+    assert cells.loc[("sd", "target"), "replicates"] == 1 and cells.loc[("sd", "target"), "mean"] == 0.9
     markdown = to_markdown(SPEC, long)
     assert "two-level bootstrap" in markdown and "esd-u-triangle@200 (3)" in markdown
-    # FID: lower is better; sd's 100 has no interval, so the best cell (sd) is not compared with anything
-    assert not long["overlaps_best"].any() or OVERLAP_MARK in markdown
-    assert len(single) == 1
+    assert "130.00 [120.00, 140.00]" in markdown  # FID has an interval now: over seeds
 
 
 def test_overlapping_the_best_cells_interval_is_marked_and_separated_cells_are_not(tmp_path):
