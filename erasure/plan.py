@@ -89,7 +89,8 @@ def report_image_sets(config: Mapping) -> list[ImageSet]:
             for column in table["columns"]:
                 sets.update(ImageSet(m, column["promptset"]) for m in method_replicates(config, method))
     for curve in report.get("curves", {}).values():
-        sets.update(ImageSet(method, curve["promptset"]) for method in curve_methods(curve))
+        sets.update(ImageSet(m, curve["promptset"]) for method in curve_methods(curve)
+                    for m in method_replicates(config, method))
     for grid in report.get("grids", {}).values():
         for method in grid["methods"]:
             sets.add(ImageSet(method, grid["promptset"]))
@@ -125,7 +126,8 @@ def report_scores(config: Mapping) -> list[tuple[str, str, str]]:
                        for method, promptset, metric in table_cells(table, reference_method(config))
                        for replicate in method_replicates(config, method))
     for curve in report.get("curves", {}).values():
-        triples.update((curve["metric"], method, curve["promptset"]) for method in curve_methods(curve))
+        triples.update((curve["metric"], m, curve["promptset"]) for method in curve_methods(curve)
+                       for m in method_replicates(config, method))
     for matrix in report.get("matrices", {}).values():
         triples.update((matrix["metric"], method, matrix["promptset"]) for method in matrix["methods"])
     for frontier in report.get("frontiers", {}).values():

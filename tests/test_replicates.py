@@ -237,3 +237,21 @@ def test_with_one_replicate_the_table_is_byte_identical(tmp_path, config, repo):
         write_table(SPEC, summaries, csv=out["csv"], md=out["md"], tex=out["tex"], replicate_files=replicate_files)
         outputs[name] = {ext: path.read_bytes() for ext, path in out.items()}
     assert outputs["plain"] == outputs["one"]
+
+
+def test_a_curve_point_of_a_replicated_run_is_the_mean_over_seeds_with_the_two_level_band(tmp_path, config, repo):
+    from erasure.report.curves import curve_points
+
+    summaries, files = _fixture(tmp_path, target_shift=[0, 8, 16], fid=[120.0, 140.0, 130.0])
+    spec = {"promptset": "body", "metric": "target", "series": [{"run": "esd-u-triangle", "steps": [200]}]}
+    single = curve_points(spec, read_summaries(summaries)).iloc[0]
+    point = curve_points(spec, read_summaries(summaries), files).iloc[0]
+    assert single["replicates"] == 1 and point["replicates"] == 3
+    means = [pd.read_csv(f)["value"].mean() for f in files if "target" in str(f)]
+    assert point["mean"] == pytest.approx(np.mean(means))
+    assert point["ci_high"] - point["ci_low"] > single["ci_high"] - single["ci_low"]
+    # the plan draws every replicate of a curve's checkpoints, and the curve job reads their per-image scores
+    config = _with(config, repo, replicates=2)
+    assert plan.ImageSet("sdd-triangle.r1.student@100", "body") in set(plan.required_image_sets(config))
+    inputs = targets.item_inputs(config, "results", "toy", "training-curves")
+    assert str(paths.score_csv("results", "toy", "target", "esd-x-triangle.r1@100", "body")) in inputs["replicates"]

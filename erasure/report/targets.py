@@ -71,9 +71,15 @@ def item_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[
         return frontier_inputs(root, world, spec)
     promptset = spec["promptset"]
     if key == "curves":
-        return {"summaries": [str(paths.score_summary(root, world, spec["metric"], m, promptset))
-                              for m in curve_methods(spec)],
-                "complete": [str(paths.run_complete(root, world, run)) for run in curve_runs(spec)]}
+        inputs = {"summaries": [str(paths.score_summary(root, world, spec["metric"], m, promptset))
+                                for m in curve_methods(spec)],
+                  "complete": [str(paths.run_complete(root, world, run)) for run in curve_runs(spec)]}
+        # a checkpoint of a run with several replicates: every replicate's per-image scores (the band over seeds)
+        replicates = [str(paths.score_csv(root, world, spec["metric"], r, promptset)) for m in curve_methods(spec)
+                      if len(methods := plan.method_replicates(config, m)) > 1 for r in methods]
+        if replicates:
+            inputs["replicates"] = replicates
+        return inputs
     inputs: dict[str, list[str] | str] = {}
     if key == "matrices":
         inputs["scores"] = [str(paths.score_csv(root, world, spec["metric"], m, promptset)) for m in spec["methods"]]
