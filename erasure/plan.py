@@ -98,7 +98,8 @@ def report_image_sets(config: Mapping) -> list[ImageSet]:
         for method in matrix["methods"]:
             sets.add(ImageSet(method, matrix["promptset"]))
     for frontier in report.get("frontiers", {}).values():  # erasure.report.frontier
-        sets.update(ImageSet(method, promptset) for _, method, promptset in frontier_cells(frontier))
+        sets.update(ImageSet(m, promptset) for _, method, promptset in frontier_cells(frontier)
+                    for m in method_replicates(config, method))
     return sorted(sets)
 
 
@@ -131,7 +132,8 @@ def report_scores(config: Mapping) -> list[tuple[str, str, str]]:
     for matrix in report.get("matrices", {}).values():
         triples.update((matrix["metric"], method, matrix["promptset"]) for method in matrix["methods"])
     for frontier in report.get("frontiers", {}).values():
-        triples.update(frontier_cells(frontier))
+        triples.update((metric, m, promptset) for metric, method, promptset in frontier_cells(frontier)
+                       for m in method_replicates(config, method))
     return sorted(triples)
 
 

@@ -255,3 +255,43 @@ def test_a_curve_point_of_a_replicated_run_is_the_mean_over_seeds_with_the_two_l
     assert plan.ImageSet("sdd-triangle.r1.student@100", "body") in set(plan.required_image_sets(config))
     inputs = targets.item_inputs(config, "results", "toy", "training-curves")
     assert str(paths.score_csv("results", "toy", "target", "esd-x-triangle.r1@100", "body")) in inputs["replicates"]
+
+
+def test_a_frontier_method_with_replicates_is_the_mean_over_seeds_with_its_spread(tmp_path, config, repo):
+    from erasure.report.frontier import OVERALL, frontier_data, plot_frontier
+
+    def write(name, frame):
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        return path
+
+    prompts = {"coco": write("coco", pd.DataFrame({"prompt_id": ["c0", "c1"], "prompt": ["a square", "a circle"],
+                                                   "seed": 1, "shape": ["square", "circle"]}))}
+    spec = {"rows": [{"label": "config", "target": "body", "retention": "coco"}],
+            "series": [{"label": "ESD-u", "methods": ["esd-u@200"]}], "methods": ["sd"]}
+    target = {"sd": [100, 100], "esd-u@200": [0, 0], "esd-u.r1@200": [100, 0], "esd-u.r2@200": [100, 100]}
+    ok = {"sd": [1, 1], "esd-u@200": [1, 0], "esd-u.r1@200": [1, 1], "esd-u.r2@200": [0, 0]}
+    files = {}
+    for method in target:
+        files[("target", method, "body")] = write(f"t-{method}", pd.DataFrame(
+            {"prompt_id": ["b0", "b1"], "value": target[method], "label": "toy-oracle"}))
+        files[("alignment", method, "coco")] = write(f"a-{method}", pd.DataFrame(
+            {"prompt_id": ["c0", "c1"], "value": 0.0, "ok_shape": ok[method], "label": "toy-oracle"}))
+    replicas = {cell: f for cell, f in files.items() if ".r" in cell[1]}
+    plain = {cell: f for cell, f in files.items() if ".r" not in cell[1]}
+    single = frontier_data(spec, plain, prompts)
+    assert "replicates" not in single.columns  # the frontier's CSV of single runs keeps its columns
+    data = frontier_data(spec, plain, prompts, replicas).set_index(["method", "group"])
+    esd = data.loc[("esd-u@200", OVERALL)]
+    assert esd["replicates"] == 3 and esd["target"] == pytest.approx(50.0)  # seeds: 0, 50, 100
+    assert esd["target_sd"] == pytest.approx(50.0) and esd["retention"] == pytest.approx(50.0)
+    assert data.loc[("sd", OVERALL), "replicates"] == 1 and data.loc[("sd", OVERALL), "target"] == 100.0
+    out = tmp_path / "frontier.png"
+    plot_frontier(data.reset_index(), out, dpi=50)
+    assert out.stat().st_size > 1000
+    # the plan draws the replicates of every frontier cell, and the frontier job reads them
+    config = _with(config, repo, replicates=2)
+    assert plan.ImageSet("esd-u-triangle.r1@200", "coco") in set(plan.required_image_sets(config))
+    inputs = targets.item_inputs(config, "results", "toy", "frontier")
+    assert str(paths.score_csv("results", "toy", "alignment", "sdd-triangle.r1@100", "coco")) in inputs["replicates"]
+    assert not [f for f in inputs["replicates"] if "/sdd-triangle@100/" in f]  # replicate 0 is among `scores`

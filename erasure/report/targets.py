@@ -12,7 +12,7 @@ from pathlib import Path
 
 from erasure import paths, plan
 from erasure.errors import ErasureError
-from erasure.report.frontier import frontier_inputs
+from erasure.report.frontier import frontier_cells, frontier_inputs
 from erasure.report.tables import expected_cells
 
 KINDS = {  # config key -> (kind, rule that draws it, wildcard name in that rule)
@@ -68,7 +68,14 @@ def item_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[
             inputs["replicates"] = replicates
         return inputs
     if key == "frontiers":
-        return frontier_inputs(root, world, spec)
+        inputs = frontier_inputs(root, world, spec)
+        # replicates r >= 1 of a run with several training seeds (replicate 0 is among `scores`)
+        replicates = [str(paths.score_csv(root, world, metric, r, promptset))
+                      for metric, method, promptset in frontier_cells(spec)
+                      for r in plan.method_replicates(config, method)[1:]]
+        if replicates:
+            inputs["replicates"] = replicates
+        return inputs
     promptset = spec["promptset"]
     if key == "curves":
         inputs = {"summaries": [str(paths.score_summary(root, world, spec["metric"], m, promptset))
