@@ -225,7 +225,8 @@ def _footnote(long: pd.DataFrame) -> str:
     measured = long[long["note"] != REFERENCE_NOTE]
     scorers = ", ".join(f"{label} ({backbone})" for label, backbone in
                         sorted(set(zip(measured["label"].fillna("?"), measured["backbone"].fillna("?")))))
-    text = (f"Mean [95% bootstrap interval] over n images per cell; set-level metrics (FID) have no interval. "
+    single = " of a single run" if "replicates" in long.columns else ""
+    text = (f"Mean [95% bootstrap interval] over n images per cell; set-level metrics (FID){single} have no interval. "
             f"Scorers: {scorers}."
             + (" N/A (reference): the paired metric's reference method, compared with itself."
                if (long["note"] == REFERENCE_NOTE).any() else ""))
