@@ -35,8 +35,8 @@ except ErasureError as error:
 
 wildcard_constraints:
     world=r"[a-z0-9-]+",
-    run=r"[a-z0-9][a-z0-9+-]*",
-    method=r"[a-z0-9][a-z0-9+-]*(\.student)?(@\d+)?",
+    run=r"[a-z0-9][a-z0-9+-]*(\.r[1-9]\d*)?",  # `.r{r}`: replicate r of a run (erasure.paths.replicate_run)
+    method=r"[a-z0-9][a-z0-9+-]*(\.r[1-9]\d*)?(\.student)?(@\d+)?",
     promptset=r"[a-z0-9][a-z0-9-]*(~[a-z0-9][a-z0-9-]*)?",  # `~{attack}`: an attacked copy (rules/attack.smk)
     metric=r"[a-z0-9][a-z0-9-]*",
     shard=r"\d{4}",

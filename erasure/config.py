@@ -48,6 +48,7 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path, *, sourc
         raise ErasureError(f"{source}: {_describe(errors[0])}")
     _check_concept_sets(config, source)
     _check_run_settings(config, source)
+    _check_replicates(config, source)
     _check_vocabulary(config, source)
     return config
 
@@ -72,6 +73,20 @@ def _check_vocabulary(config: Mapping[str, Any], source: str) -> None:
 
     for line in check_config(config, source):
         log.warning("warning: %s", line)
+
+
+def _check_replicates(config: Mapping[str, Any], source: str) -> None:
+    """`replicates` > 1 on a closed-form edit (UCE, RECE) is refused: it has no training seed, so its replicates
+    would be one model N times, and an interval over them would claim a variance that is not there. (The
+    config-wide `replicates` applies to fine-tuning runs only: erasure.plan.run_replicates.)"""
+    from erasure.methods import specs
+
+    for name, run in (config.get("runs") or {}).items():
+        if (isinstance(run, Mapping) and int(run.get("replicates", 1)) > 1
+                and run.get("method") in specs.SPECS and specs.SPECS[run["method"]].kind != specs.FINE_TUNING):
+            raise ErasureError(f"{source}: runs.{name}.replicates: {run['replicates']}, but {run['method']} is a "
+                               "closed-form edit with no training seed (its replicates would be identical); "
+                               "remove the key")
 
 
 def _check_run_settings(config: Mapping[str, Any], source: str) -> None:

@@ -7,17 +7,45 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RUN_NAME = re.compile(r"[a-z0-9][a-z0-9+-]*")
-_FINETUNED = re.compile(r"^(?P<run>[a-z0-9][a-z0-9+-]*)(?P<student>\.student)?@(?P<step>\d+)$")
+# Replicate r >= 1 of run `name` trains as run `name.r{r}` (folder models/{name}.r{r}/): `.` is MethodId's
+# qualifier separator (`.student`) and no run name holds one, so a replicate can never collide with a
+# configured run; `~` already means "attacked copy" (`{promptset}~{attack}`), and `+` / `-` are run-name
+# characters. Replicate 0 is the run itself, under its own name: N = 1 changes no path.
+REPLICATE = r"\.r(?P<replicate>[1-9]\d*)"
+_RUN = re.compile(rf"^(?P<base>[a-z0-9][a-z0-9+-]*)(?:{REPLICATE})?$")
+_FINETUNED = re.compile(
+    rf"^(?P<run>(?P<base>[a-z0-9][a-z0-9+-]*)(?:{REPLICATE})?)(?P<student>\.student)?@(?P<step>\d+)$")
+
+
+def replicate_run(run: str, replicate: int) -> str:
+    """The run name replicate `replicate` of configured run `run` trains under: `run` itself for 0, else
+    `run.r{replicate}` (its folder models/{run}.r{replicate}/, its method ids `run.r{replicate}@{step}`)."""
+    return run if int(replicate) == 0 else f"{run}.r{int(replicate)}"
+
+
+def split_run(name: str) -> tuple[str, int]:
+    """(configured run, replicate) of a trained run's name: `esd-u.r2` -> ("esd-u", 2), `esd-u` -> ("esd-u", 0).
+    Raises ValueError for a name that is neither."""
+    match = _RUN.match(name)
+    if match is None:
+        raise ValueError(f"not a run name: {name!r}")
+    return match["base"], int(match["replicate"] or 0)
 
 
 @dataclass(frozen=True)
 class MethodId:
-    """A `{method}` path component: an inference-time method, or a fine-tuned run at a step."""
+    """A `{method}` path component: an inference-time method, or a fine-tuned run at a step.
+
+    `run` is the trained run the weights come from (its folder under models/: `esd-u` or, for replicate
+    r >= 1, `esd-u.r2`); `config_run` the key of `runs` in the config that defines it, `replicate` its index.
+    """
 
     name: str
     run: str | None = None
     step: int | None = None
     which: str = "default"  # "default" (SDD: EMA teacher; ESD: trained model) or "student"
+    config_run: str | None = None
+    replicate: int = 0
 
     @property
     def finetuned(self) -> bool:
@@ -29,11 +57,18 @@ class MethodId:
         if match is None:
             return cls(name=text)
         which = "student" if match["student"] else "default"
-        return cls(name=text, run=match["run"], step=int(match["step"]), which=which)
+        return cls(name=text, run=match["run"], step=int(match["step"]), which=which, config_run=match["base"],
+                   replicate=int(match["replicate"] or 0))
 
     @staticmethod
-    def of(run: str, step: int, *, student: bool = False) -> "MethodId":
-        return MethodId.parse(f"{run}{'.student' if student else ''}@{int(step)}")
+    def of(run: str, step: int, *, student: bool = False, replicate: int = 0) -> "MethodId":
+        return MethodId.parse(f"{replicate_run(run, replicate)}{'.student' if student else ''}@{int(step)}")
+
+    def as_replicate(self, replicate: int) -> "MethodId":
+        """The same checkpoint (step, weights) of replicate `replicate` of the same configured run."""
+        if not self.finetuned:
+            raise ValueError(f"{self.name!r} is not a fine-tuned method: it has no replicates")
+        return MethodId.of(self.config_run, self.step, student=self.which == "student", replicate=replicate)
 
 
 def world_dir(root: str | Path, world: str) -> Path:
@@ -100,6 +135,14 @@ def manifest(root, world: str, method: str, promptset: str) -> Path:
 
 def score_csv(root, world: str, metric: str, method: str, promptset: str) -> Path:
     return world_dir(root, world) / "scores" / metric / method / f"{promptset}.csv"
+
+
+def score_csv_cell(path: str | Path) -> tuple[str, str, str]:
+    """(metric, method, prompt set) of a per-image score file, the inverse of `score_csv`."""
+    path = Path(path)
+    if path.suffix != ".csv" or path.name.endswith(".summary.csv") or path.parents[2].name != "scores":
+        raise ValueError(f"{path}: not a per-image score file (scores/{{metric}}/{{method}}/{{promptset}}.csv)")
+    return path.parents[1].name, path.parent.name, path.stem
 
 
 def score_summary(root, world: str, metric: str, method: str, promptset: str) -> Path:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from erasure.errors import ErasureError
 from erasure.methods import specs
 from erasure.metrics.catalog import identifier, is_paired
-from erasure.paths import MethodId
+from erasure.paths import MethodId, split_run
 from erasure.report.frontier import frontier_cells
 
 SEPARATOR = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.attacks.plan)
@@ -27,6 +27,47 @@ SEPARATOR = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (er
 def base_promptset(name: str) -> str:
     """The configured prompt set behind an image set's prompt-set name (`body~ring-a-bell` -> `body`)."""
     return name.split(SEPARATOR, 1)[0]
+
+
+def run_replicates(config: Mapping, run: str) -> int:
+    """How many training replicates configured run `run` has: its own `replicates`, else the config-wide
+    `replicates` (default 1). A closed-form edit (UCE, RECE) has no training seed, so it is always 1 (an explicit
+    `replicates` > 1 on one is refused by erasure.config)."""
+    spec = config["runs"][run]
+    if "replicates" in spec:
+        return int(spec["replicates"])
+    if specs.SPECS[spec["method"]].kind != specs.FINE_TUNING:
+        return 1
+    return int(config.get("replicates", 1))
+
+
+def run_config(config: Mapping, name: str) -> Mapping:
+    """The `runs` entry a trained run's name comes from (`esd-u.r2` -> runs["esd-u"]). Raises ErasureError for
+    a name that is no configured run or replicate of one."""
+    try:
+        base, replicate = split_run(name)
+    except ValueError:
+        base, replicate = name, 0
+    if base not in config["runs"] or replicate >= run_replicates(config, base):
+        raise ErasureError(f"run {name!r}: not a configured run or one of its replicates (see runs, replicates)")
+    return config["runs"][base]
+
+
+def run_seed(config: Mapping, name: str) -> int:
+    """The training seed of trained run `name`: replicate r of a run with `seed` s trains with seed s + r, so
+    replicate 0 is the run as configured and the replicates differ from it in nothing else."""
+    _, replicate = split_run(name)
+    return int(run_config(config, name).get("seed", 0)) + replicate
+
+
+def method_replicates(config: Mapping, method: str) -> list[str]:
+    """`method` and its replicates' method ids, replicate 0 (`method` itself) first: `esd-u@200` of a run with
+    3 replicates -> [esd-u@200, esd-u.r1@200, esd-u.r2@200]; an inference-time method, or a run of one
+    replicate, -> [method]. A method that names a replicate itself (`esd-u.r1@200`) is that one model."""
+    parsed = MethodId.parse(method)
+    if not parsed.finetuned or parsed.replicate or parsed.config_run not in config.get("runs", {}):
+        return [method]
+    return [parsed.as_replicate(r).name for r in range(run_replicates(config, parsed.config_run))]
 
 
 @dataclass(frozen=True, order=True)
@@ -46,9 +87,10 @@ def report_image_sets(config: Mapping) -> list[ImageSet]:
     for table in report.get("tables", {}).values():
         for method in table["methods"]:
             for column in table["columns"]:
-                sets.add(ImageSet(method, column["promptset"]))
+                sets.update(ImageSet(m, column["promptset"]) for m in method_replicates(config, method))
     for curve in report.get("curves", {}).values():
-        sets.update(ImageSet(method, curve["promptset"]) for method in curve_methods(curve))
+        sets.update(ImageSet(m, curve["promptset"]) for method in curve_methods(curve)
+                    for m in method_replicates(config, method))
     for grid in report.get("grids", {}).values():
         for method in grid["methods"]:
             sets.add(ImageSet(method, grid["promptset"]))
@@ -56,7 +98,8 @@ def report_image_sets(config: Mapping) -> list[ImageSet]:
         for method in matrix["methods"]:
             sets.add(ImageSet(method, matrix["promptset"]))
     for frontier in report.get("frontiers", {}).values():  # erasure.report.frontier
-        sets.update(ImageSet(method, promptset) for _, method, promptset in frontier_cells(frontier))
+        sets.update(ImageSet(m, promptset) for _, method, promptset in frontier_cells(frontier)
+                    for m in method_replicates(config, method))
     return sorted(sets)
 
 
@@ -80,14 +123,17 @@ def report_scores(config: Mapping) -> list[tuple[str, str, str]]:
     report = config["report"]
     triples: set[tuple[str, str, str]] = set()
     for table in report.get("tables", {}).values():
-        triples.update((metric, method, promptset)
-                       for method, promptset, metric in table_cells(table, reference_method(config)))
+        triples.update((metric, replicate, promptset)
+                       for method, promptset, metric in table_cells(table, reference_method(config))
+                       for replicate in method_replicates(config, method))
     for curve in report.get("curves", {}).values():
-        triples.update((curve["metric"], method, curve["promptset"]) for method in curve_methods(curve))
+        triples.update((curve["metric"], m, curve["promptset"]) for method in curve_methods(curve)
+                       for m in method_replicates(config, method))
     for matrix in report.get("matrices", {}).values():
         triples.update((matrix["metric"], method, matrix["promptset"]) for method in matrix["methods"])
     for frontier in report.get("frontiers", {}).values():
-        triples.update(frontier_cells(frontier))
+        triples.update((metric, m, promptset) for metric, method, promptset in frontier_cells(frontier)
+                       for m in method_replicates(config, method))
     return sorted(triples)
 
 
@@ -196,6 +242,7 @@ def set_score_jobs(triples: Iterable[tuple[str, str, str]], env_of: Callable[[st
 
 
 def required_runs(config: Mapping) -> list[str]:
+    """The trained runs (replicates as `run.r{r}`, erasure.paths.replicate_run) the image sets are drawn from."""
     return sorted({MethodId.parse(s.method).run for s in required_image_sets(config)} - {None})
 
 
@@ -245,19 +292,22 @@ def _check_known(config: Mapping, sets: Iterable[ImageSet], where: str = "report
             raise ErasureError(f"{where}: unknown prompt set {image_set.promptset!r} (see prompt_sets)")
         method = MethodId.parse(image_set.method)
         if method.finetuned:
-            run = config["runs"].get(method.run)
+            run = config["runs"].get(method.config_run)
             if run is None:
-                raise ErasureError(f"{where}: method {method.name!r} names unknown run {method.run!r} (see runs)")
+                raise ErasureError(f"{where}: method {method.name!r} names unknown run {method.config_run!r} (see runs)")
+            if method.replicate >= run_replicates(config, method.config_run):
+                raise ErasureError(f"{where}: method {method.name!r}: run {method.config_run!r} has "
+                                   f"{run_replicates(config, method.config_run)} replicate(s) (see replicates)")
             if method.step % run["checkpoint_every"] and method.step != run["iterations"]:
                 raise ErasureError(
                     f"{where}: method {method.name!r}: step {method.step} is not a checkpoint of run "
-                    f"{method.run!r} (checkpoint_every {run['checkpoint_every']})"
+                    f"{method.config_run!r} (checkpoint_every {run['checkpoint_every']})"
                 )
             if method.step > run["iterations"]:
                 raise ErasureError(f"{where}: method {method.name!r}: step {method.step} > iterations {run['iterations']}")
-            spec = specs.get(run["method"], specs.FINE_TUNING, specs.CLOSED_FORM, where=f"runs.{method.run}.method")
+            spec = specs.get(run["method"], specs.FINE_TUNING, specs.CLOSED_FORM, where=f"runs.{method.config_run}.method")
             if method.which == "student" and "student" not in spec.deliverables:
-                raise ErasureError(f"{where}: method {method.name!r}: run {method.run!r} ({run['method']}, a "
+                raise ErasureError(f"{where}: method {method.name!r}: run {method.config_run!r} ({run['method']}, a "
                                    f"{spec.kind}) has no student weights (it delivers {', '.join(spec.deliverables)})")
         elif image_set.method not in config["inference_methods"]:
             raise ErasureError(f"{where}: unknown method {image_set.method!r} (see inference_methods and runs)")

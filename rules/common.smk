@@ -74,6 +74,11 @@ def base_model_input():
     return [str(f) for f in sources.base_model_files(config["base_model"], RESULTS, BUILT)]
 
 
+def run_config(name):
+    """The `runs` entry of trained run `name`, a configured run or a replicate `{run}.r{r}` of one."""
+    return plan.run_config(config, name)
+
+
 # --- preflight (rules/preflight.smk) -------------------------------------------------------------------
 
 PREFLIGHT_CONFIGFILES = [str(f) for f in workflow.configfiles]

@@ -12,13 +12,14 @@ rule erase:
         pattern(paths.run_complete, "{run}"),
     params:
         run=lambda wildcards: wildcards.run,
-        method=lambda wildcards: config["runs"][wildcards.run]["method"],
-        preset=lambda wildcards: config["runs"][wildcards.run].get("preset"),
-        concepts=lambda wildcards: config["runs"][wildcards.run]["concepts"],
-        iterations=lambda wildcards: config["runs"][wildcards.run]["iterations"],
-        checkpoint_every=lambda wildcards: config["runs"][wildcards.run]["checkpoint_every"],
-        settings=lambda wildcards: config["runs"][wildcards.run].get("settings", {}),
-        seed=lambda wildcards: config["runs"][wildcards.run].get("seed", 0),
+        method=lambda wildcards: run_config(wildcards.run)["method"],
+        preset=lambda wildcards: run_config(wildcards.run).get("preset"),
+        concepts=lambda wildcards: run_config(wildcards.run)["concepts"],
+        iterations=lambda wildcards: run_config(wildcards.run)["iterations"],
+        checkpoint_every=lambda wildcards: run_config(wildcards.run)["checkpoint_every"],
+        settings=lambda wildcards: run_config(wildcards.run).get("settings", {}),
+        # replicate r (run `{run}.r{r}`) trains with the run's seed + r (erasure.plan.run_seed)
+        seed=lambda wildcards: plan.run_seed(config, wildcards.run),
         base_model=config["base_model"],
         # the results root, from the output path results/{world}/models/{run}/complete.json
         results=lambda wildcards, output: str(Path(output[0]).parents[3]),
@@ -33,7 +34,7 @@ rule erase:
     resources:
         # the world's request (erasure.worlds; SD v1.4: ~1 h per 1000 iterations on a 24 GB GPU, Appendix B.1)
         mem_mb=job_resources("erase").mem_mb,
-        runtime=lambda wildcards: job_resources("erase").minutes(config["runs"][wildcards.run]["iterations"]),
+        runtime=lambda wildcards: job_resources("erase").minutes(run_config(wildcards.run)["iterations"]),
         gpu=gpu_resources(),
     conda:
         "../envs/train.yaml"

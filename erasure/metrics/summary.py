@@ -126,3 +126,74 @@ def summarize_file(scores_csv: str | os.PathLike, out: str | os.PathLike, *, met
     with atomic_path(out) as tmp:
         summary.to_csv(tmp, index=False)
     return summary
+
+
+# --- replicates: one (metric, method, prompt set) cell over N training seeds -------------------------------
+
+PAIR_KEY = ("prompt_id", "seed")  # an image's identity within a prompt set: the same in every replicate
+
+
+def paired_values(frames, *, column: str = "value", where: str = "replicates") -> np.ndarray:
+    """The per-image `column` of each replicate's score frame as a [n_replicates, n_images] float64 array,
+    columns aligned by (prompt_id, seed), so that column j is the same prompt and initial noise in every row
+    (replicates are drawn with the same evaluation seeds: erasure.plan). A set-level metric's frames (one
+    `set_level` row each) give [n_replicates, 1].
+
+    Raises ErasureError (naming `where` and the first differing image) when the replicates' images differ."""
+    frames = list(frames)
+    if not frames:
+        raise ErasureError(f"{where}: no replicate score files")
+    if all("set_level" in f.columns and bool(f["set_level"].any()) for f in frames):
+        return np.array([[float(f[column].iloc[0])] for f in frames])
+    keyed = []
+    for frame in frames:
+        keys = list(zip(frame["prompt_id"].astype(str), frame["seed"].astype(int)))
+        keyed.append(pd.Series(pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float),
+                               index=pd.MultiIndex.from_tuples(keys, names=PAIR_KEY)))
+    order = keyed[0].index.sort_values()
+    for series in keyed[1:]:
+        if not series.index.sort_values().equals(order):
+            missing = order.symmetric_difference(series.index)
+            raise ErasureError(f"{where}: replicates were scored on different images (e.g. prompt_id "
+                               f"{missing[0][0]}, seed {missing[0][1]}); regenerate them from the same prompt table")
+    return np.stack([series.reindex(order).to_numpy() for series in keyed])
+
+
+def replicate_mean(values: np.ndarray) -> float:
+    """Mean over replicates of each replicate's mean over its images (NaN "not applicable" values left out)."""
+    return float(np.nanmean(np.nanmean(values, axis=1)))
+
+
+def replicate_sd(values: np.ndarray) -> float:
+    """Sample standard deviation (ddof 1) of the per-replicate means: the spread between training seeds."""
+    means = np.nanmean(values, axis=1)
+    return float(np.std(means, ddof=1)) if len(means) > 1 else float("nan")
+
+
+def two_level_bootstrap_ci(values, *, n_resamples: int = N_RESAMPLES, level: float = LEVEL,
+                           seed: int = SEED) -> tuple[float, float]:
+    """Percentile interval of the mean over training seeds and images, by a two-level bootstrap: each resample
+    draws n_replicates training seeds with replacement, then n_images images with replacement; the same image
+    draw is applied in every drawn seed, because images pair across replicates (same prompt, same initial
+    noise), so image difficulty is shared by all seeds rather than nested in one. Davison & Hinkley (1997),
+    Bootstrap Methods, § 3.8 (hierarchical data: resample the upper level, then the lower); for a crossed
+    design such as this one, both factors resampled independently, as McCullagh (2000), "Resampling and
+    exchangeable arrays", Bernoulli 6(2), analyses (slightly conservative).
+
+    `values`: [n_replicates, n_images] (paired_values); NaN values are left out of each mean. With identical
+    replicates the seed draw changes nothing, and as the image draw comes first from the same generator as
+    `bootstrap_ci`'s, the interval equals the image-only one; with one image per replicate (a set-level metric,
+    FID) it is an interval over seeds. NaN for fewer than two replicates and two images (no spread to resample).
+    """
+    values = np.asarray(values, dtype=float)
+    n_seeds, n_images = values.shape
+    if n_seeds * n_images < 2 or np.isnan(values).all():
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, n_images, size=(n_resamples, n_images))
+    seeds = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
+    with np.errstate(invalid="ignore"):
+        per_seed = np.stack([np.nanmean(row[images], axis=1) for row in values], axis=1)  # [n_resamples, n_seeds]
+    means = np.nanmean(np.take_along_axis(per_seed, seeds, axis=1), axis=1)
+    alpha = (1.0 - level) / 2.0
+    return float(np.nanquantile(means, alpha)), float(np.nanquantile(means, 1.0 - alpha))

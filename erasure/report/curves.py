@@ -32,8 +32,13 @@ def series_label(series: Mapping, run_methods: Mapping[str, str]) -> str:
     return f"{series['run']} ({role})"
 
 
-def curve_points(spec: Mapping, summaries: pd.DataFrame) -> pd.DataFrame:
-    """One row per (series, step): series index, step, method, mean, ci_low, ci_high, label."""
+def curve_points(spec: Mapping, summaries: pd.DataFrame, replicate_files=()) -> pd.DataFrame:
+    """One row per (series, step): series index, step, method, mean, ci_low, ci_high, label, replicates. A
+    checkpoint of a run with several training replicates (`replicate_files`: their per-image score files) is
+    the mean over seeds with the two-level bootstrap interval (erasure.report.tables.replicate_cell)."""
+    from erasure.report.tables import replicate_cell, replicate_groups
+
+    groups = {cell: files for cell, files in replicate_groups(replicate_files).items() if len(files) > 1}
     rows = []
     for index, series in enumerate(spec["series"]):
         for step in series["steps"]:
@@ -44,9 +49,14 @@ def curve_points(spec: Mapping, summaries: pd.DataFrame) -> pd.DataFrame:
                 raise ErasureError(f"report curve: {len(hit)} summary rows for {method!r} / {spec['promptset']!r} "
                                    f"/ {spec['metric']!r}; expected 1")
             row = hit.iloc[0]
-            rows.append({"series": index, "step": int(step), "method": method, "mean": float(row["mean"]),
-                         "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]), "n": int(row["n"]),
-                         "label": row["label"]})
+            point = {"series": index, "step": int(step), "method": method, "mean": float(row["mean"]),
+                     "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]), "n": int(row["n"]),
+                     "label": row["label"], "replicates": 1}
+            files = groups.get((method, spec["promptset"], spec["metric"]))
+            if files:
+                cell = replicate_cell(files, spec["metric"], f"report curve: {method} on {spec['promptset']}")
+                point.update({k: cell[k] for k in ("mean", "ci_low", "ci_high", "n", "replicates")})
+            rows.append(point)
     return pd.DataFrame(rows)
 
 
@@ -60,13 +70,15 @@ def read_train_log(path: str | Path) -> pd.DataFrame:
 
 def plot_curves(spec: Mapping, summary_files, train_logs: Mapping[str, str | Path], out: str | Path, *,
                 run_methods: Mapping[str, str], baseline: str | None = None, smooth: int = 0,
-                title: str = "", dpi: int = 150, font_size: float = 10) -> pd.DataFrame:
-    """Left: metric vs iteration per series (95% intervals as bands); right: training loss per run."""
+                title: str = "", dpi: int = 150, font_size: float = 10, replicate_files=()) -> pd.DataFrame:
+    """Left: metric vs iteration per series (95% intervals as bands; a run with N training replicates: the mean
+    over seeds, its band the two-level bootstrap interval, and "N seeds" in its legend); right: training loss
+    per run (replicate 0's)."""
     import matplotlib.pyplot as plt
 
     style.setup(font_size)
     summaries = read_summaries(summary_files)
-    points = curve_points(spec, summaries)
+    points = curve_points(spec, summaries, replicate_files)
     scorer = ", ".join(sorted(set(points["label"].dropna()))) or "unlabelled"
     metric_label = f"{labels.metric_name(spec['metric'])}{labels.ARROWS.get(labels.direction(spec['metric']), '')}"
     runs = [run for run in dict.fromkeys(s["run"] for s in spec["series"]) if run in train_logs]
@@ -87,6 +99,8 @@ def plot_curves(spec: Mapping, summary_files, train_logs: Mapping[str, str | Pat
     for index, series in enumerate(spec["series"]):
         part = points[points["series"] == index].sort_values("step")
         label = series_label(series, run_methods)
+        if part["replicates"].max() > 1:
+            label += f", mean of {int(part['replicates'].max())} seeds"
         line, = ax.plot(part["step"], part["mean"], marker=markers[index % len(markers)], label=label)
         if base_value is not None:  # iteration 0 is the base model itself
             ax.plot([0, part["step"].iloc[0]], [base_value, part["mean"].iloc[0]], color=line.get_color(),

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from erasure import paths
 from erasure.errors import ErasureError
+from erasure.paths import MethodId
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,15 +65,19 @@ def frontier_inputs(root, world: str, spec: Mapping) -> dict[str, list[str]]:
 
 
 def frontier_data(spec: Mapping, score_files: Mapping[tuple[str, str, str], str | Path],
-                  prompt_files: Mapping[str, str | Path]) -> "pd.DataFrame":
+                  prompt_files: Mapping[str, str | Path],
+                  replicate_files: Mapping[tuple[str, str, str], str | Path] | None = None) -> "pd.DataFrame":
     """One row per (panel row, method, retention group): row, row_label, series (index, −1 for a point),
     series_label, order (position in its series), method, target (mean per-image metric, %), n_target,
     group (a `by` value, or OVERALL = mean over the groups), retention (% of images with the column = 1),
     n_retention, label (scorer label).
 
     `score_files` maps each of `frontier_cells(spec)` to its per-image CSV; `prompt_files` each retention
-    set to its prompt table. Raises ErasureError for a missing file or column, or a retention set in which
-    no prompt names a `by` value."""
+    set to its prompt table. `replicate_files` (training seeds as replicates, issue 37) maps the same cells of
+    replicates r >= 1 (`{run}.r{r}@{step}`) to theirs: a method with replicates is then the mean over its seeds
+    of each seed's target and retention, with `replicates`, `target_sd` and `retention_sd` (sd over seeds)
+    added as columns (absent when no method has replicates). Raises ErasureError for a missing file or column,
+    or a retention set in which no prompt names a `by` value."""
     import pandas as pd
 
     from erasure.loads import read_csv
@@ -81,6 +86,12 @@ def frontier_data(spec: Mapping, score_files: Mapping[tuple[str, str, str], str 
 
     metric, retention_metric = spec.get("metric", "target"), spec.get("retention_metric", "alignment")
     column, by = spec.get("retention_column", "ok_shape"), spec.get("by", "shape")
+
+    replicate_files = dict(replicate_files or {})
+    score_files = {**score_files, **replicate_files}
+    replicates_of: dict[str, set[str]] = {}  # replicate 0's method id -> those of its replicates r >= 1
+    for _, method, _ in replicate_files:
+        replicates_of.setdefault(MethodId.parse(method).as_replicate(0).name, set()).add(method)
 
     def scores(cell, needed):
         if cell not in score_files:
@@ -91,6 +102,15 @@ def frontier_data(spec: Mapping, score_files: Mapping[tuple[str, str, str], str 
             raise ErasureError(f"{score_files[cell]}: per-image scores lack column {needed!r}; "
                                f"columns: {', '.join(frame.columns)}")
         return frame
+
+    def measure(method, row, prompts, groups):
+        """One model's (target frame, target values, retention values per group, % retention per group)."""
+        target = scores((metric, method, row["target"]), "value")
+        kept = scores((retention_metric, method, row["retention"]), column)
+        kept = kept.merge(prompts[["prompt_id", "_group"]], on="prompt_id", how="left")
+        per_group = {g: kept.loc[kept["_group"] == g, column].astype(float).dropna() for g in groups}
+        means = {g: 100.0 * float(v.mean()) if len(v) else float("nan") for g, v in per_group.items()}
+        return target, target["value"].astype(float).dropna(), per_group, means
 
     members = [(i, series.get("label") or series["methods"][0], order, m)
                for i, series in enumerate(spec.get("series", [])) for order, m in enumerate(series["methods"])]
@@ -103,20 +123,26 @@ def frontier_data(spec: Mapping, score_files: Mapping[tuple[str, str, str], str 
         if not groups:
             raise ErasureError(f"report frontier: no prompt of set {row['retention']!r} names a {by!r}")
         for series, series_label, order, method in members:
-            target = scores((metric, method, row["target"]), "value")
-            values = target["value"].astype(float).dropna()
-            kept = scores((retention_metric, method, row["retention"]), column)
-            kept = kept.merge(prompts[["prompt_id", "_group"]], on="prompt_id", how="left")
-            per_group = {g: kept.loc[kept["_group"] == g, column].astype(float).dropna() for g in groups}
+            seeds = [measure(m, row, prompts, groups) for m in [method, *sorted(replicates_of.get(method, []))]]
+            target, values, per_group, means = seeds[0]
             base = {"row": r, "row_label": row.get("label", f"{row['target']} / {row['retention']}"),
                     "series": series, "series_label": series_label, "order": order, "method": method,
                     "target": float(values.mean()) if len(values) else float("nan"), "n_target": len(values),
                     "label": str(target["label"].iloc[0]) if "label" in target.columns and len(target) else ""}
-            means = {g: 100.0 * float(v.mean()) if len(v) else float("nan") for g, v in per_group.items()}
+            if replicates_of:  # the mean over seeds of each seed's value, and the sd between seeds
+                targets = pd.Series([float(v.mean()) if len(v) else float("nan") for _, v, _, _ in seeds])
+                base.update(target=float(targets.mean()), replicates=len(seeds), target_sd=float(targets.std()))
+                overall = pd.Series([float(pd.Series(m).mean()) for _, _, _, m in seeds])
+                by_group = {g: pd.Series([m[g] for _, _, _, m in seeds]) for g in groups}
+                means = {g: float(v.mean()) for g, v in by_group.items()}
+                spread = {g: float(v.std()) for g, v in by_group.items()}
+                spread[OVERALL] = float(overall.std())
             for g in groups:
-                rows.append({**base, "group": g, "retention": means[g], "n_retention": len(per_group[g])})
+                rows.append({**base, "group": g, "retention": means[g], "n_retention": len(per_group[g]),
+                             **({"retention_sd": spread[g]} if replicates_of else {})})
             rows.append({**base, "group": OVERALL, "retention": float(pd.Series(means).mean()),
-                         "n_retention": sum(len(v) for v in per_group.values())})
+                         "n_retention": sum(len(v) for v in per_group.values()),
+                         **({"retention_sd": spread[OVERALL]} if replicates_of else {})})
     return pd.DataFrame(rows)
 
 
@@ -147,6 +173,10 @@ def plot_frontier(data: "pd.DataFrame", out: str | Path, *, by: str = "shape", t
                 colour = colours[k % len(colours)]
                 ax.plot(line["retention"], line["target"], "-o", color=colour, markersize=4, linewidth=1.4,
                         label=line["series_label"].iloc[0] if len(line) else None)
+                if "target_sd" in line.columns and (line["replicates"] > 1).any():  # ±1 sd over training seeds
+                    ax.errorbar(line["retention"], line["target"], xerr=line["retention_sd"].fillna(0),
+                                yerr=line["target_sd"].fillna(0), fmt="none", ecolor=colour, alpha=0.5,
+                                elinewidth=1, capsize=2)
                 if len(line):
                     ax.plot(line["retention"].iloc[-1:], line["target"].iloc[-1:], "o", color=colour, markersize=8)
             for k, method in enumerate(points):
@@ -166,6 +196,8 @@ def plot_frontier(data: "pd.DataFrame", out: str | Path, *, by: str = "shape", t
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="center right", fontsize=font_size - 1, frameon=False)
     note = f"\n{labels.STANDIN_NOTE}" if labels.any_standin(data["label"].dropna()) else ""
+    if "replicates" in data.columns and (data["replicates"] > 1).any():
+        note = ("\nmethods trained with several seeds: mean over seeds, bars ±1 sd between seeds" + note)
     fig.suptitle((title or "Erasure–retention frontier: curves over checkpoints / rounds (large marker: the "
                   "last), inference-time methods as points; lower-right is better") + note, fontsize=font_size)
     fig.tight_layout(rect=(0, 0, 0.88, 1))

@@ -59,7 +59,7 @@ def paper_row(method: str, config: Mapping) -> str | None:
     no such method."""
     parsed = MethodId.parse(method)
     if parsed.finetuned:
-        run = config.get("runs", {}).get(parsed.run)
+        run = config.get("runs", {}).get(parsed.config_run)
         if run is None or parsed.which == "student":
             return None
         name, preset = run["method"], run.get("preset")
@@ -78,7 +78,7 @@ def paper_row(method: str, config: Mapping) -> str | None:
 def method_concepts(method: str, config: Mapping) -> frozenset | None:
     """The set of concepts a method erases (empty for plain SD), None when the config does not declare it."""
     parsed = MethodId.parse(method)
-    spec = (config.get("runs", {}).get(parsed.run) if parsed.finetuned
+    spec = (config.get("runs", {}).get(parsed.config_run) if parsed.finetuned
             else config.get("inference_methods", {}).get(method))
     if spec is None:
         return None

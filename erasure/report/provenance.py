@@ -295,7 +295,11 @@ class Walker:
             node["n_images"] = _count_rows(path)
         elif len(rel) == 3 and rel[0] == "models" and rel[2] == "complete.json":
             run = rel[1]
-            node.update(stage="erase", wildcards={"run": run}, params=config.get("runs", {}).get(run, {}))
+            base, replicate = paths.split_run(run)  # replicate r: runs.<base> trained with seed + r (plan.run_seed)
+            params = dict(config.get("runs", {}).get(base, {}))
+            if replicate:
+                params.update(seed=int(params.get("seed", 0)) + replicate, replicate=replicate)
+            node.update(stage="erase", wildcards={"run": run}, params=params)
             node["checkpoints"] = _checkpoints(path)
             # written by the same job, not an output of it (a resumed run appends to it): its digest is
             # recorded in complete.json by that job, not re-hashed here
@@ -318,7 +322,7 @@ class Walker:
         parsed = MethodId.parse(method)
         generation = dict(self.config.get("generation", {}))
         if parsed.finetuned:
-            run = self.config.get("runs", {}).get(parsed.run) or {}
+            run = self.config.get("runs", {}).get(parsed.config_run) or {}
             spec = specs.SPECS.get(run.get("method"))
             # the method's kind and the checkpoint role its images come from (erasure.methods.specs)
             kind = spec.kind if spec else None
@@ -485,7 +489,7 @@ def config_snapshot(config: Mapping, kind: str, spec: Mapping) -> dict:
             methods.add(MethodId.of(series["run"], step, student=series.get("which") == "student").name)
     if spec.get("baseline"):
         methods.add(spec["baseline"])
-    runs = {MethodId.parse(m).run for m in methods} - {None}
+    runs = {MethodId.parse(m).config_run for m in methods} - {None}
     inference = {m for m in methods if not MethodId.parse(m).finetuned}
     reference = config.get("generation", {}).get("reference_method", "sd")
     if any(catalog.is_paired(m) for m in metrics):

@@ -12,16 +12,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from erasure import paths
 from erasure.errors import ErasureError
 from erasure.io import atomic_write
 from erasure.loads import read_csv
+from erasure.paths import MethodId
 from erasure.report import labels
 from erasure.report.paper import cell_key
 from erasure.report.portable import portable, portable_frame
 
 LONG_COLUMNS = ("method", "display", "promptset", "metric", "n", "mean", "ci_low", "ci_high", "backbone",
                 "label", "paper_row", "paper", "source", "note")
+# only in a table with a method of several training replicates (a table of single runs reads as before)
+REPLICATE_COLUMNS = ("replicates", "seed_sd", "interval", "overlaps_best")
 REFERENCE_NOTE = "reference method of this paired metric (compared with itself)"
+OVERLAP_MARK = "†"  # the cell's interval overlaps the column's best cell's interval (see _mark_overlaps)
+TWO_LEVEL = "two-level bootstrap (seeds, then images)"
 
 
 def expected_cells(spec: Mapping, reference_method: str | None) -> list[tuple[str, str, str]]:
@@ -83,6 +89,82 @@ def build_table(spec: Mapping, summaries: pd.DataFrame, *, paper: Mapping | None
     return pd.DataFrame(rows, columns=list(LONG_COLUMNS))
 
 
+def replicate_groups(score_files: Iterable[str | Path]) -> dict[tuple[str, str, str], list[Path]]:
+    """{(method, promptset, metric): its replicates' per-image score files, replicate 0 first} from the files
+    of erasure.report.targets.item_inputs' `replicates`, named by erasure.paths.score_csv."""
+    groups: dict[tuple[str, str, str], list[tuple[int, Path]]] = {}
+    for file in score_files:
+        metric, method, promptset = paths.score_csv_cell(file)
+        parsed = MethodId.parse(method)
+        if not parsed.finetuned:
+            raise ErasureError(f"{file}: not a fine-tuned run's score file; an inference-time method has no replicates")
+        groups.setdefault((parsed.as_replicate(0).name, promptset, metric), []).append((parsed.replicate, Path(file)))
+    return {cell: [f for _, f in sorted(files)] for cell, files in groups.items()}
+
+
+def replicate_cell(files: list[Path], metric: str, where: str) -> dict:
+    """One cell over its replicates: n (images per replicate), mean over seeds of the per-seed means, the
+    two-level bootstrap interval (erasure.metrics.summary.two_level_bootstrap_ci), the seeds' sd."""
+    from erasure.metrics import summary
+
+    frames = []
+    for file in files:
+        frame = read_csv(file, what="per-image score file", fix="delete it and rerun its score job",
+                         dtype={"prompt_id": str})
+        summary.declare(frame, metric)
+        summary.refuse_non_finite(frame, ["value"], where=str(file))
+        frames.append(frame)
+    values = summary.paired_values(frames, where=where)
+    low, high = summary.two_level_bootstrap_ci(values)
+    set_level = values.shape[1] == 1 and "set_level" in frames[0].columns
+    n = int(frames[0]["n"].iloc[0]) if set_level else int((~pd.isna(values[0])).sum())
+    return {"n": n, "mean": summary.replicate_mean(values), "ci_low": low, "ci_high": high,
+            "replicates": len(files), "seed_sd": summary.replicate_sd(values), "interval": TWO_LEVEL,
+            "source": " ".join(portable(str(f)) for f in files)}
+
+
+def add_replicates(long: pd.DataFrame, replicate_files: Iterable[str | Path]) -> pd.DataFrame:
+    """The long table with each cell that has replicate score files recomputed over its replicates, the
+    REPLICATE_COLUMNS added and overlaps with each column's best cell marked; `long` unchanged when no cell
+    has more than one replicate."""
+    groups = {cell: files for cell, files in replicate_groups(replicate_files).items() if len(files) > 1}
+    if not groups:
+        return long
+    long = long.copy()
+    long["replicates"], long["seed_sd"], long["interval"] = 1, float("nan"), "bootstrap (images)"
+    long["overlaps_best"] = False
+    for index, row in long.iterrows():
+        cell = (row["method"], row["promptset"], row["metric"])
+        if row["note"] == REFERENCE_NOTE:
+            long.loc[index, "interval"] = ""
+        elif cell in groups:
+            where = f"report table: {row['method']} on {row['promptset']}, {row['metric']}"
+            for key, value in replicate_cell(groups[cell], row["metric"], where).items():
+                long.loc[index, key] = value
+    return _mark_overlaps(long)
+
+
+def _mark_overlaps(long: pd.DataFrame) -> pd.DataFrame:
+    """`overlaps_best`: per (prompt set, metric) column with a direction (↓ / ↑), the cells other than the
+    best mean whose 95% interval overlaps the best cell's. Two intervals that do not overlap separate the two
+    means at better than the 5% level; overlapping ones do not show that the means are equal, only that this
+    table cannot rank the two: the mark is the conservative reading, the same test for every cell. Cells
+    without an interval (one replicate of a set-level metric) are not compared."""
+    for (_, metric), cells in long[long["note"] != REFERENCE_NOTE].groupby(["promptset", "metric"], sort=False):
+        direction = labels.direction(metric)
+        cells = cells.dropna(subset=["mean"])
+        if direction not in ("up", "down") or cells.empty:
+            continue
+        best = cells["mean"].idxmin() if direction == "down" else cells["mean"].idxmax()
+        low, high = long.loc[best, "ci_low"], long.loc[best, "ci_high"]
+        if pd.isna(low) or pd.isna(high):
+            continue
+        for index, row in cells.iterrows():
+            if index != best and not pd.isna(row["ci_low"]) and row["ci_low"] <= high and row["ci_high"] >= low:
+                long.loc[index, "overlaps_best"] = True
+    return long
+
+
 def _header(column: Mapping, long: pd.DataFrame, arrows: Mapping) -> str:
     metric, promptset = column["metric"], column["promptset"]
     scorer = sorted(set(long[(long["metric"] == metric) & (long["promptset"] == promptset)]["label"].dropna()))
@@ -100,6 +182,7 @@ def wide(spec: Mapping, long: pd.DataFrame, *, arrows: Mapping = labels.ARROWS) 
         header = _header(column, long, arrows)
         table[header] = ["N/A (reference)" if r["note"] == REFERENCE_NOTE else
                          labels.fmt_interval(r["mean"], r["ci_low"], r["ci_high"], r["metric"])
+                         + (f" {OVERLAP_MARK}" if bool(r.get("overlaps_best") or False) else "")
                          for _, r in cells.iterrows()]
         if cells["paper"].notna().any():
             table[f"{header} (paper)"] = [labels.fmt(r["paper"], r["metric"]) for _, r in cells.iterrows()]
@@ -119,7 +202,8 @@ def to_markdown(spec: Mapping, long: pd.DataFrame) -> str:
 def _latex_escape(text: str) -> str:
     text = text.replace("\\", "\x00")
     for a, b in (("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$"), ("{", r"\{"),
-                 ("}", r"\}"), ("–", "--"), ("↓", r"$\downarrow$"), ("↑", r"$\uparrow$")):
+                 ("}", r"\}"), ("–", "--"), ("↓", r"$\downarrow$"), ("↑", r"$\uparrow$"),
+                 (OVERLAP_MARK, r"\textdagger{}")):
         text = text.replace(a, b)
     return text.replace("\x00", r"\textbackslash{}")
 
@@ -141,10 +225,20 @@ def _footnote(long: pd.DataFrame) -> str:
     measured = long[long["note"] != REFERENCE_NOTE]
     scorers = ", ".join(f"{label} ({backbone})" for label, backbone in
                         sorted(set(zip(measured["label"].fillna("?"), measured["backbone"].fillna("?")))))
-    text = (f"Mean [95% bootstrap interval] over n images per cell; set-level metrics (FID) have no interval. "
+    single = " of a single run" if "replicates" in long.columns else ""
+    text = (f"Mean [95% bootstrap interval] over n images per cell; set-level metrics (FID){single} have no interval. "
             f"Scorers: {scorers}."
             + (" N/A (reference): the paired metric's reference method, compared with itself."
                if (long["note"] == REFERENCE_NOTE).any() else ""))
+    if "replicates" in long.columns:
+        many = long[long["replicates"] > 1].drop_duplicates("method")
+        runs = ", ".join(f"{m} ({int(r)})" for m, r in zip(many["display"], many["replicates"]))
+        text += (f" Methods trained with several seeds, {runs}: the mean over training seeds of each seed's mean, "
+                 "and a two-level bootstrap interval (resample the training seeds, then the images, the same images "
+                 "in every seed since replicates are drawn with the same prompts and initial noise); a set-level "
+                 "metric's interval is over seeds alone. Other rows: one model, bootstrap over images. "
+                 f"{OVERLAP_MARK}: the cell's interval overlaps the column's best cell's (lowest mean for ↓, highest "
+                 "for ↑): the table does not separate the two.")
     if long["paper"].notna().any():
         text += (" (paper) columns: the published numbers of Kim et al. (2023), not ours, shown only where "
                  "method, erased concepts and prompt source match the paper's row.")
@@ -154,8 +248,12 @@ def _footnote(long: pd.DataFrame) -> str:
 
 
 def write_table(spec: Mapping, summary_files: Iterable[str | Path], *, csv: Path, md: Path, tex: Path,
-                paper: Mapping | None = None, reference_method: str | None = None) -> pd.DataFrame:
+                paper: Mapping | None = None, reference_method: str | None = None,
+                replicate_files: Iterable[str | Path] = ()) -> pd.DataFrame:
+    """Write the table's CSV (long), Markdown and LaTeX; `replicate_files`: the per-image score files of every
+    replicate of the cells whose run has several (add_replicates), none for a table of single runs."""
     long = build_table(spec, read_summaries(summary_files), paper=paper, reference_method=reference_method)
+    long = add_replicates(long, replicate_files)
     with atomic_write(csv) as handle:  # the summaries' own files keep the full backbone paths
         portable_frame(long).to_csv(handle, index=False)
     with atomic_write(md) as handle:

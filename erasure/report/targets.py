@@ -12,7 +12,7 @@ from pathlib import Path
 
 from erasure import paths, plan
 from erasure.errors import ErasureError
-from erasure.report.frontier import frontier_inputs
+from erasure.report.frontier import frontier_cells, frontier_inputs
 from erasure.report.tables import expected_cells
 
 KINDS = {  # config key -> (kind, rule that draws it, wildcard name in that rule)
@@ -58,15 +58,35 @@ def item_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[
     key, spec = report_items(config["report"])[name]
     if key == "tables":
         cells = expected_cells(spec, plan.reference_method(config))
-        return {"summaries": [str(paths.score_summary(root, world, metric, method, promptset))
-                              for method, promptset, metric in cells]}
+        inputs = {"summaries": [str(paths.score_summary(root, world, metric, method, promptset))
+                                for method, promptset, metric in cells]}
+        # a cell of a run with several training replicates is recomputed from every replicate's per-image
+        # scores (erasure.report.tables.add_replicates); a table of single runs has no such input
+        replicates = [str(paths.score_csv(root, world, metric, m, promptset)) for method, promptset, metric in cells
+                      if len(methods := plan.method_replicates(config, method)) > 1 for m in methods]
+        if replicates:
+            inputs["replicates"] = replicates
+        return inputs
     if key == "frontiers":
-        return frontier_inputs(root, world, spec)
+        inputs = frontier_inputs(root, world, spec)
+        # replicates r >= 1 of a run with several training seeds (replicate 0 is among `scores`)
+        replicates = [str(paths.score_csv(root, world, metric, r, promptset))
+                      for metric, method, promptset in frontier_cells(spec)
+                      for r in plan.method_replicates(config, method)[1:]]
+        if replicates:
+            inputs["replicates"] = replicates
+        return inputs
     promptset = spec["promptset"]
     if key == "curves":
-        return {"summaries": [str(paths.score_summary(root, world, spec["metric"], m, promptset))
-                              for m in curve_methods(spec)],
-                "complete": [str(paths.run_complete(root, world, run)) for run in curve_runs(spec)]}
+        inputs = {"summaries": [str(paths.score_summary(root, world, spec["metric"], m, promptset))
+                                for m in curve_methods(spec)],
+                  "complete": [str(paths.run_complete(root, world, run)) for run in curve_runs(spec)]}
+        # a checkpoint of a run with several replicates: every replicate's per-image scores (the band over seeds)
+        replicates = [str(paths.score_csv(root, world, spec["metric"], r, promptset)) for m in curve_methods(spec)
+                      if len(methods := plan.method_replicates(config, m)) > 1 for r in methods]
+        if replicates:
+            inputs["replicates"] = replicates
+        return inputs
     inputs: dict[str, list[str] | str] = {}
     if key == "matrices":
         inputs["scores"] = [str(paths.score_csv(root, world, spec["metric"], m, promptset)) for m in spec["methods"]]
