@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from erasure.io import dag_path  # lives low in the stack (erasure.records uses it); rules call sources.dag_path
 from erasure.metrics import catalog
 from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, Q16_PROMPTS, Weight, locate
 
@@ -42,28 +43,6 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 # --- paths as the DAG records them ------------------------------------------------------------------------
-
-def dag_path(path: str | os.PathLike) -> Path:
-    """`path` as a DAG input or param names it: relative to the working directory (the process's, which is
-    Snakemake's `-d`, by default the repository) where it lies inside it, else as given.
-
-    A job's identity (its recorded inputs and params, .snakemake/metadata) must hold no machine path, or the
-    same results moved to another folder would all be planned again ("Set of input files has changed"): inside
-    the working directory lie results/ and, in the default layout, the repository with its shipped assets (the
-    toy base, config/prompts/). A file outside it (a Hugging Face cache, a weight on another disk) does not
-    move with the results and is named as given. Jobs run in the same working directory, so the relative
-    path still reads the same file."""
-    given = Path(str(path)).expanduser()
-    if not given.is_absolute():
-        return given
-    for absolute, cwd in ((os.path.abspath(given), os.getcwd()),
-                          (os.path.realpath(given), os.path.realpath(os.getcwd()))):
-        try:
-            return Path(absolute).relative_to(cwd)
-        except ValueError:
-            continue
-    return given
-
 
 def dag_paths(files: Sequence[Path], built: Sequence[Path] = ()) -> list[Path]:
     """`dag_path` of each file, but a folder of `built` as configured: it is the output of its rule, whose

@@ -88,34 +88,17 @@ def item_outputs(config: Mapping, root, world: str, name: str) -> list[str]:
 
 
 def provenance_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[str]]:
-    """The artifact's own files, everything its rule read, and every file upstream of those that the record
-    hashes (erasure.report.provenance.closure: score CSVs, manifests, shard manifests, prompt tables and their
-    source files, complete.json, the base model's files, scorer backbones and references), so that a change to
-    any of them reruns the provenance job."""
-    from erasure.report.provenance import closure
-
-    outputs = item_outputs(config, root, world, name)
-    direct = item_inputs(config, root, world, name)
-    inputs = [f for files in direct.values() for f in ([files] if isinstance(files, str) else files)]
-    upstream = [f for f in closure(inputs, root=root, world=world, config=config) if f not in set(inputs + outputs)]
-    return {"outputs": outputs, "inputs": inputs, "upstream": upstream}
-
-
-def provenance_sources(config: Mapping, root, world: str, name: str) -> dict[str, list[str]]:
-    """The files from outside results/ behind the artifact, as found while planning ({upstream key: files}):
-    the provenance job walks these rather than looking again on whatever machine it runs on."""
-    from erasure.report.provenance import resolve_sources
-
-    return resolve_sources(provenance_inputs(config, root, world, name)["inputs"], root=root, world=world,
-                           config=config)
+    """The artifact's own files: the job records beside them (erasure.records) lead to everything upstream, and
+    any upstream change remakes the artifact, so it reruns its provenance job too."""
+    return {"outputs": item_outputs(config, root, world, name)}
 
 
 def report_targets(config: Mapping, root, world: str) -> list[str]:
-    """Every table, figure and provenance file the config's report section asks for."""
+    """Every table, figure and provenance file (its record and PROV export) the config's report section asks for."""
     targets = []
     for name in report_items(config["report"]):
         targets += item_outputs(config, root, world, name)
-        targets.append(str(paths.provenance(root, world, name)))
+        targets += [str(paths.provenance(root, world, name)), str(paths.provenance_prov(root, world, name))]
     return targets
 
 
