@@ -63,10 +63,18 @@ def read_record(output: str | os.PathLike) -> dict | None:
     return record if isinstance(record, dict) and record.get("schema") == SCHEMA else None
 
 
+def folder_files(directory: Path) -> list[Path]:
+    """The files of a folder output, sorted; hidden ones skipped: Snakemake adds `.snakemake_timestamp` to a
+    `directory()` output after its job ends, so the job's record and its readers' would differ by it."""
+    directory = Path(directory)
+    return sorted(p for p in directory.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts))
+
+
 def sha256_dir(directory: Path) -> tuple[str, str, int]:
-    """(digest, what was hashed, file count) of a folder's files in sorted relative-path order: each file's
-    relative path and sha256, or its size past DIR_HASH_LIMIT files."""
-    files = sorted(p for p in Path(directory).rglob("*") if p.is_file())
+    """(digest, what was hashed, file count) of a folder's files (`folder_files`) in sorted relative-path order:
+    each file's relative path and sha256, or its size past DIR_HASH_LIMIT files."""
+    files = folder_files(directory)
     digest = hashlib.sha256()
     by_content = len(files) <= DIR_HASH_LIMIT
     for file in files:
@@ -110,7 +118,7 @@ CACHE_MIN_BYTES = 1 << 20  # smaller files hash faster than a cache entry is rea
 def _dir_stat(directory: Path) -> str:
     """A digest of (relative path, size, mtime_ns) of every file: equal means the folder's hash can be reused."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+    for file in folder_files(directory):
         stat = file.stat()
         digest.update(f"{file.relative_to(directory).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
