@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -188,3 +188,15 @@ def dag_path(path: str | os.PathLike) -> Path:
         except ValueError:
             continue
     return given
+
+
+def built_root(value: str | os.PathLike | None, built: Sequence[Path] = ()) -> Path | None:
+    """The folder of `built` that the path `value` lies in (or is), or None."""
+    if not value or not built:
+        return None
+    path = Path(os.path.normpath(Path(str(value)).expanduser()))
+    for root in built:
+        root = Path(os.path.normpath(root))
+        if path == root or root in path.parents:
+            return root
+    return None

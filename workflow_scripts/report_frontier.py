@@ -1,6 +1,6 @@
 """Snakemake shim for `report_frontier`: target rate vs retention per method (erasure.report.frontier).
 
-    input.scores      per-image score CSVs, in erasure.report.frontier.frontier_cells(spec) order
+    input.scores      per-image score CSVs, in erasure.plan.frontier_cells(spec) order
     input.prompts     the prompt table of each row's retention set, in row order
     output.figure     results/{world}/figures/{frontier}.png
     output.csv        results/{world}/tables/{frontier}.csv (the plotted values, with n)
@@ -13,7 +13,8 @@ from pathlib import Path
 def main(scores: list[Path], prompts: list[Path], figure: Path, csv: Path, *, spec: dict, style: dict, log: Path,
          threads: int = 1) -> None:
     from erasure.io import atomic_write
-    from erasure.report.frontier import frontier_cells, frontier_data, plot_frontier
+    from erasure.plan import frontier_cells
+    from erasure.report.frontier import frontier_data, plot_frontier
     from erasure.runtime import job
 
     with job(log, threads):

@@ -27,7 +27,7 @@ from pathlib import Path
 from erasure.io import dag_path, write_json_atomic
 from erasure.metrics import catalog
 from erasure.paths import MethodId
-from erasure.report.frontier import frontier_cells
+from erasure.plan import REPORT_KINDS
 from erasure.records import package_versions, read_record, git_state
 
 SCHEMA_VERSION = 3  # 3: the closure over job records (erasure.records); 2: a walk of the results layout
@@ -94,23 +94,10 @@ def config_snapshot(config: Mapping, kind: str, spec: Mapping) -> dict:
     """The config sections an artifact depends on: its report spec and the runs, inference methods,
     prompt sets and metrics behind it (not the whole config, so that editing one plot leaves the
     provenance of the others untouched)."""
-    methods, promptsets, metrics = set(spec.get("methods", [])), set(), set()
-    if kind == "table":
-        for column in spec["columns"]:
-            promptsets.add(column["promptset"])
-            metrics.add(column["metric"])
-    elif kind == "frontier":  # erasure.report.frontier
-        for metric, method, promptset in frontier_cells(spec):
-            metrics.add(metric), methods.add(method), promptsets.add(promptset)
-    else:
-        promptsets.add(spec["promptset"])
-        if spec.get("metric"):
-            metrics.add(spec["metric"])
-    for series in spec.get("series", []):
-        for step in series.get("steps", []):
-            methods.add(MethodId.of(series["run"], step, student=series.get("which") == "student").name)
-    if spec.get("baseline"):
-        methods.add(spec["baseline"])
+    entry = next(k for k in REPORT_KINDS.values() if k.kind == kind)  # what the kind shows and reads
+    shown = entry.image_sets(spec, config)
+    methods, promptsets = {s.method for s in shown}, {s.promptset for s in shown}
+    metrics = {metric for metric, _, _ in entry.scores(spec, config)}
     runs = {MethodId.parse(m).run for m in methods} - {None}
     inference = {m for m in methods if not MethodId.parse(m).finetuned}
     reference = config.get("generation", {}).get("reference_method", "sd")
