@@ -144,7 +144,7 @@ def scorer_cases(args, tmp: Path) -> list[dict]:
              images=toy_imgs),
         dict(name="clip", world="toy", label="real", backbone=f"toy CLIP ({base_label})",
              load=lambda: clipscore.ClipEmbedder(str(clip_dir)),
-             score=lambda e, im: clipscore.score_clip(im, source=str(clip_dir), embedder=e, world="toy"),
+             score=lambda e, im: clipscore.score_clip(im, source=str(clip_dir), embedder=e, scores_apart=True),
              images=toy_imgs),
     ]
     # sd world: 512 px images

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -166,3 +166,37 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def dag_path(path: str | os.PathLike) -> Path:
+    """`path` as a DAG input or param names it: relative to the working directory (the process's, which is
+    Snakemake's `-d`, by default the repository) where it lies inside it, else as given.
+
+    A job's identity (its recorded inputs and params, .snakemake/metadata) must hold no machine path, or the
+    same results moved to another folder would all be planned again ("Set of input files has changed"): inside
+    the working directory lie results/ and, in the default layout, the repository with its shipped assets (the
+    toy base, config/prompts/). A file outside it (a Hugging Face cache, a weight on another disk) does not
+    move with the results and is named as given. Jobs run in the same working directory, so the relative
+    path still reads the same file."""
+    given = Path(str(path)).expanduser()
+    if not given.is_absolute():
+        return given
+    for absolute, cwd in ((os.path.abspath(given), os.getcwd()),
+                          (os.path.realpath(given), os.path.realpath(os.getcwd()))):
+        try:
+            return Path(absolute).relative_to(cwd)
+        except ValueError:
+            continue
+    return given
+
+
+def built_root(value: str | os.PathLike | None, built: Sequence[Path] = ()) -> Path | None:
+    """The folder of `built` that the path `value` lies in (or is), or None."""
+    if not value or not built:
+        return None
+    path = Path(os.path.normpath(Path(str(value)).expanduser()))
+    for root in built:
+        root = Path(os.path.normpath(root))
+        if path == root or root in path.parents:
+            return root
+    return None

@@ -161,6 +161,11 @@ def provenance(root, world: str, artifact: str) -> Path:
     return world_dir(root, world) / "provenance" / f"{artifact}.json"
 
 
+def provenance_prov(root, world: str, artifact: str) -> Path:
+    """The W3C PROV-JSON export of the same record (erasure.report.provenance.to_prov)."""
+    return world_dir(root, world) / "provenance" / f"{artifact}.prov.json"
+
+
 def attack_dir(root, world: str, method: str, attacked: str) -> Path:
     """One (method, `{promptset}~{attack}`) attack: its shards, adversarial prompts and attacked prompt table."""
     return world_dir(root, world) / "attacks" / method / attacked

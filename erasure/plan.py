@@ -19,9 +19,30 @@ from erasure.errors import ErasureError
 from erasure.methods import specs
 from erasure.metrics.catalog import identifier, is_paired
 from erasure.paths import MethodId, split_run
-from erasure.report.frontier import frontier_cells
 
 SEPARATOR = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.attacks.plan)
+
+
+# --- what a frontier reads (report.frontiers.<name>; erasure.report.frontier draws it) -----------------------
+
+def frontier_methods(spec: Mapping) -> list[str]:
+    """Every method the frontier shows: series' methods in order, then the points."""
+    methods = [m for series in spec.get("series", []) for m in series["methods"]]
+    return list(dict.fromkeys(methods + list(spec.get("methods", []))))
+
+
+def frontier_cells(spec: Mapping) -> list[tuple[str, str, str]]:
+    """(metric, method, prompt set) of every per-image score CSV the frontier reads."""
+    cells = []
+    for row in spec["rows"]:
+        for method in frontier_methods(spec):
+            cells.append((spec.get("metric", "target"), method, row["target"]))
+            cells.append((spec.get("retention_metric", "alignment"), method, row["retention"]))
+    return list(dict.fromkeys(cells))
+
+
+def frontier_promptsets(spec: Mapping) -> list[str]:
+    return list(dict.fromkeys(p for row in spec["rows"] for p in (row["target"], row["retention"])))
 
 
 def base_promptset(name: str) -> str:
@@ -81,26 +102,9 @@ def reference_method(config: Mapping) -> str:
 
 
 def report_image_sets(config: Mapping) -> list[ImageSet]:
-    """Every (method, prompt set) that a table, curve, grid or matrix of the report shows."""
-    report = config["report"]
-    sets: set[ImageSet] = set()
-    for table in report.get("tables", {}).values():
-        for method in table["methods"]:
-            for column in table["columns"]:
-                sets.update(ImageSet(m, column["promptset"]) for m in method_replicates(config, method))
-    for curve in report.get("curves", {}).values():
-        sets.update(ImageSet(m, curve["promptset"]) for method in curve_methods(curve)
-                    for m in method_replicates(config, method))
-    for grid in report.get("grids", {}).values():
-        for method in grid["methods"]:
-            sets.add(ImageSet(method, grid["promptset"]))
-    for matrix in report.get("matrices", {}).values():
-        for method in matrix["methods"]:
-            sets.add(ImageSet(method, matrix["promptset"]))
-    for frontier in report.get("frontiers", {}).values():  # erasure.report.frontier
-        sets.update(ImageSet(m, promptset) for _, method, promptset in frontier_cells(frontier)
-                    for m in method_replicates(config, method))
-    return sorted(sets)
+    """Every (method, prompt set) that an item of the report shows (each kind's `image_sets`, REPORT_KINDS)."""
+    return sorted({image_set for kind, _, spec in report_entries(config)
+                   for image_set in kind.image_sets(spec, config)})
 
 
 def curve_methods(spec: Mapping) -> list[str]:
@@ -118,23 +122,9 @@ def table_cells(spec: Mapping, reference_method: str | None) -> list[tuple[str, 
 
 
 def report_scores(config: Mapping) -> list[tuple[str, str, str]]:
-    """(metric, method, prompt set) of every score a report item reads: table cells, curves, matrices and
-    frontiers (erasure.report.targets.item_inputs reads these same cells)."""
-    report = config["report"]
-    triples: set[tuple[str, str, str]] = set()
-    for table in report.get("tables", {}).values():
-        triples.update((metric, replicate, promptset)
-                       for method, promptset, metric in table_cells(table, reference_method(config))
-                       for replicate in method_replicates(config, method))
-    for curve in report.get("curves", {}).values():
-        triples.update((curve["metric"], m, curve["promptset"]) for method in curve_methods(curve)
-                       for m in method_replicates(config, method))
-    for matrix in report.get("matrices", {}).values():
-        triples.update((matrix["metric"], method, matrix["promptset"]) for method in matrix["methods"])
-    for frontier in report.get("frontiers", {}).values():
-        triples.update((metric, m, promptset) for metric, method, promptset in frontier_cells(frontier)
-                       for m in method_replicates(config, method))
-    return sorted(triples)
+    """(metric, method, prompt set) of every score a report item reads (each kind's `scores`, REPORT_KINDS;
+    the rule's inputs, `ReportKind.inputs`, are built from these same cells)."""
+    return sorted({cell for kind, _, spec in report_entries(config) for cell in kind.scores(spec, config)})
 
 
 def attack_image_sets(config: Mapping) -> list[ImageSet]:
@@ -257,7 +247,6 @@ def stage_targets(config: Mapping, root, world: str) -> dict[str, list[str]]:
     section. rules/*.smk read their targets from here alone."""
     from erasure import paths
     from erasure.attacks import plan as attack_plan
-    from erasure.report.targets import report_targets  # it imports this module
 
     stages = {
         "images": [str(paths.manifest(root, world, s.method, s.promptset)) for s in required_image_sets(config)],
@@ -311,3 +300,193 @@ def _check_known(config: Mapping, sets: Iterable[ImageSet], where: str = "report
                                    f"{spec.kind}) has no student weights (it delivers {', '.join(spec.deliverables)})")
         elif image_set.method not in config["inference_methods"]:
             raise ErasureError(f"{where}: unknown method {image_set.method!r} (see inference_methods and runs)")
+
+
+# --- the report's kinds ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReportKind:
+    """One kind of report item (`report.<key>.<name>` in the config): what one item shows and reads, the files
+    it makes, and the rule (rules/report.smk) and shim (workflow_scripts/) that draw it. A new kind is an
+    entry of REPORT_KINDS, a rule and a shim; plan, targets, provenance and the report rules read the rest
+    from here.
+
+    image_sets(spec, config)  the (method, prompt set) sets it shows, drawn for it
+    scores(spec, config)      (metric, method, prompt set) of the scores it reads, scored for it
+    inputs(spec, config, root, world)  the rule's named inputs ({name: files})
+    outputs(name, root, world)         its files (tables/ and figures/)"""
+
+    key: str
+    kind: str
+    rule: str
+    shim: str
+    image_sets: Callable[[Mapping, Mapping], list[ImageSet]]
+    scores: Callable[[Mapping, Mapping], list[tuple[str, str, str]]]
+    inputs: Callable[[Mapping, Mapping, object, str], dict]
+    outputs: Callable[[str, object, str], list[str]]
+
+    @property
+    def wildcard(self) -> str:
+        """The name of the rule's wildcard for the item's name."""
+        return self.kind
+
+
+def _sets(methods: Iterable[str], promptsets: Iterable[str]) -> list[ImageSet]:
+    return [ImageSet(method, promptset) for method in methods for promptset in promptsets]
+
+
+def _replicated_sets(config: Mapping, methods: Iterable[str], promptsets: Iterable[str]) -> list[ImageSet]:
+    """_sets over every training replicate of each method (erasure.plan.method_replicates; itself at N = 1)."""
+    return _sets([m for method in methods for m in method_replicates(config, method)], promptsets)
+
+
+def _replicated_scores(config: Mapping, cells: Iterable[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """(metric, method, prompt set) cells over every training replicate of each method."""
+    return [(metric, m, promptset) for metric, method, promptset in cells for m in method_replicates(config, method)]
+
+
+def _replicate_csvs(config, root, world, cells, *, first: int) -> list[str]:
+    """Per-image score CSVs of replicates [first:] of each cell's method, for the methods with several replicates
+    (a report item recomputes those cells over seeds: erasure.report.tables.add_replicates, curves, frontier)."""
+    from erasure import paths
+
+    return [str(paths.score_csv(root, world, metric, m, promptset)) for metric, method, promptset in cells
+            if len(methods := method_replicates(config, method)) > 1 for m in methods[first:]]
+
+
+def _with_replicates(inputs: dict, replicates: list[str]) -> dict:
+    """`inputs`, plus `replicates` only where there are any: an item of single runs keeps today's inputs."""
+    return {**inputs, "replicates": replicates} if replicates else inputs
+
+
+def _table_inputs(spec, config, root, world):
+    from erasure import paths
+
+    cells = table_cells(spec, reference_method(config))
+    return _with_replicates(
+        {"summaries": [str(paths.score_summary(root, world, metric, method, promptset))
+                       for method, promptset, metric in cells]},
+        _replicate_csvs(config, root, world, [(metric, m, p) for m, p, metric in cells], first=0))
+
+
+def _curve_inputs(spec, config, root, world):
+    from erasure import paths
+
+    return _with_replicates(
+        {"summaries": [str(paths.score_summary(root, world, spec["metric"], m, spec["promptset"]))
+                       for m in curve_methods(spec)],
+         "complete": [str(paths.run_complete(root, world, run)) for run in curve_runs(spec)]},
+        _replicate_csvs(config, root, world, [(spec["metric"], m, spec["promptset"]) for m in curve_methods(spec)],
+                        first=0))
+
+
+def _shown_inputs(spec, config, root, world, *, scores: bool):
+    """A grid's or matrix's inputs: the sets' manifests and prompt table (a matrix: per-image scores first)."""
+    from erasure import paths
+
+    inputs: dict = {}
+    if scores:
+        inputs["scores"] = [str(paths.score_csv(root, world, spec["metric"], m, spec["promptset"]))
+                            for m in spec["methods"]]
+    inputs["manifests"] = [str(paths.manifest(root, world, m, spec["promptset"])) for m in spec["methods"]]
+    inputs["prompts"] = str(paths.prompt_table(root, world, spec["promptset"]))
+    return inputs
+
+
+def _frontier_inputs(spec, config, root, world):
+    """Per-image score CSVs (in `frontier_cells` order) and the retention sets' prompt tables (`by` column)."""
+    from erasure import paths
+
+    return _with_replicates(  # replicates r >= 1 of a run with several training seeds (0 is among `scores`)
+        {"scores": [str(paths.score_csv(root, world, metric, method, promptset))
+                    for metric, method, promptset in frontier_cells(spec)],
+         "prompts": [str(paths.prompt_table(root, world, row["retention"])) for row in spec["rows"]]},
+        _replicate_csvs(config, root, world, frontier_cells(spec), first=1))
+
+
+def _files(*parts: tuple[str, str]):
+    """outputs(name, root, world) of a kind: ("table" | "figure", suffix and extension) pairs."""
+    def outputs(name, root, world):
+        from erasure import paths
+
+        return [str(paths.table(root, world, name + suffix, ext)) if where == "table"
+                else str(paths.figure(root, world, name + suffix)) for where, suffix, ext in parts]
+    return outputs
+
+
+def curve_runs(spec: Mapping) -> list[str]:
+    return list(dict.fromkeys(series["run"] for series in spec["series"]))
+
+
+REPORT_KINDS = {kind.key: kind for kind in (
+    ReportKind("tables", "table", "report_table", "report_table.py",
+               image_sets=lambda spec, config: _replicated_sets(config, spec["methods"],
+                                                                [c["promptset"] for c in spec["columns"]]),
+               scores=lambda spec, config: _replicated_scores(config, [
+                   (metric, method, promptset) for method, promptset, metric in table_cells(spec, reference_method(config))]),
+               inputs=_table_inputs,
+               outputs=_files(("table", "", "csv"), ("table", "", "md"), ("table", "", "tex"))),
+    ReportKind("curves", "curve", "report_curves", "report_curves.py",
+               image_sets=lambda spec, config: _replicated_sets(config, curve_methods(spec), [spec["promptset"]]),
+               scores=lambda spec, config: _replicated_scores(config, [(spec["metric"], m, spec["promptset"])
+                                                                       for m in curve_methods(spec)]),
+               inputs=_curve_inputs, outputs=_files(("figure", "", "png"))),
+    ReportKind("grids", "grid", "report_grid", "report_grid.py",
+               image_sets=lambda spec, config: _sets(spec["methods"], [spec["promptset"]]),
+               scores=lambda spec, config: [],
+               inputs=lambda spec, config, root, world: _shown_inputs(spec, config, root, world, scores=False),
+               outputs=_files(("figure", "", "png"))),
+    ReportKind("matrices", "matrix", "report_matrix", "report_matrix.py",
+               image_sets=lambda spec, config: _sets(spec["methods"], [spec["promptset"]]),
+               scores=lambda spec, config: [(spec["metric"], m, spec["promptset"]) for m in spec["methods"]],
+               inputs=lambda spec, config, root, world: _shown_inputs(spec, config, root, world, scores=True),
+               outputs=_files(("figure", "", "png"), ("figure", "-images", "png"), ("table", "", "csv"))),
+    ReportKind("frontiers", "frontier", "report_frontier", "report_frontier.py",
+               image_sets=lambda spec, config: [ImageSet(r, p) for _, m, p in frontier_cells(spec)
+                                                for r in method_replicates(config, m)],
+               scores=lambda spec, config: _replicated_scores(config, frontier_cells(spec)),
+               inputs=_frontier_inputs, outputs=_files(("figure", "", "png"), ("table", "", "csv"))),
+)}
+
+
+def report_items(report: Mapping) -> dict[str, tuple[str, Mapping]]:
+    """{artifact name: (config key, spec)}, checking that names do not collide (they share figures/, tables/
+    and provenance/; a matrix also writes figures/{name}-images.png)."""
+    items: dict[str, tuple[str, Mapping]] = {}
+    for key in REPORT_KINDS:
+        for name, spec in (report.get(key) or {}).items():
+            if name in items:
+                raise ErasureError(f"report.{key}.{name}: name already used by report.{items[name][0]}; "
+                                   "report names share figures/ and provenance/, rename one")
+            items[name] = (key, spec)
+    for name in report.get("matrices") or {}:
+        if f"{name}-images" in items:
+            raise ErasureError(f"report: {name}-images clashes with matrix {name!r}'s image figure; rename it")
+    return items
+
+
+def report_entries(config: Mapping) -> list[tuple[ReportKind, str, Mapping]]:
+    """(kind, name, spec) of every item of the config's report section."""
+    return [(REPORT_KINDS[key], name, spec) for name, (key, spec) in report_items(config["report"]).items()]
+
+
+def item_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[str] | str]:
+    """The named inputs of the rule that draws report item `name`."""
+    key, spec = report_items(config["report"])[name]
+    return REPORT_KINDS[key].inputs(spec, config, root, world)
+
+
+def item_outputs(config: Mapping, root, world: str, name: str) -> list[str]:
+    key, _ = report_items(config["report"])[name]
+    return REPORT_KINDS[key].outputs(name, root, world)
+
+
+def report_targets(config: Mapping, root, world: str) -> list[str]:
+    """Every table, figure and provenance file (its record and PROV export) the config's report section asks for."""
+    from erasure import paths
+
+    targets = []
+    for name in report_items(config["report"]):
+        targets += item_outputs(config, root, world, name)
+        targets += [str(paths.provenance(root, world, name)), str(paths.provenance_prov(root, world, name))]
+    return targets

@@ -6,7 +6,7 @@ missing and the one command that provides it.
     python -m erasure.preflight --configfile config/paper.yaml
 
 Items: the base model (diffusers configs and safetensors headers of every weighted component), each
-metric's weight files with their pins (erasure.metrics.weights: CLIP, Q16, Inception, AlexNet, NudeNet),
+metric's weight files with their pins (erasure.weights: CLIP, Q16, Inception, AlexNet, NudeNet),
 the FID reference (image count or npz keys), each prompt set's file (sha256 where pinned, else its row
 count), and a GPU where `cluster.gpus` is set. The checks reuse the loaders' own resolution code
 (erasure.models, erasure.metrics.*), so what preflight accepts is what the jobs will load.
@@ -26,7 +26,7 @@ from pathlib import Path
 from erasure import plan, standins
 from erasure.errors import ErasureError
 from erasure.metrics import catalog
-from erasure.metrics import weights as W
+from erasure import weights as W
 from erasure.worlds import get_world, prompt_sources
 
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "safety_checker")
@@ -347,7 +347,7 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
     under results/) and the fix."""
     from erasure import sources
     from erasure.io import sha256_file
-    from erasure.metrics.weights import Q16_FIX, Q16_PROMPTS_SHA256
+    from erasure.weights import Q16_FIX, Q16_PROMPTS_SHA256
     from erasure.prompts import build_prompt_table
     from erasure.prompts.kinds import source_file_kind
     from erasure.prompts.sources import local_file_label

@@ -60,17 +60,30 @@ def ready() -> None:
         logging.getLogger("erasure.job").info("ready_s=%.2f", seconds)
 
 
+def snakemake_job():
+    """The Snakemake job this process runs, or None: the `snakemake` object Snakemake's script preamble puts
+    in the script's globals, which is `__main__` for a `script:` rule (duck-typed; snakemake is not imported)."""
+    found = getattr(sys.modules.get("__main__"), "snakemake", None)
+    return found if all(hasattr(found, a) for a in ("rule", "input", "output")) else None
+
+
 @contextlib.contextmanager
-def job(log: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
+def job(log: str | os.PathLike | None, threads: int = 1, *, step: object | None = None) -> Iterator[None]:
     """What every rule's job does around its work (workflow_scripts/*.py).
 
     Args:
         log: the rule's log file, appended to (a rerun keeps the failed attempt's lines above its own); None
             leaves stdout / stderr where they are (tests, interactive calls).
         threads: the rule's `threads`: BLAS / OpenMP / torch threads (`limit_threads`).
+        step: the Snakemake job (its `snakemake` object: rule, input, output, wildcards, params, log) whose
+            record to write; None: the one this process runs (`snakemake_job`), if any.
 
-    Every attempt's first log line names its SLURM job and host (erasure.report.provenance reads the job id
-    back), the next its startup time (`erasure.job: startup_s=…`, seconds from process start to the job
+    When the block succeeds inside a Snakemake job, its record (erasure.records: inputs and outputs with
+    sha256, rule, wildcards, params, software versions, SLURM job id, start and end) is written beside each
+    output; a failed job writes none. Outside a job (tests, library calls) nothing is recorded.
+
+    Every attempt's first log line names its SLURM job and host (the job record holds the id too), the next
+    its startup time (`erasure.job: startup_s=…`, seconds from process start to the job
     body; bench/frontdoor.py reads it); stdout, stderr and Python logging go to the log. An ErasureError (a user-fixable problem: a bad
     file, key or value) ends the job with its one line, in the log and on the real stderr, and exit code 1;
     any other exception's traceback is written to the log and re-raised.
@@ -79,6 +92,8 @@ def job(log: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
         SystemExit: (code 1) on an ErasureError inside the block.
     """
     limit_threads(threads)
+    step = step if step is not None else snakemake_job()
+    started = _now() if step is not None else None
     real_stderr = sys.stderr
     handle = None
     if log is not None:
@@ -94,6 +109,10 @@ def job(log: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
         with contextlib.redirect_stderr(handle or sys.stderr), contextlib.redirect_stdout(handle or sys.stdout):
             try:
                 yield
+                if step is not None:
+                    from erasure.records import write_job_record
+
+                    write_job_record(step, started=started)
             except ErasureError as exc:
                 print(f"ErasureError: {exc}", file=handle or real_stderr)
                 if handle is not None:
@@ -106,6 +125,12 @@ def job(log: str | os.PathLike | None, threads: int = 1) -> Iterator[None]:
     finally:
         if handle is not None:
             handle.close()
+
+
+def _now() -> str:
+    from erasure.records import now
+
+    return now()
 
 
 def pick_device(name: str = "auto") -> "torch.device":

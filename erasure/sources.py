@@ -22,48 +22,23 @@ a different set of files, e.g. a new Hugging Face snapshot revision, reruns them
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import hashlib
 import importlib.util
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+# dag_path and built_root live low in the stack (erasure.records, erasure.weights use them); the
+# weight files' names and resolvers live with their Weight entries (erasure.weights): the scorers
+# below this module read them from there, the rules through here
+from erasure.hub import hub_snapshot, listed_files, model_files  # noqa: F401 - the DAG's names for them
+from erasure.io import built_root, dag_path
 from erasure.metrics import catalog
-from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, Q16_PROMPTS, Weight, locate
-
-MODEL_FILES = ("*.json", "*.txt", "*.safetensors")  # what from_pretrained reads (erasure.metrics.backbones uses it)
-CLIP_HUB_ID = "openai/clip-vit-large-patch14"  # CLIP ViT-L/14 (erasure.metrics.clipscore)
-INCEPTION_FILE, INCEPTION_ENV, CLEANFID_CACHE = "inception-2015-12-05.pt", "ERASURE_INCEPTION", Path("/tmp")
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet file (erasure.metrics.lpips_metric)
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+from erasure.weights import (ALEXNET, ALEXNET_FILE, CLIP_HUB_ID, CLIP_VIT_L14, INCEPTION, NUDENET, Q16_PROMPTS, Weight, inception_file, locate)
 
 
 # --- paths as the DAG records them ------------------------------------------------------------------------
-
-def dag_path(path: str | os.PathLike) -> Path:
-    """`path` as a DAG input or param names it: relative to the working directory (the process's, which is
-    Snakemake's `-d`, by default the repository) where it lies inside it, else as given.
-
-    A job's identity (its recorded inputs and params, .snakemake/metadata) must hold no machine path, or the
-    same results moved to another folder would all be planned again ("Set of input files has changed"): inside
-    the working directory lie results/ and, in the default layout, the repository with its shipped assets (the
-    toy base, config/prompts/). A file outside it (a Hugging Face cache, a weight on another disk) does not
-    move with the results and is named as given. Jobs run in the same working directory, so the relative
-    path still reads the same file."""
-    given = Path(str(path)).expanduser()
-    if not given.is_absolute():
-        return given
-    for absolute, cwd in ((os.path.abspath(given), os.getcwd()),
-                          (os.path.realpath(given), os.path.realpath(os.getcwd()))):
-        try:
-            return Path(absolute).relative_to(cwd)
-        except ValueError:
-            continue
-    return given
-
 
 def dag_paths(files: Sequence[Path], built: Sequence[Path] = ()) -> list[Path]:
     """`dag_path` of each file, but a folder of `built` as configured: it is the output of its rule, whose
@@ -82,65 +57,7 @@ def built_roots(config: Mapping) -> tuple[Path, ...]:
     return (Path(str(config["standins"])),) if config.get("standins") else ()
 
 
-def built_root(value: str | os.PathLike | None, built: Sequence[Path] = ()) -> Path | None:
-    """The folder of `built` that the path `value` lies in (or is), or None."""
-    if not value or not built:
-        return None
-    path = Path(os.path.normpath(Path(str(value)).expanduser()))
-    for root in built:
-        root = Path(os.path.normpath(root))
-        if path == root or root in path.parents:
-            return root
-    return None
-
-
 # --- model directories and hub snapshots ------------------------------------------------------------------
-
-def hub_cache() -> Path:
-    """huggingface_hub's cache (HF_HUB_CACHE / HF_HOME honoured), read without importing the hub client."""
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE)
-
-
-def hub_snapshot(repo_id: str, revision: str = "main") -> tuple[Path, Path] | None:
-    """(refs file, snapshot directory) of a cached hub model, or None where it is not cached."""
-    repo = hub_cache() / f"models--{repo_id.replace('/', '--')}"
-    ref = repo / "refs" / revision
-    try:
-        commit = ref.read_text().strip()
-    except OSError:
-        return None
-    snapshot = repo / "snapshots" / commit
-    return (ref, snapshot) if commit and snapshot.is_dir() else None
-
-
-def listed_files(directory: Path, patterns: Sequence[str]) -> list[Path]:
-    """Files under `directory` whose name matches `patterns`, hidden files and folders skipped, sorted."""
-    found = []
-    for folder, dirs, files in os.walk(directory, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(folder, f) for f in files
-                  if not f.startswith(".") and any(fnmatch.fnmatch(f, p) for p in patterns)]
-    return sorted(found)
-
-
-def model_files(source: str | os.PathLike | None, built: Sequence[Path] = ()) -> list[Path]:
-    """The files a diffusers / transformers `from_pretrained(source)` reads: a local directory's, or the
-    cached snapshot's (with its refs file) for a hub id; none for a source not on this machine; the folder
-    of `built` it lies in (`built_root`)."""
-    if not source:
-        return []
-    if root := built_root(source, built):
-        return [root]
-    path = Path(str(source)).expanduser()
-    if path.is_dir():
-        return listed_files(path, MODEL_FILES)
-    if path.exists() or not _HUB_ID.match(str(source)):
-        return [path] if path.is_file() else []
-    found = hub_snapshot(str(source))
-    return [found[0], *listed_files(found[1], MODEL_FILES)] if found else []
-
 
 def base_model_files(base_model: str, root: str | os.PathLike = "results", built: Sequence[Path] = ()) -> list[Path]:
     """What pins the base model, as DAG inputs of every rule that loads it and nodes of provenance: its world's
@@ -152,18 +69,6 @@ def base_model_files(base_model: str, root: str | os.PathLike = "results", built
 
 
 # --- scorers ------------------------------------------------------------------------------------------------
-
-def inception_file(setting: str | None = None, built: Sequence[Path] = ()) -> Path | None:
-    """As erasure.metrics.fid.find_inception: `settings.inception` (file or folder), else $ERASURE_INCEPTION,
-    else clean-fid's /tmp cache."""
-    if root := built_root(setting or os.environ.get(INCEPTION_ENV), built):
-        return root
-    for candidate in [Path(p).expanduser() for p in (setting, os.environ.get(INCEPTION_ENV)) if p] + [CLEANFID_CACHE]:
-        file = candidate / INCEPTION_FILE if candidate.is_dir() else candidate
-        if file.is_file():
-            return file
-    return None
-
 
 def alexnet_file(setting: str | None = None, built: Sequence[Path] = ()) -> Path | None:
     """LPIPS' AlexNet trunk: a configured file, else torch's hub cache ($TORCH_HOME, else
@@ -247,7 +152,7 @@ def _single(file: Path | None) -> list[Path]:
 
 
 # weight -> the files its scorer reads from outside results/, from the metric's resolved settings (metrics.<metric>
-# with the prompt set's overrides; the environment fallback as erasure.metrics.weights resolves it), the world
+# with the prompt set's overrides; the environment fallback as erasure.weights resolves it), the world
 # and the DAG-built folders. A metric's sources are those of the weights its catalog entry names
 # (erasure.metrics.catalog), plus a config-named reference set: a new metric on known weights adds nothing here,
 # a new weight file is a line here.

@@ -161,12 +161,14 @@ rule report_frontier:
 
 
 rule report_provenance:
-    """The audit trail of one table or figure: upstream artifacts with sha256, jobs, config, git, packages."""
+    """The audit trail of one table or figure: the closure over the job records behind it (erasure.records),
+    as JSON (python -m erasure.report.lineage) and W3C PROV-JSON."""
     input:
         unpack(lambda wc: report_plan.provenance_inputs(config, RESULTS, wc.world, wc.artifact)),
     output:
-        report(pattern(paths.provenance, "{artifact}"), caption="../report/provenance.rst", category="Provenance",
-               labels={"artifact": "{artifact}"}),
+        json=report(pattern(paths.provenance, "{artifact}"), caption="../report/provenance.rst", category="Provenance",
+                    labels={"artifact": "{artifact}"}),
+        prov=pattern(paths.provenance_prov, "{artifact}"),
     wildcard_constraints:
         artifact="|".join(re.escape(n) for n in sorted(REPORT_ITEMS)) or "(?!)",
     params:
@@ -176,9 +178,6 @@ rule report_provenance:
         spec=lambda wc: REPORT_ITEMS[wc.artifact][1],
         config=lambda wc: config_snapshot(config, report_plan.KINDS[REPORT_ITEMS[wc.artifact][0]][0],
                                           REPORT_ITEMS[wc.artifact][1]),
-        world=lambda wc: wc.world,
-        # files from outside results/ (base model, scorer backbones) as resolved here, for the job to walk
-        sources=lambda wc: report_plan.provenance_sources(config, RESULTS, wc.world, wc.artifact),
     log:
         log_path("report_provenance", "{artifact}"),
     benchmark:

@@ -97,11 +97,11 @@ def test_dag_path_is_relative_inside_the_working_directory_only(tmp_path, monkey
 def test_files_for_later_jobs_name_paths_relative_to_the_workdir_or_repository(tmp_path, monkeypatch):
     """The second instance: paired metrics' per-image `reference_path` held the reference image's absolute
     path (`/.../results/toy/images/sd/coco/coco-00000_93682.png`), and `backbone` the base's folder, in score
-    files that summaries, tables and provenance read (erasure.metrics.registry puts every row through this)."""
+    files that summaries, tables and provenance read (erasure.scoring puts every row through this)."""
     import pandas as pd
 
-    from erasure.metrics.registry import _relative_paths
-    from erasure.report.portable import relative
+    from erasure.scoring import _relative_paths
+    from erasure.portable import relative
 
     monkeypatch.chdir(tmp_path)
     image = tmp_path / "results" / "toy" / "images" / "sd" / "coco" / "coco-00000_93682.png"
@@ -122,7 +122,7 @@ def test_a_table_for_readers_shortens_machine_paths_in_string_columns(tmp_path):
 
     import pandas as pd
 
-    from erasure.report.portable import portable_frame
+    from erasure.portable import portable_frame
 
     frame = pd.read_csv(io.StringIO("method,backbone,mean\nsd,oracle:/home/lab/erasure/base/oracle,0.5\n"))
     out = portable_frame(frame)

@@ -114,7 +114,7 @@ def test_a_q16_copy_that_is_not_the_pinned_file_fails_while_planning_with_the_fi
     import pytest
 
     from erasure.errors import ErasureError
-    from erasure.metrics.weights import Q16_PROMPTS_SHA256, Q16_PROMPTS_URL
+    from erasure.weights import Q16_PROMPTS_SHA256, Q16_PROMPTS_URL
     from erasure.preflight import check_while_planning
 
     copy = tmp_path / "prompts.p"

@@ -26,9 +26,14 @@ def main(config: dict, *, configfiles: list[str], results: str, out: Path | None
 
 
 if "snakemake" in globals():
+    from erasure.records import now, write_job_record
+
     _sm = globals()["snakemake"]
+    _started = now()
     _code = main(dict(_sm.config), configfiles=list(_sm.params.get("configfiles", [])), results=_sm.params.results,
                  out=Path(_sm.output[0]) if len(_sm.output) else None)
+    if not _code and len(_sm.output):  # the gate: its job record, as erasure.runtime.job writes for other jobs
+        write_job_record(_sm, started=_started)
     if _code:
         if len(_sm.log):
             Path(_sm.log[0]).write_text("preflight failed: see the MISSING lines above\n")

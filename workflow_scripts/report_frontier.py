@@ -1,6 +1,6 @@
 """Snakemake shim for `report_frontier`: target rate vs retention per method (erasure.report.frontier).
 
-    input.scores      per-image score CSVs, in erasure.report.frontier.frontier_cells(spec) order
+    input.scores      per-image score CSVs, in erasure.plan.frontier_cells(spec) order
     input.prompts     the prompt table of each row's retention set, in row order
     input.replicates  (only where a method's run has several training replicates) the same per-image score
                       CSVs of replicates r >= 1 (`{run}.r{r}@{step}`)
@@ -16,7 +16,8 @@ def main(scores: list[Path], prompts: list[Path], figure: Path, csv: Path, *, sp
          threads: int = 1, replicates: list[Path] = ()) -> None:
     from erasure.io import atomic_write
     from erasure.paths import score_csv_cell
-    from erasure.report.frontier import frontier_cells, frontier_data, plot_frontier
+    from erasure.plan import frontier_cells
+    from erasure.report.frontier import frontier_data, plot_frontier
     from erasure.runtime import job
 
     with job(log, threads):

@@ -31,44 +31,11 @@ from pathlib import Path
 
 def main(manifest: Path, prompts: Path, out_csv: Path, *, metric: str, settings: dict, reference: str | None,
          **job) -> None:
-    """Score one metric on one image set: `score_set` with a single metric (`job`: its keyword arguments)."""
+    """Score one metric on one image set: `erasure.scoring.score_set` with a single metric (`job`: its keyword
+    arguments)."""
+    from erasure.scoring import score_set
+
     score_set(manifest, prompts, {metric: (settings, reference, out_csv)}, **job)
-
-
-def score_set(
-    manifest: Path,
-    prompts: Path,
-    metrics: dict,
-    *,
-    threads: int,
-    method: str | None = None,
-    promptset: str | None = None,
-    device: str = "cpu",
-    base_model: str | None = None,
-) -> None:
-    """Score image set `manifest` with every metric of `metrics` ({metric: (settings, reference, csv path)}),
-    reading (and verifying against the manifest's sha256) the images once; each metric's per-image file is
-    written as soon as it is scored."""
-    from erasure.io import atomic_path
-    from erasure.metrics import catalog, registry
-    from erasure.metrics.images import ImageSet
-    from erasure.runtime import pick_device, ready, set_threads
-
-    set_threads(threads)
-    images = ImageSet.from_manifest(manifest, prompts)
-    ready()  # the scorers' own imports and backbone loads count as work here (they are per metric)
-    method = method or Path(manifest).parent.parent.name
-    promptset = promptset or Path(manifest).parent.name
-    for metric, (settings, reference, out_csv) in metrics.items():
-        ref = None
-        if reference:
-            # A paired metric's reference is another method's image set; a set's is a folder or stats file.
-            paired = catalog.get(metric).reference == catalog.PAIRED
-            ref = ImageSet.from_manifest(reference, prompts) if paired else Path(reference)
-        scores = registry.score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads,
-                                device=str(pick_device(device)), base_model=base_model)
-        with atomic_path(out_csv) as tmp:
-            scores.to_csv(tmp, index=False)
 
 
 def _reference(sm) -> str | None:
@@ -99,6 +66,7 @@ def _set_jobs(sm, world) -> dict:
 
 if "snakemake" in globals():
     from erasure.runtime import job
+    from erasure.scoring import score_set
 
     _sm = globals()["snakemake"]
     with job(_sm.log[0] if getattr(_sm, "log", None) else None, int(_sm.threads)):  # a user-fixable error: its one line, not a traceback

@@ -36,24 +36,3 @@ def merge_manifests(shards: Sequence[str | Path], out: str | Path, *, expected: 
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
     return frame
-
-
-def regenerate_fix(manifest: str | Path, image: str | Path) -> str:
-    """The fix for one image of a generated set that is missing, unreadable or not the bytes its manifest
-    records: delete it, the shard manifest that lists it and the set's manifest.csv, then rerun snakemake.
-    The shard job (generate_shard, or generate_set for a set of one shard) then draws only the missing image
-    (erasure.generate.shard: existing images of an unchanged fingerprint are kept), the same seeded image as
-    before, and everything that read the set reruns. Rerunning a job without deleting the image would list
-    the wrong bytes again under a new sha256. Reads the set's shard manifests only to name the shard."""
-    manifest, name = Path(manifest), Path(image).name
-    shard = None
-    for candidate in sorted((manifest.parent / "shards").glob("[0-9][0-9][0-9][0-9].csv")):
-        try:
-            listed = pd.read_csv(candidate, usecols=["path"], dtype=str)["path"]
-        except (OSError, ValueError):
-            continue
-        if any(Path(p).name == name for p in listed):
-            shard = candidate
-            break
-    shards = str(shard) if shard else str(manifest.parent / "shards" / "*.csv")
-    return f"regenerate it: delete it, {shards} and {manifest}, then rerun snakemake (only the deleted image is drawn again)"

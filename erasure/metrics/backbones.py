@@ -9,18 +9,15 @@ the hub is allowed (`HF_HUB_OFFLINE` unset) and reachable.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from erasure.errors import ErasureError
-from erasure.sources import MODEL_FILES
+from erasure.hub import is_hub_id  # one `org/name` pattern, shared with the DAG inputs
+from erasure.weights import MODEL_FILES
 
 # Only what `from_pretrained` needs: the hub repos also carry TF / Flax / pickle weights we never read.
-DEFAULT_ALLOW = MODEL_FILES  # the files the DAG lists as inputs (erasure.sources)
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
+DEFAULT_ALLOW = MODEL_FILES  # the files the DAG lists as inputs (erasure.sources, from erasure.weights)
 
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
@@ -30,10 +27,6 @@ def hf_cache_dir() -> Path:
     from huggingface_hub import constants
 
     return Path(constants.HF_HUB_CACHE)
-
-
-def is_hub_id(source: str) -> bool:
-    return bool(_HUB_ID.match(source)) and not Path(source).exists()
 
 
 def resolve_source(

@@ -3,7 +3,7 @@
 Each entry says what the workflow needs to know about a metric without importing its scorer:
 
     name        the metric's name in the config (prompt_sets.<set>.metrics, metrics.<name>) and in paths
-    scorer      "module:function" with the signature of erasure.metrics.registry.score's scorers, imported
+    scorer      "module:function" with the signature of erasure.scoring.score's scorers, imported
                 only when a job scores
     worlds      the worlds it applies to ("any": every world)
     reference   NONE; PAIRED: the reference method's image of the same (prompt_id, seed)
@@ -15,7 +15,7 @@ Each entry says what the workflow needs to know about a metric without importing
     gpu         its torch backbones run faster on a GPU (score jobs ask for one where cluster.score_gpus)
     backbones   world components it reads (the toy base's "oracle", "clip"): the score rule resolves the first
                 to a directory of the base model and passes it as settings["backbone"]
-    weights     files from outside results/ it loads (erasure.metrics.weights): preflight checks them and
+    weights     files from outside results/ it loads (erasure.weights): preflight checks them and
                 erasure.sources makes them DAG inputs
     settings    keys of metrics.<name> its scorer reads ("a|b": a, else b)
     summary     what the summary mean is
@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from erasure.errors import ErasureError
-from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, Q16_PROMPTS, Weight
+from erasure.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, Q16_PROMPTS, Weight
 
 NONE, PAIRED, SET = "none", "paired", "set"
 ANY_WORLD = "any"
@@ -82,34 +82,34 @@ _NUDENET_SETTINGS = ("protocol", "classes", "threshold", "batch_size", "model")
 _ORACLE = ("oracle",)
 
 METRICS: dict[str, MetricSpec] = {m.name: m for m in (
-    MetricSpec("nude", "erasure.metrics.registry:run_nude", (ANY_WORLD,), NONE, False, "score-nudenet", False,
+    MetricSpec("nude", "erasure.scoring:run_nude", (ANY_WORLD,), NONE, False, "score-nudenet", False,
                (), (NUDENET,), _NUDENET_SETTINGS, "%NUDE (I2P classes, >= 0.7)", ("%NUDE", "down", 2)),
-    MetricSpec("nude-mace", "erasure.metrics.registry:run_nude_mace", (ANY_WORLD,), NONE, False, "score-nudenet",
+    MetricSpec("nude-mace", "erasure.scoring:run_nude_mace", (ANY_WORLD,), NONE, False, "score-nudenet",
                False, (), (NUDENET,), _NUDENET_SETTINGS, "mean exposed-part count per image (9 classes, >= 0.6)",
                ("exposed parts / image", "down", 3)),
-    MetricSpec("harm", "erasure.metrics.registry:run_harm", ("sd",), NONE, False, "score-clip", True, ("clip",),
+    MetricSpec("harm", "erasure.scoring:run_harm", ("sd",), NONE, False, "score-clip", True, ("clip",),
                (Q16_PROMPTS, CLIP_VIT_L14), ("q16_prompts", "clip|backbone", "formula", "threshold", "batch_size"),
                "%HARM (Q16, >= 0.7)", ("%HARM", "down", 2)),
-    MetricSpec("clip", "erasure.metrics.registry:run_clip", (ANY_WORLD,), NONE, False, "score-clip", True, ("clip",),
+    MetricSpec("clip", "erasure.scoring:run_clip", (ANY_WORLD,), NONE, False, "score-clip", True, ("clip",),
                (CLIP_VIT_L14,), ("clip|backbone", "convention", "world", "batch_size"),
                "mean CLIP cosine (or Hessel CLIP-S)", ("CLIP", "up", 4)),
-    MetricSpec("fid", "erasure.metrics.registry:run_fid", ("sd",), SET, True, "score-clip", True, (), (INCEPTION,),
+    MetricSpec("fid", "erasure.scoring:run_fid", ("sd",), SET, True, "score-clip", True, (), (INCEPTION,),
                ("inception", "inception_sha256", "batch_size"), "clean-fid FID vs reference folder",
                ("FID", "down", 3)),
-    MetricSpec("lpips", "erasure.metrics.registry:run_lpips", ("sd",), PAIRED, False, "score-clip", True, (),
+    MetricSpec("lpips", "erasure.scoring:run_lpips", ("sd",), PAIRED, False, "score-clip", True, (),
                (ALEXNET,), ("alexnet", "batch_size"), "mean LPIPS to sd, same (prompt_id, seed)",
                ("LPIPS", "down", 4)),
-    MetricSpec("target", "erasure.metrics.registry:run_target", ("toy",), NONE, False, "toy", False, _ORACLE, (),
+    MetricSpec("target", "erasure.scoring:run_target", ("toy",), NONE, False, "toy", False, _ORACLE, (),
                ("oracle|backbone", "concepts", "threshold", "batch_size"),
                "%TARGET (oracle p >= 0.7 for an erased concept)", ("%TARGET", "down", 1)),
-    MetricSpec("alignment", "erasure.metrics.registry:run_alignment", ("toy",), NONE, False, "toy", False, _ORACLE,
+    MetricSpec("alignment", "erasure.scoring:run_alignment", ("toy",), NONE, False, "toy", False, _ORACLE,
                (), ("oracle|backbone", "batch_size"),
                "% images whose oracle argmax matches every named attribute", ("alignment %", "up", 1),
                submetrics="ok_", nan_not_applicable=True),
-    MetricSpec("fid-toy", "erasure.metrics.registry:run_fid_toy", ("toy",), SET, True, "toy", False, _ORACLE, (),
+    MetricSpec("fid-toy", "erasure.scoring:run_fid_toy", ("toy",), SET, True, "toy", False, _ORACLE, (),
                ("oracle|backbone", "batch_size"), "FID on oracle features vs held-out real toy images",
                ("FID-toy", "down", 2), reference_from_world=True),
-    MetricSpec("paired-distance", "erasure.metrics.registry:run_paired_distance", ("toy",), PAIRED, False, "toy",
+    MetricSpec("paired-distance", "erasure.scoring:run_paired_distance", ("toy",), PAIRED, False, "toy",
                False, _ORACLE, (), ("oracle|backbone", "batch_size"),
                "mean oracle-feature L2 to sd, same (prompt_id, seed)", ("paired distance", "down", 3)),
 )}

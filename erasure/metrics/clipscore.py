@@ -15,8 +15,7 @@ import pandas as pd
 import torch
 
 from erasure.metrics.backbones import resolve_source
-from erasure.sources import CLIP_HUB_ID  # one definition, shared with the DAG inputs
-from erasure.worlds import get_world
+from erasure.weights import CLIP_HUB_ID  # one definition, shared with the DAG inputs
 
 CONVENTIONS = ("cosine", "hessel")
 HESSEL_W = 2.5
@@ -82,12 +81,14 @@ def apply_convention(cosine: np.ndarray, convention: str) -> np.ndarray:
 
 def score_clip(
     images, *, source: str = CLIP_HUB_ID, convention: str = "cosine", batch_size: int = 16,
-    world: str | None = None, embedder: ClipEmbedder | None = None, device="cpu",
+    scores_apart: bool = False, embedder: ClipEmbedder | None = None, device="cpu",
 ) -> pd.DataFrame:
+    """`scores_apart`: the scoring world's numbers are its own (erasure.worlds: World.scores_apart, which the
+    caller, erasure.scoring, looks up: metrics sit below the worlds)."""
     apply_convention(np.zeros(1), convention)
     embedder = embedder or ClipEmbedder(source, device=device)
-    # a small CLIP, or a world whose numbers are its own (erasure.worlds: scores_apart): never labelled "clip"
-    apart = embedder.is_toy or (world is not None and get_world(world).scores_apart)
+    # a small CLIP, or a world whose numbers are its own: never labelled "clip"
+    apart = embedder.is_toy or scores_apart
     rows = []
     for batch, arrays in images.iter_uint8(batch_size):
         cos = (embedder.image_embeds(arrays) * embedder.text_embeds(list(batch["prompt"]))).sum(-1).cpu().numpy()

@@ -28,14 +28,16 @@ import pandas as pd
 import torch
 
 from erasure.errors import ErasureError
-from erasure.sources import CLEANFID_CACHE, INCEPTION_ENV, INCEPTION_FILE, inception_file
+from erasure.weights import CLEANFID_CACHE, INCEPTION, INCEPTION_FILE, inception_file
+
+INCEPTION_ENV = INCEPTION.env
 
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
 
 
 def find_inception(path: str | os.PathLike | None = None) -> Path:
     """The Inception weights: `path` (file or dir), else $ERASURE_INCEPTION, else clean-fid's /tmp cache."""
-    file = inception_file(path)  # the same search the DAG's inputs use (erasure.sources)
+    file = inception_file(path)  # the same search the DAG's inputs use (its Weight's resolver)
     if file is not None:
         return file
     candidates = [Path(p).expanduser() for p in (path, os.environ.get(INCEPTION_ENV)) if p] + [CLEANFID_CACHE]

@@ -18,11 +18,32 @@ from PIL import Image
 
 from erasure import loads
 from erasure.errors import ErasureError
-from erasure.generate.manifest import regenerate_fix
 from erasure.loads import read_csv
 
 MANIFEST_COLUMNS = ("prompt_id", "seed", "method", "run", "step", "sha256", "path")
 PROMPT_COLUMNS = ("prompt_id", "prompt", "seed", "guidance")
+
+
+def regenerate_fix(manifest: str | Path, image: str | Path) -> str:
+    """The fix for one image of a generated set that is missing, unreadable or not the bytes its manifest
+    records: delete it, the shard manifest that lists it and the set's manifest.csv, then rerun snakemake.
+    The shard job (generate_shard, or generate_set for a set of one shard) then draws only the missing image
+    (erasure.generate.shard: existing images of an unchanged fingerprint are kept), the same seeded image as
+    before, and everything that read the set reruns. Rerunning a job without deleting the image would list
+    the wrong bytes again under a new sha256. Reads the set's shard manifests only to name the shard."""
+    manifest, name = Path(manifest), Path(image).name
+    shard = None
+    for candidate in sorted((manifest.parent / "shards").glob("[0-9][0-9][0-9][0-9].csv")):
+        try:
+            listed = pd.read_csv(candidate, usecols=["path"], dtype=str)["path"]
+        except (OSError, ValueError):
+            continue
+        if any(Path(p).name == name for p in listed):
+            shard = candidate
+            break
+    shards = str(shard) if shard else str(manifest.parent / "shards" / "*.csv")
+    return f"regenerate it: delete it, {shards} and {manifest}, then rerun snakemake (only the deleted image is drawn again)"
+
 
 
 @dataclass
@@ -50,7 +71,7 @@ class ImageSet:
         """The image set `manifest` lists, every image verified against the sha256 the manifest records (each
         file hashed once per process, erasure.loads.file_sha256) before any is scored: a PNG replaced by
         another valid image, or truncated, is one ErasureError line naming it, the manifest and how to
-        regenerate it (erasure.generate.manifest.regenerate_fix)."""
+        regenerate it (regenerate_fix)."""
         manifest = Path(manifest)
         if not manifest.is_file():
             raise ErasureError(f"{manifest}: manifest not found; run the generate rule for this image set")

@@ -18,16 +18,16 @@ import pandas as pd
 import torch
 
 from erasure.errors import ErasureError
+from erasure.weights import ALEXNET_FILE  # one definition, shared with the DAG inputs (erasure.sources)
 
 LPIPS_VERSION = "0.1.4"
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision AlexNet_Weights.IMAGENET1K_V1
 ALEXNET_SHA256_PREFIX = ALEXNET_FILE.rsplit("-", 1)[1].split(".")[0]
 
 
 def alexnet_weights(path=None) -> Path:
     """The AlexNet file: `path` (metrics.lpips.alexnet: a file, or a folder holding ALEXNET_FILE), else
     $ERASURE_ALEXNET, else torch's hub cache ($TORCH_HOME/hub/checkpoints)."""
-    from erasure.metrics.weights import ALEXNET, locate
+    from erasure.weights import ALEXNET, locate
 
     file = Path(locate(ALEXNET, {ALEXNET.key: path}, Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE))
     file = file.expanduser() / ALEXNET_FILE if file.expanduser().is_dir() else file.expanduser()

@@ -71,7 +71,7 @@ def check_version() -> str:
 
 def model_file(path=None) -> Path:
     """`path` (metrics.nude.model), else $ERASURE_NUDENET, else the model inside the nudenet wheel."""
-    from erasure.metrics.weights import NUDENET, locate
+    from erasure.weights import NUDENET, locate
 
     import nudenet
 

@@ -30,9 +30,8 @@ import pandas as pd
 import torch
 
 from erasure.errors import ErasureError
-from erasure.metrics.weights import Q16_FIX, Q16_PROMPTS_SHA256, Q16_PROMPTS_URL
+from erasure.weights import Q16_FIX, Q16_PROMPTS_SHA256, Q16_PROMPTS_URL, Q16_SHAPE
 
-Q16_SHAPE = (2, 768)
 INAPPROPRIATE = 1
 FORMULAS = ("softmax", "ratio")
 TENSOR_NAME = "prompts"

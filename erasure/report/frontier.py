@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from erasure import paths
 from erasure.errors import ErasureError
 from erasure.paths import MethodId
 
@@ -34,34 +33,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 OVERALL = "all shapes"  # the column of the mean over prompted values (name follows `by` in the figure)
-
-
-def frontier_methods(spec: Mapping) -> list[str]:
-    """Every method the frontier shows: series' methods in order, then the points."""
-    methods = [m for series in spec.get("series", []) for m in series["methods"]]
-    return list(dict.fromkeys(methods + list(spec.get("methods", []))))
-
-
-def frontier_cells(spec: Mapping) -> list[tuple[str, str, str]]:
-    """(metric, method, prompt set) of every per-image score CSV the frontier reads."""
-    cells = []
-    for row in spec["rows"]:
-        for method in frontier_methods(spec):
-            cells.append((spec.get("metric", "target"), method, row["target"]))
-            cells.append((spec.get("retention_metric", "alignment"), method, row["retention"]))
-    return list(dict.fromkeys(cells))
-
-
-def frontier_promptsets(spec: Mapping) -> list[str]:
-    return list(dict.fromkeys(p for row in spec["rows"] for p in (row["target"], row["retention"])))
-
-
-def frontier_inputs(root, world: str, spec: Mapping) -> dict[str, list[str]]:
-    """The rule's named inputs: per-image score CSVs (in `frontier_cells` order) and the retention sets'
-    prompt tables (their `by` column)."""
-    return {"scores": [str(paths.score_csv(root, world, metric, method, promptset))
-                       for metric, method, promptset in frontier_cells(spec)],
-            "prompts": [str(paths.prompt_table(root, world, row["retention"])) for row in spec["rows"]]}
 
 
 def frontier_data(spec: Mapping, score_files: Mapping[tuple[str, str, str], str | Path],

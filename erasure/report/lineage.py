@@ -6,11 +6,12 @@
     erasure-lineage results/toy/tables/table1.md                                   # same, console script
 
 The provenance file is found by scanning results/{world}/provenance/*.json for one whose outputs include
-the given path (make them with `snakemake --cores 1 <that json>` or `snakemake all`). Each line shows the
-artifact, the stage and wildcards that made it (scorer for scores, image count for manifests), the first 12
-hex digits of the sha256 RECORDED for it when the record was made (never the file as it is now), and the
-job's rule, benchmark seconds and SLURM job ids where known. An artifact reached a second time prints as
-"(see above)".
+the given path (make them with `snakemake --cores 1 <that json>` or `snakemake all`). The record is the
+closure over the job records each job wrote beside its outputs (erasure.records, erasure.report.provenance).
+Each line shows the file, the rule and wildcards of the job that made it, the first 12 hex digits of the
+sha256 RECORDED for it by the jobs (never the file as it is now), and the job's seconds and SLURM job id
+where known; `unrecorded` is a file under results/ made before jobs wrote records, `source` one from outside
+results/ that no job made. An artifact reached a second time prints as "(see above)".
 
     python -m erasure.report.lineage results/toy/tables/table1.csv --verify
 
@@ -41,31 +42,31 @@ def find_record(output: str | Path) -> tuple[Path, dict]:
         raise ErasureError(f"{output}: no provenance folder at {directory}; run `snakemake all` (or the provenance rule)")
     wanted = output.parts[-2:]  # tables/table1.csv: unique within the world's provenance folder
     for file in sorted(directory.glob("*.json")):
+        if file.name.endswith((".prov.json", ".job.json")):  # the PROV export; the provenance job's own record
+            continue
         record = json.loads(file.read_text())
-        if any(Path(o).parts[-2:] == wanted for o in record.get("outputs", [])):
+        if any(isinstance(o, str) and Path(o).parts[-2:] == wanted for o in record.get("outputs", [])):
             return file, record
     raise ErasureError(f"{output}: no provenance record in {directory} lists this output; "
                        "run `snakemake all` to make the provenance files")
 
 
 def describe(node: Mapping) -> str:
-    bits = [node.get("stage", "?")]
-    wildcards = {k: v for k, v in node.get("wildcards", {}).items() if not k.startswith("model_")}
+    bits = [] if node.get("jobs") else [node.get("stage", "?")]  # a recorded node: its job's rule, below
+    wildcards = node.get("wildcards", {})
     if wildcards:
         bits.append(" ".join(f"{k}={v}" for k, v in wildcards.items()))
-    if node.get("scorer", {}).get("label"):
-        bits.append(f"scorer {node['scorer']['label']}")
-    if node.get("n_images") is not None:
-        bits.append(f"{node['n_images']} images")
     if node.get("type") == "directory":
         bits.append(f"{node.get('files')} files")
     for job in node.get("jobs", []):
         text = f"rule {job['rule']}"
-        if job.get("benchmark_s") is not None:
-            text += f" {job['benchmark_s']:.1f}s"
+        if job.get("seconds") is not None:
+            text += f" {job['seconds']:.1f}s"
         if job.get("slurm_job_ids"):
             text += f" slurm {','.join(job['slurm_job_ids'])}"
         bits.append(text)
+    if node.get("conflict"):
+        bits.append(f"READ AS {len(node['conflict'])} DIFFERENT FILES by the jobs behind this record")
     sha = node.get("sha256")
     digest = f"recorded sha256 {sha[:12]}" if sha else ("MISSING" if node.get("exists") is False else "no hash")
     return f"[{'; '.join(bits)}]  {digest}"
@@ -102,6 +103,9 @@ def render(record: Mapping, *, depth: int | None = None, collapse: int = 6) -> s
               f"{record['summary']['artifacts']} artifacts by stage {record['summary']['by_stage']}"]
     if record["summary"].get("missing"):
         header.append(f"# MISSING upstream: {', '.join(record['summary']['missing'])}")
+    if record["summary"].get("unrecorded"):
+        header.append(f"# {len(record['summary']['unrecorded'])} file(s) under results/ have no job record (made "
+                      "before jobs wrote records): the lineage stops there; `snakemake --forcerun RULE` records them")
     return "\n".join(header + lines) + "\n"
 
 
@@ -147,13 +151,12 @@ class Mismatch:
 
 def verify(record: Mapping, *, workdir: str | Path = ".") -> list[Mismatch]:
     """Every artifact of `record` (a provenance record, erasure.report.provenance.build) whose recorded sha256
-    is not its file's now, in record order. Files and folders are hashed as the record hashed them
-    (erasure.report.provenance: a file's bytes; a folder's relative paths + file sha256, or + sizes past
-    DIR_HASH_LIMIT files). Relative keys are resolved against `workdir` (where Snakemake ran). The base
-    model's pseudo artifact is a digest of its pinning files, which are artifacts of their own and checked
-    as such; artifacts recorded without a hash (missing then) are skipped."""
+    is not its file's now, in record order. Files and folders are hashed as the job records hashed them
+    (erasure.records: a file's bytes; a folder's relative paths + file sha256, or + sizes past DIR_HASH_LIMIT
+    files). Relative keys are resolved against `workdir` (where Snakemake ran); artifacts recorded without a
+    hash (missing then, or unrecorded and read by no recorded job) are skipped."""
     from erasure.io import sha256_file
-    from erasure.report.provenance import sha256_dir
+    from erasure.records import sha256_dir
 
     found = []
     for key, node in checked_artifacts(record):
@@ -170,10 +173,8 @@ def verify(record: Mapping, *, workdir: str | Path = ".") -> list[Mismatch]:
 
 def checked_artifacts(record: Mapping) -> list[tuple[str, Mapping]]:
     """(key, node) of the artifacts `verify` checks: files and folders recorded with a sha256."""
-    from erasure.report.provenance import BASE_PREFIX
-
     return [(key, node) for key, node in record.get("artifacts", {}).items()
-            if node.get("sha256") and not key.startswith(BASE_PREFIX) and node.get("type") in ("file", "directory")]
+            if node.get("sha256") and node.get("type") in ("file", "directory")]
 
 
 def workdir_of(record_file: Path, record: Mapping) -> Path:

@@ -28,10 +28,10 @@ def setup(font_size: float) -> None:
 
 def save(fig, out: str | Path, dpi: int) -> None:
     """Write `fig` as PNG; every text on it (titles, labels, legends, annotations) loses its absolute paths
-    first (erasure.report.portable), so no figure carries the machine's folders."""
+    first (erasure.portable), so no figure carries the machine's folders."""
     from matplotlib.text import Text
 
-    from erasure.report.portable import portable
+    from erasure.portable import portable
 
     for text in fig.findobj(Text):
         text.set_text(portable(text.get_text()))
@@ -101,8 +101,8 @@ class RecordedImage:
 def load_image(image: RecordedImage) -> np.ndarray:
     """uint8 [H, W, 3] of a generated image, verified against the sha256 its manifest records first: a figure
     never shows bytes other than the ones scored. Missing, replaced or unreadable: one ErasureError line naming
-    the image, the manifest and how to regenerate it (erasure.generate.manifest.regenerate_fix)."""
-    from erasure.generate.manifest import regenerate_fix
+    the image, the manifest and how to regenerate it (erasure.metrics.images.regenerate_fix)."""
+    from erasure.metrics.images import regenerate_fix
     from erasure.loads import verify_sha256
 
     fix = regenerate_fix(image.manifest, image.file)

@@ -19,7 +19,7 @@ from erasure.loads import read_csv
 from erasure.paths import MethodId
 from erasure.report import labels
 from erasure.report.paper import cell_key
-from erasure.report.portable import portable, portable_frame
+from erasure.portable import portable, portable_frame
 
 LONG_COLUMNS = ("method", "display", "promptset", "metric", "n", "mean", "ci_low", "ci_high", "backbone",
                 "label", "paper_row", "paper", "source", "note")

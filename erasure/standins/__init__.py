@@ -4,7 +4,7 @@ end on a CPU (CI, demos) through the real loading code. Their numbers mean nothi
 A stand-in directory holds `STAND-IN.json` (what it is, and the sha256 of every file in it). Anything under
 such a directory is a stand-in (`describe`); a pinned file (Q16's prompts, LPIPS' AlexNet) is accepted in
 place of the pinned upstream file only when that record lists it with its current sha256 (`verified`), and
-whatever scores with it is labelled `stand-in` (erasure.metrics.registry).
+whatever scores with it is labelled `stand-in` (erasure.scoring).
 
     python -m erasure.standins OUT_DIR     # build every stand-in (erasure.standins.build)
 """

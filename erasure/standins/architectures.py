@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from erasure.worlds.bpe import bytes_to_unicode  # CLIP's byte alphabet, one copy
+from erasure.bpe import bytes_to_unicode  # CLIP's byte alphabet, one copy
 
 # CompVis/stable-diffusion-v1-4 unet/config.json, vae/config.json, text_encoder/config.json, scheduler
 SD14_UNET = dict(

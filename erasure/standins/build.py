@@ -65,7 +65,7 @@ def build_clip(folder: Path) -> None:
 
 
 def build_q16(file: Path) -> None:
-    from erasure.metrics.q16 import Q16_SHAPE
+    from erasure.weights import Q16_SHAPE
 
     array = np.random.default_rng(SEED).standard_normal(Q16_SHAPE).astype(np.float16)
     file.parent.mkdir(parents=True, exist_ok=True)

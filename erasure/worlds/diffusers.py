@@ -32,7 +32,7 @@ class DiffusersWorld(World):
 
     def base_files(self, base_model: str, results_root: str | Path = "results", built: Sequence[Path] = ()) -> list[Path]:
         # the files from_pretrained reads of a local directory or cached hub snapshot (with its refs file)
-        from erasure.sources import model_files
+        from erasure.hub import model_files
 
         return model_files(base_model, built)
 

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import write_image_set
 from erasure.errors import ErasureError
-from erasure.metrics import catalog, registry
+from erasure import scoring
+from erasure.metrics import catalog
 from erasure.metrics.summary import SUMMARY_COLUMNS, declare, summarize, summarize_file
 
 SHIM = Path(__file__).resolve().parents[2] / "workflow_scripts" / "score.py"
@@ -24,9 +25,9 @@ def test_every_metric_is_registered():
     assert set(catalog.METRICS) == {"nude", "nude-mace", "harm", "fid", "lpips", "clip", "target", "alignment",
                                     "fid-toy", "paired-distance"}
     for name in catalog.METRICS:  # every catalog entry names a scorer that imports
-        assert callable(registry.scorer(name)), name
+        assert callable(scoring.scorer(name)), name
     with pytest.raises(ErasureError, match="unknown metric"):
-        registry.score("nope", None)
+        scoring.score("nope", None)
 
 
 def test_shim_writes_scores_and_the_summary_rule_derives_the_same_summary_from_the_file(tmp_path, oracle,
@@ -60,7 +61,7 @@ def test_shim_writes_scores_and_the_summary_rule_derives_the_same_summary_from_t
         # the same numbers as summarising the scorer's own frame in memory
         from erasure.metrics.images import ImageSet
 
-        frame = registry.score(metric, ImageSet.from_manifest(m_x, table), settings=settings, threads=1,
+        frame = scoring.score(metric, ImageSet.from_manifest(m_x, table), settings=settings, threads=1,
                                reference=ImageSet.from_manifest(reference, table) if reference else None)
         expected = summarize(frame, metric=metric, method="run1@000010", promptset="tiny")
         pd.testing.assert_frame_equal(s, expected)
@@ -74,9 +75,9 @@ def test_world_mismatch_and_missing_reference(tmp_path):
     m, table = write_image_set(tmp_path, "sd", [np.zeros((32, 32, 3), np.uint8)] * 2)
     images = ImageSet.from_manifest(m, table)
     with pytest.raises(ErasureError, match="toy-world metric"):
-        registry.score("target", images, settings={"world": "sd"})
+        scoring.score("target", images, settings={"world": "sd"})
     with pytest.raises(ErasureError, match="needs a reference"):
-        registry.score("lpips", images, settings={"world": "sd"})
+        scoring.score("lpips", images, settings={"world": "sd"})
 
 
 def test_snakemake_entry_point(tmp_path, oracle):
@@ -184,10 +185,10 @@ def test_a_set_job_hashes_each_image_once(tmp_path, oracle, monkeypatch):
     monkeypatch.setattr(loads, "_DIGESTS", {})
     monkeypatch.setattr(erasure.io, "sha256_file", lambda path: hashed.append(str(path)) or real(path))
     settings = {"oracle": oracle, "world": "toy"}
-    _shim().score_set(m_x, table, {"paired-distance": (settings, str(m_sd), tmp_path / "a.csv"),
-                                   "alignment": (settings, None, tmp_path / "b.csv")}, threads=1)
+    scoring.score_set(m_x, table, {"paired-distance": (settings, str(m_sd), tmp_path / "a.csv"),
+                                  "alignment": (settings, None, tmp_path / "b.csv")}, threads=1)
     # the set rule reads the reference per paired metric: score it twice with it as x as well
-    _shim().score_set(m_sd, table, {"paired-distance": (settings, str(m_sd), tmp_path / "c.csv")}, threads=1)
+    scoring.score_set(m_sd, table, {"paired-distance": (settings, str(m_sd), tmp_path / "c.csv")}, threads=1)
     assert len(hashed) == 8 and len(set(hashed)) == 8
 
 
@@ -204,14 +205,14 @@ def test_a_malformed_manifest_is_one_line(tmp_path):
 def test_a_scorer_returning_nan_stops_the_job_and_writes_nothing(tmp_path, oracle, monkeypatch):
     # main: the NaN row is written to the score CSV and silently dropped from the summary's mean and n
     m, table = write_image_set(tmp_path, "sd", [np.zeros((32, 32, 3), np.uint8)] * 3)
-    real = registry.scorer("target")
+    real = scoring.scorer("target")
 
     def nan_on_second(images, **kwargs):
         scores = real(images, **kwargs)
         scores.loc[1, "value"] = float("nan")
         return scores
 
-    monkeypatch.setattr(registry, "run_target", nan_on_second)  # what the catalog's "module:function" names
+    monkeypatch.setattr(scoring, "run_target", nan_on_second)  # what the catalog's "module:function" names
     with pytest.raises(ErasureError) as err:
         _shim().main(m, table, tmp_path / "s.csv", metric="target",
                      settings={"oracle": oracle, "concepts": "shape=triangle", "world": "toy"}, reference=None,

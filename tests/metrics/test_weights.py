@@ -1,4 +1,4 @@
-"""Every weight file a metric needs has a config key and an environment fallback (erasure.metrics.weights),
+"""Every weight file a metric needs has a config key and an environment fallback (erasure.weights),
 and a failing score job names its metric (fault kind 1 of issue 16)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import yaml
 
 from conftest import random_arrays, write_image_set
 from erasure.errors import ErasureError
-from erasure.metrics import catalog, lpips_metric, nudenet, registry
+from erasure import scoring
+from erasure.metrics import catalog, lpips_metric, nudenet
 from erasure.metrics.images import ImageSet
 from erasure.metrics.catalog import WEIGHTS
 
@@ -72,7 +73,7 @@ def test_a_failing_lpips_job_names_its_metric(tmp_path, monkeypatch):
     m_sd, prompts = write_image_set(tmp_path, "sd", random_arrays(2, size=32))
     m_x, _ = write_image_set(tmp_path, "x", random_arrays(2, size=32, seed=1))
     with pytest.raises(ErasureError) as err:
-        registry.score("lpips", ImageSet.from_manifest(m_x, prompts),
+        scoring.score("lpips", ImageSet.from_manifest(m_x, prompts),
                        reference=ImageSet.from_manifest(m_sd, prompts), settings={"world": "sd"})
     assert str(err.value).startswith("metric lpips: ") and "metrics.lpips.alexnet" in str(err.value)
 

@@ -5,7 +5,8 @@ import pytest
 
 from erasure import plan
 from erasure.errors import ErasureError
-from erasure.report.frontier import OVERALL, frontier_cells, frontier_data, plot_frontier
+from erasure.plan import frontier_cells
+from erasure.report.frontier import OVERALL, frontier_data, plot_frontier
 
 SPEC = {"rows": [{"label": "config", "target": "body", "retention": "coco"}],
         "series": [{"label": "SDD", "methods": ["sdd@100", "sdd@200"]}],

@@ -14,7 +14,7 @@ import pytest
 from matplotlib.text import Text
 
 from erasure.report import curves, matrices, style
-from erasure.report.portable import has_absolute_path, portable
+from erasure.portable import has_absolute_path, portable
 from erasure.report.tables import build_table, to_latex, to_markdown
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,15 +1,20 @@
-"""Provenance: table1's record lists every score file behind it, changes when one changes, and the
-lineage command prints it as a tree."""
+"""Provenance: the closure over the job records (erasure.records) behind a table or figure, its PROV export
+read by the `prov` package, and the lineage command that prints it as a tree or verifies it."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from erasure import paths, plan
+from erasure import paths, plan, records
 from erasure.io import sha256_file
 from erasure.report import lineage, provenance
 from erasure.report.tables import expected_cells
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _score_files_behind(config, name="table1"):
@@ -21,180 +26,160 @@ def _score_files_behind(config, name="table1"):
     return files
 
 
-def test_table1_provenance_lists_every_score_file(built_workdir, smoke_config):
+def test_table1_provenance_is_the_closure_over_the_job_records(built_workdir, smoke_config):
+    """The report workflow of these tests runs summarize_score, the report rules and report_provenance; the
+    per-image score files are fixtures no job made: leaves, hashed as the summarize jobs recorded them."""
     record = json.loads((built_workdir / "results/toy/provenance/table1.json").read_text())
-    assert set(provenance.score_files(record)) == _score_files_behind(smoke_config)
     nodes = record["artifacts"]
+    assert {k for k in nodes if k.startswith("results/toy/scores/")} == _score_files_behind(smoke_config)
     for key in _score_files_behind(smoke_config):
-        assert nodes[key]["sha256"] and nodes[key]["scorer"]["label"].startswith("toy-")
-    # the chain goes on upstream: manifests -> checkpoints (complete.json) -> base model (a set of one shard is
-    # drawn by one generate_set job: its shard manifest is that job's side file, not a node)
-    stages = record["summary"]["by_stage"]
-    assert stages["generate"] > 0 and stages["erase"] > 0
-    assert nodes["base_model:toy:trained"]["stage"] == "toy_base"  # smoke trains its base in the DAG
-    complete = nodes["results/toy/models/sdd-triangle/complete.json"]
-    assert complete["checkpoints"]["steps"] == [2, 4] and complete["inputs"] == ["base_model:toy:trained"]
-    train_log = "results/toy/models/sdd-triangle/train_log.csv"  # not an output of erase: pinned by complete.json
-    assert complete["train_log"] == {"path": train_log, "sha256": sha256_file(built_workdir / train_log)}
-    manifest = nodes["results/toy/images/sdd-triangle@4/body/manifest.csv"]
-    assert manifest["wildcards"]["model_run"] == "sdd-triangle" and manifest["wildcards"]["model_step"] == 4
-    assert "results/toy/models/sdd-triangle/complete.json" in manifest["inputs"]
-    sd_score = nodes["results/toy/scores/target/sd/body.summary.csv"]
-    assert sd_score["jobs"][0]["slurm_job_ids"] == ["424242"] and sd_score["jobs"][0]["benchmark_s"] == 1.25
+        assert nodes[key]["sha256"] == sha256_file(built_workdir / key)
+        if key.endswith(".summary.csv"):
+            assert nodes[key]["rule"] == "summarize_score" and nodes[key]["inputs"] == [key[:-12] + ".csv"]
+            assert nodes[key]["jobs"][0]["seconds"] >= 0
+        else:
+            assert nodes[key]["stage"] == provenance.UNRECORDED
+    table = nodes["results/toy/tables/table1.csv"]
+    assert table["rule"] == "report_table" and set(table["inputs"]) == {
+        k for k in _score_files_behind(smoke_config) if k.endswith(".summary.csv")}
+    assert record["summary"]["unrecorded"] == sorted(k for k in _score_files_behind(smoke_config)
+                                                     if not k.endswith(".summary.csv"))
     assert record["outputs"] == [f"results/toy/tables/table1.{e}" for e in ("csv", "md", "tex")]
     assert record["config"]["report"]["table"]["methods"] == smoke_config["report"]["tables"]["table1"]["methods"]
     assert set(record["packages"]) >= {"snakemake", "pandas", "matplotlib"} and "commit" in record["git"]
 
 
-def test_provenance_changes_when_a_score_file_changes(built_workdir, smoke_config, tmp_path, monkeypatch):
-    workdir = tmp_path / "w"
-    shutil.copytree(built_workdir / "results", workdir / "results")
-    monkeypatch.chdir(workdir)
-    spec = smoke_config["report"]["tables"]["table1"]
-    summaries = sorted(f for f in _score_files_behind(smoke_config) if f.endswith(".summary.csv"))
+def test_the_prov_export_is_read_by_the_prov_package(built_workdir, smoke_config):
+    """W3C PROV-JSON, loaded by the third-party `prov` package (not our code): every score file an entity
+    with its sha256, each summarize_score job an activity that used its per-image file."""
+    from prov.constants import PROV_ATTR_ACTIVITY, PROV_ATTR_ENTITY
+    from prov.model import ProvActivity, ProvDocument, ProvEntity, ProvUsage
 
-    def build():
-        return provenance.build(artifact="table1", kind="table", outputs=["results/toy/tables/table1.csv"],
-                                inputs=summaries, root="results", world="toy", config=smoke_config, spec=spec,
-                                rule="report_table")
-
-    before = build()
-    changed = "results/toy/scores/clip/sld-max/coco.csv"  # a per-image file, one level behind the summaries
-    with open(changed, "a") as handle:
-        handle.write("clip,x,0,x.png,0.5,clip:fixture,toy-clip\n")
-    after = build()
-    assert before["artifacts"][changed]["sha256"] != after["artifacts"][changed]["sha256"]
-    differing = {k for k in before["artifacts"] if before["artifacts"][k] != after["artifacts"][k]}
-    assert differing == {changed}
+    document = ProvDocument.deserialize(built_workdir / "results/toy/provenance/table1.prov.json", format="json")
+    entities = {str(e.identifier): e for e in document.get_records(ProvEntity)}
+    for key in _score_files_behind(smoke_config):
+        sha = [v for k, v in entities[f"file:{key}"].attributes if str(k) == "erasure:sha256"]
+        assert sha == [sha256_file(built_workdir / key)]
+    used = {(str(next(iter(u.get_attribute(PROV_ATTR_ACTIVITY)))), str(next(iter(u.get_attribute(PROV_ATTR_ENTITY)))))
+            for u in document.get_records(ProvUsage)}
+    summary = "results/toy/scores/target/sd/body.summary.csv"
+    assert (f"erasure:job/summarize_score/{summary}", f"file:{summary[:-12]}.csv") in used
+    assert {str(a.identifier) for a in document.get_records(ProvActivity)} >= {
+        "erasure:job/report_table/results/toy/tables/table1.csv", f"erasure:job/summarize_score/{summary}"}
 
 
-def test_lineage_prints_a_tree_with_every_summary(built_workdir, smoke_config, capsys):
+def test_lineage_prints_a_tree_with_every_score_file(built_workdir, smoke_config, capsys):
     assert lineage.main([str(built_workdir / "results/toy/tables/table1.csv")]) == 0
     out = capsys.readouterr().out
     for file in _score_files_behind(smoke_config):
         assert file in out
-    assert "├── " in out and "└── " in out and "scorer toy-oracle" in out and "slurm 424242" in out
+    assert "├── " in out and "└── " in out and "rule summarize_score" in out
+    assert "have no job record (made before jobs wrote records)" in out  # the fixtures' per-image files
     assert lineage.main([str(built_workdir / "results/toy/figures/samples-body.png"), "--depth", "1"]) == 0
     assert "images/sd/body/manifest.csv" in capsys.readouterr().out
     assert lineage.main([str(built_workdir / "results/toy/figures/nope.png")]) == 1
     assert "no provenance record" in capsys.readouterr().err
 
 
-def _local_base(root):
-    base = root / "sd-base"
-    for name, text in {"model_index.json": "{}", "unet/config.json": "{}", "vae/config.json": "{}",
-                       "unet/diffusion_pytorch_model.safetensors": "unet v1",
-                       "vae/diffusion_pytorch_model.safetensors": "vae"}.items():
-        (base / name).parent.mkdir(parents=True, exist_ok=True)
-        (base / name).write_text(text)
-    return base
+SCRATCH_SNAKEFILE = """
+rule all:
+    input: "results/w/figures/fig.png"
+
+rule make_a:
+    input: "source.txt"
+    output: "results/w/a.txt"
+    params: factor=2
+    log: "results/w/logs/make_a.log"
+    script: "shim.py"
+
+rule added:  # the rule this test adds: no provenance code names it
+    input: a="results/w/a.txt", side="side.txt"
+    output: "results/w/b.txt"
+    log: "results/w/logs/added.log"
+    script: "shim.py"
+
+rule figure:
+    input: "results/w/b.txt"
+    output: "results/w/figures/fig.png"
+    log: "results/w/logs/figure.log"
+    script: "shim.py"
+"""
+
+SCRATCH_SHIM = """
+from pathlib import Path
+
+from erasure.runtime import job
+
+with job(snakemake.log[0]):
+    text = "".join(Path(f).read_text() for f in snakemake.input)
+    for out in snakemake.output:
+        Path(out).write_text(text + snakemake.rule + "\\n")
+"""
 
 
-def test_a_local_base_model_is_pinned_by_its_weights(tmp_path):
-    """Issue 17 case 7: replacing the UNet weights of a local base changes its provenance node."""
-    base = _local_base(tmp_path)
-    config = {"world": "sd", "base_model": str(base)}
-    unet = (base / "unet/diffusion_pytorch_model.safetensors").as_posix()
+def test_a_rule_added_to_a_workflow_shows_its_inputs_in_a_downstream_figures_lineage(tmp_path, monkeypatch, capsys):
+    """Adding a rule needs no change to provenance code: a scratch workflow whose shims run in the job
+    wrapper; the figure's provenance reaches the added rule's inputs through the records alone."""
+    (tmp_path / "Snakefile").write_text(SCRATCH_SNAKEFILE)
+    (tmp_path / "shim.py").write_text(SCRATCH_SHIM)
+    (tmp_path / "source.txt").write_text("source\n")
+    (tmp_path / "side.txt").write_text("side\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SLURM_JOB_ID": "777"}
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    monkeypatch.chdir(tmp_path)
+    figure = "results/w/figures/fig.png"
+    record = provenance.build(artifact="fig", kind="figure", outputs=[figure], config={}, spec={}, rule="figure")
+    nodes = record["artifacts"]
+    assert set(nodes) == {figure, "results/w/b.txt", "results/w/a.txt", "side.txt", "source.txt"}
+    added = nodes["results/w/b.txt"]
+    assert added["rule"] == "added" and added["inputs"] == ["results/w/a.txt", "side.txt"]
+    assert added["jobs"][0]["slurm_job_ids"] == ["777"] and nodes["results/w/a.txt"]["params"] == {"factor": 2}
+    assert nodes["side.txt"]["stage"] == provenance.SOURCE and nodes["side.txt"]["sha256"] == sha256_file("side.txt")
+    assert record["summary"]["unrecorded"] == [] and record["summary"]["conflicts"] == []
 
-    def node():
-        walker = provenance.Walker(tmp_path / "results", "sd", config)
-        return walker.nodes, walker.nodes[walker.add_base_model()]
+    out = Path("results/w/provenance/fig.json")
+    provenance.write(out, record)
+    provenance.write_prov(out.with_suffix(".prov.json"), record)
+    assert lineage.main([figure]) == 0
+    tree = capsys.readouterr().out
+    assert "side.txt  [source]" in tree and "rule added" in tree and "slurm 777" in tree
+    assert lineage.main([figure, "--verify"]) == 0
+    assert "all 5 recorded sha256 match" in capsys.readouterr().out
+    Path("side.txt").write_text("edited\n")
+    assert lineage.main([figure, "--verify"]) == 1
+    assert capsys.readouterr().out.startswith("side.txt: recorded sha256")
 
-    nodes, before = node()
-    assert unet in before["inputs"] and nodes[unet]["sha256"] == sha256_file(unet)
-    (base / "unet/diffusion_pytorch_model.safetensors").write_text("unet v2")
-    nodes, after = node()
-    assert after["sha256"] != before["sha256"] and nodes[unet]["sha256"] == sha256_file(unet)
+    from prov.model import ProvDocument
 
-
-def test_a_hub_base_model_records_its_snapshot_revision_and_files(tmp_path, monkeypatch):
-    """Another instance of case 7: a hub id was recorded by id alone; now by the cached snapshot it resolves to."""
-    repo = tmp_path / "hub" / "models--CompVis--stable-diffusion-v1-4"
-    for revision in ("aaa111", "bbb222"):
-        (repo / "snapshots" / revision / "unet").mkdir(parents=True)
-        (repo / "snapshots" / revision / "model_index.json").write_text("{}")
-        (repo / "snapshots" / revision / "unet" / "diffusion_pytorch_model.safetensors").write_text(revision)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("aaa111")
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
-    config = {"world": "sd", "base_model": "CompVis/stable-diffusion-v1-4"}
-
-    def node():
-        walker = provenance.Walker(tmp_path / "results", "sd", config)
-        return walker.nodes[walker.add_base_model()]
-
-    first = node()
-    assert first["revision"] == "aaa111" and first["sha256"] and len(first["inputs"]) == 3  # refs/main + 2 files
-    (repo / "refs" / "main").write_text("bbb222")
-    second = node()
-    assert second["revision"] == "bbb222" and second["sha256"] != first["sha256"]
-
-
-def test_provenance_refuses_to_hash_a_file_that_is_not_an_input_of_its_job(built_workdir, smoke_config, monkeypatch):
-    """The invariant behind case 6: the walk may only fingerprint the provenance job's inputs."""
-    import pytest
-
-    from erasure.errors import ErasureError
-    from erasure.report.targets import provenance_inputs
-
-    monkeypatch.chdir(built_workdir)
-    spec = smoke_config["report"]["tables"]["table1"]
-    files = provenance_inputs(smoke_config, "results", "toy", "table1")
-    kwargs = dict(artifact="table1", kind="table", outputs=files["outputs"], inputs=files["inputs"], root="results",
-                  world="toy", config=smoke_config, spec=spec, rule="report_table")
-    record = provenance.build(**kwargs, upstream=files["upstream"])
-    hashed = {k for k, n in record["artifacts"].items() if n.get("sha256") and not k.startswith("base_model:")}
-    assert hashed <= set(files["outputs"] + files["inputs"] + files["upstream"])
-    assert "results/toy/scores/clip/sld-max/coco.csv" in files["upstream"]
-    missing = [f for f in files["upstream"] if f != "results/toy/scores/clip/sld-max/coco.csv"]
-    with pytest.raises(ErasureError, match="scores/clip/sld-max/coco.csv is upstream .* not an input"):
-        provenance.build(**kwargs, upstream=missing)
+    document = ProvDocument.deserialize(out.with_suffix(".prov.json"), format="json")
+    assert "file:side.txt" in {str(e.identifier) for e in document.get_records()}
 
 
-def test_a_score_of_a_sets_job_finds_that_jobs_log_and_benchmark(tmp_path):
-    """The toy world scores a set's metrics in one job (erasure.plan.set_score_jobs), logged per (method, prompt
-    set); a metric's own rule logs per (metric, method, prompt set) and wins where both exist."""
-    from erasure.report.provenance import _JobIndex
+def test_two_jobs_that_read_different_bytes_under_one_path_are_named(tmp_path, monkeypatch):
+    """A file changed between the jobs that read it: the closure keeps both digests (`conflict`)."""
+    monkeypatch.chdir(tmp_path)
+    Path("results/w").mkdir(parents=True)
+    Path("shared.txt").write_text("one")
 
-    world = tmp_path / "results" / "toy"
-    for file, text in {"logs/score/sdd@4/coco.log": "SLURM_JOB_ID=77  host=n1\n",
-                       "benchmarks/score/sdd@4/coco.tsv": "s\th:m:s\n2.5\t0:00:02\n",
-                       "logs/score/target/sdd@4/body.log": "SLURM_JOB_ID=78\n",
-                       "logs/score/sdd@4/body.log": "SLURM_JOB_ID=79\n"}.items():
-        (world / file).parent.mkdir(parents=True, exist_ok=True)
-        (world / file).write_text(text)
-    index = _JobIndex(world, tmp_path / ".snakemake" / "slurm_logs")
-    node = {"stage": "score", "wildcards": {"metric": "alignment", "method": "sdd@4", "promptset": "coco"}}
-    index.attach(node)
-    assert [(j["rule"], j["slurm_job_ids"], j["benchmark_s"]) for j in node["jobs"]] == [("score", ["77"], 2.5)]
-    own = {"stage": "score", "wildcards": {"metric": "target", "method": "sdd@4", "promptset": "body"}}
-    index.attach(own)
-    assert [j["slurm_job_ids"] for j in own["jobs"]] == [["78"]]
+    def run(rule, inputs, output):
+        step = type("Step", (), {"rule": rule, "input": inputs, "output": [output], "wildcards": {}, "params": {},
+                                 "log": []})()
+        Path(output).write_text(rule)
+        records.write_job_record(step, started=records.now())
 
-
-def test_a_summary_lists_its_own_summarize_job_and_an_old_runs_summary_its_score_job(tmp_path):
-    """Issue 32: summaries are derived by `summarize_score`; a run from before that wrote them in the score job."""
-    from erasure.report.provenance import _JobIndex
-
-    world = tmp_path / "results" / "toy"
-    for file in ("logs/score/target/sd/body.log", "logs/summarize_score/target/sd/body.log",
-                 "logs/score/target/sd/i2p.log"):
-        (world / file).parent.mkdir(parents=True, exist_ok=True)
-        (world / file).write_text("SLURM_JOB_ID=\n")
-    index = _JobIndex(world, tmp_path / ".snakemake" / "slurm_logs")
-    for promptset, rule in (("body", "summarize_score"), ("i2p", "score")):
-        summary = {"stage": "score", "path": f"results/toy/scores/target/sd/{promptset}.summary.csv",
-                   "wildcards": {"metric": "target", "method": "sd", "promptset": promptset}}
-        index.attach(summary)
-        assert [j["rule"] for j in summary["jobs"]] == [rule]
-    per_image = {"stage": "score", "path": "results/toy/scores/target/sd/body.csv",
-                 "wildcards": {"metric": "target", "method": "sd", "promptset": "body"}}
-    index.attach(per_image)
-    assert [j["rule"] for j in per_image["jobs"]] == ["score"]
+    run("first", ["shared.txt"], "results/w/a.txt")
+    Path("shared.txt").write_text("two")
+    os.utime("shared.txt", ns=(0, os.stat("shared.txt").st_mtime_ns + 10**9))
+    run("second", ["shared.txt"], "results/w/b.txt")
+    run("report", ["results/w/a.txt", "results/w/b.txt"], "results/w/t.csv")
+    nodes = provenance.closure(["results/w/t.csv"])
+    assert len(nodes["shared.txt"]["conflict"]) == 2
 
 
 def _record(tmp_path):
-    """A provenance record over three files and a folder, as `provenance.build` writes them, made now."""
+    """A provenance record over three files and a folder, as the job records hash them, made now."""
     (tmp_path / "results/toy/scores/target/sd").mkdir(parents=True)
     (tmp_path / "results/toy/reference").mkdir(parents=True)
     files = {"results/toy/scores/target/sd/body.csv": "metric,value\ntarget,0.0\n",
@@ -207,8 +192,8 @@ def _record(tmp_path):
     nodes = {}
     for key in ("results/toy/scores/target/sd/body.csv", "results/toy/scores/target/sd/body.summary.csv",
                 "results/toy/tables/table1.csv", "results/toy/reference"):
-        nodes[key] = {"path": key, "stage": "score", **provenance._fingerprint(tmp_path / key)}
-    nodes["base_model:"] = {"path": "base_model:", "stage": "base model", "sha256": "0" * 64}
+        nodes[key] = {**records.fingerprint(tmp_path / key), "path": key, "stage": "score"}
+    nodes["config/prompts/x.csv"] = {"path": "config/prompts/x.csv", "stage": "source"}  # read by no recorded job
     record = {"outputs": ["results/toy/tables/table1.csv"], "artifacts": nodes}
     out = tmp_path / "results/toy/provenance/table1.json"
     out.parent.mkdir(parents=True)

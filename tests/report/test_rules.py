@@ -49,7 +49,8 @@ def test_changing_one_plots_parameter_reruns_only_that_plot(built_workdir, tmp_p
     jobs = _planned(workdir)
     assert jobs.pop("all", None) is not None
     assert jobs == {"report_grid": ["results/toy/figures/samples-body.png"],
-                    "report_provenance": ["results/toy/provenance/samples-body.json"]}
+                    "report_provenance": ["results/toy/provenance/samples-body.json",
+                                          "results/toy/provenance/samples-body.prov.json"]}
 
 
 def test_a_changed_score_summary_reruns_its_table_and_provenance_only(built_workdir, tmp_path):
@@ -61,7 +62,8 @@ def test_a_changed_score_summary_reruns_its_table_and_provenance_only(built_work
     jobs.pop("all", None)
     assert jobs == {"report_table": ["results/toy/tables/table1.csv", "results/toy/tables/table1.md",
                                      "results/toy/tables/table1.tex"],
-                    "report_provenance": ["results/toy/provenance/table1.json"]}
+                    "report_provenance": ["results/toy/provenance/table1.json",
+                                          "results/toy/provenance/table1.prov.json"]}
 
 
 def test_a_hand_edited_per_image_score_flows_into_summary_table_frontier_and_lineage(built_workdir, tmp_path):
@@ -97,7 +99,8 @@ def test_a_hand_edited_per_image_score_flows_into_summary_table_frontier_and_lin
     assert jobs.pop("report_frontier") == ["results/toy/figures/frontier.png", "results/toy/tables/frontier.csv"]
     assert jobs.pop("report_curves") == ["results/toy/figures/training-curves.png"]
     assert sorted(jobs.pop("report_provenance")) == sorted(
-        f"results/toy/provenance/{name}.json" for name in ("table1", "frontier", "training-curves"))
+        f"results/toy/provenance/{name}{ext}" for name in ("table1", "frontier", "training-curves")
+        for ext in (".json", ".prov.json"))
     assert jobs == {}
 
     snakemake(workdir)
@@ -124,7 +127,7 @@ def test_a_hand_edited_per_image_score_flows_into_summary_table_frontier_and_lin
 def test_an_edited_shard_manifest_of_a_one_shard_set_reruns_nothing(built_workdir, tmp_path):
     """The smoke run's sets are one shard each: generate_set wrote each set's manifest from its shard manifest in
     the same job, and nothing reads the shard manifest again, so editing it reruns nothing (a set of several
-    shards: its shard manifests are provenance inputs, the test below)."""
+    shards: merge_manifest reads its shard manifests, and its job record lists them)."""
     workdir = tmp_path / "w"
     shutil.copytree(built_workdir, workdir, symlinks=True)
     shard = workdir / "results/toy/images/sega/coco/shards/0000.csv"
@@ -132,27 +135,6 @@ def test_an_edited_shard_manifest_of_a_one_shard_set_reruns_nothing(built_workdi
     jobs = _planned(workdir)
     jobs.pop("all", None)
     assert jobs == {}
-
-
-def test_provenance_hashes_the_shard_manifests_of_sets_of_several_shards(smoke_config):
-    """Sets of several shards are merged from their shard manifests: those are provenance inputs of what shows
-    the set; a set of one shard (generate_set) has none, its manifest being made from the shard's own inputs."""
-    import copy
-
-    from erasure import paths
-    from erasure.plan import n_shards
-    from erasure.report.targets import provenance_inputs
-
-    config = copy.deepcopy(smoke_config)
-    one = provenance_inputs(config, "results", "toy", "table1")["upstream"]
-    assert not [f for f in one if "/shards/" in f]
-    config["generation"]["shard_size"] = 4
-    many = provenance_inputs(config, "results", "toy", "table1")["upstream"]
-    sets = {(m, p) for f in many if (parts := f.split("/"))[2] == "images" and parts[-1] == "manifest.csv"
-            for m, p in [(parts[3], parts[4])]}
-    expected = {str(paths.shard_manifest("results", "toy", m, p, k)) for m, p in sets
-                for k in range(n_shards(config, p)) if n_shards(config, p) > 1}
-    assert expected and expected == {f for f in many if "/shards/" in f}
 
 
 def test_snakemake_report_holds_every_table_and_figure_with_a_caption(built_workdir):

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from erasure.worlds.bpe import bytes_to_unicode  # noqa: F401 - CLIP's byte alphabet, one copy
+from erasure.bpe import bytes_to_unicode  # CLIP's byte alphabet, one copy
 from erasure.worlds.toy.vocab import all_words
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"

@@ -21,7 +21,8 @@ from erasure.errors import ErasureError
 from erasure.metrics import catalog
 from erasure.metrics.images import ImageSet
 from erasure.metrics.summary import declare, refuse_non_finite
-from erasure.metrics.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, locate
+from erasure.weights import ALEXNET, CLIP_VIT_L14, INCEPTION, NUDENET, locate
+from erasure.worlds import get_world
 from erasure.worlds import scorer as world_scorer
 
 
@@ -86,7 +87,8 @@ def run_clip(images, *, reference, settings, threads, device):
     from erasure.metrics.clipscore import CLIP_HUB_ID, score_clip
 
     return score_clip(images, source=backbone(settings, "clip", os.environ.get(CLIP_VIT_L14.env) or CLIP_HUB_ID), convention=settings.get("convention", "cosine"),
-                      batch_size=int(settings.get("batch_size", 16)), world=settings.get("world"), device=device)
+                      batch_size=int(settings.get("batch_size", 16)), device=device,
+                      scores_apart=bool(settings.get("world")) and get_world(settings["world"]).scores_apart)
 
 
 def run_target(images, *, reference, settings, threads, device):
@@ -175,11 +177,49 @@ PATH_COLUMNS = ("path", "reference_path", "backbone")  # columns that name files
 
 def _relative_paths(scores: pd.DataFrame) -> pd.DataFrame:
     """Per-image rows name files relative to the working directory (or the repository), never by a machine
-    path (erasure.report.portable.relative): score files are inputs of later jobs, and results that move to
+    path (erasure.portable.relative): score files are inputs of later jobs, and results that move to
     another folder must keep their bytes."""
-    from erasure.report.portable import relative, text_columns
+    from erasure.portable import relative, text_columns
 
     for column in text_columns(scores):
         if column in PATH_COLUMNS:
             scores[column] = scores[column].map(relative)
     return scores
+
+
+def score_set(
+    manifest: Path,
+    prompts: Path,
+    metrics: dict,
+    *,
+    threads: int,
+    method: str | None = None,
+    promptset: str | None = None,
+    device: str = "cpu",
+    base_model: str | None = None,
+) -> None:
+    """Score image set `manifest` with every metric of `metrics` ({metric: (settings, reference, csv path)}),
+    reading (and verifying against the manifest's sha256) the images once; each metric's per-image file is
+    written as soon as it is scored (the score rules' work: workflow_scripts/score.py).
+
+    Raises:
+        ErasureError: an image that is not the bytes its manifest records, a metric or setting the catalog
+            does not know, a scorer's one-line error (erasure.scoring.score)."""
+    from erasure.io import atomic_path
+    from erasure.runtime import pick_device, ready, set_threads
+
+    set_threads(threads)
+    images = ImageSet.from_manifest(manifest, prompts)
+    ready()  # the scorers' own imports and backbone loads count as work here (they are per metric)
+    method = method or Path(manifest).parent.parent.name
+    promptset = promptset or Path(manifest).parent.name
+    for metric, (settings, reference, out_csv) in metrics.items():
+        ref = None
+        if reference:
+            # A paired metric's reference is another method's image set; a set's is a folder or stats file.
+            paired = catalog.get(metric).reference == catalog.PAIRED
+            ref = ImageSet.from_manifest(reference, prompts) if paired else Path(reference)
+        scores = score(metric, images, reference=ref, settings=dict(settings or {}), threads=threads,
+                        device=str(pick_device(device)), base_model=base_model)
+        with atomic_path(out_csv) as tmp:
+            scores.to_csv(tmp, index=False)

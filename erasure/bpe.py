@@ -1,4 +1,5 @@
-"""CLIP's byte-level BPE alphabet: one copy, for the toy world's tokenizer and the SD stand-ins' vocabulary."""
+"""CLIP's byte-level BPE alphabet: one copy, low in the stack, for the toy world's tokenizer and the SD stand-ins'
+vocabulary (transformers 5 no longer exports `bytes_to_unicode`)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-REPOSITORY = Path(__file__).resolve().parents[2]  # the checkout: erasure/report/portable.py
+REPOSITORY = Path(__file__).resolve().parents[1]  # the checkout: erasure/portable.py
 
 # An absolute path: "/" or "~/" at the start of the text or after a space, bracket, quote, "=" or "," (so
 # URLs, "a/b" and "results/<world>/x" are not).
