@@ -55,7 +55,7 @@ rule attack_shard:
     threads: 1 if STANDINS else int(ATTACK_RESOURCES.get("threads", job_resources("attack").threads))
     resources:
         mem_mb=int(ATTACK_RESOURCES.get("mem_mb", job_resources("attack").mem_mb)),
-        runtime=int(ATTACK_RESOURCES.get("runtime", job_resources("attack").runtime)),
+        runtime=int(ATTACK_RESOURCES["runtime"]) if "runtime" in ATTACK_RESOURCES else cost_runtime("attack"),
         gpu=gpu_resources() if ATTACK_RESOURCES.get("gpu", True) else 0,
     conda:
         "../envs/generate.yaml"

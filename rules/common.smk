@@ -2,6 +2,7 @@
 # input / params functions of the rules (kept here, out of the rule files, so those read as the DAG).
 
 from erasure import preflight, sources, worlds
+from erasure.cost import model as cost_model, table as cost_table
 from erasure.metrics import catalog
 from erasure.generate.settings import resolve_sampling
 from erasure.paths import MethodId
@@ -23,6 +24,9 @@ try:  # a report or generation entry naming something the config does not declar
     SCORES = plan.required_scores(config)
     RUNS = plan.required_runs(config)
     STAGE_TARGETS = plan.stage_targets(config, RESULTS, WORLD)  # `images`, `scores`, `attacks`, `all`
+    # the throughput table (erasure/cost/throughput.csv) for a world it models: every GPU rule's runtime request
+    COST = (cost_table.load(None, config["cluster"].get("gpu_model") or "H100") if cost_model.costed(config)
+            else None)
     if workflow.is_main_process:  # local prompt files and Q16 copy, before the first job (jobs skip it)
         preflight.check_while_planning(config, built=BUILT)
 except ErasureError as error:
@@ -47,6 +51,41 @@ def job_resources(kind):
     """The world's request for one job of `kind` (erase, generate, score): erasure.worlds.JobResources;
     a profile's set-threads / set-resources overrides it per rule."""
     return WORLD_KIND.resources[kind]
+
+
+def cost_runtime(kind):
+    """A rule's runtime request (minutes, a function of the job's wildcards): the cost model's seconds of that
+    job with its margin (erasure.cost.model.runtime_minutes) in a world the throughput table models, else the
+    world's request (erasure.worlds.JobResources; a profile's set-resources overrides either)."""
+    def generate(wildcards):
+        size = int(config["generation"]["shard_size"])
+        if COST is None:
+            return job_resources("generate").minutes(size)
+        shard = int(getattr(wildcards, "shard", 0) or 0)
+        n = min(size, plan.n_images(config, wildcards.promptset) - shard * size)
+        return cost_model.runtime_minutes(
+            cost_model.generate_seconds(config, COST, wildcards.method, wildcards.promptset, n))
+
+    def erase(wildcards):
+        if COST is None:
+            return job_resources("erase").minutes(config["runs"][wildcards.run]["iterations"])
+        return cost_model.runtime_minutes(cost_model.erase_seconds(config, COST, wildcards.run))
+
+    def edit(wildcards):
+        if COST is None:
+            return job_resources("edit").runtime
+        return cost_model.runtime_minutes(cost_model.edit_seconds(config, COST, wildcards.run))
+
+    def attack(wildcards):
+        from erasure.attacks import plan as attack_plan
+
+        size = attack_plan.shard_size(config)
+        if COST is None:
+            return job_resources("attack").runtime
+        n = min(size, int(config["prompt_sets"][wildcards.promptset]["n_prompts"]) - int(wildcards.shard) * size)
+        return cost_model.runtime_minutes(cost_model.attack_seconds(config, COST, wildcards.attack, n))
+
+    return {"generate": generate, "erase": erase, "edit": edit, "attack": attack}[kind]
 
 
 def job_threads(kind):
@@ -286,8 +325,13 @@ def metric_reference(wildcards, built):
 
 
 def score_runtime(wildcards):
-    """SLURM minutes of a score job: the world's (erasure.worlds: SD one more minute per 60 images)."""
-    return job_resources("score").minutes(plan.n_images(config, wildcards.promptset))
+    """SLURM minutes of a score job: the cost model's seconds with its margin (erasure.cost.model), else the
+    world's request (erasure.worlds)."""
+    if COST is None:
+        return job_resources("score").minutes(plan.n_images(config, wildcards.promptset))
+    seconds, _ = cost_model.score_seconds(config, COST, wildcards.metric, wildcards.method, wildcards.promptset,
+                                          job_resources("score").threads)
+    return cost_model.runtime_minutes(seconds)
 
 
 # A world with `score_sets_together` scores each image set's metrics in one job (erasure.plan.set_score_jobs);

@@ -43,7 +43,7 @@ rule edit:
     resources:
         # the world's request (erasure.worlds): toy seconds, SD v1.4 about a minute on a CPU
         mem_mb=job_resources("edit").mem_mb,
-        runtime=job_resources("edit").runtime,
+        runtime=cost_runtime("edit"),
         gpu=gpu_resources(),
     conda:
         "../envs/train.yaml"
