@@ -13,7 +13,8 @@ a per-core CPU row):
   prompt here: 1.5). PNG encoding runs on a thread pool beside the GPU (not on its path).
 - erase: C(job_start) + T(model_load) + iterations · T(train_iter_<method>).
 - edit: C(edit_closed_form) (a closed-form solve on the CPU; it holds a GPU where the rule asks one).
-- attack_shard: C(job_start) + T(model_load) + prompts · (unlearndiffatk: T(unlearndiffatk_prompt_fp32);
+- attack_shard (per method), attack_text_shard (Ring-A-Bell, per text encoder): C(job_start) + T(model_load) +
+  prompts · (unlearndiffatk: T(unlearndiffatk_prompt_fp32);
   ring-a-bell: generations · population · T(text_encoder_forward_fp32), its fitness calls).
 - score_<metric>: C(job_start) + (GPU: T(scorer_load) + n / T(rate); CPU: n / (C(rate) · threads)), n the
   set's images (FID: plus the reference's), rate: clip / harm clip_l14, fid inception, lpips lpips_alex (pairs),
@@ -210,14 +211,17 @@ def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
         if shards > 1:
             jobs.append(Job("merge_manifest", f"{image_set.method}/{image_set.promptset}", small, local=True))
 
-    for method, attack, promptset in attack_plan.jobs(config):
+    attack_gpu = gpu and bool(attack_plan.section(config).get("resources", {}).get("gpu", True))
+    shard_jobs = [("attack_shard", m, a, p) for m, a, p in attack_plan.jobs(config) if not attack_plan.text_only(config, a)]
+    shard_jobs += [("attack_text_shard", "_text-encoder-" + e, a, p) for e, a, p in attack_plan.text_jobs(config)]
+    for rule, owner, attack, promptset in shard_jobs:
         n_prompts = int(config["prompt_sets"][promptset]["n_prompts"])
         size = attack_plan.shard_size(config)
         for shard in range(attack_plan.n_attack_shards(config, promptset)):
             n = min(size, n_prompts - shard * size)
-            jobs.append(Job("attack_shard", f"{method}/{promptset}~{attack}/{shard:04d}",
-                            attack_seconds(config, table, attack, n), world.resources["attack"].threads,
-                            gpu=gpu and bool(attack_plan.section(config).get("resources", {}).get("gpu", True))))
+            jobs.append(Job(rule, f"{owner}/{promptset}~{attack}/{shard:04d}", attack_seconds(config, table, attack, n),
+                            world.resources["attack"].threads, gpu=attack_gpu))
+    for method, attack, promptset in attack_plan.jobs(config):
         jobs.append(Job("attack_merge", f"{method}/{promptset}~{attack}", small, local=True))
 
     scores = sorted(set(plan.required_scores(config)) | set(attack_plan.scores(config)))

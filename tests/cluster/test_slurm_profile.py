@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "slurm" / "config.yaml"
-GPU_RULES = {"erase", "edit", "attack_shard", "generate_shard", "generate_set", "toy_base"}  # train, edit, attack, draw
+GPU_RULES = {"erase", "edit", "attack_shard", "attack_text_shard", "generate_shard", "generate_set", "toy_base"}  # train, edit, attack, draw
 JOB_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\S+):$")
 
 needs_snakefile = pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="no Snakefile yet")
