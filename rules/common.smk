@@ -58,7 +58,7 @@ def cost_runtime(kind):
     job with its margin (erasure.cost.model.runtime_minutes) in a world the throughput table models, else the
     world's request (erasure.worlds.JobResources; a profile's set-resources overrides either)."""
     def generate(wildcards):
-        size = int(config["generation"]["shard_size"])
+        size = plan.shard_size(config, wildcards.promptset)
         if COST is None:
             return job_resources("generate").minutes(size)
         shard = int(getattr(wildcards, "shard", 0) or 0)
@@ -219,7 +219,7 @@ def generate_params(shard, depth):
         method="{method}",
         method_spec=method_spec,
         shard=shard,
-        shard_size=config["generation"]["shard_size"],
+        shard_size=lambda wildcards: plan.shard_size(config, wildcards.promptset),
         images_per_prompt=lambda wildcards: int(promptset_spec(wildcards).get("images_per_prompt", 1)),
         sampling=promptset_sampling,
         batch_size=config["generation"]["batch_size"],

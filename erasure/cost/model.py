@@ -26,6 +26,7 @@ A job's SLURM `runtime` request is its seconds · MARGIN plus SLACK_MINUTES (`ru
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping
@@ -97,6 +98,31 @@ def score_gpu(config: Mapping, metric: str) -> bool:
 
     return (bool(config.get("cluster", {}).get("score_gpus")) and get_world(config["world"]).resources["score"].gpu
             and catalog.get(metric).gpu)
+
+
+def images_in(config: Mapping, promptset: str, seconds: float) -> int:
+    """The images of `promptset` a generate job draws in `seconds` of modelled time on cluster.gpu_model with the
+    slowest method any config entry names (sld / sega: UNET_FACTOR), a multiple of generation.batch_size (at
+    least one batch). Raises ErasureError where the table does not model the config's world."""
+    from erasure.cost import table as cost_table
+    from erasure.errors import ErasureError
+
+    if not costed(config):
+        raise ErasureError(f"generation.shard_minutes: world {config['world']!r} is not in the throughput table "
+                           f"(it models {', '.join(COSTED_WORLDS)}); give generation.shard_size instead")
+    throughput = _table(str(cost_table.DEFAULT_TABLE), config.get("cluster", {}).get("gpu_model") or "H100")
+    fixed = generate_seconds(config, throughput, "", promptset, 0)
+    per_image = max(generate_seconds(config, throughput, method, promptset, 1) - fixed
+                    for method in ["", *config.get("inference_methods", {})])  # "": a fine-tuned model's
+    batch = int(config["generation"]["batch_size"])
+    return max(batch, int((seconds - fixed) / per_image) // batch * batch)
+
+
+@functools.lru_cache(maxsize=4)
+def _table(path: str, gpu: str):
+    from erasure.cost import table as cost_table
+
+    return cost_table.load(path, gpu)
 
 
 # -- per job -------------------------------------------------------------------------------------------------
@@ -198,9 +224,9 @@ def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
         else:
             jobs.append(Job("erase", run, erase_seconds(config, table, run), world.resources["erase"].threads, gpu=gpu))
 
-    shard_size = int(config["generation"]["shard_size"])
     threads = world.resources["generate"].threads
     for image_set in sorted(image_sets + attacked):
+        shard_size = plan.shard_size(config, image_set.promptset)
         total = plan.n_images(config, image_set.promptset)
         shards = plan.n_shards(config, image_set.promptset)
         for shard in range(shards):

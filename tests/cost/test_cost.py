@@ -154,7 +154,36 @@ def test_paper_jobs_and_runtimes_are_the_dags(tmp_path):
         runtime = re.search(r"runtime=(\d+)", block)
         if wildcards and runtime:
             requested[(rule, wildcards[1])] = int(runtime[1])
-    shard = requested[("generate_shard", "world=sd, method=sld-max, promptset=coco30k, shard=0003")]
-    assert shard == model.runtime_minutes(model.generate_seconds(config, throughput, "sld-max", "coco30k", 1000))
+    from erasure import plan
+
+    size = plan.shard_size(config, "coco30k")  # generation.shard_minutes: from the model
+    last = plan.n_shards(config, "coco30k") - 1
+    shard = requested[("generate_shard", f"world=sd, method=sld-max, promptset=coco30k, shard={last:04d}")]
+    n = 30_000 - last * size
+    assert shard == model.runtime_minutes(model.generate_seconds(config, throughput, "sld-max", "coco30k", n))
+    # the slowest method's full shard fits its minutes (its request: 1.5x + 10 min)
+    full = model.generate_seconds(config, throughput, "sld-max", "coco30k", size)
+    assert full <= 60 * config["generation"]["shard_minutes"] < full + 60 * config["generation"]["batch_size"]
     erase = requested[("erase", "world=sd, run=esd-u-nudity")]
     assert erase == model.runtime_minutes(model.erase_seconds(config, throughput, "esd-u-nudity"))
+
+
+def test_shard_minutes_choose_each_sets_shard_size(tmp_path):
+    """Instance: the small config at 1 modelled minute; another: a prompt set with twice the steps gets about half
+    the images. Without shard_minutes, shard_size as given."""
+    from erasure import plan
+
+    config = small_config()
+    assert plan.shard_size(config, "body") == 4
+    config["generation"]["shard_minutes"] = 1
+    throughput = table.load()
+    size = plan.shard_size(config, "body")
+    assert size % 2 == 0 and size >= 2
+    # sld-max (1.5x) is the slowest method named: its shard of `size` images fits in 60 s, two batches more do not
+    assert model.generate_seconds(config, throughput, "sld-max", "body", size) <= 60
+    assert model.generate_seconds(config, throughput, "sld-max", "body", size + 2) > 60
+    config["prompt_sets"]["body"]["sampling"] = {"steps": 20}
+    assert plan.shard_size(config, "body") < size
+    config["world"] = "toy"
+    with pytest.raises(ErasureError, match="generation.shard_minutes: world 'toy' is not in the throughput table"):
+        plan.shard_size(config, "body")
