@@ -10,6 +10,7 @@ from erasure.prompts.kinds import source_file_kind
 from erasure.prompts.paths import prompt_source
 from erasure.prompts.kinds import table_spec
 
+import os
 import re
 from types import SimpleNamespace as Namespace
 
@@ -98,10 +99,18 @@ def gpu_resources():
     return 1 if config["cluster"]["gpus"] else 0
 
 
-def score_gpu_resources():
-    """Opt-in (cluster.score_gpus): one GPU for SD's torch-backbone score jobs. On CPU, CLIP ViT-L/14 and
-    Inception take 1-2 s an image per thread (bench/results/cpu.json): hours per COCO-30k set."""
-    return int(bool(config["cluster"]["score_gpus"]) and job_resources("score").gpu)
+def score_gpu_resources(metrics):
+    """One GPU for a score job of SD's torch-backbone `metrics` where the cluster has GPUs (cluster.score_gpus,
+    default cluster.gpus; erasure.cost.model.score_gpu, which the cost model reads too). On CPU, CLIP ViT-L/14
+    and Inception take 1-2 s an image per thread (bench/results/cpu.json): hours per COCO-30k set."""
+    return int(any(cost_model.score_gpu(config, metric) for metric in metrics))
+
+
+def cpu_partition(wildcards):
+    """The SLURM partition of a job that asks no GPU: $SLURM_CPU_PARTITION, else the cluster's default ("");
+    never $SLURM_PARTITION (the GPU jobs', slurm/config.yaml), so CPU work does not queue for GPU nodes. Set
+    on every rule without a GPU by the Snakefile (its last lines); a profile's set-resources overrides it."""
+    return os.environ.get("SLURM_CPU_PARTITION", "")
 
 
 def base_model_input():

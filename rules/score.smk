@@ -33,7 +33,7 @@ for _spec in catalog.METRICS.values():
         resources:
             mem_mb=job_resources("score").mem_mb,
             runtime=score_runtime,
-            gpu=score_gpu_resources() if _spec.gpu else 0,
+            gpu=score_gpu_resources([_spec.name]),
         conda:
             f"../envs/{_spec.env}.yaml"
         script:
@@ -69,7 +69,7 @@ for _job in SCORE_SET_JOBS:
         resources:
             mem_mb=job_resources("score").mem_mb,
             runtime=score_runtime,
-            gpu=score_gpu_resources() if any(catalog.get(m).gpu for m in _job.metrics) else 0,
+            gpu=score_gpu_resources(_job.metrics),
         conda:
             f"../envs/{_job.env}.yaml"
         script:

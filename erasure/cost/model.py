@@ -12,7 +12,7 @@ a per-core CPU row):
   prompt and safety concept; sega: (2 + editing prompts) / 2, SemanticStableDiffusionPipeline, one editing
   prompt here: 1.5). PNG encoding runs on a thread pool beside the GPU (not on its path).
 - erase: C(job_start) + T(model_load) + iterations · T(train_iter_<method>).
-- edit: C(edit_closed_form) (a closed-form solve on the CPU; it holds a GPU where the rule asks one).
+- edit: C(edit_closed_form) (a closed-form solve on the CPU, no GPU held).
 - attack_shard (per method), attack_text_shard (Ring-A-Bell, per text encoder): C(job_start) + T(model_load) +
   prompts · (unlearndiffatk: T(unlearndiffatk_prompt_fp32);
   ring-a-bell: generations · population · T(text_encoder_forward_fp32), its fitness calls).
@@ -91,13 +91,15 @@ def gpus(config: Mapping) -> bool:
 
 
 def score_gpu(config: Mapping, metric: str) -> bool:
-    """Whether a score job of `metric` asks for a GPU: cluster.score_gpus, a world whose score jobs may take one,
-    a metric with a torch backbone (erasure.metrics.catalog)."""
+    """Whether a score job of `metric` asks for a GPU: cluster.score_gpus (unset: cluster.gpus), a world whose
+    score jobs may take one (not the toy's), a metric with a torch backbone (erasure.metrics.catalog)."""
     from erasure.metrics import catalog
     from erasure.worlds import get_world
 
-    return (bool(config.get("cluster", {}).get("score_gpus")) and get_world(config["world"]).resources["score"].gpu
-            and catalog.get(metric).gpu)
+    cluster = config.get("cluster", {})
+    wanted = cluster.get("score_gpus")
+    wanted = cluster.get("gpus") if wanted is None else wanted  # default: GPUs wherever the cluster has them
+    return bool(wanted) and get_world(config["world"]).resources["score"].gpu and catalog.get(metric).gpu
 
 
 def images_in(config: Mapping, promptset: str, seconds: float) -> int:
@@ -220,7 +222,7 @@ def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
     for run in plan.required_runs(config):
         spec = specs.get(config["runs"][run]["method"])
         if spec.kind == specs.CLOSED_FORM:
-            jobs.append(Job("edit", run, edit_seconds(config, table, run), gpu=gpu))
+            jobs.append(Job("edit", run, edit_seconds(config, table, run)))  # rules/edit.smk: no GPU
         else:
             jobs.append(Job("erase", run, erase_seconds(config, table, run), world.resources["erase"].threads, gpu=gpu))
 
