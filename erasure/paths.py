@@ -128,6 +128,12 @@ def attack_shard(root, world: str, method: str, attacked: str, shard: int | str)
     return attack_dir(root, world, method, attacked) / "shards" / f"{name}.csv"
 
 
+def fid_reference_stats(root, world: str, key: str) -> Path:
+    """FID's reference statistics (Inception mean / covariance of a reference folder), computed once
+    (rules/score.smk: fid_reference) and read by every FID job; `.provenance.json` beside it."""
+    return world_dir(root, world) / "reference" / "fid" / f"{key}.npz"
+
+
 def text_attack_shard(root, world: str, encoder: str, attacked: str, shard: int | str) -> Path:
     """A shard of a text-encoder-only attack (Ring-A-Bell): computed once per (prompt set, text encoder) and
     shared by every method with that text encoder (erasure.attacks.plan.text_encoder); `_text-encoder-*`

@@ -262,16 +262,22 @@ def image_targets():
 
 
 def score_inputs(wildcards):
+    settings = metric_settings(wildcards)
+    stats_key = fid_reference_key(wildcards.metric, settings)
+    if stats_key:  # the folder is the fid_reference job's input; this job reads its statistics
+        settings = {k: v for k, v in settings.items() if k != "reference"}
     inputs = {
         "manifest": pattern(paths.manifest, wildcards.method, wildcards.promptset).format(world=wildcards.world),
         "prompts": prompt_table_input(wildcards),
         # a world's own scorers' backbones (e.g. an oracle, a small CLIP) are parts of its base; SD's never read SD
         "base": base_model_input() if WORLD_KIND.scorers_read_base else [],
-        "sources": [str(f) for f in sources.metric_files(wildcards.metric, metric_settings(wildcards), config["world"],
+        "sources": [str(f) for f in sources.metric_files(wildcards.metric, settings, config["world"],
                                                          paths.listings(RESULTS, wildcards.world), BUILT)],
     }
     spec = catalog.get(wildcards.metric)
-    if spec.reference == catalog.PAIRED:
+    if stats_key:
+        inputs["reference"] = str(paths.fid_reference_stats(RESULTS, wildcards.world, stats_key))
+    elif spec.reference == catalog.PAIRED:
         reference = plan.reference_method(config)
         inputs["reference"] = pattern(paths.manifest, reference, wildcards.promptset).format(world=wildcards.world)
     elif spec.reference_from_world:  # rendered by the world's own rule
@@ -279,6 +285,36 @@ def score_inputs(wildcards):
     elif catalog.needs_q16(wildcards.metric):
         inputs["q16"] = q16_prompts_path(wildcards.world)
     return inputs
+
+
+def fid_reference_key(metric, settings):
+    """The name of a set-level metric's reference statistics computed by the fid_reference rule: for a
+    reference given as an image folder (not an .npz, not one the DAG builds), `{folder name}-{digest of the
+    folder path and the Inception settings}`; None otherwise (the job reads the reference as given)."""
+    import hashlib
+    import json
+
+    spec = catalog.get(metric)
+    reference = settings.get("reference")
+    if (spec.reference != catalog.SET or spec.reference_from_world or not reference
+            or str(reference).endswith(".npz") or sources.built_root(reference, BUILT)):
+        return None
+    identity = {"folder": str(sources.dag_path(reference)), "inception": settings.get("inception"),
+                "inception_sha256": settings.get("inception_sha256")}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    name = re.sub(r"[^a-z0-9]+", "-", Path(str(reference)).name.lower()).strip("-") or "reference"
+    return f"{name}-{digest}"
+
+
+def fid_references():
+    """{key: metric settings} of every reference the plan's set-level scores compute statistics of."""
+    found = {}
+    for metric, method, promptset in SCORES:
+        settings = metric_settings(Namespace(metric=metric, promptset=promptset))
+        key = fid_reference_key(metric, settings)
+        if key:
+            found[key] = settings
+    return found
 
 
 def metric_settings(wildcards):

@@ -79,6 +79,42 @@ for _job in SCORE_SET_JOBS:
         workflow.ruleorder(_job.rule, catalog.get(_metric).rule)
 
 
+FID_REFERENCES = fid_references()  # {key: settings}: each reference folder's statistics, computed once
+
+
+rule fid_reference:
+    """FID's reference statistics (Inception mean / covariance of a reference image folder, e.g. COCO val2014's
+    40,504 images), computed once with provenance (.provenance.json): an input of every FID job that names the
+    folder, instead of each job extracting the same features (erasure.metrics.fid.write_reference_statistics)."""
+    input:
+        sources=lambda wc: [str(f) for f in sources.metric_files("fid", FID_REFERENCES[wc.key], config["world"],
+                                                                 paths.listings(RESULTS, wc.world), BUILT)],
+        preflight=preflight_gate_input(),
+    output:
+        stats=pattern(paths.fid_reference_stats, "{key}"),
+    wildcard_constraints:
+        key=one_of(FID_REFERENCES) if FID_REFERENCES else "(?!)",
+    params:
+        folder=lambda wc: str(sources.dag_path(FID_REFERENCES[wc.key]["reference"])),
+        inception=lambda wc: FID_REFERENCES[wc.key].get("inception"),
+        inception_sha256=lambda wc: FID_REFERENCES[wc.key].get("inception_sha256"),
+        batch_size=lambda wc: int(FID_REFERENCES[wc.key].get("batch_size", 32)),
+        device=config["device"],
+    log:
+        log_path("fid_reference", "{key}"),
+    benchmark:
+        benchmark_path("fid_reference", "{key}")
+    threads: job_threads("score")
+    resources:
+        mem_mb=job_resources("score").mem_mb,
+        runtime=lambda wc: cost_model.runtime_minutes(cost_model.fid_reference_seconds(config, COST, FID_REFERENCES[wc.key], job_resources("score").threads)) if COST else job_resources("score").minutes(cost_model.COCO_VAL2014),
+        gpu=score_gpu_resources(["fid"]),
+    conda:
+        "../envs/score-clip.yaml"
+    script:
+        "../workflow_scripts/fid_reference.py"
+
+
 rule scores:
     """Target: stop after scoring: every job of `all` up to its scores, no report (erasure.plan.stage_targets)."""
     input:

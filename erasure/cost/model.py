@@ -17,8 +17,9 @@ a per-core CPU row):
   prompts · (unlearndiffatk: T(unlearndiffatk_prompt_fp32);
   ring-a-bell: generations · population · T(text_encoder_forward_fp32), its fitness calls).
 - score_<metric>: C(job_start) + (GPU: T(scorer_load) + n / T(rate); CPU: n / (C(rate) · threads)), n the
-  set's images (FID: plus the reference's), rate: clip / harm clip_l14, fid inception, lpips lpips_alex (pairs),
+  set's images, rate: clip / harm clip_l14, fid inception, lpips lpips_alex (pairs),
   nude / nude-mace nudenet (always CPU).
+- fid_reference: the same with n the reference folder's images (COCO val2014: 40,504), once per folder.
 - every other job: C(small_job) on one core (prompt tables, manifest merges, summaries, report items).
 
 A job's SLURM `runtime` request is its seconds · MARGIN plus SLACK_MINUTES (`runtime_minutes`).
@@ -168,7 +169,7 @@ def score_seconds(config: Mapping, table: Throughput, metric: str, method: str, 
     """(seconds, holds a GPU) of one score job."""
     from erasure.plan import n_images
 
-    n = n_images(config, promptset) + (reference_images(config, promptset) if metric == "fid" else 0)
+    n = n_images(config, promptset)  # FID's reference: its own job (fid_reference_seconds), read as statistics
     op = SCORER_OPS.get(metric)
     if op is None:
         return table.cpu("small_job"), False
@@ -178,12 +179,24 @@ def score_seconds(config: Mapping, table: Throughput, metric: str, method: str, 
     return table.cpu("job_start") + n / (table.cpu(op) * max(1, threads)), False
 
 
-def reference_images(config: Mapping, promptset: str) -> int:
-    """Images of FID's reference: a local folder's count, 0 for statistics (.npz), else COCO val2014's."""
+def fid_settings(config: Mapping, promptset: str) -> dict:
     from erasure.plan import base_promptset
 
     settings = dict(config.get("metrics", {}).get("fid", {}))
     settings.update(config["prompt_sets"][base_promptset(promptset)].get("metric_settings", {}).get("fid", {}))
+    return settings
+
+
+def fid_reference_seconds(config: Mapping, table: Throughput, settings: Mapping, threads: int) -> float:
+    """One fid_reference job: the reference folder's Inception features, on the GPU where FID jobs take one."""
+    n = reference_images(settings)
+    if score_gpu(config, "fid"):
+        return table.cpu("job_start") + table.get("scorer_load") + n / table.get("inception")
+    return table.cpu("job_start") + n / (table.cpu("inception") * max(1, threads))
+
+
+def reference_images(settings: Mapping) -> int:
+    """Images of FID's reference: a local folder's count, 0 for statistics (.npz), else COCO val2014's."""
     reference = settings.get("reference")
     if not reference or str(reference).endswith(".npz"):
         return 0
@@ -260,6 +273,12 @@ def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
         seconds, on_gpu = score_seconds(config, table, metric, method, promptset, threads)
         jobs.append(Job(catalog.get(metric).rule, f"{method}/{promptset}", seconds, 1 if on_gpu else threads,
                         gpu=on_gpu))
+    references = {str(fid_settings(config, p).get("reference")): fid_settings(config, p)
+                  for metric, _, p in scores if metric == "fid" and reference_images(fid_settings(config, p))}
+    for reference, settings in sorted(references.items()):
+        on_gpu = score_gpu(config, "fid")
+        jobs.append(Job("fid_reference", reference, fid_reference_seconds(config, table, settings, threads),
+                        1 if on_gpu else threads, gpu=on_gpu))
     # summaries of the plan's scores (Table 3 reads the attacked sets' per-image files itself)
     jobs += [Job("summarize_score", "/".join(t), small, local=True) for t in plan.required_scores(config)]
 

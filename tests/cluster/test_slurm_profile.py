@@ -16,7 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "slurm" / "config.yaml"
 GPU_RULES = {"erase", "attack_shard", "attack_text_shard", "generate_shard", "generate_set", "toy_base"}  # train, attack, draw (edit: a CPU solve)
-TORCH_SCORE_RULES = {"score_harm", "score_clip", "score_fid", "score_lpips"}  # SD's torch-backbone metrics
+TORCH_SCORE_RULES = {"score_harm", "score_clip", "score_fid", "score_lpips", "fid_reference"}  # SD's torch scorers
 JOB_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\S+):$")
 
 needs_snakefile = pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="no Snakefile yet")
