@@ -88,7 +88,7 @@ def build_methods(args, device, dtype):
         methods.append((name, MethodPipeline(name, "finetuned", pipe)))
         prompts = TOY_PROMPTS
     else:
-        steps, guidance, scheduler = args.steps, 7.5, "ddim"
+        steps, guidance, scheduler = args.steps, 7.5, args.scheduler
         base = M.random_pipeline(args.arch, latent=args.latent, device="cpu", dtype=torch.float32)
         label = (f"{'SD v1.4' if args.arch == 'sd14' else 'tiny SD-architecture (code path only)'} pipeline, "
                  f"random weights, {args.latent * 8} px")
@@ -164,6 +164,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="fp32")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=25, help="sd world (toy: the config's)")
+    parser.add_argument("--scheduler", default="ddim", help="sd world: erasure.generate.settings.SCHEDULERS "
+                        "(config/paper.yaml samples with pndm; toy: the config's)")
     parser.add_argument("--only", action="append", help="method name or kind to time (repeatable)")
     parser.add_argument("--variants", action="store_true", help="sd: also time GPU options on `sd`")
     parser.add_argument("--compile", action="store_true", help="with --variants: also torch.compile")
