@@ -306,6 +306,14 @@ def fid_reference_key(metric, settings):
     return f"{name}-{digest}"
 
 
+def fid_reference_runtime(wildcards):
+    """SLURM minutes of a fid_reference job: the cost model's, else the world's score request for COCO's size."""
+    if COST is None:
+        return job_resources("score").minutes(cost_model.COCO_VAL2014)
+    return cost_model.runtime_minutes(cost_model.fid_reference_seconds(
+        config, COST, fid_references()[wildcards.key], job_resources("score").threads))
+
+
 def fid_references():
     """{key: metric settings} of every reference the plan's set-level scores compute statistics of."""
     found = {}

@@ -107,7 +107,7 @@ rule fid_reference:
     threads: job_threads("score")
     resources:
         mem_mb=job_resources("score").mem_mb,
-        runtime=lambda wc: cost_model.runtime_minutes(cost_model.fid_reference_seconds(config, COST, FID_REFERENCES[wc.key], job_resources("score").threads)) if COST else job_resources("score").minutes(cost_model.COCO_VAL2014),
+        runtime=fid_reference_runtime,
         gpu=score_gpu_resources(["fid"]),
     conda:
         "../envs/score-clip.yaml"

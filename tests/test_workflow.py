@@ -121,7 +121,7 @@ def job_stage(rule: str, outputs: str) -> int:
         return 3
     if rule.startswith("attack_") or "~" in outputs:
         return 2
-    if rule.startswith("score_") or rule in ("summarize_score", "toy_reference"):
+    if rule.startswith("score_") or rule in ("summarize_score", "toy_reference", "fid_reference"):
         return 1
     return 0
 
