@@ -79,8 +79,8 @@ rule all:
         report_targets(),
 
 
-# Every rule that asks no GPU goes to the CPU partition ($SLURM_CPU_PARTITION, else the cluster's default), never
-# to $SLURM_PARTITION, the GPU jobs' (rules/common.smk: cpu_partition; slurm/config.yaml).
+# Every rule that asks no GPU goes to the CPU partition ($SLURM_CPU_PARTITION; unset: the cluster's default where
+# the config has GPU jobs, never $SLURM_PARTITION, the GPU jobs'; rules/common.smk: cpu_partition).
 # A rule's resources start from default-resources (the profile's slurm_partition among them); a profile's
 # set-resources for the rule still wins.
 _SET_RESOURCES = workflow.resource_settings.overwrite_resources or {}

@@ -107,10 +107,14 @@ def score_gpu_resources(metrics):
 
 
 def cpu_partition(wildcards):
-    """The SLURM partition of a job that asks no GPU: $SLURM_CPU_PARTITION, else the cluster's default ("");
-    never $SLURM_PARTITION (the GPU jobs', slurm/config.yaml), so CPU work does not queue for GPU nodes. Set
-    on every rule without a GPU by the Snakefile (its last lines); a profile's set-resources overrides it."""
-    return os.environ.get("SLURM_CPU_PARTITION", "")
+    """The SLURM partition of a job that asks no GPU: $SLURM_CPU_PARTITION; unset, the cluster's default ("")
+    where the config has GPU jobs (cluster.gpus: $SLURM_PARTITION then names the GPU jobs' partition, and CPU
+    work must not queue for GPU nodes), else $SLURM_PARTITION (no job asks a GPU: it is every job's partition,
+    as before). Set on every rule without a GPU by the Snakefile (its last lines); set-resources overrides it."""
+    chosen = os.environ.get("SLURM_CPU_PARTITION", "")
+    if chosen:
+        return chosen
+    return "" if config["cluster"]["gpus"] else os.environ.get("SLURM_PARTITION", "")
 
 
 def base_model_input():

@@ -116,3 +116,16 @@ def test_score_gpus_false_keeps_the_neural_sd_scorers_on_cpu(tmp_path):
     jobs = dry_run("--configfile", "config/paper.yaml", str(overlay), env={"SLURM_PARTITION": ""})
     with_gpu = {rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)}
     assert with_gpu == GPU_RULES & set(jobs)
+
+
+@needs_snakefile
+def test_cpu_jobs_never_default_to_the_gpu_partition():
+    """SLURM_CPU_PARTITION unset: where the config has GPU jobs, the CPU jobs go to the cluster's default
+    partition, not SLURM_PARTITION's GPU nodes; where it has none, SLURM_PARTITION is every job's, as before."""
+    env = {"SLURM_PARTITION": "gpu-part", "SLURM_CPU_PARTITION": ""}
+    paper = dry_run("--configfile", "config/paper.yaml", env=env)
+    for rule in ("score_nude", "edit", "prompts", "report_table"):
+        assert all(r.get("slurm_partition") == "" for r in paper[rule]), rule
+    assert all(r.get("slurm_partition") == "gpu-part" for r in paper["generate_shard"])
+    smoke = dry_run("--configfile", "config/smoke.yaml", env={"SLURM_PARTITION": "only", "SLURM_CPU_PARTITION": ""})
+    assert all(r.get("slurm_partition") == "only" for js in smoke.values() for r in js if r)
