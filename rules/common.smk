@@ -293,15 +293,15 @@ def score_inputs(wildcards):
 
 def fid_reference_key(metric, settings):
     """The name of a set-level metric's reference statistics computed by the fid_reference rule: for a
-    reference given as an image folder (not an .npz, not one the DAG builds), `{folder name}-{digest of the
-    folder path and the Inception settings}`; None otherwise (the job reads the reference as given)."""
+    reference given as an image folder (not an .npz; a folder the DAG builds, e.g. the stand-ins', too),
+    `{folder name}-{digest of the folder path and the Inception settings}`; None otherwise (the job reads the
+    reference as given)."""
     import hashlib
     import json
 
     spec = catalog.get(metric)
     reference = settings.get("reference")
-    if (spec.reference != catalog.SET or spec.reference_from_world or not reference
-            or str(reference).endswith(".npz") or sources.built_root(reference, BUILT)):
+    if spec.reference != catalog.SET or spec.reference_from_world or not reference or str(reference).endswith(".npz"):
         return None
     identity = {"folder": str(sources.dag_path(reference)), "inception": settings.get("inception"),
                 "inception_sha256": settings.get("inception_sha256")}
