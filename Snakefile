@@ -77,3 +77,13 @@ rule all:
     default_target: True
     input:
         report_targets(),
+
+
+# Every rule that asks no GPU goes to the CPU partition ($SLURM_CPU_PARTITION; unset: the cluster's default where
+# the config has GPU jobs, never $SLURM_PARTITION, the GPU jobs'; rules/common.smk: cpu_partition).
+# A rule's resources start from default-resources (the profile's slurm_partition among them); a profile's
+# set-resources for the rule still wins.
+_SET_RESOURCES = workflow.resource_settings.overwrite_resources or {}
+for _rule in workflow.rules:
+    if not _rule.resources.get("gpu").raw and "slurm_partition" not in _SET_RESOURCES.get(_rule.name, {}):
+        _rule.resources["slurm_partition"] = cpu_partition

@@ -92,7 +92,7 @@ def build_methods(args, device, dtype):
         methods.append((name, MethodPipeline(name, "finetuned", pipe)))
         prompts = TOY_PROMPTS
     else:
-        steps, guidance, scheduler = args.steps, 7.5, "ddim"
+        steps, guidance, scheduler = args.steps, 7.5, "ddim"  # --sampler times others (paper.yaml: pndm)
         base = M.random_pipeline(args.arch, latent=args.latent, device="cpu", dtype=torch.float32)
         label = (f"{'SD v1.4' if args.arch == 'sd14' else 'tiny SD-architecture (code path only)'} pipeline, "
                  f"random weights, {args.latent * 8} px")

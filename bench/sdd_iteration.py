@@ -41,7 +41,7 @@ import _common as C  # noqa: E402
 import _models as M  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-FLAGS = ("classic-attn", "split-cfg", "channels-last", "compile", "ckpt", "frozen16", "adam8bit")
+FLAGS = ("classic-attn", "split-cfg", "channels-last", "compile", "ckpt", "frozen16", "adam8bit", "tf32")
 
 
 def parse_variant(text: str) -> dict:
@@ -60,6 +60,8 @@ def parse_variant(text: str) -> dict:
 
 
 def autocast(device: torch.device, opts: dict):
+    # tf32: fp32 weights and activations, matmuls and convolutions on TF32 tensor cores (a no-op off Ampere+)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(opts.get("tf32"))
     if opts["dtype"] == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=DTYPES[opts["dtype"]])

@@ -200,3 +200,22 @@ def built_root(value: str | os.PathLike | None, built: Sequence[Path] = ()) -> P
         if path == root or root in path.parents:
             return root
     return None
+
+
+def cached_sha256(path: str | os.PathLike, cache: str | os.PathLike) -> str:
+    """sha256 of `path`, kept in `cache`/{sha1 of the resolved path}.json with the size and mtime (ns) hashed:
+    a later call whose file has that size and mtime reads the digest instead of the file (as Snakemake trusts
+    mtime for inputs over 1 MB). One small file per path, written atomically: concurrent jobs race harmlessly."""
+    real = Path(path).resolve()
+    stat = real.stat()
+    entry = Path(cache) / f"{hashlib.sha1(str(real).encode()).hexdigest()}.json"
+    try:
+        record = json.loads(entry.read_text())
+        if record["size"] == stat.st_size and record["mtime_ns"] == stat.st_mtime_ns and record["path"] == str(real):
+            return str(record["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = sha256_file(real)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(entry, {"path": str(real), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest})
+    return digest

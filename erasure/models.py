@@ -56,6 +56,30 @@ def load_base_pipeline(
     return pipe.to(device)
 
 
+def load_text_encoder(source: str, *, results_root: str | Path = "results", device: str | torch.device = "cpu",
+                      dtype: torch.dtype = torch.float32):
+    """(tokenizer, text encoder) of the base `source` alone, as `load_base_pipeline` loads them (its
+    `tokenizer` and `text_encoder` folders: transformers' CLIPTokenizer and CLIPTextModel), for what reads
+    nothing else (Ring-A-Bell: erasure.attacks.ringabell). The encoder is in eval mode on `device`."""
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    resolved = resolve_base_source(source, results_root)
+    if Path(resolved).is_dir():
+        try:
+            tokenizer = CLIPTokenizer.from_pretrained(resolved, subfolder="tokenizer", local_files_only=True)
+            encoder = CLIPTextModel.from_pretrained(resolved, subfolder="text_encoder", local_files_only=True,
+                                                    dtype=dtype)
+        except LOAD_ERRORS as exc:
+            _name_bad_weights(resolved)
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise ErasureError(f"base_model {resolved}: no loadable tokenizer / text_encoder ({reason}); "
+                               f"{SD_HELP}") from None
+    else:
+        tokenizer = _from_hub(CLIPTokenizer, resolved, {"subfolder": "tokenizer"})
+        encoder = _from_hub(CLIPTextModel, resolved, {"subfolder": "text_encoder", "dtype": dtype})
+    return tokenizer, encoder.to(device).eval()
+
+
 def _name_bad_weights(directory: str | Path) -> None:
     """transformers raises a bare SafetensorError ("invalid header length") on a truncated text encoder and
     diffusers an OSError quoting a clipped path: find the file whose header fails and name it."""

@@ -176,6 +176,20 @@ def attack_shard(root, world: str, method: str, attacked: str, shard: int | str)
     return attack_dir(root, world, method, attacked) / "shards" / f"{name}.csv"
 
 
+def fid_reference_stats(root, world: str, key: str) -> Path:
+    """FID's reference statistics (Inception mean / covariance of a reference folder), computed once
+    (rules/score.smk: fid_reference) and read by every FID job; `.provenance.json` beside it."""
+    return world_dir(root, world) / "reference" / "fid" / f"{key}.npz"
+
+
+def text_attack_shard(root, world: str, encoder: str, attacked: str, shard: int | str) -> Path:
+    """A shard of a text-encoder-only attack (Ring-A-Bell): computed once per (prompt set, text encoder) and
+    shared by every method with that text encoder (erasure.attacks.plan.text_encoder); `_text-encoder-*`
+    cannot be a method's folder (method names start with a letter or digit)."""
+    name = shard if isinstance(shard, str) else f"{shard:04d}"
+    return world_dir(root, world) / "attacks" / f"_text-encoder-{encoder}" / attacked / "shards" / f"{name}.csv"
+
+
 def adversarial_prompts(root, world: str, method: str, attacked: str) -> Path:
     """The shareable adversarial prompts CSV (+ `adversarial.provenance.json`)."""
     return attack_dir(root, world, method, attacked) / "adversarial.csv"

@@ -271,8 +271,21 @@ def n_images(config: Mapping, promptset: str) -> int:
     return int(spec["n_prompts"]) * int(spec.get("images_per_prompt", 1))
 
 
+def shard_size(config: Mapping, promptset: str) -> int:
+    """Images per generate job of a prompt set (or its attacked copy): `generation.shard_size`, or with
+    `generation.shard_minutes` as many as the set's slowest method draws in that many modelled minutes on
+    `cluster.gpu_model` (erasure.cost.model.images_in: fewer, longer jobs, each within a stated wall time).
+    The images do not depend on it (per-image latents), only which job draws them."""
+    minutes = config["generation"].get("shard_minutes")
+    if not minutes:
+        return int(config["generation"]["shard_size"])
+    from erasure.cost.model import images_in
+
+    return images_in(config, base_promptset(promptset), 60 * float(minutes))
+
+
 def n_shards(config: Mapping, promptset: str) -> int:
-    return max(1, math.ceil(n_images(config, promptset) / int(config["generation"]["shard_size"])))
+    return max(1, math.ceil(n_images(config, promptset) / shard_size(config, promptset)))
 
 
 def _check_known(config: Mapping, sets: Iterable[ImageSet], where: str = "report") -> None:

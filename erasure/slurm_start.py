@@ -40,6 +40,7 @@ from erasure.slurm_states import FAILURE_STATES, base_state
 
 ORPHANS_ENV = "ERASURE_SLURM_ORPHANS"  # unset: refuse; "ignore": submit anyway
 PARTITION_ENV = "SLURM_PARTITION"  # read by slurm/config.yaml's default-resources: slurm_partition
+CPU_PARTITION_ENV = "SLURM_CPU_PARTITION"  # the partition of every rule without a GPU (the Snakefile's last lines)
 SHOWN = 6  # jobs named in the one line; the rest are counted (every id is in the scancel command)
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
@@ -141,18 +142,21 @@ def check_partitions(jobs: Iterable[PlannedJob], env: Mapping[str, str] = os.env
     missing = [p for p in wanted if p not in names]
     if not missing:
         return
-    from_env = {p.strip() for p in env.get(PARTITION_ENV, "").split(",") if p.strip()}
+    from_env = {p.strip(): name for name in (CPU_PARTITION_ENV, PARTITION_ENV)
+                for p in env.get(name, "").split(",") if p.strip()}
     what = []
     for p in missing:
         if p in from_env:
-            what.append(f"'{p}' (from {PARTITION_ENV}={env[PARTITION_ENV]} in the environment: "
-                        "the profile's slurm_partition)")
+            name = from_env[p]
+            role = "the profile's slurm_partition" if name == PARTITION_ENV else "the partition of jobs without a GPU"
+            what.append(f"'{p}' (from {name}={env[name]} in the environment: {role})")
         else:
             rules = wanted[p]
             shown = ", ".join(rules[:3]) + (f" and {len(rules) - 3} more" if len(rules) > 3 else "")
             what.append(f"'{p}' (resource slurm_partition of rule {shown}: --set-resources or a profile)")
-    fix = (f"set {PARTITION_ENV} to one of them, or unset it for the cluster's default"
-           if any(p in from_env for p in missing) else "name one of them in slurm_partition")
+    names = sorted({from_env[p] for p in missing if p in from_env}, reverse=True)
+    fix = (f"set {' / '.join(names)} to one of them, or unset it for the cluster's default"
+           if names else "name one of them in slurm_partition")
     raise ErasureError(
         f"SLURM partition{'s' if len(missing) > 1 else ''} {', '.join(what)} "
         f"{'do' if len(missing) > 1 else 'does'} not exist on this cluster; partitions here: "

@@ -29,7 +29,7 @@ rule attack_shard:
         pattern(paths.attack_shard, "{method}", "{promptset}~{attack}", "{shard}"),
     wildcard_constraints:
         promptset=r"[a-z0-9][a-z0-9-]*",
-        attack=ATTACK_NAMES,
+        attack=METHOD_ATTACK_NAMES,
     params:
         method="{method}",
         method_spec=method_spec,
@@ -55,7 +55,47 @@ rule attack_shard:
     threads: 1 if STANDINS else int(ATTACK_RESOURCES.get("threads", job_resources("attack").threads))
     resources:
         mem_mb=int(ATTACK_RESOURCES.get("mem_mb", job_resources("attack").mem_mb)),
-        runtime=int(ATTACK_RESOURCES.get("runtime", job_resources("attack").runtime)),
+        runtime=int(ATTACK_RESOURCES["runtime"]) if "runtime" in ATTACK_RESOURCES else cost_runtime("attack"),
+        gpu=gpu_resources() if ATTACK_RESOURCES.get("gpu", True) else 0,
+    conda:
+        "../envs/generate.yaml"
+    script:
+        "../workflow_scripts/attack.py"
+
+
+rule attack_text_shard:
+    """Adversarial prompts of a text-encoder-only attack (Ring-A-Bell) for one shard, once per text encoder:
+    every attacked method with that encoder merges these rows (attack_merge). Loads the tokenizer and text
+    encoder alone."""
+    input:
+        table=pattern(paths.prompt_table, "{promptset}"),
+        base=base_model_input(),
+        preflight=preflight_gate_input(),
+    output:
+        str(paths.text_attack_shard(RESULTS, "{world}", "{encoder}", "{promptset}~{attack}", "{shard}")),
+    wildcard_constraints:
+        encoder=r"[a-z0-9][a-z0-9+.@-]*",
+        promptset=r"[a-z0-9][a-z0-9-]*",
+        attack=TEXT_ATTACK_NAMES,
+    params:
+        encoder="{encoder}",
+        attack="{attack}",
+        attack_spec=lambda wc: ATTACKS["attacks"][wc.attack],
+        shard="{shard}",
+        shard_size=attack_plan.shard_size(config),
+        base_model=config["base_model"],
+        # the results root, from results/{world}/attacks/_text-encoder-{encoder}/{promptset}~{attack}/shards/{shard}.csv
+        results=lambda wildcards, output: str(Path(output[0]).parents[5]),
+        world="{world}",
+        device=config["device"],
+    log:
+        log_path("attack_text_shard", "{encoder}", "{promptset}~{attack}", "{shard}"),
+    benchmark:
+        benchmark_path("attack_text_shard", "{encoder}", "{promptset}~{attack}", "{shard}")
+    threads: 1 if STANDINS else int(ATTACK_RESOURCES.get("threads", job_resources("attack").threads))
+    resources:
+        mem_mb=int(ATTACK_RESOURCES.get("mem_mb", job_resources("attack").mem_mb)),
+        runtime=int(ATTACK_RESOURCES["runtime"]) if "runtime" in ATTACK_RESOURCES else cost_runtime("attack"),
         gpu=gpu_resources() if ATTACK_RESOURCES.get("gpu", True) else 0,
     conda:
         "../envs/generate.yaml"

@@ -11,14 +11,24 @@ except ErasureError as error:
     sys.exit(f"error: {CONFIG_SOURCE}: {error}")
 ATTACKS = attack_plan.section(config)
 ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))) or "(?!)"
+# attacks that read a method's whole pipeline (one job per method) / the text encoder alone (one per encoder)
+METHOD_ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))
+                               if not attack_plan.text_only(config, a)) or "(?!)"
+TEXT_ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))
+                             if attack_plan.text_only(config, a)) or "(?!)"
 ATTACK_RESOURCES = ATTACKS.get("resources", {})
 ATTACK_TABLE = attack_plan.table_name(config)
 
 
 def attack_shard_files(wildcards):
-    return [str(paths.attack_shard(RESULTS, wildcards.world, wildcards.method,
-                                   attack_plan.attacked_name(wildcards.promptset, wildcards.attack), shard))
-            for shard in range(attack_plan.n_attack_shards(config, wildcards.promptset))]
+    """The shards of a (method, attack, prompt set): the method's own, or for a text-only attack (Ring-A-Bell)
+    those of the method's text encoder, shared with every method that has it (erasure.attacks.plan)."""
+    attacked = attack_plan.attacked_name(wildcards.promptset, wildcards.attack)
+    shards = range(attack_plan.n_attack_shards(config, wildcards.promptset))
+    if attack_plan.text_only(config, wildcards.attack):
+        encoder = attack_plan.text_encoder(config, wildcards.method)
+        return [str(paths.text_attack_shard(RESULTS, wildcards.world, encoder, attacked, s)) for s in shards]
+    return [str(paths.attack_shard(RESULTS, wildcards.world, wildcards.method, attacked, s)) for s in shards]
 
 
 def attack_target_run_input(wildcards):

@@ -2,6 +2,7 @@
 # input / params functions of the rules (kept here, out of the rule files, so those read as the DAG).
 
 from erasure import preflight, sources, worlds
+from erasure.cost import model as cost_model, table as cost_table
 from erasure.metrics import catalog
 from erasure.generate.settings import resolve_sampling
 from erasure.paths import MethodId
@@ -9,6 +10,7 @@ from erasure.prompts.kinds import source_file_kind
 from erasure.prompts.paths import prompt_source
 from erasure.prompts.kinds import table_spec
 
+import os
 import re
 from types import SimpleNamespace as Namespace
 
@@ -23,6 +25,9 @@ try:  # a report or generation entry naming something the config does not declar
     SCORES = plan.required_scores(config)
     RUNS = plan.required_runs(config)
     STAGE_TARGETS = plan.stage_targets(config, RESULTS, WORLD)  # `images`, `scores`, `attacks`, `all`
+    # the throughput table (erasure/cost/throughput.csv) for a world it models: every GPU rule's runtime request
+    COST = (cost_table.load(None, config["cluster"].get("gpu_model") or "H100") if cost_model.costed(config)
+            else None)
     if workflow.is_main_process:  # local prompt files and Q16 copy, before the first job (jobs skip it)
         preflight.check_while_planning(config, built=BUILT)
 except ErasureError as error:
@@ -49,6 +54,41 @@ def job_resources(kind):
     return WORLD_KIND.resources[kind]
 
 
+def cost_runtime(kind):
+    """A rule's runtime request (minutes, a function of the job's wildcards): the cost model's seconds of that
+    job with its margin (erasure.cost.model.runtime_minutes) in a world the throughput table models, else the
+    world's request (erasure.worlds.JobResources; a profile's set-resources overrides either)."""
+    def generate(wildcards):
+        size = plan.shard_size(config, wildcards.promptset)
+        if COST is None:
+            return job_resources("generate").minutes(size)
+        shard = int(getattr(wildcards, "shard", 0) or 0)
+        n = min(size, plan.n_images(config, wildcards.promptset) - shard * size)
+        return cost_model.runtime_minutes(
+            cost_model.generate_seconds(config, COST, wildcards.method, wildcards.promptset, n))
+
+    def erase(wildcards):
+        if COST is None:
+            return job_resources("erase").minutes(run_config(wildcards.run)["iterations"])  # a replicate too
+        return cost_model.runtime_minutes(cost_model.erase_seconds(config, COST, wildcards.run))
+
+    def edit(wildcards):
+        if COST is None:
+            return job_resources("edit").runtime
+        return cost_model.runtime_minutes(cost_model.edit_seconds(config, COST, wildcards.run))
+
+    def attack(wildcards):
+        from erasure.attacks import plan as attack_plan
+
+        size = attack_plan.shard_size(config)
+        if COST is None:
+            return job_resources("attack").runtime
+        n = min(size, int(config["prompt_sets"][wildcards.promptset]["n_prompts"]) - int(wildcards.shard) * size)
+        return cost_model.runtime_minutes(cost_model.attack_seconds(config, COST, wildcards.attack, n))
+
+    return {"generate": generate, "erase": erase, "edit": edit, "attack": attack}[kind]
+
+
 def job_threads(kind):
     """The world's threads for `kind`; one with stand-in models, so that their jobs run side by side."""
     return 1 if STANDINS else job_resources(kind).threads
@@ -59,10 +99,22 @@ def gpu_resources():
     return 1 if config["cluster"]["gpus"] else 0
 
 
-def score_gpu_resources():
-    """Opt-in (cluster.score_gpus): one GPU for SD's torch-backbone score jobs. On CPU, CLIP ViT-L/14 and
-    Inception take 1-2 s an image per thread (bench/results/cpu.json): hours per COCO-30k set."""
-    return int(bool(config["cluster"]["score_gpus"]) and job_resources("score").gpu)
+def score_gpu_resources(metrics):
+    """One GPU for a score job of SD's torch-backbone `metrics` where the cluster has GPUs (cluster.score_gpus,
+    default cluster.gpus; erasure.cost.model.score_gpu, which the cost model reads too). On CPU, CLIP ViT-L/14
+    and Inception take 1-2 s an image per thread (bench/results/cpu.json): hours per COCO-30k set."""
+    return int(any(cost_model.score_gpu(config, metric) for metric in metrics))
+
+
+def cpu_partition(wildcards):
+    """The SLURM partition of a job that asks no GPU: $SLURM_CPU_PARTITION; unset, the cluster's default ("")
+    where the config has GPU jobs (cluster.gpus: $SLURM_PARTITION then names the GPU jobs' partition, and CPU
+    work must not queue for GPU nodes), else $SLURM_PARTITION (no job asks a GPU: it is every job's partition,
+    as before). Set on every rule without a GPU by the Snakefile (its last lines); set-resources overrides it."""
+    chosen = os.environ.get("SLURM_CPU_PARTITION", "")
+    if chosen:
+        return chosen
+    return "" if config["cluster"]["gpus"] else os.environ.get("SLURM_PARTITION", "")
 
 
 def base_model_input():
@@ -185,7 +237,7 @@ def generate_params(shard, depth):
         method="{method}",
         method_spec=method_spec,
         shard=shard,
-        shard_size=config["generation"]["shard_size"],
+        shard_size=lambda wildcards: plan.shard_size(config, wildcards.promptset),
         images_per_prompt=lambda wildcards: int(promptset_spec(wildcards).get("images_per_prompt", 1)),
         sampling=promptset_sampling,
         batch_size=config["generation"]["batch_size"],
@@ -219,16 +271,22 @@ def image_targets():
 
 
 def score_inputs(wildcards):
+    settings = metric_settings(wildcards)
+    stats_key = fid_reference_key(wildcards.metric, settings)
+    if stats_key:  # the folder is the fid_reference job's input; this job reads its statistics
+        settings = {k: v for k, v in settings.items() if k != "reference"}
     inputs = {
         "manifest": pattern(paths.manifest, wildcards.method, wildcards.promptset).format(world=wildcards.world),
         "prompts": prompt_table_input(wildcards),
         # a world's own scorers' backbones (e.g. an oracle, a small CLIP) are parts of its base; SD's never read SD
         "base": base_model_input() if WORLD_KIND.scorers_read_base else [],
-        "sources": [str(f) for f in sources.metric_files(wildcards.metric, metric_settings(wildcards), config["world"],
+        "sources": [str(f) for f in sources.metric_files(wildcards.metric, settings, config["world"],
                                                          paths.listings(RESULTS, wildcards.world), BUILT)],
     }
     spec = catalog.get(wildcards.metric)
-    if spec.reference == catalog.PAIRED:
+    if stats_key:
+        inputs["reference"] = str(paths.fid_reference_stats(RESULTS, wildcards.world, stats_key))
+    elif spec.reference == catalog.PAIRED:
         reference = plan.reference_method(config)
         inputs["reference"] = pattern(paths.manifest, reference, wildcards.promptset).format(world=wildcards.world)
     elif spec.reference_from_world:  # rendered by the world's own rule
@@ -236,6 +294,44 @@ def score_inputs(wildcards):
     elif catalog.needs_q16(wildcards.metric):
         inputs["q16"] = q16_prompts_path(wildcards.world)
     return inputs
+
+
+def fid_reference_key(metric, settings):
+    """The name of a set-level metric's reference statistics computed by the fid_reference rule: for a
+    reference given as an image folder (not an .npz; a folder the DAG builds, e.g. the stand-ins', too),
+    `{folder name}-{digest of the folder path and the Inception settings}`; None otherwise (the job reads the
+    reference as given)."""
+    import hashlib
+    import json
+
+    spec = catalog.get(metric)
+    reference = settings.get("reference")
+    if spec.reference != catalog.SET or spec.reference_from_world or not reference or str(reference).endswith(".npz"):
+        return None
+    identity = {"folder": str(sources.dag_path(reference)), "inception": settings.get("inception"),
+                "inception_sha256": settings.get("inception_sha256")}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    name = re.sub(r"[^a-z0-9]+", "-", Path(str(reference)).name.lower()).strip("-") or "reference"
+    return f"{name}-{digest}"
+
+
+def fid_reference_runtime(wildcards):
+    """SLURM minutes of a fid_reference job: the cost model's, else the world's score request for COCO's size."""
+    if COST is None:
+        return job_resources("score").minutes(cost_model.COCO_VAL2014)
+    return cost_model.runtime_minutes(cost_model.fid_reference_seconds(
+        config, COST, fid_references()[wildcards.key], job_resources("score").threads))
+
+
+def fid_references():
+    """{key: metric settings} of every reference the plan's set-level scores compute statistics of."""
+    found = {}
+    for metric, method, promptset in SCORES:
+        settings = metric_settings(Namespace(metric=metric, promptset=promptset))
+        key = fid_reference_key(metric, settings)
+        if key:
+            found[key] = settings
+    return found
 
 
 def metric_settings(wildcards):
@@ -291,8 +387,13 @@ def metric_reference(wildcards, built):
 
 
 def score_runtime(wildcards):
-    """SLURM minutes of a score job: the world's (erasure.worlds: SD one more minute per 60 images)."""
-    return job_resources("score").minutes(plan.n_images(config, wildcards.promptset))
+    """SLURM minutes of a score job: the cost model's seconds with its margin (erasure.cost.model), else the
+    world's request (erasure.worlds)."""
+    if COST is None:
+        return job_resources("score").minutes(plan.n_images(config, wildcards.promptset))
+    seconds, _ = cost_model.score_seconds(config, COST, wildcards.metric, wildcards.method, wildcards.promptset,
+                                          job_resources("score").threads)
+    return cost_model.runtime_minutes(seconds)
 
 
 # A world with `score_sets_together` scores each image set's metrics in one job (erasure.plan.set_score_jobs);

@@ -43,8 +43,8 @@ rule edit:
     resources:
         # the world's request (erasure.worlds): toy seconds, SD v1.4 about a minute on a CPU
         mem_mb=job_resources("edit").mem_mb,
-        runtime=job_resources("edit").runtime,
-        gpu=gpu_resources(),
+        runtime=cost_runtime("edit"),
+        gpu=0,  # a closed-form solve (float64) after one text-encoder pass: the CPU's work, no GPU held
     conda:
         "../envs/train.yaml"
     script:

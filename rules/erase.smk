@@ -32,9 +32,9 @@ rule erase:
     # training heads the longest chains (train -> generate at each checkpoint -> score), so it starts first
     priority: 10
     resources:
-        # the world's request (erasure.worlds; SD v1.4: ~1 h per 1000 iterations on a 24 GB GPU, Appendix B.1)
+        # the world's memory; minutes from the cost model (erasure.cost), else the world's request (erasure.worlds)
         mem_mb=job_resources("erase").mem_mb,
-        runtime=lambda wildcards: job_resources("erase").minutes(run_config(wildcards.run)["iterations"]),
+        runtime=cost_runtime("erase"),
         gpu=gpu_resources(),
     conda:
         "../envs/train.yaml"

@@ -2,8 +2,8 @@
 # Methods: inference-time (config inference_methods) or fine-tuned `{run}@{step}` / `{run}.student@{step}`.
 
 
-# Minutes per shard, from the world's request (erasure.worlds; SD v1.4 ~1 s an image on a GPU).
-GENERATE_RUNTIME = job_resources("generate").minutes(config["generation"]["shard_size"])
+# Minutes per shard: the cost model's (erasure.cost) with its margin, else the world's request (erasure.worlds).
+GENERATE_RUNTIME = cost_runtime("generate")
 
 
 localrules:

@@ -33,7 +33,7 @@ for _spec in catalog.METRICS.values():
         resources:
             mem_mb=job_resources("score").mem_mb,
             runtime=score_runtime,
-            gpu=score_gpu_resources() if _spec.gpu else 0,
+            gpu=score_gpu_resources([_spec.name]),
         conda:
             f"../envs/{_spec.env}.yaml"
         script:
@@ -69,7 +69,7 @@ for _job in SCORE_SET_JOBS:
         resources:
             mem_mb=job_resources("score").mem_mb,
             runtime=score_runtime,
-            gpu=score_gpu_resources() if any(catalog.get(m).gpu for m in _job.metrics) else 0,
+            gpu=score_gpu_resources(_job.metrics),
         conda:
             f"../envs/{_job.env}.yaml"
         script:
@@ -77,6 +77,42 @@ for _job in SCORE_SET_JOBS:
 
     for _metric in _job.metrics:
         workflow.ruleorder(_job.rule, catalog.get(_metric).rule)
+
+
+FID_REFERENCES = fid_references()  # {key: settings}: each reference folder's statistics, computed once
+
+
+rule fid_reference:
+    """FID's reference statistics (Inception mean / covariance of a reference image folder, e.g. COCO val2014's
+    40,504 images), computed once with provenance (.provenance.json): an input of every FID job that names the
+    folder, instead of each job extracting the same features (erasure.metrics.fid.write_reference_statistics)."""
+    input:
+        sources=lambda wc: [str(f) for f in sources.metric_files("fid", FID_REFERENCES[wc.key], config["world"],
+                                                                 paths.listings(RESULTS, wc.world), BUILT)],
+        preflight=preflight_gate_input(),
+    output:
+        stats=pattern(paths.fid_reference_stats, "{key}"),
+    wildcard_constraints:
+        key=one_of(FID_REFERENCES) if FID_REFERENCES else "(?!)",
+    params:
+        folder=lambda wc: str(sources.dag_path(FID_REFERENCES[wc.key]["reference"])),
+        inception=lambda wc: FID_REFERENCES[wc.key].get("inception"),
+        inception_sha256=lambda wc: FID_REFERENCES[wc.key].get("inception_sha256"),
+        batch_size=lambda wc: int(FID_REFERENCES[wc.key].get("batch_size", 32)),
+        device=config["device"],
+    log:
+        log_path("fid_reference", "{key}"),
+    benchmark:
+        benchmark_path("fid_reference", "{key}")
+    threads: job_threads("score")
+    resources:
+        mem_mb=job_resources("score").mem_mb,
+        runtime=fid_reference_runtime,
+        gpu=score_gpu_resources(["fid"]),
+    conda:
+        "../envs/score-clip.yaml"
+    script:
+        "../workflow_scripts/fid_reference.py"
 
 
 rule scores:

@@ -317,8 +317,9 @@ FILE_EDITS = {  # file edited -> {rule: jobs rerun}; methods sd and sd-neg, one 
                                                              "score_clip": 7, "score_nudenet": 2, **REPORT}),
     "files/base/.cache/huggingface/download.lock": (_write("pid 1"), {}),  # not read by from_pretrained
     # scorer files: only the scores that read them
-    "files/ref/sub/b.png": (_write("png b, edited"), {"score_clip": 2, **REPORT}),  # FID reference folder
-    "files/inception-2015-12-05.pt": (_write("inception v2"), {"score_clip": 2, **REPORT}),
+    # FID's reference folder: its statistics (computed once, fid_reference), then the FID jobs that read them
+    "files/ref/sub/b.png": (_write("png b, edited"), {"fid_reference": 1, "score_clip": 2, **REPORT}),
+    "files/inception-2015-12-05.pt": (_write("inception v2"), {"fid_reference": 1, "score_clip": 2, **REPORT}),
     "files/q16/prompts.p": (lambda file: _q16_standin(file, "q16 pickle v2"), {"q16_prompts": 1, "preflight_gate": 1, "score_clip": 2, **REPORT}),
     "files/torch/hub/checkpoints/alexnet-owt-7be5be79.pth": (_write("alexnet v2"), {"score_clip": 1, **REPORT}),
     # a hub model's resolved revision (CLIP ViT-L/14 for clip and harm): refs/main names another snapshot

@@ -40,10 +40,12 @@ def test_dry_run_plans_every_stage(repo, tmp_path, configfile):
     assert jobs.get("generate_shard", 0) + jobs.get("generate_set", 0) >= 10
     assert sum(count for name, count in jobs.items() if name.startswith("score_")) >= 10
     assert jobs.get("all") == 1
-    if configfile == "config/paper.yaml":  # Table 3: 6 methods x 2 attacks x 18 shards of 8 prompts, one GPU each
-        assert jobs.get("attack_shard") == 216 and jobs.get("attack_table") == 1
-        blocks = [b for b in result.stdout.split("\nrule ")[1:] if b.startswith("attack_shard:")]
-        assert blocks and all("gpu=1," in b for b in blocks)
+    if configfile == "config/paper.yaml":  # Table 3: 6 methods x 18 shards of 8 prompts (white-box), one GPU each;
+        # Ring-A-Bell's 18 shards once for the text encoder the six share
+        assert jobs.get("attack_shard") == 108 and jobs.get("attack_text_shard") == 18
+        assert jobs.get("attack_merge") == 12 and jobs.get("attack_table") == 1
+        blocks = [b for b in result.stdout.split("\nrule ")[1:] if b.startswith(("attack_shard:", "attack_text_shard:"))]
+        assert len(blocks) == 126 and all("gpu=1," in b for b in blocks)
     else:
         assert "attack_shard" not in jobs  # attacks are an overlay (config/toy-attacks.yaml)
 
@@ -119,7 +121,7 @@ def job_stage(rule: str, outputs: str) -> int:
         return 3
     if rule.startswith("attack_") or "~" in outputs:
         return 2
-    if rule.startswith("score_") or rule in ("summarize_score", "toy_reference"):
+    if rule.startswith("score_") or rule in ("summarize_score", "toy_reference", "fid_reference"):
         return 1
     return 0
 

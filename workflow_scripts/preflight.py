@@ -18,6 +18,10 @@ def main(config: dict, *, configfiles: list[str], results: str, out: Path | None
     items = run_checks(config, configfiles=configfiles, results=Path(results))
     text = report(items, time.monotonic() - start)
     print(text, flush=True)
+    if out is None:  # `snakemake preflight`: what the plan costs, before anything runs (erasure.cost)
+        from erasure.cost.model import config_report
+
+        print(config_report(config), flush=True)
     ok = all(item.ok for item in items)
     if ok and out is not None:
         with atomic_write(out) as handle:

@@ -49,6 +49,30 @@ def n_attack_shards(config: Mapping, promptset: str) -> int:
     return max(1, math.ceil(int(config["prompt_sets"][promptset]["n_prompts"]) / shard_size(config)))
 
 
+TEXT_ONLY_KINDS = ("ring-a-bell",)  # attacks that read the text encoder alone (erasure.attacks.ringabell)
+BASE_ENCODER = "base"
+
+
+def text_only(config: Mapping, attack: str) -> bool:
+    """Whether `attack` reads the text encoder alone, so that its prompts depend on nothing else of a method."""
+    return section(config)["attacks"][attack]["kind"] in TEXT_ONLY_KINDS
+
+
+def text_encoder(config: Mapping, method: str) -> str:
+    """The text encoder a method generates with, as a name: the base's ("base") for every method there is.
+    Inference-time methods (sd-neg, SLD, SEGA) change the sampler, and every fine-tuning or closed-form method in
+    erasure.methods.specs trains or edits UNet weights only (SDD / ESD-x attn2, ESD-u the UNet but attn2, UCE /
+    RECE attn2's key and value projections, which read the frozen encoder's output: erasure.methods.params).
+    A method that trained the text encoder would be its own name here, so its attack would not be shared."""
+    return BASE_ENCODER
+
+
+def text_jobs(config: Mapping) -> list[tuple[str, str, str]]:
+    """(text encoder, attack, prompt set) of the text-only attacks: one set of shards each, however many
+    attacked methods share that encoder."""
+    return sorted({(text_encoder(config, m), a, p) for m, a, p in jobs(config) if text_only(config, a)})
+
+
 def target_method(config: Mapping) -> str:
     """The method whose image of (prompt, seed) is the white-box target (the base model: `sd`)."""
     return section(config).get("target_method", "sd")

@@ -164,6 +164,51 @@ def attack_shard(table: str | Path, out: str | Path, *, method: str, method_spec
     return counts
 
 
+def text_attack_shard(table: str | Path, out: str | Path, *, encoder: str, attack: str, attack_spec: Mapping,
+                      shard: int, shard_size: int, base_model: str, results: str | Path, world: str,
+                      device: str = "auto") -> dict:
+    """A text-encoder-only attack (Ring-A-Bell) on the shard's prompts, loading the base's tokenizer and text
+    encoder alone (erasure.models.load_text_encoder): its adversarial prompts are those of every method with
+    that text encoder (erasure.attacks.plan.text_encoder), so one job serves them all. Resumes per prompt
+    like `attack_shard`; writes the same rows (erasure.attacks.table). Returns run_attacks' counts.
+    Raises ErasureError for another kind of attack or a bad shard."""
+    from erasure.attacks import ringabell
+    from erasure.attacks.plan import TEXT_ONLY_KINDS
+    from erasure.attacks.table import run_attacks
+    from erasure.generate.shard import weights_fingerprint
+    from erasure.io import atomic_path
+    from erasure.models import load_text_encoder
+    from erasure.prompts.table import read_table
+    from erasure.runtime import pick_device
+
+    kind = attack_spec.get("kind")
+    if kind not in TEXT_ONLY_KINDS:
+        raise ErasureError(f"attacks.attacks.{attack}.kind: {kind!r} reads more than the text encoder; "
+                           f"only {', '.join(TEXT_ONLY_KINDS)} runs once per text encoder")
+    prompts = shard_prompts(read_table(table), shard, shard_size)
+    torch_device = pick_device(device)
+    tokenizer, text_encoder = load_text_encoder(base_model, results_root=results, device=torch_device)
+    settings = ringabell.RingABellSettings(**dict(attack_spec.get("settings") or {}))
+    with_c, without = concept_pairs(attack_spec)
+    concept = ringabell.concept_vector(text_encoder, tokenizer, with_c, without)
+    # the base's weights (its text encoder among them): a new base attacks again; no method in it
+    fingerprint = {"attack": attack, "spec": dict(attack_spec), "text_encoder": encoder,
+                   "weights": weights_fingerprint(base_model, results=results, world=world, method="sd"),
+                   "device": torch_device.type}
+
+    def run(row):
+        return ringabell.ring_a_bell(text_encoder, tokenizer, row["prompt"], concept, seed=int(row["seed"]),
+                                     settings=settings)
+
+    rows = partial_path(out)
+    with torch.no_grad():
+        counts = run_attacks(prompts, rows, run, attack_name=attack, fingerprint=fingerprint)
+    with atomic_path(Path(out)) as tmp:
+        shutil.copyfile(rows, tmp)
+    log.info("attack %s on text encoder %s, shard %s: %s", attack, encoder, shard, counts)
+    return counts
+
+
 def partial_path(out: str | Path) -> Path:
     """Where a shard job's rows accumulate (`{shard}.rows.csv`, with its `.rows.fingerprint.json`): kept
     when the job dies, so the next run attacks only the missing prompts."""

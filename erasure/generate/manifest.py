@@ -33,6 +33,29 @@ def merge_manifests(shards: Sequence[str | Path], out: str | Path, *, expected: 
                            "rerun the shards drawn with the old generation.batch_size")
     if expected is not None and len(frame) != int(expected):
         raise ErasureError(f"{out}: shards list {len(frame)} images, expected {expected}; check n_prompts / images_per_prompt")
+    _check_same_hardware(shards, out)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
     return frame
+
+
+def _check_same_hardware(shards: Sequence[str | Path], out: str | Path) -> None:
+    """Shards of one set drawn on different GPU models or torch / diffusers / CUDA versions (their fingerprints'
+    `hardware`, erasure.generate.shard) are not one draw: refuse to merge them, naming the first that differs."""
+    import json
+
+    seen: dict[str, str] = {}
+    for shard in shards:
+        record = Path(shard).with_suffix(".fingerprint.json")
+        try:
+            hardware = json.loads(record.read_text()).get("hardware")
+        except (OSError, ValueError, AttributeError):
+            continue  # no fingerprint (an older shard, a test's hand-made manifest): nothing to compare
+        key = json.dumps(hardware, sort_keys=True)
+        if seen and key not in seen:
+            first, other = next(iter(seen.items()))
+            raise ErasureError(f"{out}: shard {Path(shard).name} was drawn on {key}, shard {other} on {first}; "
+                               "pin one GPU model for generate_shard (e.g. --set-resources with a SLURM constraint) "
+                               f"and delete the odd shards' manifests ({Path(shard).parent}) to redraw them")
+        seen.setdefault(key, Path(shard).name)
+

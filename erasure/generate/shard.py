@@ -75,10 +75,16 @@ def shard_images(images: Sequence[ImageSpec], shard: int, shard_size: int) -> li
 
 # --- fingerprints ----------------------------------------------------------------------------------------
 
-def _file_digest(path: Path) -> str:
-    """A weight file's sha256: the hub cache names blobs by it (free); other files are hashed."""
+def _file_digest(path: Path, cache: Path | None = None) -> str:
+    """A weight file's sha256: the hub cache names blobs by it (free); other files are hashed once and the
+    digest kept under `cache` (erasure.io.cached_sha256: reused while the file's size and mtime are those hashed),
+    so the shard jobs of a local base model do not each re-read its gigabytes."""
+    from erasure.io import cached_sha256
+
     real = Path(path).resolve()
-    return real.name if _HEX64.match(real.name) else sha256_file(real)
+    if _HEX64.match(real.name):
+        return real.name
+    return cached_sha256(real, cache) if cache is not None else sha256_file(real)
 
 
 def weights_fingerprint(base_model: str, *, results: str | Path, world: str, method: str) -> dict:
@@ -96,11 +102,12 @@ def weights_fingerprint(base_model: str, *, results: str | Path, world: str, met
         except Exception:  # noqa: BLE001 - loading the pipeline has already reported a missing model
             return {"base_model": base_model, "base": resolved}
     sums = directory.parent / "SHA256SUMS"
+    cache = paths.world_dir(results, world) / "resources" / "digests"
     if sums.is_file():
         base = {"SHA256SUMS": sha256_file(sums)}
     else:
         base = {
-            str(f.relative_to(directory)): _file_digest(f)
+            str(f.relative_to(directory)): _file_digest(f, cache)
             for component in ("unet", "text_encoder", "vae")
             for f in sorted((directory / component).glob("*"))
             if f.suffix in (".safetensors", ".bin") and not f.name.endswith(".index.json")
@@ -118,11 +125,25 @@ def weights_fingerprint(base_model: str, *, results: str | Path, world: str, met
 
 def shard_fingerprint(*, method_identity: Mapping, weights: Mapping, sampling: Mapping, batch_size: int,
                       device: torch.device, dtype: torch.dtype, image_size: int) -> dict:
-    return {
+    """What a shard's pixels depend on. On a GPU also `hardware` (GPU model, torch / diffusers / CUDA versions:
+    fp16 kernels differ between them, so an A100 shard and an H100 shard of one set are not the same draw);
+    on the CPU none (a CPU run's fingerprint, and so its rerun decisions, are as before)."""
+    out = {
         "method": dict(method_identity), "weights": dict(weights), "sampling": dict(sampling),
         "device": torch.device(device).type, "dtype": str(dtype).replace("torch.", ""),
         "image_size": int(image_size), "latents": LATENT_SCHEME, "batch_size": int(batch_size),
     }
+    if torch.device(device).type == "cuda":
+        out["hardware"] = hardware(device)
+    return out
+
+
+def hardware(device) -> dict:
+    """{gpu, torch, diffusers, cuda} of a CUDA device (its name as the driver reports it)."""
+    import diffusers
+
+    return {"gpu": torch.cuda.get_device_name(torch.device(device)), "torch": torch.__version__,
+            "diffusers": diffusers.__version__, "cuda": torch.version.cuda}
 
 
 def _same(old: Mapping, new: Mapping) -> bool:

@@ -60,17 +60,34 @@ def build_method(method: str, unet, scheduler_config: dict, prompts, settings: S
 def make_optimizer(params: list[torch.nn.Parameter], settings: Settings, iterations: int):
     from diffusers.optimization import get_scheduler
 
+    # fused AdamW (one kernel) only with a lower-precision setting on a GPU: fp32 keeps its exact update order
+    fused = settings.precision != "fp32" and all(p.device.type == "cuda" for p in params)
     optimizer = torch.optim.AdamW(params, lr=settings.lr, betas=settings.betas, eps=settings.eps,
-                                  weight_decay=settings.weight_decay)
+                                  weight_decay=settings.weight_decay, **({"fused": True} if fused else {}))
     lr_scheduler = get_scheduler(settings.lr_schedule, optimizer, num_warmup_steps=settings.warmup_steps,
                                  num_training_steps=iterations)
     return optimizer, lr_scheduler
 
 
+def precision_context(method: FineTuningMethod, precision: str):
+    """The loss's forward passes under `precision` (presets.Settings.precision): bf16 autocast on the trained
+    weights' device, TF32 matmuls / convolutions for tf32 (CUDA only), nothing for fp32."""
+    import contextlib
+
+    device = next(iter(method.trainable.values())).device
+    if precision == "tf32":  # fp32 and bf16 leave torch's flags as they are (fp32: as before this setting)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train_step(method: FineTuningMethod, optimizer, lr_scheduler, step: int, generator: torch.Generator,
-               grad_clip: float) -> float:
-    """One update; `step` counts from 1. Returns the loss, or raises on a non-finite loss."""
-    loss = method.loss(step - 1, generator)
+               grad_clip: float, precision: str = "fp32") -> float:
+    """One update; `step` counts from 1. Returns the loss (fp32), or raises on a non-finite loss."""
+    with precision_context(method, precision):
+        loss = method.loss(step - 1, generator)
+    loss = loss.float()
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss {loss.item()}")
     optimizer.zero_grad(set_to_none=True)
@@ -196,7 +213,8 @@ def train(
             tick = time.perf_counter()
             lr = lr_scheduler.get_last_lr()[0]
             try:
-                loss = train_step(m, optimizer, lr_scheduler, step, generator, resolved.grad_clip)
+                loss = train_step(m, optimizer, lr_scheduler, step, generator, resolved.grad_clip,
+                                  resolved.precision)
             except FloatingPointError as exc:
                 raise ErasureError(
                     f"{run_dir}: non-finite {exc} at step {step}; the last good checkpoint is step "

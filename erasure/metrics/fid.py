@@ -116,6 +116,32 @@ def reference_statistics(reference, extractor, *, fn_resize=None, batch_size: in
     return mu, sigma, len(feats)
 
 
+def write_reference_statistics(folder, out, extractor, *, batch_size: int = 32, device="cpu",
+                               provenance: dict | None = None) -> dict:
+    """Inception statistics of a reference folder, computed once for every FID job (rules/score.smk:
+    fid_reference): `out` (.npz: mu [2048] float64, sigma [2048, 2048] float64, n) and `out`.provenance.json
+    (the folder as given, n, the sha256 of its sorted image listing — names and sizes — and of the Inception
+    file, clean-fid's mode, plus `provenance`), both written atomically. Raises ErasureError for a missing or
+    unreadable folder or image (erasure.metrics.images). Returns the provenance record."""
+    import hashlib
+
+    from erasure.io import atomic_path, write_json_atomic
+    from erasure.metrics.images import ImageSet
+
+    images = ImageSet.from_folder(folder)
+    mu, sigma, n = reference_statistics(images, extractor, batch_size=batch_size, device=device)
+    listing = hashlib.sha256("".join(f"{Path(f).relative_to(folder)}\t{Path(f).stat().st_size}\n"
+                                     for f in sorted(images.files)).encode()).hexdigest()
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, mu=mu, sigma=sigma, n=n)
+    record = {"folder": str(folder), "n": int(n), "listing_sha256": listing, "mode": "clean",
+              "clean_fid": "0.1.35", "inception_sha256": getattr(extractor, "sha256", None), **(provenance or {})}
+    write_json_atomic(out.with_suffix(".provenance.json"), record)
+    return record
+
+
 def fid(images, reference, extractor, *, fn_resize=None, batch_size: int = 32, device="cpu") -> tuple[float, int]:
     """(FID, number of reference images) between an ImageSet and a reference."""
     from cleanfid.fid import frechet_distance

@@ -203,15 +203,22 @@ def test_toy_attack_prompts_name_the_concept_then_imply_it():
 def test_toy_attack_overlay_plans_the_attack_stage(repo, tmp_path):
     """config/toy-attacks.yaml: one attack job per (method, attack, prompt set, shard); the attacked sets are
     generated and scored by the normal rules; the default config plans no attack job."""
+    import yaml
     from test_workflow import planned_jobs, snakemake
 
+    from erasure.attacks import plan as attack_plan
+
+    config = yaml.safe_load((repo / "config/config.yaml").read_text()) | yaml.safe_load(
+        (repo / "config/toy-attacks.yaml").read_text())
     # Table 3 and its grid alone (the `attacks` target also plans every image set and score of `all`)
     result = snakemake(repo, tmp_path, "-n", "results/toy/tables/table3.md", "results/toy/figures/table3-grid.png",
                        "--configfile", str(repo / "config/config.yaml"), str(repo / "config/toy-attacks.yaml"))
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = planned_jobs(result.stdout)
     methods, attacks = 6, 2
-    assert jobs["attack_shard"] == jobs["attack_merge"] == methods * attacks
+    # the white-box attack per method; Ring-A-Bell once for the one text encoder they share (its shards)
+    assert jobs["attack_merge"] == methods * attacks and jobs["attack_shard"] == methods
+    assert jobs["attack_text_shard"] == attack_plan.n_attack_shards(config, "attack")
     assert jobs["generate_set"] == jobs["score_target"] == methods * (1 + attacks)  # plain + attacked sets
     assert jobs["attack_table"] == jobs["attack_grid"] == 1
     for expected in ("attacks/esd-x-triangle@200/attack~unlearndiffatk/shards/0000.csv",
@@ -333,3 +340,43 @@ def test_merge_warns_of_adversarial_words_outside_the_toy_vocabulary(tmp_path, c
     assert len(lines) == 1 and lines[0].startswith("warning: attack ring-a-bell on esd-x (")
     assert "2 of 2 prompts have words outside the toy vocabulary (tr, ian" in lines[0]
     assert (tmp_path / "attacked.csv").is_file()
+
+
+def test_ring_a_bell_once_per_text_encoder_gives_every_methods_prompts(tmp_path, monkeypatch):
+    """The shared job (text encoder alone) writes the rows the per-method job wrote for sd and for a fine-tuned
+    toy method alike (same seeds, same encoder); it never loads a pipeline."""
+    import erasure.models
+
+    table_file, table = _table(tmp_path, n=2)
+    per_method = _shard(table_file, tmp_path / "sd" / "0000.csv")
+    assert per_method["rows"] == 2
+    expected = read_attack_table(tmp_path / "sd" / "0000.csv")
+
+    def no_pipeline(*args, **kwargs):
+        raise AssertionError("a text-only attack loaded a whole pipeline")
+
+    monkeypatch.setattr(erasure.models, "load_base_pipeline", no_pipeline)
+    out = tmp_path / "shared" / "0000.csv"
+    counts = stage.text_attack_shard(table_file, out, encoder="base", attack="ring-a-bell", attack_spec=RING, shard=0,
+                                     shard_size=10, base_model="toy:shipped", results=tmp_path, world="toy",
+                                     device="cpu")
+    assert counts == {"rows": 2, "attacked": 2, "kept": 0}
+    shared = read_attack_table(out)
+    columns = ["prompt_id", "seed", "adversarial_prompt", "token_ids", "loss", "iterations"]
+    pd.testing.assert_frame_equal(shared[columns], expected[columns])
+    with pytest.raises(ErasureError, match="reads more than the text encoder"):
+        stage.text_attack_shard(table_file, out, encoder="base", attack="uda", attack_spec={"kind": "unlearndiffatk"},
+                                shard=0, shard_size=10, base_model="toy:shipped", results=tmp_path, world="toy")
+
+
+def test_paper_plan_shares_ring_a_bell_across_the_attacked_methods(repo):
+    """Six attacked methods, one text encoder (every method's is the base's): Ring-A-Bell's 18 shards once, the
+    white-box attack's per method; each method's merge still reads 18 shards."""
+    import yaml
+
+    from erasure.attacks import plan as attack_plan
+
+    config = yaml.safe_load((repo / "config/paper.yaml").read_text())
+    assert attack_plan.text_jobs(config) == [("base", "ring-a-bell", "nudity-attack")]
+    assert {attack_plan.text_encoder(config, m) for m in config["attacks"]["methods"]} == {"base"}
+    assert [attack_plan.text_only(config, a) for a in ("ring-a-bell", "unlearndiffatk")] == [True, False]

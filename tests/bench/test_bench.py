@@ -223,3 +223,35 @@ def test_frontdoor_analyse_splits_startup_and_load_from_job_logs(tmp_path):
     assert rules["score_target"]["jobs_with_split"] == 0 and rules["score_target"]["startup_share"] == 0
     assert rules["generate_set"]["startup_s"] == 4.5 and rules["generate_set"]["load_s"] == 0  # ready_s wins
     assert out["summary"]["jobs"] == 4 and out["summary"]["startup_share"] == round(12.5 / 46.0, 3)
+
+
+def test_device_rows_write_every_row_even_when_rows_fail(tmp_path, monkeypatch):
+    """bench/device_rows.py: a row that exits non-zero, one that overruns its limit and one not implemented
+    are each recorded, and device.json holds every row run so far after each one."""
+    import device_rows
+
+    (tmp_path / "ok.py").write_text("import json, sys\njson.dump({'results': [{'name': 'x', 'median_s': 1}]}, "
+                                    "open(sys.argv[sys.argv.index('--json') + 1], 'w'))\n")
+    (tmp_path / "fails.py").write_text("raise SystemExit('broken on purpose')\n")
+    (tmp_path / "hangs.py").write_text("import time\ntime.sleep(30)\n")
+    monkeypatch.setattr(device_rows, "BENCH", tmp_path)
+    seen = []
+    real = device_rows.run_row
+
+    def spy(row, out_dir):
+        if (tmp_path / "out" / "device.json").is_file():
+            seen.append(len(json.loads((tmp_path / "out" / "device.json").read_text())["rows"]))
+        return real(row, out_dir)
+
+    monkeypatch.setattr(device_rows, "run_row", spy)
+    monkeypatch.setattr(device_rows, "rows", lambda cpu: [
+        {"name": "fails", "what": "a", "args": ["fails.py"], "limit": 20},
+        {"name": "hangs", "what": "b", "args": ["hangs.py"], "limit": 1},
+        {"name": "missing", "what": "c", "not_implemented": "no script yet"},
+        {"name": "ok", "what": "d", "args": ["ok.py"], "limit": 20}])
+    doc = device_rows.main(["--out", str(tmp_path / "out"), "--cpu"])
+    written = json.loads((tmp_path / "out" / "device.json").read_text())
+    assert [r["status"] for r in written["rows"]] == ["failed", "timeout", "not-implemented", "ok"] == \
+        [r["status"] for r in doc["rows"]]
+    assert "broken on purpose" in written["rows"][0]["error"] and written["rows"][3]["result"]["results"]
+    assert seen == [1, 2, 3]  # the file was rewritten after each row, before the next started

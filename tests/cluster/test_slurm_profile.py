@@ -15,7 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "slurm" / "config.yaml"
-GPU_RULES = {"erase", "edit", "attack_shard", "generate_shard", "generate_set", "toy_base"}  # train, edit, attack, draw
+GPU_RULES = {"erase", "attack_shard", "attack_text_shard", "generate_shard", "generate_set", "toy_base"}  # train, attack, draw (edit: a CPU solve)
+TORCH_SCORE_RULES = {"score_harm", "score_clip", "score_fid", "score_lpips", "fid_reference"}  # SD's torch scorers
 JOB_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\S+):$")
 
 needs_snakefile = pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="no Snakefile yet")
@@ -79,17 +80,23 @@ def gpu_request(resources: dict[str, str]) -> int:
 def test_paper_config_requests_gpus_on_training_and_generation_only():
     config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
     assert config["cluster"]["gpus"] is True
-    jobs = dry_run("--configfile", "config/paper.yaml", env={"SLURM_PARTITION": "gpu-part"})
+    jobs = dry_run("--configfile", "config/paper.yaml", env={"SLURM_PARTITION": "gpu-part",
+                                                             "SLURM_CPU_PARTITION": "cpu-part"})
     if set(jobs) <= {"all"}:
         pytest.skip("the paper DAG plans no jobs yet (rules not wired)")
     with_gpu = {rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)}
-    assert with_gpu <= GPU_RULES, f"CPU rules asking for a GPU: {with_gpu - GPU_RULES}"
-    planned_gpu_rules = GPU_RULES & set(jobs)
+    # SD's torch scorers take the GPU the cluster has (cluster.score_gpus unset: as gpus); NudeNet stays on CPU
+    assert with_gpu <= GPU_RULES | TORCH_SCORE_RULES, f"CPU rules asking for a GPU: {with_gpu - GPU_RULES}"
+    assert TORCH_SCORE_RULES <= with_gpu and "score_nude" not in with_gpu
+    planned_gpu_rules = (GPU_RULES | TORCH_SCORE_RULES) & set(jobs)
     assert planned_gpu_rules, f"the paper plan has none of {GPU_RULES}: {sorted(jobs)}"
     for rule in planned_gpu_rules:
         assert all(gpu_request(r) == 1 for r in jobs[rule]), f"{rule}: every job asks for exactly one GPU"
-    # the partition comes from the environment
-    assert all(r.get("slurm_partition") == "gpu-part" for js in jobs.values() for r in js if r)
+    # the partition comes from the environment: SLURM_PARTITION for GPU jobs, SLURM_CPU_PARTITION for the rest
+    assert all(r.get("slurm_partition") == ("gpu-part" if gpu_request(r) else "cpu-part")
+               for js in jobs.values() for r in js if r)
+    assert {"score_nude", "edit", "prompts", "report_table"} <= {rule for rule, js in jobs.items()
+                                                                if all(r.get("slurm_partition") == "cpu-part" for r in js)}
 
 
 @needs_snakefile
@@ -103,9 +110,22 @@ def test_no_gpu_requests_without_cluster_gpus(configfile):
 
 
 @needs_snakefile
-def test_score_gpus_opt_in_adds_the_neural_sd_scorers_only(tmp_path):
+def test_score_gpus_false_keeps_the_neural_sd_scorers_on_cpu(tmp_path):
     overlay = tmp_path / "score-gpus.yaml"
-    overlay.write_text("cluster:\n  gpus: true\n  score_gpus: true\n")
+    overlay.write_text("cluster:\n  gpus: true\n  score_gpus: false\n")
     jobs = dry_run("--configfile", "config/paper.yaml", str(overlay), env={"SLURM_PARTITION": ""})
     with_gpu = {rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)}
-    assert with_gpu == GPU_RULES & set(jobs) | {"score_harm", "score_clip", "score_fid", "score_lpips"}  # NudeNet: CPU
+    assert with_gpu == GPU_RULES & set(jobs)
+
+
+@needs_snakefile
+def test_cpu_jobs_never_default_to_the_gpu_partition():
+    """SLURM_CPU_PARTITION unset: where the config has GPU jobs, the CPU jobs go to the cluster's default
+    partition, not SLURM_PARTITION's GPU nodes; where it has none, SLURM_PARTITION is every job's, as before."""
+    env = {"SLURM_PARTITION": "gpu-part", "SLURM_CPU_PARTITION": ""}
+    paper = dry_run("--configfile", "config/paper.yaml", env=env)
+    for rule in ("score_nude", "edit", "prompts", "report_table"):
+        assert all(r.get("slurm_partition") == "" for r in paper[rule]), rule
+    assert all(r.get("slurm_partition") == "gpu-part" for r in paper["generate_shard"])
+    smoke = dry_run("--configfile", "config/smoke.yaml", env={"SLURM_PARTITION": "only", "SLURM_CPU_PARTITION": ""})
+    assert all(r.get("slurm_partition") == "only" for js in smoke.values() for r in js if r)

@@ -62,6 +62,17 @@ def test_missing_partition_from_the_environment_is_one_line_naming_source_and_ch
     assert "set SLURM_PARTITION to one of them" in msg
 
 
+def test_missing_cpu_partition_from_the_environment_names_its_variable():
+    # another instance: SLURM_CPU_PARTITION (every rule without a GPU, the Snakefile) names no partition
+    jobs = [PlannedJob("erase", {"run": "sdd"}, partition="gpu"), PlannedJob("prompts", {}, partition="cpux")]
+    with pytest.raises(ErasureError) as error:
+        slurm_start.check_partitions(jobs, env={"SLURM_PARTITION": "gpu", "SLURM_CPU_PARTITION": "cpux"},
+                                     run=runner({"sinfo": SINFO}))
+    msg = str(error.value)
+    assert "'cpux' (from SLURM_CPU_PARTITION=cpux in the environment: the partition of jobs without a GPU)" in msg
+    assert "set SLURM_CPU_PARTITION to one of them" in msg and "\n" not in msg
+
+
 def test_missing_partition_of_one_rule_names_the_rule():
     # second instance: `--set-resources erase:slurm_partition=gpux`, the rest on the default partition
     jobs = [PlannedJob("erase", {"run": "sdd"}, partition="gpux"), PlannedJob("prompts", {}, partition="")]

@@ -302,3 +302,24 @@ def test_a_run_from_before_the_timing_split_loads_and_resumes(tiny_base, tmp_pat
     assert (run / "train_log.csv").read_text().splitlines()[0] == "step,loss,lr"
     seconds = {int(r["step"]): float(r["seconds"]) for r in csv.DictReader(open(run / ckpt.TRAIN_SECONDS))}
     assert sorted(seconds) == [1, 2, 3, 4] and seconds[2] == 200.0 and seconds[3] > 200.0  # carried on
+
+
+def test_precision_setting_trains_in_bf16_and_leaves_the_default_identity(tiny_base, tmp_path):
+    """settings.precision (issue 38): bf16 autocast trains with fp32 weights and finite fp32 losses close to
+    fp32's; the fp32 default adds nothing to the run's identity (no finished run restarts); tf32 is another
+    identity; an unknown value is one line."""
+    from erasure.methods.presets import resolve_settings
+
+    assert "precision" not in resolve_settings("sdd", "paper").to_json()
+    assert resolve_settings("sdd", "paper", {"precision": "tf32"}).to_json()["precision"] == "tf32"
+    with pytest.raises(ErasureError, match=r"settings.precision: 'fp16' is not one of fp32, tf32, bf16"):
+        resolve_settings("sdd", "paper", {"precision": "fp16"})
+    fp32, bf16 = tmp_path / "fp32", tmp_path / "bf16"
+    train(fp32, **run_kwargs(tiny_base, iterations=2))
+    train(bf16, **run_kwargs(tiny_base, iterations=2, settings={**SETTINGS, "precision": "bf16"}))
+    weights = ckpt.load_weights(bf16, 2, "student")
+    assert all(t.dtype == torch.float32 for t in weights.values())
+    losses = [[float(line.split(",")[1]) for line in (run / "train_log.csv").read_text().splitlines()[1:]]
+              for run in (fp32, bf16)]
+    assert len(losses[1]) == 2 and all(abs(a - b) <= 0.05 * abs(a) + 1e-3 for a, b in zip(*losses))
+    assert json.loads((fp32 / "run.json").read_text())["settings"].get("precision") is None

@@ -86,6 +86,7 @@ CODE_LISTS = {
     f"{_RUN}/settings/properties/zt_concept": _preset_choice("zt_concept"),
     f"{_RUN}/settings/properties/loss_concept": _preset_choice("loss_concept"),
     f"{_RUN}/settings/properties/zt_model": _attr("erasure.methods.presets", "ZT_MODELS"),
+    f"{_RUN}/settings/properties/precision": _attr("erasure.methods.presets", "PRECISIONS"),
     f"{_RUN}/settings/properties/erase_tokens": _attr("erasure.methods.uce", "ERASE_TOKENS"),
     f"{_RUN}/settings/properties/preserve_tokens": _attr("erasure.methods.uce", "PRESERVE_TOKENS"),
     f"{_RUN}/settings/properties/mode": _attr("erasure.methods.rece", "MODES"),

@@ -54,6 +54,28 @@ def test_saved_reference_statistics(tmp_path):
     assert n_ref == 6 and abs(value) < 1e-6
 
 
+def test_reference_statistics_computed_once_give_the_folders_fid_with_provenance(tmp_path):
+    """fid_reference's statistics (rules/score.smk) give every FID job the value the folder gives; instance: a
+    shifted set; another: the set against itself (0). The sidecar names the folder, its count and listing."""
+    import json
+
+    extractor = TinyExtractor()
+    m_ref, _ = write_image_set(tmp_path / "ref", "sd", random_arrays(8, seed=3))
+    m_a, _ = write_image_set(tmp_path / "a", "x", random_arrays(6, seed=4, shift=0.3))
+    out = tmp_path / "stats" / "coco.npz"
+    out.parent.mkdir()
+    record = fid.write_reference_statistics(m_ref.parent, out, extractor, provenance={"key": "coco"})
+    folder_value, n_folder = fid.fid(ImageSet.from_manifest(m_a), m_ref.parent, extractor)
+    stats_value, n_stats = fid.fid(ImageSet.from_manifest(m_a), str(out), extractor)
+    assert (stats_value, n_stats) == (pytest.approx(folder_value, abs=1e-9), n_folder) and folder_value > 0.01
+    assert abs(fid.fid(ImageSet.from_manifest(m_ref), str(out), extractor)[0]) < 1e-6
+    sidecar = json.loads(out.with_suffix(".provenance.json").read_text())
+    assert sidecar == json.loads(json.dumps(record)) and sidecar["n"] == 8 and sidecar["key"] == "coco"
+    assert sidecar["folder"] == str(m_ref.parent) and len(sidecar["listing_sha256"]) == 64
+    with pytest.raises(ErasureError, match="reference image folder not found"):
+        fid.write_reference_statistics(tmp_path / "nowhere", tmp_path / "x.npz", extractor)
+
+
 def test_missing_inception_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(fid, "CLEANFID_CACHE", tmp_path)
     monkeypatch.delenv(fid.INCEPTION_ENV, raising=False)
