@@ -324,9 +324,19 @@ class Walker:
             kind = spec.kind if spec else None
             weights = "student" if parsed.which == "student" else (spec.deliverable if spec else None)
             return {"run": parsed.run, "step": parsed.step, "which": parsed.which, "kind": kind, "weights": weights,
-                    "generation": generation}
-        return {"inference_method": self.config.get("inference_methods", {}).get(method, {}),
-                "generation": generation}
+                    "generation": generation, **_plugin(spec)}
+        entry = self.config.get("inference_methods", {}).get(method, {})
+        return {"inference_method": entry, "generation": generation,
+                **_plugin(specs.SPECS.get(entry.get("kind")) if isinstance(entry, Mapping) else None)}
+
+
+def _plugin(spec) -> dict:
+    """{"plugin": {package, version, entry_point}} for a method from a plug-in package; {} for a built-in (so
+    the records of built-in methods are what they were)."""
+    if spec is None or spec.plugin is None:
+        return {}
+    package, version, entry_point = spec.plugin
+    return {"plugin": {"package": package, "version": version, "entry_point": entry_point}}
 
 
 class _JobIndex:
