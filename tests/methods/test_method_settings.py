@@ -69,7 +69,7 @@ BAD = [
     pytest.param(_set("runs", "uce-triangle", "settings", "preserve", value="tirangle"),
                  "runs.uce-triangle: settings.preserve: unknown concept set 'tirangle'", id="uce-preserve"),
     pytest.param(_set("runs", "uce-triangle", "method", value="ucee"),
-                 "runs.uce-triangle.method: 'ucee': unknown (known: sdd, sdd+retain, esd-x, esd-u, uce, rece",
+                 "runs.uce-triangle.method: 'ucee': unknown (known: sdd, sdd+retain, esd-x, esd-u",
                  id="unknown-method"),
 ]
 
