@@ -2,6 +2,8 @@
 
     results/{world}/models/{run}/
         run.json                       what the run is (method, concepts, settings, fingerprint)
+                                       (tensor names: a UNet parameter's own name; another component's
+                                       "{component}:{name}", e.g. "text_encoder:text_model.…", issue 34)
         train_log.csv                  step, loss, lr
         train_seconds.csv              step, seconds (cumulative wall-clock training time): a side file that
                                        nothing hashes and no rule reads, so a resumed run's new timings
@@ -12,7 +14,9 @@
             trainer_state.safetensors  optimiser moments, RNG state (tensors)
             trainer_state.json         optimiser param groups, lr-scheduler state, step (before issue 32
                                        also seconds, still read on resume)
-            meta.json                  step, method, which file is the deliverable
+            meta.json                  step, method, which file is the deliverable; `adapters`
+                                       {component: peft LoraConfig arguments} where the method added
+                                       modules (the loader injects them before loading their weights)
             sha256.json                the sha256 of each file above, written last
         complete.json                  the erase rule's output: steps, sha256 of every checkpoint file
                                        and of train_log.csv; no wall-clock or host field, so the same
@@ -308,14 +312,18 @@ def weights_role(run_dir: str | Path, step: int, which: str) -> str:
 
 
 @torch.no_grad()
-def patch_parameters(unet: torch.nn.Module, tensors: dict[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+def patch_parameters(unet: torch.nn.Module, tensors: dict[str, torch.Tensor], *, source: str = "checkpoint",
+                     component: str = "unet") -> None:
+    """Copy `tensors` {parameter name → tensor} into the module's parameters (`unet`, or the pipeline
+    component `component` names). Raises ErasureError for a name it lacks or a shape it does not have."""
     params = dict(unet.named_parameters())
+    what = "UNet" if component == "unet" else component
     unknown = sorted(set(tensors) - set(params))
     if unknown:
-        raise ErasureError(f"{source}: parameter {unknown[0]!r} is not in the base UNet (a different base model?)")
+        raise ErasureError(f"{source}: parameter {unknown[0]!r} is not in the base {what} (a different base model?)")
     for name, tensor in tensors.items():
         if params[name].shape != tensor.shape:
-            raise ErasureError(f"{source}: {name} has shape {tuple(tensor.shape)}, the base UNet "
+            raise ErasureError(f"{source}: {name} has shape {tuple(tensor.shape)}, the base {what} "
                                f"{tuple(params[name].shape)} (a different base model?)")
         params[name].copy_(tensor.to(device=params[name].device, dtype=params[name].dtype))
 
@@ -358,5 +366,40 @@ def load_method_pipeline(
     if meta.get("base_model") not in (None, base_source):
         warnings.warn(f"{run_dir}: trained from base {meta['base_model']!r}, loading onto {base_source!r}", stacklevel=2)
     pipe = load_base_pipeline(base_source, results_root=results_root, device=device, dtype=dtype)
-    patch_parameters(pipe.unet, load_weights(run_dir, step, role), source=str(d / f"{role}.safetensors"))
+    step_meta = _read_json(run_dir, step, STEP_META)
+    add_adapters(pipe, step_meta.get("adapters") or {}, source=str(d / STEP_META))
+    patch_components(pipe, load_weights(run_dir, step, role), source=str(d / f"{role}.safetensors"))
     return pipe
+
+
+def add_adapters(pipe, adapters: dict, *, source: str) -> None:
+    """Inject the adapters a run added ({component: peft LoraConfig keyword arguments}, its checkpoints'
+    meta.json) into the base pipeline's components, before their weights are loaded."""
+    if not adapters:
+        return
+    from peft import LoraConfig, inject_adapter_in_model
+
+    for component, config in adapters.items():
+        model = getattr(pipe, component, None)
+        if not isinstance(model, torch.nn.Module):
+            raise ErasureError(f"{source}: adapters for {component!r}, which the base pipeline does not have")
+        try:
+            inject_adapter_in_model(LoraConfig(**config), model)
+        except (TypeError, ValueError) as error:
+            raise ErasureError(f"{source}: adapters.{component}: {error}") from None
+
+
+def patch_components(pipe, tensors: dict[str, torch.Tensor], *, source: str) -> None:
+    """`patch_parameters` on each component the checkpoint names (erasure.methods.base.component_key:
+    bare names are the UNet's, "text_encoder:…" the text encoder's)."""
+    from erasure.methods.base import split_key
+
+    by_component: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in tensors.items():
+        component, name = split_key(key)
+        by_component.setdefault(component, {})[name] = tensor
+    for component, part in by_component.items():
+        model = getattr(pipe, component, None)
+        if not isinstance(model, torch.nn.Module):
+            raise ErasureError(f"{source}: tensors of {component!r}, which the base pipeline does not have")
+        patch_parameters(model, part, source=source, component=component)

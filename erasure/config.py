@@ -46,6 +46,9 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path, *, sourc
     )
     if errors:
         raise ErasureError(f"{source}: {_describe(errors[0])}")
+    from erasure.methods.specs import check_plugins
+
+    check_plugins()
     _check_concept_sets(config, source)
     _check_run_settings(config, source)
     _check_replicates(config, source)
@@ -90,17 +93,24 @@ def _check_replicates(config: Mapping[str, Any], source: str) -> None:
 
 
 def _check_run_settings(config: Mapping[str, Any], source: str) -> None:
-    """A fine-tuning run's preset and settings are resolved now, as its spec (erasure.methods.specs) allows
-    them, so that a preset of another method or a retain_weight on SDD fails here, not in a cluster job."""
-    from erasure.methods import specs
-    from erasure.methods.presets import resolve_settings
+    """Every run's and every inference-time method's settings are resolved now, by its spec's settings class
+    (erasure.methods.settings; the schema holds no method's keys), so that a UCE run given `lr`, an SD+NEG
+    method given `sld_threshold` or an ESD run's `trainable` of another method fails here, one line naming
+    the run, key and value, not in a cluster job after queueing."""
+    from erasure.methods.settings import resolve_inference, resolve_run
 
     for name, run in (config.get("runs") or {}).items():
-        if isinstance(run, Mapping) and run.get("method") in specs.FINE_TUNED:
+        if isinstance(run, Mapping):
             try:
-                resolve_settings(run["method"], run.get("preset"), run.get("settings"))
+                resolve_run(name, run)
             except ErasureError as error:
-                raise ErasureError(f"{source}: runs.{name}: {error}") from None
+                raise ErasureError(f"{source}: {error}") from None
+    for name, entry in (config.get("inference_methods") or {}).items():
+        if isinstance(entry, Mapping):
+            try:
+                resolve_inference(name, entry)
+            except ErasureError as error:
+                raise ErasureError(f"{source}: {error}") from None
 
 
 def _with_defaults(validator_cls):

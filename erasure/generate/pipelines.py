@@ -22,10 +22,6 @@ from erasure.generate.latents import make_scheduler
 from erasure.methods import specs
 from erasure.paths import MethodId
 
-# Schramowski et al. 2023, as diffusers' SafetyConfig.MEDIUM / .MAX define them
-SLD_PRESETS = specs.get("sld").presets
-SEGA_DEFAULTS = {"edit_guidance_scale": 5.0, "edit_warmup_steps": 10, "edit_threshold": 0.9,
-                 "edit_momentum_scale": 0.1, "edit_mom_beta": 0.4}
 KINDS = specs.INFERENCE_KINDS
 
 
@@ -135,7 +131,7 @@ def _latent_check(pipe) -> dict:
     return {}
 
 
-def _compose(cls, base, **overrides):
+def compose(cls, base, **overrides):
     """`cls` built from the base pipeline's components (only those its constructor takes), no safety checker."""
     accepted = set(inspect.signature(cls.__init__).parameters)
     components = {k: v for k, v in base.components.items() if k in accepted}
@@ -150,34 +146,15 @@ def _compose(cls, base, **overrides):
 
 
 def build_inference_method(name: str, spec: Mapping, base) -> MethodPipeline:
-    """An inference-time method (config `inference_methods.<name>` = `spec`) on the loaded base pipeline."""
-    kind = spec.get("kind")
-    specs.get(kind, specs.INFERENCE, where=f"inference_methods.{name}.kind")
-    if kind == "sd":
-        return MethodPipeline(name, kind, base)
-    if not spec.get("concepts"):
-        raise ErasureError(f"inference_methods.{name}: kind {kind} needs concepts (a list or a named set)")
-    text = concept_text(resolve_concepts(spec["concepts"]))
-    if kind == "sd-neg":
-        return MethodPipeline(name, kind, base, negative_prompt=text)
-    if kind == "sld":
-        from diffusers.pipelines.deprecated.stable_diffusion_safe import SafetyConfig, StableDiffusionPipelineSafe
+    """An inference-time method (config `inference_methods.<name>` = `spec`) on the loaded base pipeline:
+    its kind's spec (erasure.methods.specs) names the settings class its keys resolve to and the module
+    that builds it (erasure/generate/inference/: `build(name, kind, base, concepts, settings)`). Raises
+    ErasureError for an unknown kind, a missing concept list, or an unknown key, value or preset."""
+    from erasure.methods.settings import resolve_inference
 
-        preset = spec.get("preset", specs.get(kind).default_preset)
-        if preset not in SLD_PRESETS:
-            raise ErasureError(f"inference_methods.{name}.preset: unknown SLD preset {preset!r} "
-                               f"(known: {', '.join(SLD_PRESETS)})")
-        values = dict(getattr(SafetyConfig, preset.upper()))
-        settings = {**values, **{k: v for k, v in spec.items() if k in values}}
-        pipe = _compose(StableDiffusionPipelineSafe, base)
-        pipe.safety_concept = text
-        return MethodPipeline(name, kind, pipe, call_kwargs=settings, extra={"safety_concept": text})
-    from diffusers import SemanticStableDiffusionPipeline
-
-    settings = {**SEGA_DEFAULTS, **{k: v for k, v in spec.items() if k in SEGA_DEFAULTS}}
-    pipe = _compose(SemanticStableDiffusionPipeline, base)
-    return MethodPipeline(name, kind, pipe, call_kwargs={
-        **settings, "editing_prompt": [text], "reverse_editing_direction": [True]})
+    method_spec, settings = resolve_inference(name, spec)
+    concepts = resolve_concepts(spec["concepts"]) if spec.get("concepts") else []
+    return method_spec.implementation_object()(name, method_spec.name, base, concepts, settings)
 
 
 def load_method(method: str, spec: Mapping | None, *, base_model: str, results: str | Path, world: str,

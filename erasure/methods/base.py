@@ -42,14 +42,39 @@ def draw(n: int, generator: torch.Generator) -> int:
     return int(torch.randint(0, n, (1,), generator=generator))
 
 
-class FineTuningMethod:
-    """Base: `student` is the UNet being trained; `trainable` its trained parameters by name; `method` the
-    name of its spec (erasure.methods.specs)."""
+# checkpoint tensor names: a component's parameters are "{component}:{name}", except the UNet's, which keep
+# their bare names (every checkpoint written before issue 34 holds UNet tensors only, so those still load)
+COMPONENT_SEPARATOR = ":"
 
-    def __init__(self, unet, trainable: dict[str, torch.nn.Parameter], method: str):
+
+def component_key(component: str, name: str) -> str:
+    """The checkpoint name of parameter `name` of pipeline component `component` ("unet", "text_encoder")."""
+    return name if component == "unet" else f"{component}{COMPONENT_SEPARATOR}{name}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(component, parameter name) of a checkpoint tensor name (`component_key`'s inverse)."""
+    component, sep, name = key.partition(COMPONENT_SEPARATOR)
+    return (component, name) if sep else ("unet", key)
+
+
+class FineTuningMethod:
+    """Base: `student` is the UNet being trained; `trainable` its trained parameters by checkpoint name
+    (`component_key`: bare for UNet parameters, "text_encoder:…" for the text encoder's); `method` the name
+    of its spec (erasure.methods.specs); `adapters` the modules it added, {component: peft LoraConfig
+    keyword arguments (JSON)} — recorded in each checkpoint's meta.json, so the loader
+    (erasure.checkpoints.load_method_pipeline) injects the same adapters before it loads their weights.
+
+    The trainer constructs a method as `cls(unet, scheduler_config, prompts, settings, *, method)`, and adds
+    `components=` (the base pipeline's: unet, text_encoder, tokenizer, vae, scheduler_config) when the
+    class's `__init__` takes it: a method that trains the text encoder or needs images asks for them."""
+
+    def __init__(self, unet, trainable: dict[str, torch.nn.Parameter], method: str,
+                 adapters: dict[str, dict] | None = None):
         self.student = unet
         self.trainable = trainable
         self.method = method
+        self.adapters = dict(adapters or {})
 
     @property
     def deliverable(self) -> str:
@@ -71,3 +96,27 @@ class FineTuningMethod:
         for role, tensors in self.state().items():
             for name, tensor in tensors.items():
                 tensor.copy_(state[role][name])
+
+
+def add_lora(model: torch.nn.Module, config: dict, *, seed: int = 0) -> dict[str, torch.nn.Parameter]:
+    """Inject a LoRA adapter into `model` with peft (`peft.inject_adapter_in_model(LoraConfig(**config))`,
+    what diffusers' own LoRA training scripts use) and return its parameters by name, with requires_grad
+    and every other parameter of `model` frozen. The adapter's initial weights are drawn under
+    `torch.manual_seed(seed)` in a forked RNG, so a fresh run and a resumed one start from the same adapter
+    and the caller's RNG stream is untouched. Raises ErasureError when the config selects no module."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    from erasure.errors import ErasureError
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            inject_adapter_in_model(LoraConfig(**config), model)
+        except ValueError as error:
+            raise ErasureError(f"LoRA {config}: {error}") from None
+    selected = {}
+    for name, param in model.named_parameters():
+        param.requires_grad_("lora_" in name)
+        if "lora_" in name:
+            selected[name] = param
+    return selected

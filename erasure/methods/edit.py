@@ -15,6 +15,17 @@ Settings (config `runs.<run>.settings`): `preserve` (concepts kept, names or pro
 erasure/methods/uce.py); RECE: any `RECESettings` field except `rounds` (given by `iterations`), with
 `preset` naming its stage-0 UCE preset.
 
+The interface a closed-form method implements (its spec's `implementation`, one module per method):
+
+    edit(components, concepts, settings, preserve) -> [Edit({component: {parameter name: tensor}}, loss), ...]
+
+`components` are the base pipeline's (`unet`, `text_encoder`, `tokenizer`, ...), `concepts` and `preserve`
+prompt strings, `settings` the method's settings dataclass as its `resolve_run` made it (the spec's
+`settings`); one Edit per step, in order. Nothing here names a method: the step rule is the settings class's
+`check_iterations`, the settings its `resolve_run`. Checkpoints hold the UNet's tensors today (role: the
+spec's deliverable); an edit of another component is refused with one line until checkpoints carry
+components.
+
 Nothing to resume: an edit takes seconds (toy) to a minute (SD v1.4 on a CPU), so every job starts fresh.
 """
 
@@ -23,6 +34,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from erasure.errors import ErasureError
@@ -30,35 +42,35 @@ from erasure.methods import specs
 from erasure.methods.concepts import resolve_concepts
 
 CLOSED_FORM = specs.names(specs.CLOSED_FORM)
+# what a run's settings may hold besides its method's settings fields: the concepts kept (every closed-form edit)
+PRESERVE = "preserve"
+
+
+@dataclass
+class Edit:
+    """One step of a closed-form edit: `weights` {component ("unet") → {parameter name → tensor}}, in the
+    component's dtype on the CPU; `loss` the step's loss for train_log.csv (None: none)."""
+
+    weights: dict
+    loss: float | None = None
 
 
 def edit_steps(method: str, iterations: int, checkpoint_every: int) -> list[int]:
     """The checkpoint steps a closed-form run writes. Raises ErasureError when `iterations` does not fit
-    the method (UCE is one edit; RECE needs the UCE stage and at least one round)."""
-    if method == "uce" and iterations != 1:
-        raise ErasureError(f"iterations: {iterations}: a uce run is one edit; set iterations: 1, checkpoint_every: 1")
-    if method == "rece" and iterations < 2:
-        raise ErasureError(f"iterations: {iterations}: a rece run is the UCE stage plus rounds; "
-                           "set iterations to rounds + 1 (the authors' 5 rounds: 6)")
+    the method (its settings class's `check_iterations`: UCE is one edit; RECE needs the UCE stage and at
+    least one round)."""
+    specs.get(method, specs.CLOSED_FORM).settings_class().check_iterations(int(iterations))
     return [s for s in range(1, iterations + 1) if s % checkpoint_every == 0 or s == iterations]
 
 
-def resolve_edit(method: str, preset: str | None, settings: Mapping | None):
-    """(settings object, preserved prompts): `UCESettings` / `RECESettings` from the preset and overrides.
-    Raises ErasureError for an unknown method, preset or setting."""
-    from erasure.methods.rece import resolve_rece_settings
-    from erasure.methods.uce import resolve_uce_settings
-
+def resolve_edit(method: str, preset: str | None, settings: Mapping | None, iterations: int | None = None):
+    """(settings object, preserved prompts): the method's settings class's `resolve_run` on the preset and
+    overrides (and `iterations`, where it sets them). Raises ErasureError for an unknown method, preset or
+    setting, or a method of another kind."""
+    spec = specs.get(method, specs.CLOSED_FORM)
     settings = dict(settings or {})
-    preserve = resolve_concepts(settings.pop("preserve")) if settings.get("preserve") else []
-    preset = preset or (specs.SPECS[method].default_preset if method in CLOSED_FORM else None)
-    if method == "uce":
-        return resolve_uce_settings(preset, settings), preserve
-    if method == "rece":
-        if "rounds" in settings:
-            raise ErasureError("settings.rounds: a rece run's rounds are iterations - 1; set iterations instead")
-        return resolve_rece_settings({**settings, "uce_preset": preset}), preserve
-    raise ErasureError(f"method {method!r}: not a closed-form edit (known: {', '.join(CLOSED_FORM)})")
+    preserve = resolve_concepts(settings.pop(PRESERVE)) if settings.get(PRESERVE) else []
+    return spec.settings_class().resolve_run(spec, preset, settings, iterations), preserve
 
 
 def edit(
@@ -76,30 +88,27 @@ def edit(
     device: str = "cpu",
     log: Callable[[str], None] = print,
 ) -> list[int]:
-    """Edit the base model's attn2 to_k / to_v in closed form and write the checkpoints `edit_steps` names
-    into `run_dir` (replacing whatever was there), with run.json, train_log.csv (step, loss, lr: loss is
-    RECE's adversarial loss Σ‖W'c' − Wc‖² of the round's c', empty for the UCE stage) and train_seconds.csv
-    (one row, the last step: the whole edit's seconds, model loading excluded, as `rece` returns all rounds at
-    once; a side file no digest covers, erasure.checkpoints). Returns the steps written. `seed` is
-    recorded only (the edit is deterministic). Raises ErasureError for bad settings or concepts."""
+    """Apply closed-form method `method` to the base model (its spec's `implementation`, with the interface
+    above) and write the checkpoints `edit_steps` names into `run_dir` (replacing whatever was there), with
+    run.json, train_log.csv (step, loss, lr: loss as the method gives it, e.g. RECE's adversarial loss
+    Σ‖W'c' − Wc‖² of the round's c', empty for the UCE stage) and train_seconds.csv (one row, the last step:
+    the whole edit's seconds, model loading excluded, as `rece` returns all rounds at once; a side file no
+    digest covers, erasure.checkpoints). Returns the steps written. `seed` is recorded only (the edit is
+    deterministic). Raises ErasureError for bad settings or concepts, or an edit of a component other than
+    the UNet."""
     from erasure import checkpoints as ckpt
-    from erasure.methods.rece import RECESettings, rece
-    from erasure.methods.rece import params as rece_params
     from erasure.methods.presets import fingerprint
     from erasure.methods.trainer import LOG_FIELDS, parameter_digest
-    from erasure.methods.uce import DELIVERABLE, uce
     from erasure.models import load_base_pipeline
     from erasure.runtime import pick_device, ready
 
+    spec = specs.get(method, specs.CLOSED_FORM)
+    deliverable = spec.deliverable
     steps = edit_steps(method, int(iterations), int(checkpoint_every))
-    resolved, preserve = resolve_edit(method, preset, settings)
-    if isinstance(resolved, RECESettings):
-        from dataclasses import replace
-
-        resolved = replace(resolved, rounds=int(iterations) - 1)
+    resolved, preserve = resolve_edit(method, preset, settings, int(iterations))
     concept_list = resolve_concepts(concepts)
     pipe = load_base_pipeline(base_model, results_root=results, device=pick_device(device))
-    identity = dict(method=method, preset=preset or specs.get(method).default_preset, concepts=concept_list,
+    identity = dict(method=method, preset=preset or spec.default_preset, concepts=concept_list,
                     preserve=preserve, iterations=int(iterations), checkpoint_every=int(checkpoint_every),
                     settings=resolved.to_json(), seed=int(seed), base_model=base_model,
                     base_digest=parameter_digest(pipe.unet))
@@ -107,31 +116,34 @@ def edit(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.reset_run(run_dir)
-    ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": DELIVERABLE})
+    ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": deliverable})
 
     ready()
     tick = time.perf_counter()
-    if method == "uce":
-        edits = [(uce(pipe.unet, pipe.text_encoder, pipe.tokenizer, concept_list, preserve, resolved), None)]
-    else:
-        edits = [(rece_params(r, pipe.unet), sum(r.loss_derived) if r.loss_derived else None)
-                 for r in rece(pipe.unet, pipe.text_encoder, pipe.tokenizer, concept_list, preserve, resolved)]
+    edits = spec.implementation_object()(dict(pipe.components), concept_list, resolved, preserve)
     seconds = time.perf_counter() - tick
+    if len(edits) != int(iterations):
+        raise ErasureError(f"method {method}: {spec.implementation} returned {len(edits)} edits for "
+                           f"iterations: {iterations}")
+    for one in edits:
+        if set(one.weights) != {"unet"}:
+            raise ErasureError(f"method {method}: {spec.implementation} edits {', '.join(sorted(one.weights))}; "
+                               "checkpoints of a closed-form run hold the UNet's tensors only")
+    n_tensors = sum(len(t) for t in edits[0].weights.values())
     log(f"{method} ({identity['preset']}) on {concept_list}, preserving {preserve or 'the preset default'}: "
-        f"{len(edits)} edit(s) of {len(edits[0][0])} matrices in {seconds:.2f} s")
+        f"{len(edits)} edit(s) of {n_tensors} matrices in {seconds:.2f} s")
 
     with open(run_dir / ckpt.TRAIN_LOG, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
         writer.writeheader()
-        for step, (_, loss) in enumerate(edits, start=1):
-            writer.writerow({"step": step, "loss": "" if loss is None else f"{loss:.6g}", "lr": ""})
+        for step, one in enumerate(edits, start=1):
+            writer.writerow({"step": step, "loss": "" if one.loss is None else f"{one.loss:.6g}", "lr": ""})
     with open(run_dir / ckpt.TRAIN_SECONDS, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=ckpt.SECONDS_FIELDS)
         writer.writeheader()
         writer.writerow({"step": len(edits), "seconds": f"{seconds:.3f}"})
     for step in steps:
-        ckpt.save_checkpoint(run_dir, step, {DELIVERABLE: edits[step - 1][0]}, {},
+        ckpt.save_checkpoint(run_dir, step, {deliverable: edits[step - 1].weights["unet"]}, {},
                              {"step": step, "fingerprint": fp},
-                             {"method": method, "deliverable": DELIVERABLE, "fingerprint": fp})
+                             {"method": method, "deliverable": deliverable, "fingerprint": fp})
     return ckpt.complete_steps(run_dir)
-

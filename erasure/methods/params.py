@@ -122,6 +122,11 @@ def default_subset(method: str) -> str:
 def check_subset(method: str, subset: str | None) -> str:
     """`subset`, or the method's default when empty; an ErasureError naming `settings.trainable` if the
     method does not train that subset (or `method` if it is unknown)."""
+    if not specs.get(method, specs.FINE_TUNING, specs.CLOSED_FORM).subsets:
+        # a method that trains no UNet subset (another component, or modules it adds: its class says which)
+        if subset:
+            raise ErasureError(f"settings.trainable: {subset!r}: method {method!r} trains no UNet parameter subset")
+        return ""
     known = subsets(method)
     if not subset:
         return known[0]

@@ -23,41 +23,72 @@ for it and at lr 1e-5 it rarely binds.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
 
 from erasure.errors import ErasureError
 from erasure.methods import specs
 from erasure.methods.params import check_subset
+from erasure.methods.settings import MethodSettings, setting
+
+_B1 = "SDD paper Appendix B.1"
+_SDD_CODE = "the SDD authors' released train script"
+ZT_MODELS = ("trained", "frozen")  # ESD's z_t source, the default first
+PRECISIONS = ("fp32", "tf32", "bf16")  # the loss's forward passes (issue 38)
+_CHOICES = {"zt_concept": ("random", "joined"), "loss_concept": ("joined", "cycle"), "precision": PRECISIONS}
 
 
 @dataclass(frozen=True)
-class Settings:
-    lr: float = 1e-5
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 1e-2
-    eps: float = 1e-8
-    lr_schedule: str = "cosine"          # any name diffusers.optimization.get_scheduler knows
-    warmup_steps: int = 500
-    grad_clip: float = 1.0               # max gradient norm; 0 = off
-    batch_size: int = 1                  # z_T samples per iteration (one t and one c_p for all of them)
-    sampling_steps: int = 50             # DDIM steps T of the z_t sampler
-    guidance: float = 3.0                # s_g: CFG scale when sampling z_t
-    ema_decay: float = 0.999             # SDD: m
-    zt_concept: str = "random"           # SDD: c_p for z_t: "random" one concept per step | "joined"
-    loss_concept: str = "joined"         # SDD: c_s in the loss: "joined" | "cycle" one concept per step
-    negative_guidance: float = 3.0       # ESD: η
-    retain_weight: float = 0.0           # sdd+retain: weight of the preservation term
-    retain_prompts: tuple[str, ...] = field(default_factory=tuple)  # sdd+retain: prompts kept as the base
-    trainable: str = ""                  # parameter subset (spec.subsets); "" = the method's default
-    zt_model: str = ""                   # ESD: z_t from the "trained" model (default) | the "frozen" base
-    # the loss's forward passes: "fp32" (default: not yet measured against fp32 on the toy, issue 38) | "tf32"
-    # (fp32 tensors, TF32 matmuls on a GPU) | "bf16" (autocast); trained weights and AdamW stay fp32 either way,
-    # and AdamW is fused on a GPU for tf32 / bf16
-    precision: str = "fp32"
+class Settings(MethodSettings):
+    """The fine-tuning trainer's settings (erasure.methods.trainer), shared by every fine-tuning method: one
+    optimiser, schedule, z_t sampler and checkpoint loop run them all, and `to_json()` is part of each run's
+    fingerprint (run.json), so one class keeps every existing run's fingerprint (and resume) as it was. A
+    field one method alone reads says so; the spec's flags (`retain`, `zt_model`) gate those fields."""
+
+    lr: float = setting(1e-5, f"{_B1}: AdamW lr 1e-5", above=0)
+    betas: tuple[float, float] = setting((0.9, 0.999), f"{_B1}: (0.9, 0.999)")
+    weight_decay: float = setting(1e-2, f"{_B1}: 1e-2 (official: {_SDD_CODE}, 1e-4)", minimum=0)
+    eps: float = setting(1e-8, "torch.optim.AdamW's default", above=0)
+    # any name diffusers.optimization.get_scheduler knows
+    lr_schedule: str = setting("cosine", f"{_B1}: cosine with warm-up (official: constant)")
+    warmup_steps: int = setting(500, f"{_B1}: 500 warm-up steps", minimum=0)
+    grad_clip: float = setting(1.0, "diffusers' training scripts' max_grad_norm 1.0 (not in the paper); 0 = off",
+                               minimum=0)
+    # z_T samples per iteration (one t and one c_p for all of them)
+    batch_size: int = setting(1, f"{_B1}: one sample per step", minimum=1)
+    sampling_steps: int = setting(50, f"{_B1}: z_t by DDIM, 50 steps", minimum=1)
+    guidance: float = setting(3.0, f"{_B1}: CFG s_g = 3 when sampling z_t")
+    ema_decay: float = setting(0.999, f"SDD: {_B1}: EMA m = 0.999", minimum=0, maximum=1)
+    zt_concept: str = setting("random", f"SDD: {_B1}/Algorithm 1: one concept c_p per step "
+                              f"(official: {_SDD_CODE}, joined)", choices=_CHOICES["zt_concept"])
+    loss_concept: str = setting("joined", "SDD: Algorithm 1: the joined concepts c_s (official: cycle)",
+                                choices=_CHOICES["loss_concept"])
+    negative_guidance: float = setting(3.0, "ESD: η = 3 (ESD-x-3 / ESD-u-3, Gandikota et al. 2023)")
+    retain_weight: float = setting(0.0, "sdd+retain only (an extension): weight of the preservation term",
+                                   minimum=0)
+    retain_prompts: tuple[str, ...] = setting((), "sdd+retain only: prompts kept as the base")
+    trainable: str = setting("", "parameter subset (spec.subsets, erasure/methods/params.py quotes each "
+                             "source); '' = the method's default")
+    zt_model: str = setting("", "ESD only: 'trained' (SDD paper Eq. 11; the authors' train_esd.py) | 'frozen' "
+                            "(ESD's esd_sd.py); '' = trained")
+    # trained weights and AdamW stay fp32 either way; AdamW is fused on a GPU for tf32 / bf16
+    precision: str = setting("fp32", "the loss's forward passes: fp32 (the paper's; tf32 = TF32 matmuls on a GPU, "
+                             "bf16 = autocast: not yet measured against fp32 on the toy, issue 38)",
+                             choices=PRECISIONS)
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "paper": dict(lr=1e-5, betas=(0.9, 0.999), weight_decay=1e-2, lr_schedule="cosine", warmup_steps=500,
+                      ema_decay=0.999, sampling_steps=50, guidance=3.0, zt_concept="random", loss_concept="joined"),
+        "official": dict(lr=1e-5, betas=(0.9, 0.999), weight_decay=1e-4, lr_schedule="constant", warmup_steps=0,
+                         ema_decay=0.999, sampling_steps=50, guidance=3.0, zt_concept="joined",
+                         loss_concept="cycle"),
+        "esd": dict(lr=1e-5, betas=(0.9, 0.999), weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
+                    sampling_steps=50, guidance=3.0, negative_guidance=3.0),
+    }
 
     def to_json(self) -> dict:
         out = dataclasses.asdict(self)
@@ -65,58 +96,40 @@ class Settings:
             del out["precision"]
         return out
 
+    @classmethod
+    def resolve_run(cls, spec, preset, overrides, iterations=None) -> Settings:
+        """The preset's values, then `overrides` by name, with `trainable` (and, where the spec has
+        `zt_model`, `zt_model`) resolved to the method's default when empty. An unknown name, preset or
+        choice, a value of the wrong type or range, a subset the method does not train, a `zt_model` where
+        the spec has none, or a retain term where the spec has none (or lacks one) is an ErasureError."""
+        values = cls.preset_values(preset or spec.default_preset, spec)
+        cls.check_overrides(overrides)
+        values.update(overrides or {})
+        values["trainable"] = check_subset(spec.name, values.get("trainable"))
+        if spec.zt_model:
+            values["zt_model"] = values.get("zt_model") or ZT_MODELS[0]
+            if values["zt_model"] not in ZT_MODELS:
+                raise ErasureError(f"settings.zt_model: {values['zt_model']!r} is not one of {', '.join(ZT_MODELS)}")
+        elif values.get("zt_model"):
+            raise ErasureError(f"settings.zt_model: only ESD chooses the model z_t is sampled from, not "
+                               f"{spec.name!r} (SDD samples it from its EMA teacher)")
+        settings = cls.build(values)
+        if spec.retain and (settings.retain_weight <= 0 or not settings.retain_prompts):
+            raise ErasureError(f"settings: method {spec.name} needs retain_weight > 0 and retain_prompts")
+        if not spec.retain and settings.retain_weight:
+            with_term = ", ".join(n for n in specs.FINE_TUNED if specs.get(n).retain)
+            raise ErasureError(f"settings.retain_weight: only method {with_term} has a preservation term, "
+                               f"not {spec.name!r}")
+        return settings
 
-PRESETS: dict[str, dict] = {
-    "paper": dict(lr=1e-5, betas=(0.9, 0.999), weight_decay=1e-2, lr_schedule="cosine", warmup_steps=500,
-                  ema_decay=0.999, sampling_steps=50, guidance=3.0, zt_concept="random", loss_concept="joined"),
-    "official": dict(lr=1e-5, betas=(0.9, 0.999), weight_decay=1e-4, lr_schedule="constant", warmup_steps=0,
-                     ema_decay=0.999, sampling_steps=50, guidance=3.0, zt_concept="joined", loss_concept="cycle"),
-    "esd": dict(lr=1e-5, betas=(0.9, 0.999), weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
-                sampling_steps=50, guidance=3.0, negative_guidance=3.0),
-}
 
-PRECISIONS = ("fp32", "tf32", "bf16")
-_CHOICES = {"zt_concept": ("random", "joined"), "loss_concept": ("joined", "cycle"), "precision": PRECISIONS}
-ZT_MODELS = ("trained", "frozen")  # ESD's z_t source, the default first
+PRESETS = Settings.PRESETS
 
 
 def resolve_settings(method: str, preset: str | None, overrides: Mapping | None = None) -> Settings:
-    """The preset's values, then `overrides` by name, with `trainable` (and, for ESD, `zt_model`) resolved
-    to the method's default when empty. An unknown name, preset or choice, a subset the method does not
-    train, or a `zt_model` for SDD is an ErasureError naming the setting."""
-    spec = specs.get(method, specs.FINE_TUNING)
-    preset = preset or spec.default_preset
-    if preset not in PRESETS:
-        raise ErasureError(f"preset {preset!r}: unknown (known: {', '.join(PRESETS)})")
-    if preset not in spec.presets:
-        raise ErasureError(f"preset {preset!r}: not a preset of method {method!r} (known: {', '.join(spec.presets)})")
-    known = {f.name: f for f in dataclasses.fields(Settings)}
-    values = dict(PRESETS[preset])
-    for name, value in (overrides or {}).items():
-        if name not in known:
-            raise ErasureError(f"settings.{name}: unknown setting (known: {', '.join(known)})")
-        values[name] = value
-    for name in ("betas", "retain_prompts"):
-        if name in values:
-            values[name] = tuple(values[name])
-    for name, choices in _CHOICES.items():
-        if name in values and values[name] not in choices:
-            raise ErasureError(f"settings.{name}: {values[name]!r} is not one of {', '.join(choices)}")
-    values["trainable"] = check_subset(method, values.get("trainable"))
-    if spec.zt_model:
-        values["zt_model"] = values.get("zt_model") or ZT_MODELS[0]
-        if values["zt_model"] not in ZT_MODELS:
-            raise ErasureError(f"settings.zt_model: {values['zt_model']!r} is not one of {', '.join(ZT_MODELS)}")
-    elif values.get("zt_model"):
-        raise ErasureError(f"settings.zt_model: only ESD chooses the model z_t is sampled from, not {method!r} "
-                           "(SDD samples it from its EMA teacher)")
-    settings = Settings(**values)
-    if spec.retain and (settings.retain_weight <= 0 or not settings.retain_prompts):
-        raise ErasureError(f"settings: method {method} needs retain_weight > 0 and retain_prompts")
-    if not spec.retain and settings.retain_weight:
-        with_term = ", ".join(n for n in specs.FINE_TUNED if specs.get(n).retain)
-        raise ErasureError(f"settings.retain_weight: only method {with_term} has a preservation term, not {method!r}")
-    return settings
+    """`Settings.resolve_run` for fine-tuning method `method`. Raises ErasureError for an unknown method,
+    or one of another kind, and whatever `resolve_run` raises."""
+    return Settings.resolve_run(specs.get(method, specs.FINE_TUNING), preset, overrides)
 
 
 def fingerprint(data: Mapping) -> str:

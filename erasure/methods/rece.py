@@ -29,13 +29,13 @@ Where this differs from the authors' code:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from erasure.errors import ErasureError
+from erasure.methods.settings import MODES, RECESettings  # noqa: F401
 from erasure.methods.uce import (
     Keys,
     UCESettings,
@@ -49,49 +49,11 @@ from erasure.methods.uce import (
     uce_weights,
 )
 
-MODES = ("sequential", "cumulative")
-
-
-@dataclass(frozen=True)
-class RECESettings:
-    rounds: int = 5                    # epochs of train.py (scripts/nudity.sh: 5)
-    reg: float = 0.1                   # γ, the regulariser of c' (nudity 0.1, artists 1e-3)
-    lamb: float = 0.1                  # λ of each round's edit (sequential mode)
-    erase_scale: float = 1.0           # η_e of each round's edit (sequential mode)
-    preserve_scale: float = 0.1        # η_p of each round's edit (sequential mode)
-    guide: str = ""                    # c* (the authors' " " tokenizes as "")
-    default_preserve: tuple[str, ...] = ("",)
-    mode: str = "sequential"
-    uce_preset: str = "paper"          # stage 0, and every edit in cumulative mode
-    uce: dict = field(default_factory=dict)  # overrides of the UCE preset
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 def resolve_rece_settings(overrides: Mapping | None = None) -> RECESettings:
-    """Defaults, then `overrides` by name. Raises ErasureError for an unknown setting or mode, rounds < 1,
-    γ < 0, λ ≤ 0 or a negative scale."""
-    known = {f.name for f in dataclasses.fields(RECESettings)}
-    values = {}
-    for name, value in (overrides or {}).items():
-        if name not in known:
-            raise ErasureError(f"settings.{name}: unknown RECE setting (known: {', '.join(sorted(known))})")
-        values[name] = tuple(value) if name == "default_preserve" else value
-    s = RECESettings(**values)
-    if s.mode not in MODES:
-        raise ErasureError(f"settings.mode: {s.mode!r} is not one of {', '.join(MODES)}")
-    if not (isinstance(s.rounds, int) and s.rounds >= 1):
-        raise ErasureError(f"settings.rounds: {s.rounds!r} must be an integer >= 1")
-    if not s.reg >= 0:
-        raise ErasureError(f"settings.reg: {s.reg!r} must be >= 0")
-    if not s.lamb > 0:
-        raise ErasureError(f"settings.lamb: {s.lamb!r} must be > 0")
-    for name in ("erase_scale", "preserve_scale"):
-        if not getattr(s, name) >= 0:
-            raise ErasureError(f"settings.{name}: {getattr(s, name)!r} must be >= 0")
-    resolve_uce_settings(s.uce_preset, s.uce)
-    return s
+    """Defaults, then `overrides` by name (RECESettings.resolve). Raises ErasureError for an unknown setting
+    or mode, rounds < 1, γ < 0, λ ≤ 0, a negative scale or a bad stage-0 UCE preset / override."""
+    return RECESettings.resolve(None, overrides)
 
 
 def adversarial_embedding(edited: Mapping[str, torch.Tensor], original: Mapping[str, torch.Tensor],
@@ -197,3 +159,14 @@ def params(round_: Round, unet) -> dict[str, torch.Tensor]:
     of a checkpoint (same format as a fine-tuning run's)."""
     modules = projection_modules(unet)
     return {n: W.to(modules[n].weight.dtype) for n, W in round_.weights.items()}
+
+
+def edit(components: Mapping, concepts: Sequence[str], settings: RECESettings, preserve: Sequence[str] = ()):
+    """The closed-form interface (erasure.methods.edit): RECE on `components` (`unet`, `text_encoder`,
+    `tokenizer`), one step per round (step 1 = the UCE stage). Returns [Edit({"unet": tensors}, loss)], loss
+    the round's summed adversarial loss of c' (None for the UCE stage)."""
+    from erasure.methods.edit import Edit
+
+    unet = components["unet"]
+    return [Edit({"unet": params(r, unet)}, sum(r.loss_derived) if r.loss_derived else None)
+            for r in rece(unet, components["text_encoder"], components["tokenizer"], concepts, preserve, settings)]

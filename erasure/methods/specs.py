@@ -11,15 +11,18 @@ Three kinds (docs/architecture.md, DESIGN.md § 8):
 - `inference-time` — a rule applied while generating from the base model (SD, SD+NEG, SLD, SEGA); the
   config's `inference_methods.<name>.kind` names the spec, its `preset` one of the spec's presets.
 
-Adding a fine-tuning method: its module (a `FineTuningMethod` subclass taking `(unet, scheduler_config,
-prompts, settings, *, method)`), one entry here, its tests; the config schema's `runs.*.method` enum lists
-`RUN_METHODS` (a test compares them).
+Adding a method (docs/adding-a-method.md): its module (the interface of its kind: a `FineTuningMethod`
+subclass; a closed-form `edit(components, concepts, settings, preserve)`, erasure.methods.edit; an
+inference-time `build(name, kind, base, concepts, settings)`, erasure/generate/inference/), its settings
+dataclass (erasure.methods.settings.MethodSettings), one entry here — or, from another package, the same
+MethodSpec under the entry-point group `erasure.methods` — and its tests. Nothing else names a method.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import import_module
+from importlib.metadata import entry_points
 
 from erasure.errors import ErasureError
 
@@ -45,6 +48,10 @@ class MethodSpec:
                     a non-zero retain_weight is an error
     zt_model        True: settings.zt_model chooses the model z_t is sampled from (ESD)
     paper_row       the SDD paper's row name for it (Tables 1-2), "{preset}" filled in; None: not in the paper
+    settings        "module:Class" of its torch-free settings dataclass (erasure.methods.settings.MethodSettings):
+                    fields, defaults and their sources, presets; config validation resolves every run with it.
+                    "" = its kind's default: the trainer's Settings (fine-tuning), none (inference-time)
+    needs_concepts  inference-time: True when `inference_methods.<name>.concepts` is required
     """
 
     name: str
@@ -56,6 +63,9 @@ class MethodSpec:
     retain: bool = False
     zt_model: bool = False
     paper_row: str | None = None
+    settings: str = ""
+    needs_concepts: bool = False
+    plugin: tuple[str, str, str] | None = None  # (package, version, entry point) of a plug-in; set on loading
 
     @property
     def default_preset(self) -> str | None:
@@ -72,36 +82,136 @@ class MethodSpec:
 
     def implementation_object(self):
         """The class or function `implementation` names, imported now (this may import torch)."""
-        module, _, attribute = self.implementation.partition(":")
-        return getattr(import_module(module), attribute)
+        return _attribute(self.implementation)
+
+    def settings_class(self):
+        """The settings dataclass `settings` names, or its kind's default (torch-free for the built-ins).
+        Raises ErasureError for a closed-form spec that names none."""
+        if self.settings:
+            return _attribute(self.settings)
+        if self.kind not in _DEFAULT_SETTINGS:
+            raise ErasureError(f"method {self.name!r}: its spec names no settings class (MethodSpec.settings)")
+        return _attribute(_DEFAULT_SETTINGS[self.kind])
+
+
+_DEFAULT_SETTINGS = {FINE_TUNING: "erasure.methods.presets:Settings", INFERENCE: "erasure.methods.settings:SDSettings"}
+
+
+def _attribute(path: str):
+    module, _, attribute = path.partition(":")
+    return getattr(import_module(module), attribute)
 
 
 _SDD_PRESETS = ("paper", "official")
 _ESD_SUBSETS = ("noxattn", "noxattn-ldm", "esd-sd")  # erasure/methods/params.py quotes each source
 
+_FT = "erasure.methods.presets:Settings"
+_S = "erasure.methods.settings:"
+_INF = "erasure.generate.inference."
+
 SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("sdd", FINE_TUNING, "erasure.methods.sdd:SDD", subsets=("attn2",), presets=_SDD_PRESETS,
-               deliverables=("teacher", "student"), paper_row="SDD"),
+               deliverables=("teacher", "student"), paper_row="SDD", settings=_FT),
     # an extension, not the paper's method: SDD plus a preservation term on retain prompts
     MethodSpec("sdd+retain", FINE_TUNING, "erasure.methods.sdd:SDD", subsets=("attn2",), presets=_SDD_PRESETS,
-               deliverables=("teacher", "student"), retain=True),
+               deliverables=("teacher", "student"), retain=True, settings=_FT),
     MethodSpec("esd-x", FINE_TUNING, "erasure.methods.esd:ESD", subsets=("attn2",), presets=("esd",),
-               deliverables=("student",), zt_model=True, paper_row="ESD-x-3"),
+               deliverables=("student",), zt_model=True, paper_row="ESD-x-3", settings=_FT),
     MethodSpec("esd-u", FINE_TUNING, "erasure.methods.esd:ESD", subsets=_ESD_SUBSETS, presets=("esd",),
-               deliverables=("student",), zt_model=True, paper_row="ESD-u-3"),
+               deliverables=("student",), zt_model=True, paper_row="ESD-u-3", settings=_FT),
     # closed-form edits of attn2 to_k / to_v (erasure/methods/uce.py, rece.py give the equations)
-    MethodSpec("uce", CLOSED_FORM, "erasure.methods.uce:uce", subsets=("attn2-kv",), presets=("paper", "current"),
-               deliverables=("model",)),
+    MethodSpec("uce", CLOSED_FORM, "erasure.methods.uce:edit", subsets=("attn2-kv",), presets=("paper", "current"),
+               deliverables=("model",), settings=_S + "UCESettings"),
     # its presets are those of its UCE stage (round 0)
-    MethodSpec("rece", CLOSED_FORM, "erasure.methods.rece:rece", subsets=("attn2-kv",), presets=("paper", "current"),
-               deliverables=("model",)),
-    # inference-time rules on the base model (erasure/generate/pipelines.py builds them)
-    MethodSpec("sd", INFERENCE, "erasure.generate.pipelines:build_inference_method", paper_row="SD"),
-    MethodSpec("sd-neg", INFERENCE, "erasure.generate.pipelines:build_inference_method", paper_row="SD+NEG"),
-    MethodSpec("sld", INFERENCE, "erasure.generate.pipelines:build_inference_method", presets=("medium", "max"),
-               paper_row="SLD-{preset}"),
-    MethodSpec("sega", INFERENCE, "erasure.generate.pipelines:build_inference_method", paper_row="SEGA"),
+    MethodSpec("rece", CLOSED_FORM, "erasure.methods.rece:edit", subsets=("attn2-kv",), presets=("paper", "current"),
+               deliverables=("model",), settings=_S + "RECESettings"),
+    # inference-time rules on the base model, one module each (erasure/generate/inference/)
+    MethodSpec("sd", INFERENCE, _INF + "sd:build", paper_row="SD", settings=_S + "SDSettings"),
+    MethodSpec("sd-neg", INFERENCE, _INF + "sd_neg:build", paper_row="SD+NEG", settings=_S + "SDNegSettings",
+               needs_concepts=True),
+    MethodSpec("sld", INFERENCE, _INF + "sld:build", presets=("medium", "max"), paper_row="SLD-{preset}",
+               settings=_S + "SLDSettings", needs_concepts=True),
+    MethodSpec("sega", INFERENCE, _INF + "sega:build", paper_row="SEGA", settings=_S + "SEGASettings",
+               needs_concepts=True),
 )}
+
+
+# --- plug-ins -------------------------------------------------------------------------------------------
+# A package adds methods by registering MethodSpec objects under this entry-point group (pyproject.toml:
+# [project.entry-points."erasure.methods"] my-method = "my_package.spec:SPEC"), as pytest and diffusers take
+# plug-ins; docs/adding-a-method.md shows one. They join SPECS when this module is imported: a config names
+# them like a built-in, and the provenance of their images records `plugin` (package, version, entry point).
+ENTRY_POINT_GROUP = "erasure.methods"
+# one line per plug-in that could not be loaded; erasure.config.validate_config raises the first
+PLUGIN_ERRORS: list[str] = []
+
+
+def _check_plugin(spec, where: str) -> MethodSpec:
+    if not isinstance(spec, MethodSpec):
+        raise ErasureError(f"{where}: is a {type(spec).__name__}, not an erasure.methods.specs.MethodSpec")
+    if spec.name in SPECS:
+        raise ErasureError(f"{where}: method name {spec.name!r} clashes with "
+                           + ("a built-in method" if SPECS[spec.name].plugin is None else "another plug-in's"))
+    if spec.kind not in KINDS:
+        raise ErasureError(f"{where}: kind {spec.kind!r} is not one of {', '.join(KINDS)}")
+    return spec
+
+
+def _where(package: str, version: str, ep) -> str:
+    return f"plug-in package {package} {version}, entry point {ep.name} = {ep.value} (group {ENTRY_POINT_GROUP})"
+
+
+def _load_plugins() -> None:
+    """Add every plug-in's spec to SPECS (only its spec module is imported here: this module is still being
+    imported, so a spec module must import nothing of erasure but erasure.methods.specs / .settings)."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        package = ep.dist.name if ep.dist is not None else "?"
+        version = ep.dist.version if ep.dist is not None else "?"
+        where = _where(package, version, ep)
+        try:
+            try:
+                loaded = ep.load()
+            except Exception as error:  # a plug-in's import can fail any way; the user sees one line
+                raise ErasureError(f"{where}: cannot import: {type(error).__name__}: {error}") from None
+            spec = _check_plugin(loaded, where)
+        except ErasureError as error:
+            PLUGIN_ERRORS.append(str(error))
+            continue
+        SPECS[spec.name] = replace(spec, plugin=(package, version, ep.name))
+
+
+_checked: set[str] = set()
+
+
+def check_plugins() -> None:
+    """Raise the first plug-in error (one line naming its package, version and entry point): one that could
+    not be loaded, or a spec whose implementation or settings class cannot be imported or does not exist.
+    Called by config validation, before any job; imports each plug-in's implementation (which may import
+    torch) once, after this module is complete."""
+    for spec in SPECS.values():
+        if spec.plugin is None or spec.name in _checked:
+            continue
+        ep = next(e for e in entry_points(group=ENTRY_POINT_GROUP) if e.name == spec.plugin[2])
+        where = _where(spec.plugin[0], spec.plugin[1], ep)
+        for what in ("implementation", "settings"):
+            path = getattr(spec, what)
+            if not path:
+                continue
+            module, _, attribute = path.partition(":")
+            try:
+                found = hasattr(import_module(module), attribute)
+            except Exception as error:  # as above: one line, whatever the plug-in's import raised
+                PLUGIN_ERRORS.append(f"{where}: {what} {path!r}: cannot import {module}: {type(error).__name__}: {error}")
+                break
+            if not found:
+                PLUGIN_ERRORS.append(f"{where}: {what} {path!r}: {module} has no {attribute!r}")
+                break
+        _checked.add(spec.name)
+    if PLUGIN_ERRORS:
+        raise ErasureError(PLUGIN_ERRORS[0])
+
+
+_load_plugins()
 
 
 def names(*kinds: str) -> tuple[str, ...]:

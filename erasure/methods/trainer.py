@@ -12,6 +12,7 @@ thread count).
 from __future__ import annotations
 
 import csv
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -25,12 +26,13 @@ from erasure.errors import ErasureError
 from erasure.methods.base import FineTuningMethod, encode_prompts
 from erasure.methods.concepts import resolve_concepts
 from erasure.methods import specs
-from erasure.methods.presets import Settings, fingerprint, resolve_settings
+from erasure.methods.presets import Settings, fingerprint
 
 LOG_FIELDS, SECONDS_FIELDS = ckpt.LOG_FIELDS, ckpt.SECONDS_FIELDS  # train_log.csv, train_seconds.csv
 
 
-def build_method(method: str, unet, scheduler_config: dict, prompts, settings: Settings) -> FineTuningMethod:
+def build_method(method: str, unet, scheduler_config: dict, prompts, settings: Settings,
+                 components: dict | None = None) -> FineTuningMethod:
     """The fine-tuning method `method` (its spec's implementation class) on `unet`.
 
     Args:
@@ -40,6 +42,8 @@ def build_method(method: str, unet, scheduler_config: dict, prompts, settings: S
         scheduler_config: the base pipeline's scheduler config (the z_t sampler's DDIM is built from it).
         prompts: frozen text embeddings (erasure.methods.base.Prompts), each [1, L, D].
         settings: the resolved settings (erasure.methods.presets.resolve_settings).
+        components: the base pipeline's components (unet, text_encoder, tokenizer, vae, scheduler_config),
+            passed as `components=` to an implementation whose `__init__` takes it.
 
     Returns:
         The method, whose checkpoint roles (`state()`) are the spec's `deliverables`.
@@ -49,12 +53,27 @@ def build_method(method: str, unet, scheduler_config: dict, prompts, settings: S
             checkpoint roles than its spec's deliverables.
     """
     spec = specs.get(method, specs.FINE_TUNING)
-    built = spec.implementation_object()(unet, scheduler_config, prompts, settings, method=method)
+    cls = spec.implementation_object()
+    extra = {"components": dict(components or {})} if "components" in inspect.signature(cls).parameters else {}
+    built = cls(unet, scheduler_config, prompts, settings, method=method, **extra)
     roles = set(built.state())
     if roles != set(spec.deliverables):
         raise ErasureError(f"method {method!r}: {spec.implementation} checkpoints {sorted(roles)}, its spec "
                            f"(erasure.methods.specs) says deliverables {list(spec.deliverables)}")
     return built
+
+
+def _trained_summary(trainable: dict, components: dict) -> str:
+    """"N of M UNet parameters" (and the same for each other component a method trains)."""
+    from erasure.methods.base import split_key
+
+    counts: dict[str, int] = {}
+    for key, param in trainable.items():
+        component = split_key(key)[0]
+        counts[component] = counts.get(component, 0) + param.numel()
+    names = {"unet": "UNet", "text_encoder": "text encoder"}
+    return ", ".join(f"{n:,} of {sum(p.numel() for p in components[c].parameters()):,} {names.get(c, c)} parameters"
+                     for c, n in counts.items()) or "no parameters"
 
 
 def make_optimizer(params: list[torch.nn.Parameter], settings: Settings, iterations: int):
@@ -145,8 +164,10 @@ def train(
     """
     run_dir = Path(run_dir)
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
-    preset = preset or specs.get(method, specs.FINE_TUNING).default_preset
-    resolved = resolve_settings(method, preset, settings)
+    spec = specs.get(method, specs.FINE_TUNING)
+    preset = preset or spec.default_preset
+    # the spec's settings class: the trainer's Settings, or a subclass of it adding a method's own fields
+    resolved = spec.settings_class().resolve_run(spec, preset, settings)
     concept_list = resolve_concepts(concepts)
     from erasure.models import load_base_pipeline
     from erasure.runtime import pick_device, ready
@@ -174,15 +195,15 @@ def train(
     # 2. frozen prompts, method, optimiser, RNG
     prompts = encode_prompts(pipe, concept_list, resolved.retain_prompts)
     unet, scheduler_config = pipe.unet, dict(pipe.scheduler.config)
+    components = {**{k: v for k, v in pipe.components.items() if k != "scheduler"}, "scheduler_config": scheduler_config}
     del pipe
-    m = build_method(method, unet, scheduler_config, prompts, resolved)
+    m = build_method(method, unet, scheduler_config, prompts, resolved, components)
     optimizer, lr_scheduler = make_optimizer(list(m.trainable.values()), resolved, iterations)
     generator = torch.Generator().manual_seed(int(seed))
     ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": m.deliverable})
-    n_trained = sum(p.numel() for p in m.trainable.values())
     zt = f", z_t from the {resolved.zt_model} model" if resolved.zt_model else ""
-    log(f"{method} ({preset}; subset {resolved.trainable}{zt}) on {concept_list}: training {n_trained:,} of "
-        f"{sum(p.numel() for p in unet.parameters()):,} UNet parameters for {iterations} steps")
+    log(f"{method} ({preset}; subset {resolved.trainable}{zt}) on {concept_list}: training "
+        f"{_trained_summary(m.trainable, components)} for {iterations} steps")
 
     # 3. resume from the last complete checkpoint
     start, seconds = 0, 0.0
@@ -230,8 +251,10 @@ def train(
             if step % checkpoint_every == 0 or step == iterations:
                 tensors, data = ckpt.trainer_state(optimizer, lr_scheduler, generator,
                                                    {"step": step, "fingerprint": fp})
+                # the adapters a method added, so the loader can inject them (absent: as before issue 34)
+                added = {"adapters": m.adapters} if m.adapters else {}
                 ckpt.save_checkpoint(run_dir, step, m.state(), tensors, data,
-                                     {"method": method, "deliverable": m.deliverable, "fingerprint": fp})
+                                     {"method": method, "deliverable": m.deliverable, "fingerprint": fp, **added})
     bar.close()
     return ckpt.complete_steps(run_dir)
 

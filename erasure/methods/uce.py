@@ -31,7 +31,6 @@ cond(M) is 5e8–2e9 on the tiny test model, beyond float32's 1/eps = 8.4e6.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -39,63 +38,21 @@ import torch
 
 from erasure.errors import ErasureError
 from erasure.methods import specs
+from erasure.methods.settings import ERASE_TOKENS, PRESERVE_TOKENS, UCE_PRESETS, UCESettings  # noqa: F401
 
 # the checkpoint role an edit is written under (its spec's deliverable, "model"), the one generation uses
 DELIVERABLE = specs.get("uce").deliverable
-ERASE_TOKENS = ("subject-to-end", "last-subject", "all")
-PRESERVE_TOKENS = ("all", "last-subject")
-
-
-@dataclass(frozen=True)
-class UCESettings:
-    lamb: float = 0.5                  # λ: pull towards the original W
-    erase_scale: float = 1.0           # η_e
-    preserve_scale: float = 0.1        # η_p
-    guide: str = ""                    # c*: what erased concepts are mapped to ("" = the empty prompt)
-    erase_tokens: str = "subject-to-end"   # which token embeddings of an erased prompt (and its guide)
-    preserve_tokens: str = "all"       # which token embeddings of a preserved prompt
-    default_preserve: tuple[str, ...] = ("",)  # preserved when the caller gives no preserved concepts
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-UCE_PRESETS: dict[str, dict] = {
-    "paper": dict(lamb=0.5, erase_scale=1.0, preserve_scale=0.1, erase_tokens="subject-to-end",
-                  preserve_tokens="all", default_preserve=("",)),
-    "current": dict(lamb=0.5, erase_scale=1.0, preserve_scale=1.0, erase_tokens="last-subject",
-                    preserve_tokens="last-subject", default_preserve=()),
-}
 
 
 def resolve_uce_settings(preset: str = "paper", overrides: Mapping | None = None) -> UCESettings:
-    """The preset's values, then `overrides` by name. Raises ErasureError for an unknown preset, setting
-    or token choice, λ ≤ 0 or a negative scale."""
-    if preset not in UCE_PRESETS:
-        raise ErasureError(f"preset {preset!r}: unknown UCE preset (known: {', '.join(UCE_PRESETS)})")
-    known = {f.name for f in dataclasses.fields(UCESettings)}
-    values = dict(UCE_PRESETS[preset])
-    for name, value in (overrides or {}).items():
-        if name not in known:
-            raise ErasureError(f"settings.{name}: unknown UCE setting (known: {', '.join(sorted(known))})")
-        values[name] = value
-    if "default_preserve" in values:
-        values["default_preserve"] = tuple(values["default_preserve"])
-    settings = UCESettings(**values)
-    check_settings(settings)
-    return settings
+    """The preset's values, then `overrides` by name (UCESettings.resolve). Raises ErasureError for an
+    unknown preset, setting or token choice, λ ≤ 0 or a negative scale."""
+    return UCESettings.resolve(preset, overrides)
 
 
 def check_settings(s: UCESettings) -> None:
-    if s.erase_tokens not in ERASE_TOKENS:
-        raise ErasureError(f"settings.erase_tokens: {s.erase_tokens!r} is not one of {', '.join(ERASE_TOKENS)}")
-    if s.preserve_tokens not in PRESERVE_TOKENS:
-        raise ErasureError(f"settings.preserve_tokens: {s.preserve_tokens!r} is not one of {', '.join(PRESERVE_TOKENS)}")
-    if not s.lamb > 0:
-        raise ErasureError(f"settings.lamb: {s.lamb!r} must be > 0 (it keeps the system solvable)")
-    for name in ("erase_scale", "preserve_scale"):
-        if not getattr(s, name) >= 0:
-            raise ErasureError(f"settings.{name}: {getattr(s, name)!r} must be >= 0")
+    """UCESettings' field constraints (choices of tokens, λ > 0, scales ≥ 0) on `s`; ErasureError if broken."""
+    s.check_fields()
 
 
 # --- the text side ------------------------------------------------------------------------------------
@@ -272,3 +229,12 @@ def uce(unet, text_encoder, tokenizer, erase: Sequence[str], preserve: Sequence[
     modules = projection_modules(unet)
     edited = uce_weights(projection_weights(unet), keys, settings)
     return {n: W.to(modules[n].weight.dtype) for n, W in edited.items()}
+
+
+def edit(components: Mapping, concepts: Sequence[str], settings: UCESettings, preserve: Sequence[str] = ()):
+    """The closed-form interface (erasure.methods.edit): UCE on `components` (the base pipeline's: `unet`,
+    `text_encoder`, `tokenizer`), one step. Returns [Edit({"unet": {parameter name → W' [out, D]}})]."""
+    from erasure.methods.edit import Edit
+
+    unet = components["unet"]
+    return [Edit({"unet": uce(unet, components["text_encoder"], components["tokenizer"], concepts, preserve, settings)})]

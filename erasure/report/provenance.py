@@ -113,7 +113,25 @@ def config_snapshot(config: Mapping, kind: str, spec: Mapping) -> dict:
         "prompt_sets": {p: config.get("prompt_sets", {}).get(p) for p in sorted(promptsets)},
         "metrics": {m: config.get("metrics", {}).get(m) for m in sorted(metrics)},
         "report": {kind: spec},
+        **_plugins(config, runs, inference),
     }
+
+
+def _plugins(config: Mapping, runs: Iterable[str], inference: Iterable[str]) -> dict:
+    """{"plugins": {method: {package, version, entry_point}}} for the methods behind an artifact that come from a
+    plug-in package (erasure.methods.specs: entry-point group `erasure.methods`); {} when all are built in, so
+    the records of built-in methods are what they were."""
+    from erasure.methods import specs
+
+    names = [(config.get("runs", {}).get(r) or {}).get("method") for r in runs]
+    names += [(config.get("inference_methods", {}).get(m) or {}).get("kind") for m in inference]
+    found = {}
+    for name in sorted(n for n in names if n):
+        spec = specs.SPECS.get(name)
+        if spec is not None and spec.plugin is not None:
+            package, version, entry_point = spec.plugin
+            found[name] = {"package": package, "version": version, "entry_point": entry_point}
+    return {"plugins": found} if found else {}
 
 
 def build(*, artifact: str, kind: str, outputs: Iterable[str | os.PathLike], config: Mapping, spec: Mapping,

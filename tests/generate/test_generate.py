@@ -220,7 +220,7 @@ def test_sld_presets_are_diffusers_safety_configs_with_overrides(tiny_pipeline_d
     assert sld_max.call_kwargs == SafetyConfig.MAX and sld_max.call_kwargs["sld_guidance_scale"] == 5000
     tuned = build_inference_method("sld-x", {**METHODS["sld-medium"], "sld_threshold": 0.05}, base)
     assert tuned.call_kwargs == {**SafetyConfig.MEDIUM, "sld_threshold": 0.05}
-    with pytest.raises(ErasureError, match="inference_methods.sld-y.preset: unknown SLD preset 'strong'"):
+    with pytest.raises(ErasureError, match="inference_methods.sld-y.preset: 'strong': unknown SLD preset \\(known: medium, max\\)"):
         build_inference_method("sld-y", {**METHODS["sld-max"], "preset": "strong"}, base)
 
 

@@ -90,7 +90,7 @@ def test_edit_steps(method, iterations, every, steps):
     (lambda: resolve_edit("rece", None, {"rounds": 3}), "settings.rounds"),
     (lambda: resolve_edit("uce", None, {"lr": 1e-5}), "settings.lr: unknown UCE setting"),
     (lambda: resolve_edit("uce", "esd", {}), "preset 'esd': unknown UCE preset"),
-    (lambda: resolve_edit("sdd", None, {}), "not a closed-form edit"),
+    (lambda: resolve_edit("sdd", None, {}), "method 'sdd': a fine-tuning method, not one of uce, rece"),
 ])
 def test_bad_run_is_one_line(call, message):
     with pytest.raises(ErasureError, match=message):

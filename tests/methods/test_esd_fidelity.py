@@ -207,14 +207,3 @@ def test_settings_name_the_subset_and_zt_source():
         resolve_settings("esd-u", "esd", {"zt_model": "ema"})
     with pytest.raises(ErasureError, match="settings.zt_model: only ESD"):
         resolve_settings("sdd", "paper", {"zt_model": "frozen"})
-
-
-def test_schema_lists_the_same_choices(repo):
-    import yaml
-
-    from erasure.methods.presets import ZT_MODELS
-
-    schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
-    settings = schema["properties"]["runs"]["additionalProperties"]["properties"]["settings"]["properties"]
-    assert settings["trainable"]["enum"] == list(dict.fromkeys(s for m in specs.FINE_TUNED for s in specs.get(m).subsets))
-    assert settings["zt_model"]["enum"] == list(ZT_MODELS)

@@ -20,30 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "config" / "schema.yaml"
 
 
-def _methods():
-    from erasure.methods.specs import RUN_METHODS
-
-    return RUN_METHODS
-
-
-def _presets():
-    from erasure.methods.specs import RUN_PRESETS
-
-    return RUN_PRESETS
-
-
-def _inference_kinds():
-    from erasure.methods.specs import INFERENCE_KINDS
-
-    return INFERENCE_KINDS
-
-
-def _sld_presets():
-    from erasure.methods import specs
-
-    return specs.get("sld").presets
-
-
 def _schedulers():
     from erasure.generate.settings import SCHEDULERS
 
@@ -56,14 +32,6 @@ def _prompt_sources():
     return SOURCE_FILES
 
 
-def _preset_choice(key):
-    def choices():
-        from erasure.methods.presets import _CHOICES
-
-        return _CHOICES[key]
-    return choices
-
-
 def _attr(module, name):
     def value():
         import importlib
@@ -72,24 +40,14 @@ def _attr(module, name):
     return value
 
 
-_RUN = "properties/runs/additionalProperties/properties"
-# schema path of an enum -> the code list it must equal (in order: the schema lists what the code offers)
+# schema path of an enum -> the code list it must equal (in order: the schema lists what the code offers).
+# Methods, their presets and settings choices are not schema enums: erasure.config checks them against the
+# method table and each method's settings dataclass (erasure/methods/settings.py; tests/methods/test_method_settings.py).
 CODE_LISTS = {
-    f"{_RUN}/method": _methods,
-    f"{_RUN}/preset": _presets,
-    "properties/inference_methods/additionalProperties/properties/kind": _inference_kinds,
-    "properties/inference_methods/additionalProperties/properties/preset": _sld_presets,
     "$defs/sampling_override/properties/scheduler": _schedulers,
     "properties/generation/properties/sampling/properties/scheduler": _schedulers,
     "properties/prompt_sets/additionalProperties/properties/source": _prompt_sources,
     "$defs/metric": lambda: catalog.METRICS,
-    f"{_RUN}/settings/properties/zt_concept": _preset_choice("zt_concept"),
-    f"{_RUN}/settings/properties/loss_concept": _preset_choice("loss_concept"),
-    f"{_RUN}/settings/properties/zt_model": _attr("erasure.methods.presets", "ZT_MODELS"),
-    f"{_RUN}/settings/properties/precision": _attr("erasure.methods.presets", "PRECISIONS"),
-    f"{_RUN}/settings/properties/erase_tokens": _attr("erasure.methods.uce", "ERASE_TOKENS"),
-    f"{_RUN}/settings/properties/preserve_tokens": _attr("erasure.methods.uce", "PRESERVE_TOKENS"),
-    f"{_RUN}/settings/properties/mode": _attr("erasure.methods.rece", "MODES"),
     "properties/attacks/properties/attacks/additionalProperties/properties/kind": _attr("erasure.attacks.stage", "KINDS"),
     "$defs/nudenet/properties/protocol": _attr("erasure.metrics.nudenet", "PROTOCOLS"),
     "properties/metrics/properties/harm/properties/formula": _attr("erasure.metrics.q16", "FORMULAS"),
@@ -99,7 +57,6 @@ CODE_LISTS = {
 # enums whose values are read where they are used, with no list in the code to drift from
 NO_CODE_LIST = {
     "properties/device",                          # erasure.runtime.pick_device: auto | cpu | cuda[:n]
-    f"{_RUN}/settings/properties/trainable",      # a union over params.SUBSETS: tests/methods/test_esd_fidelity.py
     "properties/report/properties/tables/additionalProperties/properties/paper",   # erasure.report.paper
     "properties/report/properties/curves/additionalProperties/properties/series/items/properties/which",
 }
