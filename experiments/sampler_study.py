@@ -11,7 +11,7 @@ The criterion (issue 33, "Decided"): a candidate is kept only if
   `ci_low`, `ci_high`: erasure/metrics/summary.py);
 - every set-level cell (FID-toy: no interval) lies inside the spread of today's setting over seeds: the
   [min, max] of the baseline and the `ddim25-seed*` runs (each a different draw of the same prompt sources,
-  so the spread is that of the set-level statistic at this n);
+  so the spread is that of the set-level statistic at this n), within 1e-4 relative at its ends (float noise);
 - every frontier point (target %, retention % per prompted shape) lies inside the baseline point's 95 %
   percentile-bootstrap interval, Table 1's own method, rebuilt from the point's rate and n.
 """
@@ -88,7 +88,10 @@ def main(argv=None) -> str:
         for cell, row in base_t.iterrows():
             low, high = (lo[cell], hi[cell]) if set_level[cell] else (row["ci_low"], row["ci_high"])
             value = t["mean"].get(cell, math.nan)
-            if low - 1e-9 <= value <= high + 1e-9:
+            # a set-level range's ends are runs' values themselves: the same images drawn at another batch size
+            # differ from them by float noise (FID-toy: ~1e-5 relative), which must not read as outside
+            slack = 1e-4 * abs(value) if set_level[cell] else 1e-9
+            if low - slack <= value <= high + slack:
                 inside_t += 1
             else:
                 outside.append(f"{cell} {value:.4g} ∉ [{low:.4g}, {high:.4g}]")
