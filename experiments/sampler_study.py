@@ -42,7 +42,7 @@ def proportion_ci(percent: float, n: int) -> tuple[float, float]:
 
 def table_cells(run: Path) -> pd.DataFrame:
     frame = pd.read_csv(run / TABLE)
-    frame["cell"] = frame["method"] + " | " + frame["promptset"] + ":" + frame["metric"]
+    frame["cell"] = frame["method"] + " " + frame["promptset"] + ":" + frame["metric"]
     return frame.set_index("cell")[["mean", "ci_low", "ci_high", "n"]]
 
 
@@ -50,8 +50,8 @@ def frontier_points(run: Path) -> pd.DataFrame:
     frame = pd.read_csv(run / FRONTIER)
     frame = frame[frame["row"] == 0]
     target = frame.drop_duplicates("method").assign(
-        point=lambda f: f["method"] + " | target", value=lambda f: f["target"], n=lambda f: f["n_target"])
-    retention = frame.assign(point=lambda f: f["method"] + " | retention " + f["group"].astype(str),
+        point=lambda f: f["method"] + " target", value=lambda f: f["target"], n=lambda f: f["n_target"])
+    retention = frame.assign(point=lambda f: f["method"] + " retention " + f["group"].astype(str),
                              value=lambda f: f["retention"], n=lambda f: f["n_retention"])
     both = pd.concat([target, retention])[["point", "value", "n"]]
     return both.set_index("point")
@@ -111,7 +111,7 @@ def main(argv=None) -> str:
             if summary.stat().st_mtime <= (run / "study.yaml").stat().st_mtime:
                 continue  # the baseline's copy, not redrawn
             row = pd.read_csv(summary).iloc[0]
-            cell = f"{row['method']} | body:target"
+            cell = f"{row['method']} body:target"
             base = base_t.loc[cell]
             cells += 1
             if not base["ci_low"] - 1e-9 <= row["mean"] <= base["ci_high"] + 1e-9:
