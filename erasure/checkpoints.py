@@ -389,11 +389,24 @@ def add_adapters(pipe, adapters: dict, *, source: str) -> None:
             raise ErasureError(f"{source}: adapters.{component}: {error}") from None
 
 
-def patch_components(pipe, tensors: dict[str, torch.Tensor], *, source: str) -> None:
-    """`patch_parameters` on each component the checkpoint names (erasure.methods.base.component_key:
-    bare names are the UNet's, "text_encoder:…" the text encoder's)."""
-    from erasure.methods.base import split_key
+COMPONENT_SEPARATOR = ":"
 
+
+def component_key(component: str, name: str) -> str:
+    """The checkpoint name of parameter `name` of pipeline component `component` ("unet", "text_encoder"): bare
+    for the UNet (so checkpoints written before components existed read unchanged), "component:name" otherwise."""
+    return name if component == "unet" else f"{component}{COMPONENT_SEPARATOR}{name}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(component, parameter name) of a checkpoint tensor name (`component_key`'s inverse)."""
+    component, sep, name = key.partition(COMPONENT_SEPARATOR)
+    return (component, name) if sep else ("unet", key)
+
+
+def patch_components(pipe, tensors: dict[str, torch.Tensor], *, source: str) -> None:
+    """`patch_parameters` on each component the checkpoint names (`component_key`: bare names are the UNet's,
+    "text_encoder:…" the text encoder's)."""
     by_component: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in tensors.items():
         component, name = split_key(key)

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
+# checkpoint tensor names per component ("{component}:{name}", the UNet's bare: every checkpoint written before
+# issue 34 holds UNet tensors only) belong to the checkpoint format; re-exported for methods and their tests
+from erasure.checkpoints import COMPONENT_SEPARATOR, component_key, split_key  # noqa: F401
 from erasure.methods import specs
 from erasure.methods.concepts import joined
 
@@ -40,22 +43,6 @@ def encode_prompts(pipe, concepts: list[str], retain: tuple[str, ...] = ()) -> P
 def draw(n: int, generator: torch.Generator) -> int:
     """An integer uniform on {0, …, n−1} from `generator`."""
     return int(torch.randint(0, n, (1,), generator=generator))
-
-
-# checkpoint tensor names: a component's parameters are "{component}:{name}", except the UNet's, which keep
-# their bare names (every checkpoint written before issue 34 holds UNet tensors only, so those still load)
-COMPONENT_SEPARATOR = ":"
-
-
-def component_key(component: str, name: str) -> str:
-    """The checkpoint name of parameter `name` of pipeline component `component` ("unet", "text_encoder")."""
-    return name if component == "unet" else f"{component}{COMPONENT_SEPARATOR}{name}"
-
-
-def split_key(key: str) -> tuple[str, str]:
-    """(component, parameter name) of a checkpoint tensor name (`component_key`'s inverse)."""
-    component, sep, name = key.partition(COMPONENT_SEPARATOR)
-    return (component, name) if sep else ("unet", key)
 
 
 class FineTuningMethod:
