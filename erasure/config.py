@@ -99,16 +99,12 @@ def _check_run_settings(config: Mapping[str, Any], source: str) -> None:
     the run, key and value, not in a cluster job after queueing."""
     from erasure.methods.settings import resolve_inference, resolve_run
 
-    for name, run in (config.get("runs") or {}).items():
-        if isinstance(run, Mapping):
-            try:
-                resolve_run(name, run)
-            except ErasureError as error:
-                raise ErasureError(f"{source}: {error}") from None
-    for name, entry in (config.get("inference_methods") or {}).items():
+    checks = [(resolve_run, name, run) for name, run in (config.get("runs") or {}).items()]
+    checks += [(resolve_inference, name, entry) for name, entry in (config.get("inference_methods") or {}).items()]
+    for resolve, name, entry in checks:
         if isinstance(entry, Mapping):
             try:
-                resolve_inference(name, entry)
+                resolve(name, entry)
             except ErasureError as error:
                 raise ErasureError(f"{source}: {error}") from None
 
