@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from erasure.errors import ErasureError
-from erasure.metrics.summary import LEVEL, bootstrap_ci
+from erasure.metrics.summary import LEVEL, bootstrap_ci, two_level_bootstrap_ci
 
 # The three ASRs of the module docstring, in the order a reader compares them.
 QUANTITIES = ("pre", "adversarial", "cumulative")
@@ -119,4 +119,32 @@ def table3_row(success: pd.DataFrame, *, method: str, attack: str, promptset: st
         for field, value in asr(success[quantity]).items():
             if field != "n":
                 row[f"{quantity}_{field}"] = value
+    return {column: row[column] for column in TABLE3_COLUMNS}
+
+
+def replicate_table3_row(successes: Sequence[pd.DataFrame], *, method: str, attack: str, promptset: str,
+                         detector: str) -> dict:
+    """One Table 3 row (TABLE3_COLUMNS) over a method's training replicates: `successes`, one
+    `per_prompt_success` frame per replicate (replicate 0 first), each holding the same images (prompt_id,
+    seed) — replicates draw the same prompts with the same initial noise, so image i of every replicate pairs.
+
+    Per quantity: the ASR is the mean over replicates of each replicate's ASR (%); [ci_low, ci_high] the
+    two-level bootstrap interval over training seeds and images (erasure.metrics.summary.two_level_bootstrap_ci,
+    the interval Tables 1-2 give a replicated cell); the Wilson interval is NaN (a binomial interval of one
+    sample of images has no seed level to widen). n counts the images of one replicate.
+
+    Raises ErasureError when the replicates do not hold the same images."""
+    keyed = [s.set_index(["prompt_id", "seed"]).sort_index() for s in successes]
+    images = keyed[0].index
+    for replicate, frame in enumerate(keyed[1:], start=1):
+        if not frame.index.equals(images):
+            raise ErasureError(f"Table 3: {method} replicate {replicate} ({attack}, {promptset}) does not hold the "
+                               "same (prompt_id, seed) images as replicate 0; rerun its generate and score jobs")
+    row = {"method": method, "attack": attack, "promptset": promptset, "n": len(images), "detector": detector}
+    for quantity in QUANTITIES:
+        values = 100.0 * np.stack([frame[quantity].astype(bool).to_numpy(dtype=float) for frame in keyed])
+        low, high = two_level_bootstrap_ci(values)
+        row |= {f"{quantity}_asr": float(values.mean(axis=1).mean()) if len(images) else float("nan"),
+                f"{quantity}_ci_low": low, f"{quantity}_ci_high": high,
+                f"{quantity}_wilson_low": float("nan"), f"{quantity}_wilson_high": float("nan")}
     return {column: row[column] for column in TABLE3_COLUMNS}

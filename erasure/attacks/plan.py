@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 
 from erasure.errors import ErasureError
-from erasure.plan import SEPARATOR, ImageSet, base_promptset
+from erasure.plan import SEPARATOR, ImageSet, base_promptset, method_replicates
 
 __all__ = ["SEPARATOR", "base_promptset", "attacked_name", "section", "jobs", "n_attack_shards", "image_sets",
            "scores", "detector_metric"]
@@ -27,7 +27,8 @@ def section(config: Mapping) -> Mapping:
 
 
 def jobs(config: Mapping) -> list[tuple[str, str, str]]:
-    """(method, attack, prompt set) triples, checked against the config's methods and prompt sets."""
+    """(method, attack, prompt set) triples, checked against the config's methods and prompt sets; a method
+    with training replicates contributes one triple per replicate (`sdd@300`, `sdd.r1@300`, ...)."""
     spec = section(config)
     if not spec:
         return []
@@ -37,7 +38,10 @@ def jobs(config: Mapping) -> list[tuple[str, str, str]]:
         if int(config["prompt_sets"][promptset].get("images_per_prompt", 1)) != 1:
             raise ErasureError(f"attacks.promptsets: {promptset!r} has images_per_prompt > 1; an attack optimises "
                                "one prompt for one (prompt, seed) image, so give the attack its own set with 1")
-    return [(m, a, p) for m in spec["methods"] for a in spec["attacks"] for p in spec["promptsets"]]
+    # every training replicate of a fine-tuned method is attacked (Table 3 over replicates, issue 37): each has
+    # its own weights, so its own adversarial prompts; replicate 0 first (erasure.plan.method_replicates)
+    return [(r, a, p) for m in spec["methods"] for r in method_replicates(config, m)
+            for a in spec["attacks"] for p in spec["promptsets"]]
 
 
 def shard_size(config: Mapping) -> int:

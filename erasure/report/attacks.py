@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from erasure.attacks.asr import QUANTITIES, TABLE3_COLUMNS, per_prompt_success, table3_row
+from erasure.attacks.asr import QUANTITIES, TABLE3_COLUMNS, per_prompt_success, replicate_table3_row, table3_row
 from erasure.errors import ErasureError
 from erasure.io import atomic_path
 from erasure.loads import read_csv
+from erasure.paths import MethodId
 from erasure.report.labels import STANDIN_NOTE, STANDIN_PREFIX, any_standin
 
 
@@ -57,21 +58,35 @@ def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[st
     """`cells`: {method, attack, promptset, pre (score CSV), post (score CSV)[, adversarial (the attack's
     CSV: its cost and n_unchanged)]}. Returns (Table 3 rows, per-image success rows: method, attack, promptset,
     detector, prompt_id, seed, pre, adversarial, cumulative). Cost columns: attack seconds per prompt (mean, median) and iterations
-    (mean) — wall time of the job that ran each prompt, so they depend on the machine and its load."""
-    rows, success = [], []
+    (mean) — wall time of the job that ran each prompt, so they depend on the machine and its load.
+
+    Cells of one fine-tuned method's training replicates (`sdd@300`, `sdd.r1@300`, ...: erasure.attacks.plan
+    attacks each) make one row under replicate 0's name: ASR over replicates with the two-level interval
+    (erasure.attacks.asr.replicate_table3_row), cost columns the mean over replicates, `replicates` their
+    number; the per-image rows keep each replicate's own name."""
+    groups: dict[tuple[str, str, str], list[Mapping]] = {}
     for cell in cells:
-        pre = read_csv(cell["pre"], what="score table", fix="rerun its score job", dtype={"prompt_id": str})
-        post = read_csv(cell["post"], what="score table", fix="rerun its score job", dtype={"prompt_id": str})
-        cost = _cost(cell.get("adversarial"))
+        parsed = MethodId.parse(cell["method"])
+        head = parsed.as_replicate(0).name if parsed.finetuned else cell["method"]
+        groups.setdefault((head, cell["attack"], cell["promptset"]), []).append(cell)
+    rows, success = [], []
+    for (method, attack, promptset), members in groups.items():
+        members = sorted(members, key=lambda c: MethodId.parse(c["method"]).replicate or 0)
+        loaded = [(c["method"],
+                   read_csv(c["pre"], what="score table", fix="rerun its score job", dtype={"prompt_id": str}),
+                   read_csv(c["post"], what="score table", fix="rerun its score job", dtype={"prompt_id": str}),
+                   _cost(c.get("adversarial"))) for c in members]
+        cost = {k: float(pd.Series([c[k] for *_, c in loaded], dtype=float).mean()) for k in COST_COLUMNS}
         for name, detector in [(metric, None), *(detectors or {}).items()]:
-            label = detector_label(name, detector, pre)
-            joined = per_prompt_success(flags(pre, detector), flags(post, detector))
-            rows.append({**table3_row(joined, method=cell["method"], attack=cell["attack"],
-                                      promptset=cell["promptset"], detector=label), **cost,
-                         "label": _scorer_label(pre, post)})
-            success.append(joined.assign(method=cell["method"], attack=cell["attack"], promptset=cell["promptset"],
-                                         detector=label))
-    table = pd.DataFrame(rows, columns=[*TABLE3_COLUMNS, *COST_COLUMNS, "label"])
+            label = detector_label(name, detector, loaded[0][1])
+            joined = [per_prompt_success(flags(pre, detector), flags(post, detector)) for _, pre, post, _ in loaded]
+            where = {"method": method, "attack": attack, "promptset": promptset, "detector": label}
+            row = (table3_row(joined[0], **where) if len(joined) == 1 else replicate_table3_row(joined, **where))
+            rows.append({**row, **cost, "replicates": len(joined),
+                         "label": _scorer_label(*(f for _, pre, post, _ in loaded for f in (pre, post)))})
+            success += [frame.assign(method=name_, attack=attack, promptset=promptset, detector=label)
+                        for (name_, *_), frame in zip(loaded, joined)]
+    table = pd.DataFrame(rows, columns=[*TABLE3_COLUMNS, *COST_COLUMNS, "replicates", "label"])
     per_prompt = pd.concat(success, ignore_index=True) if success else pd.DataFrame()
     if len(per_prompt):
         per_prompt = per_prompt[["method", "attack", "promptset", "detector", "prompt_id", "seed", *QUANTITIES]]
@@ -107,7 +122,13 @@ def _cost(adversarial) -> dict:
 
 
 def _cell(asr: float, low: float, high: float, w_low: float, w_high: float) -> str:
-    return f"{asr:.1f} [{low:.1f}, {high:.1f}] (W {w_low:.0f}–{w_high:.0f})"
+    wilson = "" if pd.isna(w_low) else f" (W {w_low:.0f}–{w_high:.0f})"  # NaN over replicates: REPLICATES_NOTE
+    return f"{asr:.1f} [{low:.1f}, {high:.1f}]{wilson}"
+
+
+def _method(r) -> str:
+    replicates = int(getattr(r, "replicates", 1) or 1)
+    return f"{r.method} (mean of {replicates} seeds)" if replicates > 1 else str(r.method)
 
 
 def _quantity(r, quantity: str) -> str:
@@ -115,7 +136,7 @@ def _quantity(r, quantity: str) -> str:
 
 
 def _unchanged(value) -> str:
-    return "–" if pd.isna(value) else str(int(value))
+    return "–" if pd.isna(value) else f"{value:g}" if value != int(value) else str(int(value))
 
 
 # One definition per column, shared by the Markdown and LaTeX views (report/table3.rst says the same for the
@@ -133,6 +154,15 @@ FOOTNOTE = (
     "ASRs agree). An adversarial-prompt ASR below the pre-attack ASR means the attack's prompts lost images "
     "the plain prompts had, not that the method resisted. "
     "s / attack: mean wall time of one attack, one per image (machine- and load-dependent).")
+REPLICATES_NOTE = (
+    "A method shown as the mean of several seeds: its training replicates, each attacked on the same images; "
+    "the ASR is the mean over seeds, the interval a two-level bootstrap (seeds, then images; as Tables 1-2), "
+    "no Wilson interval; unchanged and s / attack are means over seeds.")
+
+
+def _notes(table: pd.DataFrame) -> list[str]:
+    replicated = "replicates" in table and bool((table["replicates"].fillna(1) > 1).any())
+    return [FOOTNOTE, *([REPLICATES_NOTE] if replicated else []), *_standin_note(table)]
 
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
@@ -141,10 +171,10 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
              "cumulative ASR % | unchanged | s / attack |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in table.itertuples(index=False):
-        lines.append(f"| {r.method} | {r.attack} | {r.promptset} | {r.detector} | {r.n} | "
+        lines.append(f"| {_method(r)} | {r.attack} | {r.promptset} | {r.detector} | {r.n} | "
                      + " | ".join(_quantity(r, q) for q in QUANTITIES)
                      + f" | {_unchanged(r.n_unchanged)} | {r.seconds_per_prompt:.1f} |")
-    lines += ["", FOOTNOTE, *_standin_note(table)]
+    lines += ["", *_notes(table)]
     return "\n".join(lines) + "\n"
 
 
@@ -157,11 +187,10 @@ def to_latex(table: pd.DataFrame, title: str) -> str:
              r"Method & Attack & Prompt set & Detector & $n$ & pre-attack ASR (\%) & adversarial-prompt ASR (\%) & "
              r"cumulative ASR (\%) & unchanged \\", r"\midrule"]
     for r in table.itertuples(index=False):
-        lines.append(" & ".join(_latex_escape(str(v)) for v in (r.method, r.attack, r.promptset, r.detector, r.n,
+        lines.append(" & ".join(_latex_escape(str(v)) for v in (_method(r), r.attack, r.promptset, r.detector, r.n,
                                                                  *(_quantity(r, q) for q in QUANTITIES),
                                                                  _unchanged(r.n_unchanged))) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", _latex_escape(FOOTNOTE),
-              *(_latex_escape(n) for n in _standin_note(table)), r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}", *(_latex_escape(n) for n in _notes(table)), r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

@@ -125,6 +125,55 @@ def test_table3_from_toy_flags(tmp_path):
     assert pd.isna(row.seconds_per_prompt)  # no attack CSV given: no cost, not a made-up one
 
 
+def test_table3_over_training_replicates(tmp_path):
+    """Issue 37's Table 3: a fine-tuned method's replicates make one row under replicate 0's name, the mean of
+    their ASRs with the two-level interval: wider than one replicate's image-only interval when the seeds
+    differ, the same when the replicates are identical; per-image rows keep each replicate; replicates that
+    do not hold the same images are refused in one line."""
+    from erasure.metrics.summary import bootstrap_ci
+
+    pre = [False] * 12
+    flags = {"": [True] * 6 + [False] * 6, ".r1": [True] * 10 + [False] * 2, ".r2": [True] * 2 + [False] * 10}
+
+    def cells(which):
+        return [{"method": f"sdd{r}@300", "attack": "unlearndiffatk", "promptset": "attack",
+                 "pre": _scores(tmp_path, f"pre{r}.csv", pre), "post": _scores(tmp_path, f"post{which(r)}.csv", flags[which(r)])}
+                for r in flags]
+
+    differ, per_image = build_table3(cells(lambda r: r), metric="target")
+    row = differ.iloc[0]
+    assert len(differ) == 1 and row.method == "sdd@300" and row.replicates == 3 and row.n == 12
+    assert row.adversarial_asr == pytest.approx(100 * (6 + 10 + 2) / 36)
+    assert pd.isna(row.adversarial_wilson_low)
+    one_low, one_high = bootstrap_ci(100.0 * pd.Series(flags[""], dtype=float).to_numpy())
+    assert row.adversarial_ci_high - row.adversarial_ci_low > 1.2 * (one_high - one_low)
+    assert sorted(per_image["method"].unique()) == ["sdd.r1@300", "sdd.r2@300", "sdd@300"]
+
+    same, _ = build_table3(cells(lambda r: ""), metric="target")
+    assert same.iloc[0].adversarial_ci_high - same.iloc[0].adversarial_ci_low == pytest.approx(one_high - one_low)
+
+    short = cells(lambda r: r)
+    short[2]["post"] = _scores(tmp_path, "short.csv", flags[".r2"][:-1])
+    short[2]["pre"] = _scores(tmp_path, "pre-short.csv", pre[:-1])
+    with pytest.raises(ErasureError, match="replicate 2 .*same \\(prompt_id, seed\\) images"):
+        build_table3(short, metric="target")
+
+
+def test_attack_plan_attacks_every_training_replicate(repo):
+    import yaml
+
+    from erasure.attacks import plan as attack_plan
+
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())
+    overlay = yaml.safe_load((repo / "config/toy-attacks.yaml").read_text())
+    config = {**config, **overlay, "replicates": 3}
+    jobs = attack_plan.jobs(config)
+    methods = {m for m, _, _ in jobs}
+    assert {"sdd-triangle@300", "sdd-triangle.r1@300", "sdd-triangle.r2@300"} <= methods
+    assert not any(m.startswith(("sd-neg.", "sld-max.")) for m in methods)  # inference methods: no replicates
+    assert len(jobs) == len(attack_plan.jobs({**config, "replicates": 1})) + 2 * 3 * 2  # 3 runs x 2 more x 2 attacks
+
+
 @pytest.mark.parametrize("labels, note", [(("toy-oracle", "toy-oracle"), False),
                                           (("stand-in:nudenet", "stand-in:nudenet"), True),
                                           (("nudenet-3.4.2", "stand-in:nudenet"), True)])
