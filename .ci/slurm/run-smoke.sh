@@ -5,6 +5,9 @@
 #
 #   .ci/slurm/run-smoke.sh [extra snakemake args...]
 #
+# ERASURE_SMOKE_DIR: the run's working directory (`--directory`; default: the repository). After a run that
+# exits 0 it holds `.smoke-complete`, which .ci/run uses to let tests/test_smoke.py check this run's outputs.
+#
 # ERASURE_SMOKE_GPUS=1 (default) sets `cluster: {gpus: true}`, so training/generation jobs request the
 # node's fake GPU (--gpus=1) and are scheduled through GRES for real; torch still runs on the CPU.
 set -uo pipefail
@@ -37,7 +40,9 @@ fi
 
 # CI overrides of the profile: a short queue for a 2-CPU node, no job asking for more CPUs than the node
 # has (sbatch would refuse it), and poll SLURM every few seconds.
-snakemake --profile slurm all --configfile "${configs[@]}" \
+WORKDIR=${ERASURE_SMOKE_DIR:-$ROOT}
+rm -f "$WORKDIR/.smoke-complete"
+snakemake --profile slurm all --directory "$WORKDIR" --configfile "${configs[@]}" \
     --jobs 4 \
     --max-threads "$(nproc)" \
     --seconds-between-status-checks 3 \
@@ -45,13 +50,14 @@ snakemake --profile slurm all --configfile "${configs[@]}" \
     "$@"
 rc=$?
 t_end=$(date +%s)
+[ "$rc" = 0 ] && printf '%s\n' "config/smoke.yaml ${configs[*]:1}" > "$WORKDIR/.smoke-complete"
 echo "run-smoke: snakemake exit status $rc; cluster up $((t_up - t0)) s, workflow $((t_end - t_up)) s" >&2
 
 # The profile's promises on the same cluster: a GPU job gets the GPU and a CPU job none, successful logs
 # are kept, and a failing job ends the run non-zero within a minute, naming its log
 # (tests/cluster/test_slurm_live.py; ERASURE_SLURM_TESTS=1 makes a missing cluster an error, not a skip).
 if [ "${ERASURE_SMOKE_LIVE_TESTS:-1}" = 1 ]; then
-    ERASURE_SLURM_TESTS=1 python -m pytest tests/cluster/test_slurm_live.py -q -rA -p no:cacheprovider
+    ERASURE_SLURM_TESTS=1 python -m pytest tests/cluster/test_slurm_live.py -q -rA -p no:cacheprovider -n 0  # one at a time: one node
     live=$?
     echo "run-smoke: live SLURM tests exit status $live; $(( $(date +%s) - t_end )) s" >&2
     [ "$rc" = 0 ] && rc=$live

@@ -371,4 +371,12 @@ def test_preempted_job_fails_the_run_and_the_rerun_finishes(tmp_path):
     print(
         f"preempted: SLURM job {slurm_id} (PREEMPTED) -> snakemake exit {rc} {seconds:.1f} s after the urgent sbatch"
     )
+    # The run exits once its job is PREEMPTED, which can be before the urgent job has even started (the
+    # preempted job's grace time first): a rerun submitted then is preempted by it in turn (seen once in CI,
+    # the rerun's own job PREEMPTED). A user reruns after the urgent work has gone; so does the test.
+    urgent_id = urgent.stdout.strip().split(";")[0]
+    deadline = time.monotonic() + 90
+    while squeue_state(urgent_id) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not squeue_state(urgent_id), f"the urgent job {urgent_id} still queued 90 s later"
     assert_rerun_finishes_only_what_was_left(scenario, first)
