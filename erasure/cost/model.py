@@ -235,7 +235,7 @@ def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
         jobs.append(Job("preflight_gate", "", small, local=True))
 
     for run in plan.required_runs(config):
-        spec = specs.get(config["runs"][run]["method"])
+        spec = specs.get(plan.run_config(config, run)["method"])  # a run or a training replicate `{run}.r{r}`
         if spec.kind == specs.CLOSED_FORM:
             jobs.append(Job("edit", run, edit_seconds(config, table, run)))  # rules/edit.smk: no GPU
         else:

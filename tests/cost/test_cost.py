@@ -81,6 +81,22 @@ def test_small_config_cost_matches_the_hand_count(tmp_path):
     assert re.search(r"^total\s+20\s+0\.0\s+0\.0$", text, re.M)  # 0.04 GPU-h, 0.03 core-h at one decimal
 
 
+def test_training_replicates_cost_one_run_and_its_image_sets_each(tmp_path):
+    """Issue 37's replicates in the cost model (the paper config with `replicates: 3` raised KeyError
+    'esd-u-nudity.r1'): each replicate is an erase job with its run's cost, and draws its own image sets."""
+    throughput = table.load(write_table(tmp_path / "t.csv"))
+    one = model.plan_jobs(small_config(), throughput)
+    three = model.plan_jobs({**small_config(), "replicates": 3}, throughput)
+
+    def count(jobs, rule):
+        return sum(j.rule == rule for j in jobs)
+
+    assert count(three, "erase") == 3 * count(one, "erase") == 3
+    assert count(three, "generate_shard") == count(one, "generate_shard") + 2 * 2  # sdd-x.r1, .r2: 2 shards each
+    erase = [j.gpu_hours for j in three if j.rule == "erase"]
+    assert erase == [erase[0]] * 3
+
+
 def test_more_steps_cost_more_in_proportion(tmp_path):
     """Another instance: doubling the sampler's steps doubles the denoising share of every shard."""
     throughput = table.load(write_table(tmp_path / "t.csv"))
