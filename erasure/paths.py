@@ -184,7 +184,7 @@ def fid_reference_stats(root, world: str, key: str) -> Path:
 
 def text_attack_shard(root, world: str, encoder: str, attacked: str, shard: int | str) -> Path:
     """A shard of a text-encoder-only attack (Ring-A-Bell): computed once per (prompt set, text encoder) and
-    shared by every method with that text encoder (erasure.attacks.plan.text_encoder); `_text-encoder-*`
+    shared by every method with that text encoder (erasure.plan.attacks.text_encoder); `_text-encoder-*`
     cannot be a method's folder (method names start with a letter or digit)."""
     name = shard if isinstance(shard, str) else f"{shard:04d}"
     return world_dir(root, world) / "attacks" / f"_text-encoder-{encoder}" / attacked / "shards" / f"{name}.csv"

@@ -3,7 +3,7 @@
 import re
 from types import SimpleNamespace as Namespace
 
-from erasure.attacks import plan as attack_plan
+from erasure.plan import attacks as attack_plan
 
 try:
     ATTACK_JOBS = attack_plan.jobs(config)
@@ -22,7 +22,7 @@ ATTACK_TABLE = attack_plan.table_name(config)
 
 def attack_shard_files(wildcards):
     """The shards of a (method, attack, prompt set): the method's own, or for a text-only attack (Ring-A-Bell)
-    those of the method's text encoder, shared with every method that has it (erasure.attacks.plan)."""
+    those of the method's text encoder, shared with every method that has it (erasure.plan.attacks)."""
     attacked = attack_plan.attacked_name(wildcards.promptset, wildcards.attack)
     shards = range(attack_plan.n_attack_shards(config, wildcards.promptset))
     if attack_plan.text_only(config, wildcards.attack):

@@ -78,7 +78,7 @@ def cost_runtime(kind):
         return cost_model.runtime_minutes(cost_model.edit_seconds(config, COST, wildcards.run))
 
     def attack(wildcards):
-        from erasure.attacks import plan as attack_plan
+        from erasure.plan import attacks as attack_plan
 
         size = attack_plan.shard_size(config)
         if COST is None:

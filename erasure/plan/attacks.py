@@ -1,4 +1,4 @@
-"""What the attack stage must produce, from the config alone (no torch, no file system): the attack jobs
+"""The planning layer's part for the attack stage (`erasure.plan.attacks`; erasure.plan reads it). What the attack stage must produce, from the config alone (no torch, no file system): the attack jobs
 (method × attack × prompt set × shard of prompts), the attacked image sets `{promptset}~{attack}` that the
 normal generate rules draw, the scores ASR is read from, and Table 3's files.
 
@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from erasure.attacks.base import TEXT_ONLY_KINDS
 from erasure.errors import ErasureError
 from erasure.plan import SEPARATOR, ImageSet, base_promptset
 
 __all__ = ["SEPARATOR", "base_promptset", "attacked_name", "section", "jobs", "n_attack_shards", "image_sets",
-           "scores", "detector_metric"]
+           "scores", "detector_metric", "TEXT_ONLY_KINDS"]
 
 
 def attacked_name(promptset: str, attack: str) -> str:
@@ -49,7 +50,6 @@ def n_attack_shards(config: Mapping, promptset: str) -> int:
     return max(1, math.ceil(int(config["prompt_sets"][promptset]["n_prompts"]) / shard_size(config)))
 
 
-TEXT_ONLY_KINDS = ("ring-a-bell",)  # attacks that read the text encoder alone (erasure.attacks.ringabell)
 BASE_ENCODER = "base"
 
 

@@ -20,7 +20,7 @@ from erasure.methods import specs
 from erasure.metrics.catalog import identifier, is_paired
 from erasure.paths import MethodId, split_run
 
-SEPARATOR = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.attacks.plan)
+SEPARATOR = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.plan.attacks)
 
 
 # --- what a frontier reads (report.frontiers.<name>; erasure.report.frontier draws it) -----------------------
@@ -130,14 +130,14 @@ def report_scores(config: Mapping) -> list[tuple[str, str, str]]:
 def attack_image_sets(config: Mapping) -> list[ImageSet]:
     """The plain (not attacked) image sets of the attacks section: each attacked method on each attacked
     prompt set, whose detector scores are Table 3's pre-attack column."""
-    from erasure.attacks import plan as attack_plan  # it imports this module
+    from erasure.plan import attacks as attack_plan  # it imports this module (late: a submodule)
 
     return [s for s in attack_plan.image_sets(config) if SEPARATOR not in s.promptset]
 
 
 def attack_scores(config: Mapping) -> list[tuple[str, str, str]]:
     """The detector metric on each plain image set of the attacks section (Table 3's pre-attack ASR)."""
-    from erasure.attacks import plan as attack_plan
+    from erasure.plan import attacks as attack_plan
 
     return [t for t in attack_plan.scores(config) if SEPARATOR not in t[2]]
 
@@ -246,7 +246,7 @@ def stage_targets(config: Mapping, root, world: str) -> dict[str, list[str]]:
     attacked sets, drawn and scored), `report` every table, figure and provenance record of the report
     section. rules/*.smk read their targets from here alone."""
     from erasure import paths
-    from erasure.attacks import plan as attack_plan
+    from erasure.plan import attacks as attack_plan
 
     stages = {
         "images": [str(paths.manifest(root, world, s.method, s.promptset)) for s in required_image_sets(config)],
