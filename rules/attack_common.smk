@@ -1,6 +1,5 @@
 # The attack stage's inputs and params (rules/attack.smk), kept out of the rule file as rules/common.smk does.
 
-import re
 from types import SimpleNamespace as Namespace
 
 from erasure.plan import attacks as attack_plan
@@ -10,12 +9,10 @@ try:
 except ErasureError as error:
     sys.exit(f"error: {CONFIG_SOURCE}: {error}")
 ATTACKS = attack_plan.section(config)
-ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))) or "(?!)"
+ATTACK_NAMES = paths.one_of(sorted(ATTACKS.get("attacks", {})))
 # attacks that read a method's whole pipeline (one job per method) / the text encoder alone (one per encoder)
-METHOD_ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))
-                               if not attack_plan.text_only(config, a)) or "(?!)"
-TEXT_ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))
-                             if attack_plan.text_only(config, a)) or "(?!)"
+METHOD_ATTACK_NAMES = paths.one_of(a for a in sorted(ATTACKS.get("attacks", {})) if not attack_plan.text_only(config, a))
+TEXT_ATTACK_NAMES = paths.one_of(a for a in sorted(ATTACKS.get("attacks", {})) if attack_plan.text_only(config, a))
 ATTACK_RESOURCES = ATTACKS.get("resources", {})
 ATTACK_TABLE = attack_plan.table_name(config)
 

@@ -251,8 +251,7 @@ def generate_params(shard, depth):
 def one_shard_promptsets():
     """A wildcard constraint: the prompt sets (and their attacked copies) whose images fit in one shard."""
     names = [name for name in config["prompt_sets"] if plan.n_shards(config, name) == 1]
-    sets = one_of(names) if names else "(?!)"
-    return rf"{sets}(?:~[a-z0-9][a-z0-9-]*)?"
+    return rf"{paths.one_of(names)}(?:{paths.ATTACKED}{paths.NAME_PATTERN})?"
 
 
 def shard_manifests(wildcards):
@@ -400,12 +399,6 @@ def score_runtime(wildcards):
 # the per-metric rules stay for every other score (a set with one metric, a score no set rule covers).
 SCORE_SET_JOBS = (plan.set_score_jobs(SCORES, lambda metric: WORLD_KIND.score_env or catalog.get(metric).env)
                   if WORLD_KIND.score_sets_together else [])
-
-
-def one_of(values):
-    """A wildcard constraint matching exactly one of `values`."""
-    alternatives = "|".join(re.escape(v) for v in values)
-    return f"(?:{alternatives})"
 
 
 def _per_metric(wildcards, metric):

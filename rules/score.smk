@@ -1,4 +1,3 @@
-import re
 
 from erasure.metrics import catalog
 
@@ -19,7 +18,7 @@ for _spec in catalog.METRICS.values():
         output:
             csv=pattern(paths.score_csv, "{metric}", "{method}", "{promptset}"),
         wildcard_constraints:
-            metric=re.escape(_spec.name),
+            metric=paths.one_of([_spec.name]),
         params:
             metric=lambda wc: wc.metric,
             settings=score_settings,
@@ -54,8 +53,8 @@ for _job in SCORE_SET_JOBS:
         output:
             **score_set_outputs(_job.metrics),
         wildcard_constraints:
-            method=one_of(_job.methods),
-            promptset=one_of(_job.promptsets),
+            method=paths.one_of(_job.methods),
+            promptset=paths.one_of(_job.promptsets),
         params:
             metrics=list(_job.metrics),
             settings=lambda wildcards, _metrics=_job.metrics: score_set_settings(wildcards, _metrics),
@@ -93,7 +92,7 @@ rule fid_reference:
     output:
         stats=pattern(paths.fid_reference_stats, "{key}"),
     wildcard_constraints:
-        key=one_of(FID_REFERENCES) if FID_REFERENCES else "(?!)",
+        key=paths.one_of(FID_REFERENCES),
     params:
         folder=lambda wc: str(sources.dag_path(FID_REFERENCES[wc.key]["reference"])),
         inception=lambda wc: FID_REFERENCES[wc.key].get("inception"),

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from erasure.errors import ErasureError
 from erasure.methods import specs
 from erasure.metrics.catalog import identifier, is_paired
-from erasure.paths import MethodId, split_run
+from erasure.paths import ATTACKED, MethodId, split_run
 
-SEPARATOR = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.plan.attacks)
+SEPARATOR = ATTACKED  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.plan.attacks)
 
 
 # --- what a frontier reads (report.frontiers.<name>; erasure.report.frontier draws it) -----------------------
