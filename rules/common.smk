@@ -59,11 +59,10 @@ def cost_runtime(kind):
     job with its margin (erasure.cost.model.runtime_minutes) in a world the throughput table models, else the
     world's request (erasure.worlds.JobResources; a profile's set-resources overrides either)."""
     def generate(wildcards):
-        size = plan.shard_size(config, wildcards.promptset)
+        shape = plan.image_set_shape(config, wildcards.promptset)
         if COST is None:
-            return job_resources("generate").minutes(size)
-        shard = int(getattr(wildcards, "shard", 0) or 0)
-        n = min(size, plan.n_images(config, wildcards.promptset) - shard * size)
+            return job_resources("generate").minutes(shape.shard_size)
+        n = shape.images_in_shard(int(getattr(wildcards, "shard", 0) or 0))
         return cost_model.runtime_minutes(
             cost_model.generate_seconds(config, COST, wildcards.method, wildcards.promptset, n))
 
@@ -238,7 +237,7 @@ def generate_params(shard, depth):
         method_spec=method_spec,
         shard=shard,
         shard_size=lambda wildcards: plan.shard_size(config, wildcards.promptset),
-        images_per_prompt=lambda wildcards: int(promptset_spec(wildcards).get("images_per_prompt", 1)),
+        images_per_prompt=lambda wildcards: plan.image_set_shape(config, wildcards.promptset).images_per_prompt,
         sampling=promptset_sampling,
         batch_size=config["generation"]["batch_size"],
         base_model=config["base_model"],

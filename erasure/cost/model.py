@@ -243,12 +243,10 @@ def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
 
     threads = world.resources["generate"].threads
     for image_set in sorted(image_sets + attacked):
-        shard_size = plan.shard_size(config, image_set.promptset)
-        total = plan.n_images(config, image_set.promptset)
-        shards = plan.n_shards(config, image_set.promptset)
+        shape = plan.image_set_shape(config, image_set.promptset)
+        shards = shape.n_shards
         for shard in range(shards):
-            n = min(shard_size, total - shard * shard_size)
-            seconds = generate_seconds(config, table, image_set.method, image_set.promptset, n)
+            seconds = generate_seconds(config, table, image_set.method, image_set.promptset, shape.images_in_shard(shard))
             rule = "generate_set" if shards == 1 else "generate_shard"
             jobs.append(Job(rule, f"{image_set.method}/{image_set.promptset}/{shard:04d}", seconds, threads, gpu=gpu))
         if shards > 1:

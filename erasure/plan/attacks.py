@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from erasure.attacks.base import TEXT_ONLY_KINDS
 from erasure.errors import ErasureError
-from erasure.plan import SEPARATOR, ImageSet, base_promptset
+from erasure.plan import SEPARATOR, ImageSet, base_promptset, image_set_shape
 
 __all__ = ["SEPARATOR", "base_promptset", "attacked_name", "section", "jobs", "n_attack_shards", "image_sets",
            "scores", "detector_metric", "TEXT_ONLY_KINDS"]
@@ -35,7 +35,7 @@ def jobs(config: Mapping) -> list[tuple[str, str, str]]:
     for promptset in spec["promptsets"]:
         if promptset not in config["prompt_sets"]:
             raise ErasureError(f"attacks.promptsets: unknown prompt set {promptset!r} (see prompt_sets)")
-        if int(config["prompt_sets"][promptset].get("images_per_prompt", 1)) != 1:
+        if image_set_shape(config, promptset).images_per_prompt != 1:
             raise ErasureError(f"attacks.promptsets: {promptset!r} has images_per_prompt > 1; an attack optimises "
                                "one prompt for one (prompt, seed) image, so give the attack its own set with 1")
     return [(m, a, p) for m in spec["methods"] for a in spec["attacks"] for p in spec["promptsets"]]
