@@ -119,7 +119,7 @@ def q16_prompts(root, world: str) -> Path:
 
 
 def listings(root, world: str) -> Path:
-    """Listings of user folders read as one DAG input (erasure.sources.folder_listing)."""
+    """Listings of user folders read as one DAG input (erasure.external_inputs.folder_listing)."""
     return world_dir(root, world) / "resources" / "listings"
 
 

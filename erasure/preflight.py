@@ -379,7 +379,7 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
 
     Raises ErasureError: the first fault, one line naming the config key, the user's file (never the copy
     under results/) and the fix."""
-    from erasure import sources
+    from erasure import external_inputs
     from erasure.io import sha256_file
     from erasure.weights import Q16_FIX, Q16_PROMPTS_SHA256
     from erasure.prompts import build_prompt_table
@@ -388,9 +388,9 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
 
     for name in sorted({s.promptset for s in plan.required_image_sets(config)}):
         spec = config["prompt_sets"][name]
-        file = sources.local_file(spec.get("path"))
+        file = external_inputs.local_file(spec.get("path"))
         if (source_file_kind(spec, name)[0] == "none" or file is None or not file.is_file()
-                or sources.built_root(file, built)):
+                or external_inputs.built_root(file, built)):
             continue
         where = local_file_label(name, spec, file)
         pin = spec.get("sha256")
@@ -401,8 +401,8 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
         build_prompt_table(name, spec, guidance=7.5, source_file=file, where=where)  # guidance: any number
     if any(catalog.needs_q16(metric) for metric, _, _ in plan.required_scores(config)):
         value = config["metrics"].get("harm", {}).get("q16_source")
-        file = sources.local_file(value)
-        if file is not None and file.is_file() and not sources.built_root(file, built) and not standins.verified(file):
+        file = external_inputs.local_file(value)
+        if file is not None and file.is_file() and not external_inputs.built_root(file, built) and not standins.verified(file):
             if (digest := sha256_file(file)) != Q16_PROMPTS_SHA256:
                 raise ErasureError(f"metrics.harm.q16_source {value}: sha256 {digest} is not Q16's pinned prompts.p "
                                    f"({Q16_PROMPTS_SHA256}); {Q16_FIX}")

@@ -1,7 +1,7 @@
 """Every weight file a metric needs, each as one `Weight` entry that owns all the code knows of it: the
 settings key that names it (`metrics.<metric>.<key>`), the environment variable that names it when the config
 does not, its pin, the command that provides it, its resolver (`files`: the files the scorer reads from
-outside results/, which the DAG lists as inputs, erasure.sources; the scorer loads the same file, e.g.
+outside results/, which the DAG lists as inputs, erasure.external_inputs; the scorer loads the same file, e.g.
 erasure.metrics.fid.find_inception -> `inception_file`) and its preflight check (`check`, a
 "module:function" that erasure.preflight calls, named not imported: preflight sits layers above). Which
 metric loads which is its entry's `weights` in erasure.metrics.catalog; `WEIGHTS` is every entry, in the
@@ -53,7 +53,7 @@ def _named(value: str | None, built: Sequence[Path], file_name: str | None = Non
 
 def inception_file(setting: str | None = None, built: Sequence[Path] = ()) -> Path | None:
     """The Inception file the FID scorer loads (erasure.metrics.fid.find_inception) and the DAG lists as an
-    input (erasure.sources): `settings.inception` (file or folder), else $ERASURE_INCEPTION, else clean-fid's
+    input (erasure.external_inputs): `settings.inception` (file or folder), else $ERASURE_INCEPTION, else clean-fid's
     /tmp cache; inside a folder of `built` (a rule's output), that folder; None when not found."""
     if root := built_root(setting or os.environ.get(INCEPTION.env), built):
         return root
@@ -99,7 +99,7 @@ def nudenet_file(setting: str | None = None, built: Sequence[Path] = ()) -> Path
 
 
 # --- each weight's DAG files: (metric settings, DAG-built folders, whether the world's scorers read the base's
-# own backbones) -> the files its scorer reads from outside results/ (erasure.sources.metric_files)
+# own backbones) -> the files its scorer reads from outside results/ (erasure.external_inputs.metric_files)
 
 def _single(file: Path | None) -> list[Path]:
     return [file] if file else []
@@ -117,7 +117,7 @@ class Weight:
     env: str           # environment fallback
     pin: str           # how the file is pinned, for messages
     provide: str       # the one command (or step) that provides it
-    # (settings, built, own_backbones) -> the files the DAG lists as the scorer's inputs (erasure.sources)
+    # (settings, built, own_backbones) -> the files the DAG lists as the scorer's inputs (erasure.external_inputs)
     files: Callable[[Mapping, Sequence[Path], bool], list[Path]] = field(compare=False, repr=False,
                                                                          default=lambda s, built, own: [])
     check: str = ""    # "module:function": its preflight check, (Context, [(metric, settings)]) -> [Item]

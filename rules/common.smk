@@ -1,7 +1,7 @@
 # Shared by all rule files. Where results go, what the config asks for (erasure.plan), and the
 # input / params functions of the rules (kept here, out of the rule files, so those read as the DAG).
 
-from erasure import preflight, sources, worlds
+from erasure import preflight, external_inputs, worlds
 from erasure.cost import model as cost_model, table as cost_table
 from erasure.metrics import catalog
 from erasure.generate.settings import resolve_sampling
@@ -18,7 +18,7 @@ RESULTS = Path(config["results"])
 WORLD = config["world"]
 WORLD_KIND = worlds.get_world(WORLD)  # its family (erasure.worlds): backbones, reference sets, job resources
 STANDINS = bool(config.get("standins"))  # tiny stand-in models: one thread per job, so jobs run side by side
-BUILT = sources.built_roots(config)  # folders the DAG builds that config paths may point into (erasure.sources)
+BUILT = external_inputs.built_roots(config)  # folders the DAG builds that config paths may point into (erasure.external_inputs)
 
 try:  # a report or generation entry naming something the config does not declare: one line, no traceback
     IMAGE_SETS = plan.required_image_sets(config)
@@ -117,12 +117,12 @@ def cpu_partition(wildcards):
 
 
 def base_model_input():
-    """The base model as a DAG input, so that a new base reruns everything downstream (erasure.sources): what
+    """The base model as a DAG input, so that a new base reruns everything downstream (erasure.external_inputs): what
     its world pins it by (erasure.worlds: the output of the rule that trains it, a shipped base's checksum list,
     the files `from_pretrained` reads for a local directory or a cached hub snapshot, with its refs file: a new
     revision is a new set of inputs). A hub model not cached here adds nothing: the job that loads it stops
     with one line saying what to provide."""
-    return [str(f) for f in sources.base_model_files(config["base_model"], RESULTS, BUILT)]
+    return [str(f) for f in external_inputs.base_model_files(config["base_model"], RESULTS, BUILT)]
 
 
 def run_config(name):
@@ -181,7 +181,7 @@ def prompt_table_spec(wildcards):
 
 def fetch_prompts_input(wildcards):
     """A local copy named by prompt_sets.<set>.path: read by fetch_prompts, so editing it refreshes the copy."""
-    local = sources.local_file(promptset_spec(wildcards).get("path"))
+    local = external_inputs.local_file(promptset_spec(wildcards).get("path"))
     return {"path": str(local)} if local else {}
 
 
@@ -193,7 +193,7 @@ def prompt_source_input(wildcards):
     if kind == "fetched":
         return {"source": str(prompt_source(RESULTS, wildcards.world, wildcards.promptset))}
     if kind == "shipped":
-        return {"source": str(sources.dag_path(spec.get("path") or Path(workflow.basedir, "config", "prompts", shipped)))}
+        return {"source": str(external_inputs.dag_path(spec.get("path") or Path(workflow.basedir, "config", "prompts", shipped)))}
     return {}
 
 
@@ -278,7 +278,7 @@ def score_inputs(wildcards):
         "prompts": prompt_table_input(wildcards),
         # a world's own scorers' backbones (e.g. an oracle, a small CLIP) are parts of its base; SD's never read SD
         "base": base_model_input() if WORLD_KIND.scorers_read_base else [],
-        "sources": [str(f) for f in sources.metric_files(wildcards.metric, settings, config["world"],
+        "sources": [str(f) for f in external_inputs.metric_files(wildcards.metric, settings, config["world"],
                                                          paths.listings(RESULTS, wildcards.world), BUILT)],
     }
     spec = catalog.get(wildcards.metric)
@@ -306,7 +306,7 @@ def fid_reference_key(metric, settings):
     reference = settings.get("reference")
     if spec.reference != catalog.SET or spec.reference_from_world or not reference or str(reference).endswith(".npz"):
         return None
-    identity = {"folder": str(sources.dag_path(reference)), "inception": settings.get("inception"),
+    identity = {"folder": str(external_inputs.dag_path(reference)), "inception": settings.get("inception"),
                 "inception_sha256": settings.get("inception_sha256")}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     name = re.sub(r"[^a-z0-9]+", "-", Path(str(reference)).name.lower()).strip("-") or "reference"
@@ -358,9 +358,9 @@ def q16_source_input(wildcards):
     """A local copy of Q16's prompts.p named by metrics.harm.q16_source (a URL is fetched instead); inside a
     folder the DAG builds (the stand-ins), that folder, and the path goes as a param."""
     value = config["metrics"].get("harm", {}).get("q16_source")
-    if built := sources.built_root(value, BUILT):
+    if built := external_inputs.built_root(value, BUILT):
         return {"built": str(built)}
-    local = sources.local_file(value)
+    local = external_inputs.local_file(value)
     return {"source": str(local)} if local else {}
 
 
@@ -370,8 +370,8 @@ def q16_prompts_path(world):
 
 def base_backbone_dir(key):
     """Backbone `key` ("oracle", "clip") inside the base model (erasure.worlds: backbone_dir), relative to the
-    working directory where it lies in it (erasure.sources.dag_path: params hold no machine path)."""
-    return str(sources.dag_path(WORLD_KIND.backbone_dir(config["base_model"], key, RESULTS)))
+    working directory where it lies in it (erasure.external_inputs.dag_path: params hold no machine path)."""
+    return str(external_inputs.dag_path(WORLD_KIND.backbone_dir(config["base_model"], key, RESULTS)))
 
 
 def score_reference(wildcards, input):

@@ -86,7 +86,7 @@ rule fid_reference:
     40,504 images), computed once with provenance (.provenance.json): an input of every FID job that names the
     folder, instead of each job extracting the same features (erasure.metrics.fid.write_reference_statistics)."""
     input:
-        sources=lambda wc: [str(f) for f in sources.metric_files("fid", FID_REFERENCES[wc.key], config["world"],
+        sources=lambda wc: [str(f) for f in external_inputs.metric_files("fid", FID_REFERENCES[wc.key], config["world"],
                                                                  paths.listings(RESULTS, wc.world), BUILT)],
         preflight=preflight_gate_input(),
     output:
@@ -94,7 +94,7 @@ rule fid_reference:
     wildcard_constraints:
         key=paths.one_of(FID_REFERENCES),
     params:
-        folder=lambda wc: str(sources.dag_path(FID_REFERENCES[wc.key]["reference"])),
+        folder=lambda wc: str(external_inputs.dag_path(FID_REFERENCES[wc.key]["reference"])),
         inception=lambda wc: FID_REFERENCES[wc.key].get("inception"),
         inception_sha256=lambda wc: FID_REFERENCES[wc.key].get("inception_sha256"),
         batch_size=lambda wc: int(FID_REFERENCES[wc.key].get("batch_size", 32)),

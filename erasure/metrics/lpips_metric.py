@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from erasure.errors import ErasureError
-from erasure.weights import ALEXNET_FILE  # one definition, shared with the DAG inputs (erasure.sources)
+from erasure.weights import ALEXNET_FILE  # one definition, shared with the DAG inputs (erasure.external_inputs)
 
 LPIPS_VERSION = "0.1.4"
 ALEXNET_SHA256_PREFIX = ALEXNET_FILE.rsplit("-", 1)[1].split(".")[0]

@@ -155,14 +155,14 @@ def test_a_new_weight_entry_reaches_the_dag_inputs_and_preflight_with_no_edit_th
     only read the entries."""
     import dataclasses
 
-    from erasure import preflight, sources, weights
+    from erasure import preflight, external_inputs, weights
 
     file = tmp_path / "trunk.pth"
     file.write_bytes(b"x")
     trunk = weights.Weight("a trunk", "trunk", "ERASURE_TRUNK", "none", "make it",
                            files=lambda settings, built, own: [file], check="erasure.preflight:check_alexnet")
     monkeypatch.setitem(catalog.METRICS, "lpips", dataclasses.replace(catalog.METRICS["lpips"], weights=(trunk,)))
-    assert sources.metric_files("lpips", {}, "sd") == [file]
+    assert external_inputs.metric_files("lpips", {}, "sd") == [file]
     monkeypatch.setattr(weights, "WEIGHTS", (*weights.WEIGHTS, trunk))
     seen = []
     monkeypatch.setattr(preflight, "check_alexnet", lambda ctx, uses: seen.append(uses) or [])
