@@ -38,6 +38,10 @@ wildcard_constraints:
 
 
 include: "rules/common.smk"
+include: "rules/preflight_common.smk"  # each stage's input / params functions (they use common.smk's names)
+include: "rules/generate_common.smk"
+include: "rules/score_common.smk"
+include: "rules/report_common.smk"
 include: "rules/preflight.smk"
 include: "rules/world.smk"
 include: "rules/erase.smk"

@@ -1,6 +1,6 @@
-# Shared by all rule files: where results go, what the config asks for (erasure.plan), job resources and the
-# base model input; each stage's input / params functions are in its own `{stage}_common.smk` (included at
-# the end; kept out of the rule files, so those read as the DAG).
+# Shared by all rule files. Where results go, what the config asks for (erasure.plan), job resources and the
+# base model input. Each stage's input / params functions are in its own `{stage}_common.smk`, which the
+# Snakefile includes after this one (kept out of the rule files, so those read as the DAG).
 
 from erasure import preflight, external_inputs, worlds
 from erasure.cost import model as cost_model, table as cost_table
@@ -122,11 +122,3 @@ def base_model_input():
 def run_config(name):
     """The `runs` entry of trained run `name`, a configured run or a replicate `{run}.r{r}` of one."""
     return plan.run_config(config, name)
-
-
-# --- each stage's functions, in its own file (read in this order: later files use earlier names) -----------
-
-include: "preflight_common.smk"
-include: "generate_common.smk"
-include: "score_common.smk"
-include: "report_common.smk"

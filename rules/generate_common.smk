@@ -1,5 +1,5 @@
-# The generate stage's inputs and params (rules/generate.smk, and the prompts rule's); included by
-# rules/common.smk.
+# The generate stage's inputs and params (rules/generate.smk, and the prompts rule's); included by the
+# Snakefile after rules/common.smk.
 
 from erasure.generate.settings import resolve_sampling
 from erasure.paths import MethodId

@@ -1,4 +1,5 @@
-# The report stage's targets (rules/report.smk); included by rules/common.smk.
+# The report stage's targets (rules/report.smk); included by the Snakefile after
+# rules/common.smk.
 
 def report_targets():
     """The default target `all`: `attacks`' files and every table, figure and provenance file of the report

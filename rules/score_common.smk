@@ -1,4 +1,5 @@
-# The score stage's inputs, params and resources (rules/score.smk); included by rules/common.smk.
+# The score stage's inputs, params and resources (rules/score.smk); included by the Snakefile after
+# rules/common.smk.
 
 import re
 from types import SimpleNamespace as Namespace
