@@ -34,15 +34,14 @@ except ErasureError as error:
 
 
 wildcard_constraints:
-    world=r"[a-z0-9-]+",
-    run=r"[a-z0-9][a-z0-9+-]*(\.r[1-9]\d*)?",  # `.r{r}`: replicate r of a run (erasure.paths.replicate_run)
-    method=r"[a-z0-9][a-z0-9+-]*(\.r[1-9]\d*)?(\.student)?(@\d+)?",
-    promptset=r"[a-z0-9][a-z0-9-]*(~[a-z0-9][a-z0-9-]*)?",  # `~{attack}`: an attacked copy (rules/attack.smk)
-    metric=r"[a-z0-9][a-z0-9-]*",
-    shard=r"\d{4}",
+    **paths.WILDCARDS,  # each path component's name pattern, written once (erasure/paths.py)
 
 
 include: "rules/common.smk"
+include: "rules/preflight_common.smk"  # each stage's input / params functions (they use common.smk's names)
+include: "rules/generate_common.smk"
+include: "rules/score_common.smk"
+include: "rules/report_common.smk"
 include: "rules/preflight.smk"
 include: "rules/world.smk"
 include: "rules/erase.smk"

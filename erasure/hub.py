@@ -1,6 +1,6 @@
 """Model folders and cached Hugging Face snapshots: the files `from_pretrained` reads, found without loading
 anything (torch-free, no hub client calls), low in the stack: the worlds (a diffusers base model), the scorers'
-backbones and the DAG's inputs (erasure.sources) all list them here."""
+backbones and the DAG's inputs (erasure.external_inputs) all list them here."""
 
 from __future__ import annotations
 

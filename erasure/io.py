@@ -202,20 +202,56 @@ def built_root(value: str | os.PathLike | None, built: Sequence[Path] = ()) -> P
     return None
 
 
-def cached_sha256(path: str | os.PathLike, cache: str | os.PathLike) -> str:
-    """sha256 of `path`, kept in `cache`/{sha1 of the resolved path}.json with the size and mtime (ns) hashed:
-    a later call whose file has that size and mtime reads the digest instead of the file (as Snakemake trusts
-    mtime for inputs over 1 MB). One small file per path, written atomically: concurrent jobs race harmlessly."""
-    real = Path(path).resolve()
-    stat = real.stat()
-    entry = Path(cache) / f"{hashlib.sha1(str(real).encode()).hexdigest()}.json"
+# {(device, inode, size, mtime_ns): sha256} of the files this process has hashed: a job that reads one file
+# twice (the reference method's images for two paired metrics, a figure's images, a verified input it then
+# records) hashes it once. A file rewritten in place changes its mtime, and so its key.
+_DIGESTS: dict[tuple[int, int, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 (lowercase hex) of `path`'s bytes, hashed at most once per process while the file is unchanged.
+    Raises FileNotFoundError / OSError as `open` does."""
+    stat = os.stat(path)
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
+
+
+# The one cache of sha256 across jobs, under the working directory (Snakemake's `-d`, where every job runs):
+# {sha256 of the real path, 32 hex}.json per file hashed. A file a job made has its digest in that job's
+# record (erasure.records); this cache is for files no job made (a base model's weights outside results/,
+# read by every shard and record of every job).
+DIGEST_CACHE = Path(".snakemake") / "erasure-sha256"
+DIGEST_CACHE_MIN_BYTES = 1 << 20  # a smaller file hashes faster than its cache entry is read
+
+
+def cached_sha256(path: str | os.PathLike, cache: str | os.PathLike | None = DIGEST_CACHE) -> str:
+    """sha256 (lowercase hex) of `path`, reused across processes while the file keeps its size and mtime.
+
+    The entry `cache`/{key}.json holds the real path, size (bytes), mtime (ns) and digest; a later call whose
+    file has that path, size and mtime reads the digest instead of the file (as Snakemake trusts mtime for
+    inputs over 1 MB), any other (a file rewritten, even to the same size, gets a new mtime; a damaged entry)
+    hashes the file again. Entries are written atomically with the umask's mode (`write_json_atomic`), one
+    per file, so concurrent jobs race harmlessly; files under DIGEST_CACHE_MIN_BYTES get none, and a cache
+    that cannot be written (a read-only working directory) only costs the next job a hash. `cache=None`:
+    this process's memo only (`file_sha256`).
+
+    Raises FileNotFoundError / OSError as `open` does for `path`."""
+    real = os.path.realpath(path)
+    if cache is None:
+        return file_sha256(real)
+    stat = os.stat(real)
+    entry = Path(cache) / f"{hashlib.sha256(real.encode()).hexdigest()[:32]}.json"
     try:
         record = json.loads(entry.read_text())
-        if record["size"] == stat.st_size and record["mtime_ns"] == stat.st_mtime_ns and record["path"] == str(real):
+        if (record["path"], record["bytes"], record["mtime_ns"]) == (real, stat.st_size, stat.st_mtime_ns):
             return str(record["sha256"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    digest = sha256_file(real)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(entry, {"path": str(real), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest})
+    digest = file_sha256(real)
+    if stat.st_size >= DIGEST_CACHE_MIN_BYTES:
+        with contextlib.suppress(OSError):
+            write_json_atomic(entry, {"path": real, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                                      "sha256": digest})
     return digest

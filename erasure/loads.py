@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from erasure import io as _io
 from erasure.errors import ErasureError
 
 # What the parsers raise on bad bytes: PIL (UnidentifiedImageError is an OSError; some plugins raise
@@ -52,22 +53,9 @@ def parse_errors(path: str | os.PathLike, what: str, fix: str) -> Iterator[None]
         raise ErasureError(f"{path}: unreadable {what} ({_reason(exc)}); {fix}") from None
 
 
-# {(device, inode, size, mtime_ns): sha256} of the files this process has hashed: a job that reads one file
-# twice (the reference method's images for two paired metrics, a figure's images) hashes it once. A file
-# rewritten in place changes its mtime, and so its key.
-_DIGESTS: dict[tuple[int, int, int, int], str] = {}
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 (lowercase hex) of `path`'s bytes, hashed at most once per process while the file is unchanged.
-    Raises FileNotFoundError / OSError as `open` does."""
-    from erasure.io import sha256_file
-
-    stat = os.stat(path)
-    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    if key not in _DIGESTS:
-        _DIGESTS[key] = sha256_file(path)
-    return _DIGESTS[key]
+# file_sha256: sha256 hashed at most once per process while a file is unchanged (erasure.io owns the memo and
+# the cache across jobs, erasure.io.cached_sha256)
+file_sha256 = _io.file_sha256
 
 
 def verify_sha256(path: str | os.PathLike, expected: str, *, what: str, fix: str, record: str | os.PathLike = "") -> None:

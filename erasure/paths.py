@@ -3,18 +3,46 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-RUN_NAME = re.compile(r"[a-z0-9][a-z0-9+-]*")
+# --- the name patterns of path components: the one place their regexes are written ----------------------
+# (the Snakefile's wildcard constraints are WILDCARDS; config/schema.yaml's run-name pattern is RUN_PATTERN:
+# tests/test_wildcards.py checks both, and that no rule file writes a name regex of its own)
+NAME_PATTERN = r"[a-z0-9][a-z0-9-]*"  # a prompt set, metric, attack or report item name
+RUN_PATTERN = r"[a-z0-9][a-z0-9+-]*"  # a configured run's name
+RUN_NAME = re.compile(RUN_PATTERN)
 # Replicate r >= 1 of run `name` trains as run `name.r{r}` (folder models/{name}.r{r}/): `.` is MethodId's
 # qualifier separator (`.student`) and no run name holds one, so a replicate can never collide with a
 # configured run; `~` already means "attacked copy" (`{promptset}~{attack}`), and `+` / `-` are run-name
 # characters. Replicate 0 is the run itself, under its own name: N = 1 changes no path.
 REPLICATE = r"\.r(?P<replicate>[1-9]\d*)"
-_RUN = re.compile(rf"^(?P<base>[a-z0-9][a-z0-9+-]*)(?:{REPLICATE})?$")
+_REPLICATE = r"\.r[1-9]\d*"  # the same, without its group (a wildcard constraint holds no named group)
+ATTACKED = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.plan.SEPARATOR)
+_RUN = re.compile(rf"^(?P<base>{RUN_PATTERN})(?:{REPLICATE})?$")
 _FINETUNED = re.compile(
-    rf"^(?P<run>(?P<base>[a-z0-9][a-z0-9+-]*)(?:{REPLICATE})?)(?P<student>\.student)?@(?P<step>\d+)$")
+    rf"^(?P<run>(?P<base>{RUN_PATTERN})(?:{REPLICATE})?)(?P<student>\.student)?@(?P<step>\d+)$")
+
+# The Snakefile's global wildcard constraints: what each `{wildcard}` of a path in this module may be.
+WILDCARDS = {
+    "world": r"[a-z0-9-]+",
+    "run": rf"{RUN_PATTERN}(?:{_REPLICATE})?",  # replicate_run's names
+    "method": rf"{RUN_PATTERN}(?:{_REPLICATE})?(?:\.student)?(?:@\d+)?",  # MethodId's
+    "promptset": rf"{NAME_PATTERN}(?:{ATTACKED}{NAME_PATTERN})?",  # a set, or its attacked copy
+    "metric": NAME_PATTERN,
+    "shard": r"\d{4}",
+    "encoder": r"[a-z0-9][a-z0-9+.@-]*",  # a text encoder's name (erasure.plan.attacks.text_encoder): a method id
+}
+
+
+def one_of(names: Iterable[str]) -> str:
+    """A regex (a wildcard constraint) matching exactly one of `names`, in the order given; no names: a
+    regex that matches nothing (`(?!)`), so that a rule with nothing to make matches no file."""
+    names = list(names)
+    if not names:
+        return "(?!)"
+    return "(?:" + "|".join(re.escape(str(name)) for name in names) + ")"
 
 
 def replicate_run(run: str, replicate: int) -> str:
@@ -91,7 +119,7 @@ def q16_prompts(root, world: str) -> Path:
 
 
 def listings(root, world: str) -> Path:
-    """Listings of user folders read as one DAG input (erasure.sources.folder_listing)."""
+    """Listings of user folders read as one DAG input (erasure.external_inputs.folder_listing)."""
     return world_dir(root, world) / "resources" / "listings"
 
 
@@ -184,7 +212,7 @@ def fid_reference_stats(root, world: str, key: str) -> Path:
 
 def text_attack_shard(root, world: str, encoder: str, attacked: str, shard: int | str) -> Path:
     """A shard of a text-encoder-only attack (Ring-A-Bell): computed once per (prompt set, text encoder) and
-    shared by every method with that text encoder (erasure.attacks.plan.text_encoder); `_text-encoder-*`
+    shared by every method with that text encoder (erasure.plan.attacks.text_encoder); `_text-encoder-*`
     cannot be a method's folder (method names start with a letter or digit)."""
     name = shard if isinstance(shard, str) else f"{shard:04d}"
     return world_dir(root, world) / "attacks" / f"_text-encoder-{encoder}" / attacked / "shards" / f"{name}.csv"

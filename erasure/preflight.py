@@ -30,7 +30,6 @@ from erasure import weights as W
 from erasure.worlds import get_world, prompt_sources
 
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "safety_checker")
-CHECKED_WEIGHTS = (W.NUDENET, W.Q16_PROMPTS, W.CLIP_VIT_L14, W.INCEPTION, W.ALEXNET)  # check_metrics' items
 
 
 @dataclass
@@ -129,6 +128,15 @@ def check_base(ctx: Context) -> list[Item]:
     return [Item("base model", True, f"{source} ({', '.join(parts)}){note}")]
 
 
+def check_clip(ctx: Context, uses: list[tuple[str, Mapping]]) -> list[Item]:
+    """W.CLIP_VIT_L14's check: each CLIP source the metrics name (their default: the hub id), once; none where the
+    world's scorers read the base's own CLIP."""
+    if ctx.kind.scorers_read_base:
+        return []
+    sources = {W.locate(W.CLIP_VIT_L14, settings, W.CLIP_HUB_ID) for _, settings in uses}
+    return [_check_clip(ctx, source) for source in sorted(sources)]
+
+
 def _check_clip(ctx: Context, source: str) -> Item:
     name = "CLIP (harm, clip)"
     folder = Path(source).expanduser()
@@ -153,6 +161,11 @@ def _check_clip(ctx: Context, source: str) -> Item:
     projection = config.get("projection_dim")
     note = " [stand-in]" if standins.describe(folder) else ""
     return Item(name, True, f"{source} ({tensors}, projection {projection}){note}")
+
+
+def check_q16(ctx: Context, uses: list[tuple[str, Mapping]]) -> list[Item]:
+    """W.Q16_PROMPTS' check, per metric that reads it."""
+    return [_check_q16(ctx, settings) for _, settings in uses]
 
 
 def _check_q16(ctx: Context, settings: Mapping) -> Item:
@@ -184,6 +197,16 @@ def _check_q16(ctx: Context, settings: Mapping) -> Item:
         return Item(name, True, f"{file} (sha256 {digest[:12]}..., STAND-IN, not the pinned file)")
     return Item(name, False, f"{file} has sha256 {digest[:12]}..., not the pinned {q16.Q16_PROMPTS_SHA256[:12]}...",
                 W.Q16_PROMPTS.provide)
+
+
+def check_inception(ctx: Context, uses: list[tuple[str, Mapping]]) -> list[Item]:
+    """W.INCEPTION's check, per metric that reads it, each followed by its config-named reference set."""
+    items = []
+    for metric, settings in uses:
+        items.append(_check_inception(ctx, settings))
+        if catalog.get(metric).reference == catalog.SET and not catalog.get(metric).reference_from_world:
+            items.append(_check_fid_reference(ctx, settings))
+    return items
 
 
 def _check_inception(ctx: Context, settings: Mapping) -> Item:
@@ -232,6 +255,11 @@ def _check_fid_reference(ctx: Context, settings: Mapping) -> Item:
                 "(or `python -m erasure.metrics.fid stats FOLDER OUT.npz` elsewhere and set metrics.fid.reference)")
 
 
+def check_alexnet(ctx: Context, uses: list[tuple[str, Mapping]]) -> list[Item]:
+    """W.ALEXNET's check, per metric that reads it."""
+    return [_check_alexnet(ctx, settings) for _, settings in uses]
+
+
 def _check_alexnet(ctx: Context, settings: Mapping) -> Item:
     from erasure.io import sha256_file
     from erasure.metrics import lpips_metric
@@ -250,6 +278,11 @@ def _check_alexnet(ctx: Context, settings: Mapping) -> Item:
                 W.ALEXNET.provide)
 
 
+def check_nudenet(ctx: Context, uses: list[tuple[str, Mapping]]) -> list[Item]:
+    """W.NUDENET's check, once (the first metric's settings that name anything)."""
+    return [_check_nudenet(next((settings for _, settings in uses if settings), {}))]
+
+
 def _check_nudenet(settings: Mapping) -> Item:
     from erasure.io import sha256_file
     from erasure.metrics import nudenet
@@ -265,27 +298,28 @@ def _check_nudenet(settings: Mapping) -> Item:
 
 def check_metrics(ctx: Context) -> list[Item]:
     """One item per weight file the planned metrics load (their catalog entries' `weights`), plus a
-    config-named reference set, in a fixed order: NudeNet, Q16, CLIP, Inception and the reference, AlexNet."""
+    config-named reference set, in erasure.weights.WEIGHTS' order (NudeNet, Q16, CLIP, Inception and the
+    reference, AlexNet): each weight's own check (`Weight.check`)."""
     metrics = sorted({metric for metric, _, _ in plan.required_scores(ctx.config)})
     settings = {m: dict(ctx.config.get("metrics", {}).get(m, {})) for m in metrics}
-    using = {weight: [m for m in metrics if weight in catalog.get(m).weights] for weight in CHECKED_WEIGHTS}
     items = []
     if ctx.kind.scorers_read_base:
         own = [m for m in metrics if m not in catalog.WEIGHTS]
         if own:
             items.append(Item(f"{ctx.kind.name} backbones", True, f"{', '.join(own)}: the base model's own clip/ and oracle/"))
-    if nude := using[W.NUDENET]:
-        items.append(_check_nudenet(next((settings[m] for m in nude if settings[m]), {})))
-    items += [_check_q16(ctx, settings[m]) for m in using[W.Q16_PROMPTS]]
-    clip_sources = {W.locate(W.CLIP_VIT_L14, settings[m], "openai/clip-vit-large-patch14")
-                    for m in using[W.CLIP_VIT_L14] if not ctx.kind.scorers_read_base}
-    items += [_check_clip(ctx, source) for source in sorted(clip_sources)]
-    for m in using[W.INCEPTION]:
-        items.append(_check_inception(ctx, settings[m]))
-        if catalog.get(m).reference == catalog.SET and not catalog.get(m).reference_from_world:
-            items.append(_check_fid_reference(ctx, settings[m]))
-    items += [_check_alexnet(ctx, settings[m]) for m in using[W.ALEXNET]]
+    for weight in W.WEIGHTS:
+        uses = [(m, settings[m]) for m in metrics if weight in catalog.get(m).weights]
+        if uses:
+            items += weight_check(weight)(ctx, uses)
     return items
+
+
+def weight_check(weight: W.Weight):
+    """The preflight check a Weight entry names (`module:function`)."""
+    from importlib import import_module
+
+    module, _, function = weight.check.partition(":")
+    return getattr(import_module(module), function)
 
 
 def check_prompts(ctx: Context, repo: Path) -> list[Item]:
@@ -345,7 +379,7 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
 
     Raises ErasureError: the first fault, one line naming the config key, the user's file (never the copy
     under results/) and the fix."""
-    from erasure import sources
+    from erasure import external_inputs
     from erasure.io import sha256_file
     from erasure.weights import Q16_FIX, Q16_PROMPTS_SHA256
     from erasure.prompts import build_prompt_table
@@ -354,9 +388,9 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
 
     for name in sorted({s.promptset for s in plan.required_image_sets(config)}):
         spec = config["prompt_sets"][name]
-        file = sources.local_file(spec.get("path"))
+        file = external_inputs.local_file(spec.get("path"))
         if (source_file_kind(spec, name)[0] == "none" or file is None or not file.is_file()
-                or sources.built_root(file, built)):
+                or external_inputs.built_root(file, built)):
             continue
         where = local_file_label(name, spec, file)
         pin = spec.get("sha256")
@@ -367,8 +401,8 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
         build_prompt_table(name, spec, guidance=7.5, source_file=file, where=where)  # guidance: any number
     if any(catalog.needs_q16(metric) for metric, _, _ in plan.required_scores(config)):
         value = config["metrics"].get("harm", {}).get("q16_source")
-        file = sources.local_file(value)
-        if file is not None and file.is_file() and not sources.built_root(file, built) and not standins.verified(file):
+        file = external_inputs.local_file(value)
+        if file is not None and file.is_file() and not external_inputs.built_root(file, built) and not standins.verified(file):
             if (digest := sha256_file(file)) != Q16_PROMPTS_SHA256:
                 raise ErasureError(f"metrics.harm.q16_source {value}: sha256 {digest} is not Q16's pinned prompts.p "
                                    f"({Q16_PROMPTS_SHA256}); {Q16_FIX}")

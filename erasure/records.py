@@ -14,8 +14,8 @@ the folder), so that whoever holds a file finds the job that made it without kno
 Paths are as the DAG names them (relative to the working directory where they lie inside it:
 `dag_path`), so records move with results/ like the rest of them. A file's sha256 is reused from the record
 of the job that made it when its size and mtime are what that record says (a 4 GB base model is hashed
-once, by the job that built it, not by every job that reads it), and from this process's own hashes
-(erasure.loads.file_sha256) otherwise. A table's or figure's provenance is the closure over these records
+once, by the job that built it, not by every job that reads it), and from `erasure.io.cached_sha256`
+otherwise (this process's hashes, and the one cache across jobs for files no job made). A table's or figure's provenance is the closure over these records
 (erasure.report.provenance); nothing re-derives it from path shapes.
 
 Torch-free and snakemake-free: `job` is duck-typed (`rule`, `input`, `output`, `wildcards`, `params`,
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 
-from erasure.io import dag_path, write_json_atomic
+from erasure.io import cached_sha256, dag_path, write_json_atomic
 
 SCHEMA = 1
 SUFFIX = ".job.json"
@@ -84,35 +84,11 @@ def sha256_dir(directory: Path) -> tuple[str, str, int]:
     return digest.hexdigest(), ("relative paths + file sha256" if by_content else "relative paths + sizes"), len(files)
 
 
-HASH_CACHE = Path(".snakemake") / "erasure-sha256"  # under the working directory: {key}.json per file hashed
-
-
 def _file_sha256(path: Path) -> str:
-    """sha256 of a file, read at most once while its size and mtime stay the same: in this process
-    (erasure.loads.file_sha256: a file the job verified is not read again) and across jobs (HASH_CACHE: a
-    base model's weights outside results/, read by every job, are hashed by the first)."""
-    from erasure.loads import file_sha256
-
-    stat = path.stat()
-    absolute = os.path.realpath(path)
-    cache = HASH_CACHE / f"{hashlib.sha256(absolute.encode()).hexdigest()[:32]}.json"
-    try:
-        cached = json.loads(cache.read_text())
-        if (cached["path"], cached["bytes"], cached["mtime_ns"]) == (absolute, stat.st_size, stat.st_mtime_ns):
-            return cached["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    digest = file_sha256(path)
-    if stat.st_size >= CACHE_MIN_BYTES:
-        try:
-            write_json_atomic(cache, {"path": absolute, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                                      "sha256": digest})
-        except OSError:
-            pass  # a read-only working directory: hashed again next time, nothing lost
-    return digest
-
-
-CACHE_MIN_BYTES = 1 << 20  # smaller files hash faster than a cache entry is read
+    """sha256 of a file, read at most once while its size and mtime stay the same: in this process (a file
+    the job verified is not read again) and across jobs (a base model's weights outside results/, read by
+    every job, are hashed by the first): erasure.io.cached_sha256, the one cache."""
+    return cached_sha256(path)
 
 
 def _dir_stat(directory: Path) -> str:

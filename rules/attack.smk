@@ -28,7 +28,7 @@ rule attack_shard:
     output:
         pattern(paths.attack_shard, "{method}", "{promptset}~{attack}", "{shard}"),
     wildcard_constraints:
-        promptset=r"[a-z0-9][a-z0-9-]*",
+        promptset=paths.NAME_PATTERN,  # a plain set (its attacked copy is the path's `~{attack}`)
         attack=METHOD_ATTACK_NAMES,
     params:
         method="{method}",
@@ -74,8 +74,7 @@ rule attack_text_shard:
     output:
         str(paths.text_attack_shard(RESULTS, "{world}", "{encoder}", "{promptset}~{attack}", "{shard}")),
     wildcard_constraints:
-        encoder=r"[a-z0-9][a-z0-9+.@-]*",
-        promptset=r"[a-z0-9][a-z0-9-]*",
+        promptset=paths.NAME_PATTERN,  # a plain set (its attacked copy is the path's `~{attack}`)
         attack=TEXT_ATTACK_NAMES,
     params:
         encoder="{encoder}",
@@ -112,7 +111,7 @@ rule attack_merge:
         adversarial=pattern(paths.adversarial_prompts, "{method}", "{promptset}~{attack}"),
         table=pattern(paths.attacked_prompt_table, "{method}", "{promptset}~{attack}"),
     wildcard_constraints:
-        promptset=r"[a-z0-9][a-z0-9-]*",
+        promptset=paths.NAME_PATTERN,  # a plain set (its attacked copy is the path's `~{attack}`)
         attack=ATTACK_NAMES,
     params:
         provenance=lambda wc: {"method": wc.method, "attack": wc.attack, "promptset": wc.promptset,

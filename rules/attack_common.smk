@@ -1,28 +1,25 @@
 # The attack stage's inputs and params (rules/attack.smk), kept out of the rule file as rules/common.smk does.
 
-import re
 from types import SimpleNamespace as Namespace
 
-from erasure.attacks import plan as attack_plan
+from erasure.plan import attacks as attack_plan
 
 try:
     ATTACK_JOBS = attack_plan.jobs(config)
 except ErasureError as error:
     sys.exit(f"error: {CONFIG_SOURCE}: {error}")
 ATTACKS = attack_plan.section(config)
-ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))) or "(?!)"
+ATTACK_NAMES = paths.one_of(sorted(ATTACKS.get("attacks", {})))
 # attacks that read a method's whole pipeline (one job per method) / the text encoder alone (one per encoder)
-METHOD_ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))
-                               if not attack_plan.text_only(config, a)) or "(?!)"
-TEXT_ATTACK_NAMES = "|".join(re.escape(a) for a in sorted(ATTACKS.get("attacks", {}))
-                             if attack_plan.text_only(config, a)) or "(?!)"
+METHOD_ATTACK_NAMES = paths.one_of(a for a in sorted(ATTACKS.get("attacks", {})) if not attack_plan.text_only(config, a))
+TEXT_ATTACK_NAMES = paths.one_of(a for a in sorted(ATTACKS.get("attacks", {})) if attack_plan.text_only(config, a))
 ATTACK_RESOURCES = ATTACKS.get("resources", {})
 ATTACK_TABLE = attack_plan.table_name(config)
 
 
 def attack_shard_files(wildcards):
     """The shards of a (method, attack, prompt set): the method's own, or for a text-only attack (Ring-A-Bell)
-    those of the method's text encoder, shared with every method that has it (erasure.attacks.plan)."""
+    those of the method's text encoder, shared with every method that has it (erasure.plan.attacks)."""
     attacked = attack_plan.attacked_name(wildcards.promptset, wildcards.attack)
     shards = range(attack_plan.n_attack_shards(config, wildcards.promptset))
     if attack_plan.text_only(config, wildcards.attack):

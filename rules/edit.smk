@@ -2,7 +2,6 @@
 # Same output as the erase rule (models/{run}/complete.json), so {run}@{step} is generated, scored and
 # reported exactly as a fine-tuning run's checkpoints are.
 
-import re
 
 from erasure.methods.edit import CLOSED_FORM
 
@@ -20,7 +19,7 @@ rule edit:
     output:
         pattern(paths.run_complete, "{run}"),
     wildcard_constraints:
-        run="|".join(re.escape(run) for run in EDIT_RUNS) or "(?!)",
+        run=paths.one_of(EDIT_RUNS),
     params:
         run=lambda wildcards: wildcards.run,
         method=lambda wildcards: config["runs"][wildcards.run]["method"],

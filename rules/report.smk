@@ -4,7 +4,6 @@
 # (plus what the script derives from the config), so editing one item's settings reruns that item alone
 # (and its provenance).
 
-import re
 
 from erasure.report import targets as report_plan
 from erasure.report.paper import paper_values
@@ -170,7 +169,7 @@ rule report_provenance:
                     labels={"artifact": "{artifact}"}),
         prov=pattern(paths.provenance_prov, "{artifact}"),
     wildcard_constraints:
-        artifact="|".join(re.escape(n) for n in sorted(REPORT_ITEMS)) or "(?!)",
+        artifact=paths.one_of(sorted(REPORT_ITEMS)),
     params:
         artifact=lambda wc: wc.artifact,
         kind=lambda wc: report_plan.KINDS[REPORT_ITEMS[wc.artifact][0]][0],

@@ -1,4 +1,3 @@
-import re
 
 from erasure.metrics import catalog
 
@@ -19,7 +18,7 @@ for _spec in catalog.METRICS.values():
         output:
             csv=pattern(paths.score_csv, "{metric}", "{method}", "{promptset}"),
         wildcard_constraints:
-            metric=re.escape(_spec.name),
+            metric=paths.one_of([_spec.name]),
         params:
             metric=lambda wc: wc.metric,
             settings=score_settings,
@@ -54,8 +53,8 @@ for _job in SCORE_SET_JOBS:
         output:
             **score_set_outputs(_job.metrics),
         wildcard_constraints:
-            method=one_of(_job.methods),
-            promptset=one_of(_job.promptsets),
+            method=paths.one_of(_job.methods),
+            promptset=paths.one_of(_job.promptsets),
         params:
             metrics=list(_job.metrics),
             settings=lambda wildcards, _metrics=_job.metrics: score_set_settings(wildcards, _metrics),
@@ -87,15 +86,15 @@ rule fid_reference:
     40,504 images), computed once with provenance (.provenance.json): an input of every FID job that names the
     folder, instead of each job extracting the same features (erasure.metrics.fid.write_reference_statistics)."""
     input:
-        sources=lambda wc: [str(f) for f in sources.metric_files("fid", FID_REFERENCES[wc.key], config["world"],
+        sources=lambda wc: [str(f) for f in external_inputs.metric_files("fid", FID_REFERENCES[wc.key], config["world"],
                                                                  paths.listings(RESULTS, wc.world), BUILT)],
         preflight=preflight_gate_input(),
     output:
         stats=pattern(paths.fid_reference_stats, "{key}"),
     wildcard_constraints:
-        key=one_of(FID_REFERENCES) if FID_REFERENCES else "(?!)",
+        key=paths.one_of(FID_REFERENCES),
     params:
-        folder=lambda wc: str(sources.dag_path(FID_REFERENCES[wc.key]["reference"])),
+        folder=lambda wc: str(external_inputs.dag_path(FID_REFERENCES[wc.key]["reference"])),
         inception=lambda wc: FID_REFERENCES[wc.key].get("inception"),
         inception_sha256=lambda wc: FID_REFERENCES[wc.key].get("inception_sha256"),
         batch_size=lambda wc: int(FID_REFERENCES[wc.key].get("batch_size", 32)),

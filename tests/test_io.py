@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import stat
 from pathlib import Path
@@ -134,3 +136,86 @@ def test_standins_folder_has_the_umask_mode(tmp_path, umask, monkeypatch):
     out = standins.build(tmp_path / "standins")
     assert mode(out / "sd-v1-4" / "w.safetensors") == 0o666 & ~umask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["standins"]
+
+
+# --- the one sha256 cache across jobs (erasure.io.cached_sha256) ---------------------------------------------
+
+@pytest.fixture
+def hashing(monkeypatch):
+    """Count the files actually read by sha256; a fresh per-process memo (each call below is 'a new job')."""
+    from erasure import io
+
+    calls = []
+    real = io.sha256_file
+    monkeypatch.setattr(io, "sha256_file", lambda path: calls.append(Path(path).name) or real(path))
+    monkeypatch.setattr(io, "DIGEST_CACHE_MIN_BYTES", 0)
+    return calls
+
+
+def _new_process():
+    from erasure import io
+
+    io._DIGESTS.clear()
+
+
+def test_the_digest_cache_reuses_a_digest_while_size_and_mtime_are_unchanged(tmp_path, hashing):
+    from erasure.io import cached_sha256
+
+    weights = tmp_path / "unet.safetensors"
+    weights.write_bytes(b"weights v1")
+    cache = tmp_path / "cache"
+    first = cached_sha256(weights, cache)
+    assert first == hashlib.sha256(b"weights v1").hexdigest() and hashing == ["unet.safetensors"]
+    hashing.clear()
+    _new_process()
+    assert cached_sha256(weights, cache) == first and hashing == []  # a later job reads the entry
+    assert cached_sha256(tmp_path / "." / "unet.safetensors", cache) == first and hashing == []  # same real path
+
+
+def test_the_digest_cache_rehashes_a_file_rewritten_to_the_same_size(tmp_path, hashing):
+    from erasure.io import cached_sha256
+
+    weights = tmp_path / "unet.safetensors"
+    weights.write_bytes(b"weights v1")
+    cache = tmp_path / "cache"
+    first = cached_sha256(weights, cache)
+    before = weights.stat()
+    weights.write_bytes(b"weights v2")  # same size, new bytes
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))  # a new mtime, whatever the clock
+    _new_process()
+    hashing.clear()
+    second = cached_sha256(weights, cache)
+    assert second == hashlib.sha256(b"weights v2").hexdigest() != first and hashing == ["unet.safetensors"]
+    other = tmp_path / "vae.safetensors"  # another instance: a second file, entries do not mix
+    other.write_bytes(b"weights v1")
+    assert cached_sha256(other, cache) == first and len(list(cache.iterdir())) == 2
+
+
+def test_the_digest_cache_rehashes_on_a_damaged_entry_and_writes_with_the_umask_mode(tmp_path, hashing, umask):
+    from erasure.io import cached_sha256
+
+    weights = tmp_path / "unet.safetensors"
+    weights.write_bytes(b"weights")
+    cache = tmp_path / "cache"
+    first = cached_sha256(weights, cache)
+    (entry,) = cache.iterdir()
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o666 & ~umask
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no temporary left (atomic write)
+    entry.write_text("{not json")
+    _new_process()
+    hashing.clear()
+    assert cached_sha256(weights, cache) == first and hashing == ["unet.safetensors"]
+    assert json.loads(entry.read_text())["sha256"] == first  # rewritten whole
+
+
+def test_the_digest_cache_skips_small_files_and_an_unwritable_folder(tmp_path, monkeypatch):
+    from erasure import io
+
+    small = tmp_path / "config.json"
+    small.write_text("{}")
+    io.cached_sha256(small, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # under DIGEST_CACHE_MIN_BYTES: hashing is cheaper than an entry
+    monkeypatch.setattr(io, "DIGEST_CACHE_MIN_BYTES", 0)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    assert io.cached_sha256(small, blocked) == io.sha256_file(small)  # no cache: hashed, nothing raised

@@ -191,3 +191,27 @@ def test_a_report_cell_naming_a_metric_its_prompt_set_does_not_list_is_planned(c
     stages = plan.stage_targets(config, "results", "toy")
     assert "results/toy/scores/clip/sega/body.summary.csv" in stages["scores"]
     assert all(set(stages[a]) <= set(stages[b]) for a, b in zip(plan.STAGES, plan.STAGES[1:]))
+
+
+def test_an_image_sets_shape_is_planned_once(config):
+    """prompts x images per prompt, in shards of shard_size (the last one the rest): the one reader of
+    images_per_prompt, for the generate params, the runtime requests, the cost model and the attack check."""
+    config = copy.deepcopy(config)
+    name = next(iter(config["prompt_sets"]))
+    config["prompt_sets"][name].update(n_prompts=7, images_per_prompt=3)
+    config["generation"]["shard_size"] = 5
+    config["generation"].pop("shard_minutes", None)
+    shape = plan.image_set_shape(config, name)
+    assert (shape.n_images, shape.n_shards) == (21, 5)
+    assert [shape.images_in_shard(s) for s in range(shape.n_shards)] == [5, 5, 5, 5, 1]
+    assert plan.n_images(config, name) == 21 and plan.n_shards(config, name) == 5
+    assert plan.image_set_shape(config, f"{name}~ring-a-bell") == shape  # an attacked copy: its set's shape
+    config["prompt_sets"][name].pop("images_per_prompt")  # another instance: the default, one image per prompt
+    assert plan.image_set_shape(config, name).n_images == 7
+
+
+def test_only_the_plan_reads_images_per_prompt(repo):
+    readers = [f"{path.relative_to(repo)}" for folder in ("erasure", "rules", "workflow_scripts")
+               for path in sorted((repo / folder).rglob("*")) if path.suffix in (".py", ".smk")
+               and '"images_per_prompt"' in path.read_text()]
+    assert readers == ["erasure/plan/__init__.py"]

@@ -2,7 +2,7 @@
 
 A job's identity (its recorded inputs and params, .snakemake/metadata) holds no machine path: paths inside the
 working directory -- results/ and, in the default layout (`snakemake` in the checkout), the repository with its
-shipped toy base -- are relative to it (erasure.sources.dag_path). So the checkout moved with its results, or
+shipped toy base -- are relative to it (erasure.external_inputs.dag_path). So the checkout moved with its results, or
 a fresh copy of the code given the old results/ and .snakemake/, plans nothing. Uses the technique of
 tests/test_reruns.py: every job of the DAG recorded as finished (`--touch`), in seconds.
 """
@@ -84,7 +84,7 @@ def test_a_clone_given_the_results_and_metadata_plans_nothing(finished_in_checko
 
 
 def test_dag_path_is_relative_inside_the_working_directory_only(tmp_path, monkeypatch):
-    from erasure.sources import dag_path
+    from erasure.external_inputs import dag_path
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results").mkdir()

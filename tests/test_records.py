@@ -85,12 +85,13 @@ def test_a_hash_is_reused_while_size_and_mtime_are_those_recorded(workdir):
 def test_a_file_no_job_made_is_hashed_once_across_jobs(workdir, monkeypatch):
     """A file from outside results/ (a base model's weights) is hashed by the first job that reads it; later
     jobs take the digest from the cache while its size and mtime are unchanged."""
-    monkeypatch.setattr(records, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr("erasure.io.DIGEST_CACHE_MIN_BYTES", 0)
     weights = workdir / "weights.safetensors"
     weights.write_bytes(b"w" * 100)
     first = records.fingerprint(weights)
     calls = []
-    monkeypatch.setattr("erasure.loads.file_sha256", lambda path: calls.append(path) or "0" * 64)
+    monkeypatch.setattr("erasure.io._DIGESTS", {})  # a later job: a new process
+    monkeypatch.setattr("erasure.io.sha256_file", lambda path: calls.append(path) or "0" * 64)
     assert records.fingerprint(weights)["sha256"] == first["sha256"] == sha256_file(weights) and calls == []
     weights.write_bytes(b"v" * 100)
     os.utime(weights, ns=(0, first["mtime_ns"] + 10**9))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from erasure import sources, worlds
+from erasure import external_inputs, worlds
 from erasure.errors import ErasureError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,8 +174,8 @@ def test_a_new_family_is_reached_by_the_generic_layers_unchanged(monkeypatch, tm
     monkeypatch.setitem(sys.modules, "xl_world_for_test", module)
     monkeypatch.setattr(worlds, "FAMILIES", ("xl_world_for_test:WORLD", *worlds.FAMILIES))
     assert worlds.world_for("xl:base").name == "xl" and worlds.world_for("toy:shipped").name == "toy"
-    # DAG inputs and provenance pin the base through sources.base_model_files
-    assert sources.base_model_files("xl:base", tmp_path) == [tmp_path / "xl" / "base" / "model_index.json"]
+    # DAG inputs and provenance pin the base through external_inputs.base_model_files
+    assert external_inputs.base_model_files("xl:base", tmp_path) == [tmp_path / "xl" / "base" / "model_index.json"]
     from erasure.methods.concepts import resolve_concepts
 
     assert resolve_concepts("xl-cat") == ["a cat"]

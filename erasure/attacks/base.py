@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+TEXT_ONLY_KINDS = ("ring-a-bell",)  # attacks that read the text encoder alone (erasure.attacks.ringabell)
+
 
 @dataclass
 class AttackResult:

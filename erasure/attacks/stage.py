@@ -169,11 +169,11 @@ def text_attack_shard(table: str | Path, out: str | Path, *, encoder: str, attac
                       device: str = "auto") -> dict:
     """A text-encoder-only attack (Ring-A-Bell) on the shard's prompts, loading the base's tokenizer and text
     encoder alone (erasure.models.load_text_encoder): its adversarial prompts are those of every method with
-    that text encoder (erasure.attacks.plan.text_encoder), so one job serves them all. Resumes per prompt
+    that text encoder (erasure.plan.attacks.text_encoder), so one job serves them all. Resumes per prompt
     like `attack_shard`; writes the same rows (erasure.attacks.table). Returns run_attacks' counts.
     Raises ErasureError for another kind of attack or a bad shard."""
     from erasure.attacks import ringabell
-    from erasure.attacks.plan import TEXT_ONLY_KINDS
+    from erasure.attacks.base import TEXT_ONLY_KINDS
     from erasure.attacks.table import run_attacks
     from erasure.generate.shard import weights_fingerprint
     from erasure.io import atomic_path

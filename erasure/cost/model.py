@@ -1,4 +1,4 @@
-"""The cost of a config's plan: every job the DAG plans (erasure.plan, erasure.attacks.plan: the lists the
+"""The cost of a config's plan: every job the DAG plans (erasure.plan, erasure.plan.attacks: the lists the
 rules read), its seconds from the throughput table (erasure.cost.table), and per rule and in total the
 GPU-hours and CPU core-hours. Torch-free and file-free but for the table (and a local FID reference folder,
 counted where it exists), so it answers in a second, before anything runs.
@@ -213,7 +213,7 @@ def reference_images(settings: Mapping) -> int:
 def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
     """Every job the DAG of `config` plans (rule `all` aside), with its modelled seconds."""
     from erasure import plan
-    from erasure.attacks import plan as attack_plan
+    from erasure.plan import attacks as attack_plan
     from erasure.methods import specs
     from erasure.metrics import catalog
     from erasure.prompts.kinds import source_file_kind
@@ -243,12 +243,10 @@ def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
 
     threads = world.resources["generate"].threads
     for image_set in sorted(image_sets + attacked):
-        shard_size = plan.shard_size(config, image_set.promptset)
-        total = plan.n_images(config, image_set.promptset)
-        shards = plan.n_shards(config, image_set.promptset)
+        shape = plan.image_set_shape(config, image_set.promptset)
+        shards = shape.n_shards
         for shard in range(shards):
-            n = min(shard_size, total - shard * shard_size)
-            seconds = generate_seconds(config, table, image_set.method, image_set.promptset, n)
+            seconds = generate_seconds(config, table, image_set.method, image_set.promptset, shape.images_in_shard(shard))
             rule = "generate_set" if shards == 1 else "generate_shard"
             jobs.append(Job(rule, f"{image_set.method}/{image_set.promptset}/{shard:04d}", seconds, threads, gpu=gpu))
         if shards > 1:

@@ -75,16 +75,16 @@ def shard_images(images: Sequence[ImageSpec], shard: int, shard_size: int) -> li
 
 # --- fingerprints ----------------------------------------------------------------------------------------
 
-def _file_digest(path: Path, cache: Path | None = None) -> str:
+def _file_digest(path: Path) -> str:
     """A weight file's sha256: the hub cache names blobs by it (free); other files are hashed once and the
-    digest kept under `cache` (erasure.io.cached_sha256: reused while the file's size and mtime are those hashed),
-    so the shard jobs of a local base model do not each re-read its gigabytes."""
+    digest reused while the file's size and mtime are those hashed (erasure.io.cached_sha256, the one cache
+    across jobs), so the shard jobs of a local base model do not each re-read its gigabytes."""
     from erasure.io import cached_sha256
 
     real = Path(path).resolve()
     if _HEX64.match(real.name):
         return real.name
-    return cached_sha256(real, cache) if cache is not None else sha256_file(real)
+    return cached_sha256(real)
 
 
 def weights_fingerprint(base_model: str, *, results: str | Path, world: str, method: str) -> dict:
@@ -102,12 +102,11 @@ def weights_fingerprint(base_model: str, *, results: str | Path, world: str, met
         except Exception:  # noqa: BLE001 - loading the pipeline has already reported a missing model
             return {"base_model": base_model, "base": resolved}
     sums = directory.parent / "SHA256SUMS"
-    cache = paths.world_dir(results, world) / "resources" / "digests"
     if sums.is_file():
         base = {"SHA256SUMS": sha256_file(sums)}
     else:
         base = {
-            str(f.relative_to(directory)): _file_digest(f, cache)
+            str(f.relative_to(directory)): _file_digest(f)
             for component in ("unet", "text_encoder", "vae")
             for f in sorted((directory / component).glob("*"))
             if f.suffix in (".safetensors", ".bin") and not f.name.endswith(".index.json")

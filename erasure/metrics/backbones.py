@@ -17,7 +17,7 @@ from erasure.hub import is_hub_id  # one `org/name` pattern, shared with the DAG
 from erasure.weights import MODEL_FILES
 
 # Only what `from_pretrained` needs: the hub repos also carry TF / Flax / pickle weights we never read.
-DEFAULT_ALLOW = MODEL_FILES  # the files the DAG lists as inputs (erasure.sources, from erasure.weights)
+DEFAULT_ALLOW = MODEL_FILES  # the files the DAG lists as inputs (erasure.external_inputs, from erasure.weights)
 
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}

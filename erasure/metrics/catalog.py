@@ -16,7 +16,7 @@ Each entry says what the workflow needs to know about a metric without importing
     backbones   world components it reads (the toy base's "oracle", "clip"): the score rule resolves the first
                 to a directory of the base model and passes it as settings["backbone"]
     weights     files from outside results/ it loads (erasure.weights): preflight checks them and
-                erasure.sources makes them DAG inputs
+                erasure.external_inputs makes them DAG inputs
     settings    keys of metrics.<name> its scorer reads ("a|b": a, else b)
     summary     what the summary mean is
     display     (table header, better direction "up" | "down", decimals) for tables and figures

@@ -12,13 +12,14 @@ nothing and its rows say so.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from erasure.errors import ErasureError
-from erasure.weights import ALEXNET_FILE  # one definition, shared with the DAG inputs (erasure.sources)
+from erasure.weights import ALEXNET_FILE  # one definition, shared with the DAG inputs (erasure.external_inputs)
 
 LPIPS_VERSION = "0.1.4"
 ALEXNET_SHA256_PREFIX = ALEXNET_FILE.rsplit("-", 1)[1].split(".")[0]
@@ -26,14 +27,15 @@ ALEXNET_SHA256_PREFIX = ALEXNET_FILE.rsplit("-", 1)[1].split(".")[0]
 
 def alexnet_weights(path=None) -> Path:
     """The AlexNet file: `path` (metrics.lpips.alexnet: a file, or a folder holding ALEXNET_FILE), else
-    $ERASURE_ALEXNET, else torch's hub cache ($TORCH_HOME/hub/checkpoints)."""
-    from erasure.weights import ALEXNET, locate
+    $ERASURE_ALEXNET, else torch's hub cache ($TORCH_HOME/hub/checkpoints): its Weight's resolver
+    (erasure.weights.alexnet_file), the one the DAG's inputs use. Raises ErasureError when not found."""
+    from erasure.weights import ALEXNET, alexnet_file
 
-    file = Path(locate(ALEXNET, {ALEXNET.key: path}, Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE))
-    file = file.expanduser() / ALEXNET_FILE if file.expanduser().is_dir() else file.expanduser()
-    if not file.is_file():
+    file = alexnet_file(path, hub_dir=torch.hub.get_dir())
+    if file is None:
+        where = path or os.environ.get(ALEXNET.env) or Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
         raise ErasureError(
-            f"lpips: AlexNet weights {file} not found; download https://download.pytorch.org/models/{ALEXNET_FILE} "
+            f"lpips: AlexNet weights {where} not found; download https://download.pytorch.org/models/{ALEXNET_FILE} "
             f"there, or set metrics.lpips.{ALEXNET.key} / ${ALEXNET.env} to the file (or TORCH_HOME to a directory "
             "whose hub/checkpoints holds it)"
         )

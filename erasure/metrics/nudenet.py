@@ -70,14 +70,16 @@ def check_version() -> str:
 
 
 def model_file(path=None) -> Path:
-    """`path` (metrics.nude.model), else $ERASURE_NUDENET, else the model inside the nudenet wheel."""
-    from erasure.weights import NUDENET, locate
+    """`path` (metrics.nude.model), else $ERASURE_NUDENET, else the model inside the nudenet wheel: its Weight's
+    resolver (erasure.weights.nudenet_file), the one the DAG's inputs use. Raises ErasureError when not found."""
+    import os
 
-    import nudenet
+    from erasure.weights import NUDENET, nudenet_file
 
-    file = Path(locate(NUDENET, {NUDENET.key: path}, Path(nudenet.__file__).parent / "320n.onnx"))
-    if not file.is_file():
-        raise ErasureError(f"settings.{NUDENET.key}: NudeNet model {file} not found; {NUDENET.provide}")
+    file = nudenet_file(path)
+    if file is None:
+        raise ErasureError(f"settings.{NUDENET.key}: NudeNet model {path or os.environ.get(NUDENET.env) or '320n.onnx'} "
+                           f"not found; {NUDENET.provide}")
     return file
 
 

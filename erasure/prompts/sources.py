@@ -71,5 +71,5 @@ def build_prompt_table(name: str, spec: Mapping, *, guidance: float, source_file
 
 def local_file_label(name: str, spec: Mapping, file: str | Path) -> str:
     """How errors name a prompt set's file: its config key and the file as the user wrote it (`path`; not the
-    working-directory-relative form the DAG records, erasure.sources.dag_path), else `file`."""
+    working-directory-relative form the DAG records, erasure.external_inputs.dag_path), else `file`."""
     return f"prompt_sets.{name}.path {spec['path']}" if spec.get("path") else f"prompt_sets.{name} ({file})"

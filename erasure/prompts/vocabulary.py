@@ -18,7 +18,7 @@ such words visible where they are written:
   script would make Snakemake rerun every finished prompt table, and everything drawn from it.) Never an error: Ring-A-Bell's prompts are
   token fragments by design, and a prompt set probing words the base never saw is a fair experiment (what
   such a prompt does is then what it measures). The toy's own sets, held-out wordings included
-  (erasure.worlds.toy.prompts HELDOUT_*, experiments/erase_toy.py WORDINGS), stay inside the vocabulary —
+  (erasure.worlds.toy.prompts HELDOUT_*, experiments/scripts/erase_toy.py WORDINGS), stay inside the vocabulary —
   new word orders, not new words (tests/prompts/test_vocabulary.py).
 
 Worlds with an open vocabulary (SD) have no unknown words; nothing is checked there. Torch-free.

@@ -105,7 +105,7 @@ def config_snapshot(config: Mapping, kind: str, spec: Mapping) -> dict:
         inference.add(reference)
     return {
         "world": config.get("world"), "base_model": config.get("base_model"), "results": config.get("results"),
-        # the stand-in folder, where set, pins every source inside it (erasure.sources.built_roots)
+        # the stand-in folder, where set, pins every source inside it (erasure.external_inputs.built_roots)
         **({"standins": config["standins"]} if config.get("standins") else {}),
         "generation": config.get("generation"),
         "runs": {r: config.get("runs", {}).get(r) for r in sorted(runs)},

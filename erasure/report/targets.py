@@ -19,9 +19,9 @@ KINDS = {key: (kind.kind, kind.rule, kind.wildcard) for key, kind in REPORT_KIND
 
 def names_regex(report: Mapping, key: str) -> str:
     """A wildcard constraint matching exactly the item names of one kind (nothing when there are none)."""
-    import re
+    from erasure.paths import one_of
 
-    return "|".join(re.escape(n) for n in sorted(report.get(key) or {})) or "(?!)"
+    return one_of(sorted(report.get(key) or {}))
 
 
 def provenance_inputs(config: Mapping, root, world: str, name: str) -> dict[str, list[str]]:

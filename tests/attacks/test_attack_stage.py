@@ -255,7 +255,7 @@ def test_toy_attack_overlay_plans_the_attack_stage(repo, tmp_path):
     import yaml
     from test_workflow import planned_jobs, snakemake
 
-    from erasure.attacks import plan as attack_plan
+    from erasure.plan import attacks as attack_plan
 
     config = yaml.safe_load((repo / "config/config.yaml").read_text()) | yaml.safe_load(
         (repo / "config/toy-attacks.yaml").read_text())
@@ -299,7 +299,7 @@ def test_attack_plan_from_the_config_alone(repo):
     import yaml
 
     from erasure import plan
-    from erasure.attacks import plan as attack_plan
+    from erasure.plan import attacks as attack_plan
 
     config = yaml.safe_load((repo / "config/paper.yaml").read_text())
     assert attack_plan.n_attack_shards(config, "nudity-attack") == 18  # ceil(142 / 8)
@@ -423,7 +423,7 @@ def test_paper_plan_shares_ring_a_bell_across_the_attacked_methods(repo):
     white-box attack's per method; each method's merge still reads 18 shards."""
     import yaml
 
-    from erasure.attacks import plan as attack_plan
+    from erasure.plan import attacks as attack_plan
 
     config = yaml.safe_load((repo / "config/paper.yaml").read_text())
     assert attack_plan.text_jobs(config) == [("base", "ring-a-bell", "nudity-attack")]

@@ -29,20 +29,24 @@ def test_cpu_fingerprint_has_no_hardware_and_cuda_names_gpu_and_versions(monkeyp
 
 
 def test_a_base_files_digest_is_hashed_once_then_read_while_it_is_unchanged(tmp_path, monkeypatch):
+    """A local base model's weights go through the one digest cache (erasure.io.cached_sha256, its own tests in
+    tests/test_io.py); a hub blob is named by its sha256 and never read."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(io, "DIGEST_CACHE_MIN_BYTES", 0)
     weights = tmp_path / "unet" / "diffusion_pytorch_model.safetensors"
     weights.parent.mkdir()
     weights.write_bytes(b"weights v1")
     calls = []
     real = io.sha256_file
     monkeypatch.setattr(io, "sha256_file", lambda p: (calls.append(p), real(p))[1])
-    cache = tmp_path / "digests"
-    first = shard._file_digest(weights, cache)
+    first = shard._file_digest(weights)
     assert first == real(weights) and len(calls) == 1
-    assert shard._file_digest(weights, cache) == first and len(calls) == 1  # the second job reads the cache
-    weights.write_bytes(b"weights v2, longer")  # another instance: the file changed (size, mtime)
-    assert shard._file_digest(weights, cache) == real(weights) != first and len(calls) == 2
-    (next(cache.iterdir())).write_text("{not json")  # a damaged entry is rehashed, not trusted
-    assert shard._file_digest(weights, cache) == real(weights) and len(calls) == 3
+    io._DIGESTS.clear()  # the next shard job: a new process
+    assert shard._file_digest(weights) == first and len(calls) == 1  # the second job reads the cache
+    assert [p.name for p in (tmp_path / io.DIGEST_CACHE).iterdir()] != []  # the one cache, nowhere else
+    blob = tmp_path / ("ab" * 32)
+    blob.write_bytes(b"hub blob")
+    assert shard._file_digest(blob) == "ab" * 32 and len(calls) == 1
 
 
 def _shard(folder, index, hardware):

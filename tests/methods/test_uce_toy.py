@@ -1,6 +1,6 @@
 """UCE on the shipped toy base (its own toy CLIP): erasing "a triangle" moves what the UNet sees for triangle
 prompts more than for square prompts — attn2 key/value outputs and the guidance direction
-ε(z_t, c) − ε(z_t, ∅) of one noise prediction. Proxies only (no images); experiments/erase_uce_toy.py
+ε(z_t, c) − ε(z_t, ∅) of one noise prediction. Proxies only (no images); experiments/scripts/erase_uce_toy.py
 measures images."""
 
 import pytest

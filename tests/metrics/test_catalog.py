@@ -141,11 +141,36 @@ def test_catalog_entries_are_consistent():
         catalog.get("nope")
 
 
-def test_every_weight_a_metric_loads_is_a_dag_input_and_preflight_checked():
-    from erasure import preflight, sources
+def test_every_weight_a_metric_loads_owns_its_resolver_and_preflight_check():
+    from erasure import preflight, weights
 
     used = {weight for spec in catalog.METRICS.values() for weight in spec.weights}
-    assert used <= set(sources.WEIGHT_SOURCES) and used <= set(preflight.CHECKED_WEIGHTS)
+    assert used <= set(weights.WEIGHTS)
+    for weight in weights.WEIGHTS:
+        assert callable(weight.files) and callable(preflight.weight_check(weight)), weight.name
+
+
+def test_a_new_weight_entry_reaches_the_dag_inputs_and_preflight_with_no_edit_there(tmp_path, monkeypatch):
+    """Another instance of the kind: a weight file is one Weight entry (resolver + check); sources and preflight
+    only read the entries."""
+    import dataclasses
+
+    from erasure import preflight, external_inputs, weights
+
+    file = tmp_path / "trunk.pth"
+    file.write_bytes(b"x")
+    trunk = weights.Weight("a trunk", "trunk", "ERASURE_TRUNK", "none", "make it",
+                           files=lambda settings, built, own: [file], check="erasure.preflight:check_alexnet")
+    monkeypatch.setitem(catalog.METRICS, "lpips", dataclasses.replace(catalog.METRICS["lpips"], weights=(trunk,)))
+    assert external_inputs.metric_files("lpips", {}, "sd") == [file]
+    monkeypatch.setattr(weights, "WEIGHTS", (*weights.WEIGHTS, trunk))
+    seen = []
+    monkeypatch.setattr(preflight, "check_alexnet", lambda ctx, uses: seen.append(uses) or [])
+    ctx = type("Ctx", (), {"config": {"metrics": {"lpips": {"trunk": "t"}}},
+                           "kind": type("K", (), {"scorers_read_base": False})()})()
+    monkeypatch.setattr(preflight.plan, "required_scores", lambda config: [("lpips", "sd", "coco")])
+    preflight.check_metrics(ctx)
+    assert seen == [[("lpips", {"trunk": "t"})]]
 
 
 _RULES = """

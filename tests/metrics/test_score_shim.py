@@ -174,7 +174,6 @@ def test_a_set_job_hashes_each_image_once(tmp_path, oracle, monkeypatch):
     """Verifying costs one sha256 per file per job: the reference method's set, read by two metrics' inputs,
     is not hashed twice (erasure.loads.file_sha256)."""
     import erasure.io
-    from erasure import loads
 
     rng = np.random.default_rng(3)
     arrays = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(4)]
@@ -182,7 +181,7 @@ def test_a_set_job_hashes_each_image_once(tmp_path, oracle, monkeypatch):
     m_x, _ = write_image_set(tmp_path, "x", arrays[::-1])
     hashed = []
     real = erasure.io.sha256_file
-    monkeypatch.setattr(loads, "_DIGESTS", {})
+    monkeypatch.setattr(erasure.io, "_DIGESTS", {})
     monkeypatch.setattr(erasure.io, "sha256_file", lambda path: hashed.append(str(path)) or real(path))
     settings = {"oracle": oracle, "world": "toy"}
     scoring.score_set(m_x, table, {"paired-distance": (settings, str(m_sd), tmp_path / "a.csv"),

@@ -98,7 +98,7 @@ def test_prompt_table_with_unknown_words_is_a_warning_naming_the_set(caplog):
 def test_the_held_out_wordings_are_new_orders_not_new_words():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("erase_toy", ROOT / "experiments" / "erase_toy.py")
+    spec = importlib.util.spec_from_file_location("erase_toy", ROOT / "experiments" / "scripts" / "erase_toy.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     templates = [t for wording in module.WORDINGS.values() for t in wording.values() if isinstance(t, str)]

@@ -1,5 +1,5 @@
 """A temporary workflow directory with fake upstream results, and a Snakefile holding only the report rules
-(plus common.smk, and summarize.smk: summaries are derived from the per-image files), so that report tests do not depend on the other stages' rules or their inputs."""
+(plus common.smk and the stages' *_common.smk, and summarize.smk: summaries are derived from the per-image files), so that report tests do not depend on the other stages' rules or their inputs."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ config.update(validate_config(config, {str(REPO / "config" / "schema.yaml")!r}))
 
 
 include: {str(REPO / "rules" / "common.smk")!r}
+include: {str(REPO / "rules" / "preflight_common.smk")!r}
+include: {str(REPO / "rules" / "generate_common.smk")!r}
+include: {str(REPO / "rules" / "score_common.smk")!r}
+include: {str(REPO / "rules" / "report_common.smk")!r}
 include: {str(REPO / "rules" / "summarize.smk")!r}
 include: {str(REPO / "rules" / "report.smk")!r}
 

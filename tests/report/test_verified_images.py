@@ -44,12 +44,11 @@ def test_a_sample_grid_refuses_an_image_replaced_after_generation(tmp_path):
 
 def test_each_shown_image_is_hashed_not_the_whole_manifest(tmp_path, monkeypatch):
     import erasure.io
-    from erasure import loads
 
     manifest = _set(tmp_path, "sd", n=5)
     hashed = []
     real = erasure.io.sha256_file
-    monkeypatch.setattr(loads, "_DIGESTS", {})
+    monkeypatch.setattr(erasure.io, "_DIGESTS", {})
     monkeypatch.setattr(erasure.io, "sha256_file", lambda path: hashed.append(path) or real(path))
     lookup = style.image_lookup({"sd": manifest})
     style.load_image(lookup["sd"][("p1", 1)])

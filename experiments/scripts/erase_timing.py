@@ -1,7 +1,7 @@
 """Time per SDD iteration on a toy base, split into z_t sampling, train step (loss, backward, clip, AdamW,
 lr schedule) and EMA update.
 
-    nice -n 10 python experiments/erase_timing.py --base erasure/worlds/toy/assets/base/pipeline \
+    nice -n 10 python experiments/scripts/erase_timing.py --base erasure/worlds/toy/assets/base/pipeline \
         --iterations 60 --settings '{"batch_size": 4, "sampling_steps": 25}' --threads 1
 """
 

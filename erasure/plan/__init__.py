@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from erasure.errors import ErasureError
 from erasure.methods import specs
 from erasure.metrics.catalog import identifier, is_paired
-from erasure.paths import MethodId, split_run
+from erasure.paths import ATTACKED, MethodId, split_run
 
-SEPARATOR = "~"  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.attacks.plan)
+SEPARATOR = ATTACKED  # `{promptset}~{attack}`: the attacked copy of a prompt set (erasure.plan.attacks)
 
 
 # --- what a frontier reads (report.frontiers.<name>; erasure.report.frontier draws it) -----------------------
@@ -130,14 +130,14 @@ def report_scores(config: Mapping) -> list[tuple[str, str, str]]:
 def attack_image_sets(config: Mapping) -> list[ImageSet]:
     """The plain (not attacked) image sets of the attacks section: each attacked method on each attacked
     prompt set, whose detector scores are Table 3's pre-attack column."""
-    from erasure.attacks import plan as attack_plan  # it imports this module
+    from erasure.plan import attacks as attack_plan  # it imports this module (late: a submodule)
 
     return [s for s in attack_plan.image_sets(config) if SEPARATOR not in s.promptset]
 
 
 def attack_scores(config: Mapping) -> list[tuple[str, str, str]]:
     """The detector metric on each plain image set of the attacks section (Table 3's pre-attack ASR)."""
-    from erasure.attacks import plan as attack_plan
+    from erasure.plan import attacks as attack_plan
 
     return [t for t in attack_plan.scores(config) if SEPARATOR not in t[2]]
 
@@ -246,7 +246,7 @@ def stage_targets(config: Mapping, root, world: str) -> dict[str, list[str]]:
     attacked sets, drawn and scored), `report` every table, figure and provenance record of the report
     section. rules/*.smk read their targets from here alone."""
     from erasure import paths
-    from erasure.attacks import plan as attack_plan
+    from erasure.plan import attacks as attack_plan
 
     stages = {
         "images": [str(paths.manifest(root, world, s.method, s.promptset)) for s in required_image_sets(config)],
@@ -265,10 +265,44 @@ def stage_targets(config: Mapping, root, world: str) -> dict[str, list[str]]:
     return stages
 
 
-def n_images(config: Mapping, promptset: str) -> int:
-    """Images in a prompt set, known from the config so that shards can be planned before fetching."""
+@dataclass(frozen=True)
+class ImageSetShape:
+    """How many images a prompt set's image sets hold and how the generate jobs split them, from the config
+    alone (so that shards are planned before any prompt file is fetched): `n_prompts` x `images_per_prompt`
+    images (seeds seed, seed+1, ... per prompt: erasure.generate.shard.enumerate_images), drawn in
+    `n_shards` jobs of `shard_size` images (the last one the rest). An attacked copy `{promptset}~{attack}`
+    has its prompt set's shape. The one reader of `prompt_sets.<set>.images_per_prompt` (default 1)."""
+
+    n_prompts: int
+    images_per_prompt: int
+    shard_size: int
+
+    @property
+    def n_images(self) -> int:
+        return self.n_prompts * self.images_per_prompt
+
+    @property
+    def n_shards(self) -> int:
+        return max(1, math.ceil(self.n_images / self.shard_size))
+
+    def images_in_shard(self, shard: int) -> int:
+        """Images drawn by shard `shard` (0-based): `shard_size`, the last shard the rest."""
+        return min(self.shard_size, self.n_images - int(shard) * self.shard_size)
+
+
+def _prompts_and_seeds(config: Mapping, promptset: str) -> tuple[int, int]:
     spec = config["prompt_sets"][base_promptset(promptset)]
-    return int(spec["n_prompts"]) * int(spec.get("images_per_prompt", 1))
+    return int(spec["n_prompts"]), int(spec.get("images_per_prompt", 1))
+
+
+def image_set_shape(config: Mapping, promptset: str) -> ImageSetShape:
+    """The shape of `promptset`'s (or its attacked copy's) image sets (ImageSetShape)."""
+    return ImageSetShape(*_prompts_and_seeds(config, promptset), shard_size(config, promptset))
+
+
+def n_images(config: Mapping, promptset: str) -> int:
+    """Images in a prompt set's image set (ImageSetShape.n_images; no shard size needed)."""
+    return ImageSetShape(*_prompts_and_seeds(config, promptset), shard_size=1).n_images
 
 
 def shard_size(config: Mapping, promptset: str) -> int:
@@ -285,7 +319,7 @@ def shard_size(config: Mapping, promptset: str) -> int:
 
 
 def n_shards(config: Mapping, promptset: str) -> int:
-    return max(1, math.ceil(n_images(config, promptset) / shard_size(config, promptset)))
+    return image_set_shape(config, promptset).n_shards
 
 
 def _check_known(config: Mapping, sets: Iterable[ImageSet], where: str = "report") -> None:

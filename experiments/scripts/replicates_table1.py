@@ -1,7 +1,7 @@
 """Issue 37's must-show: the toy Table 1 over N training seeds against today's single-run table.
 
     snakemake --cores all --configfile config/config.yaml config/toy-replicates.yaml
-    python experiments/replicates_table1.py --results results/toy --out experiments/results/replicates
+    python experiments/scripts/replicates_table1.py --results results/toy --out experiments/results/replicates
 
 Reads the finished run's `tables/table1.csv` (each fine-tuned row: mean over the replicates' seeds with the
 two-level bootstrap interval, erasure/report/tables.py add_replicates) and, for the same cells, replicate 0's

@@ -1,11 +1,11 @@
 #!/bin/bash
 # Issue 33's sampler study: Table 1 and the frontier of the default toy run under each candidate sampler,
 # against today's setting (DDIM 25, batch 8) and the seed spread of today's setting.
-#   experiments/sampler_study.sh RUN_DIR OUT_DIR [NAME ...]
+#   experiments/scripts/sampler_study.sh RUN_DIR OUT_DIR [NAME ...]
 # RUN_DIR: a finished default run (a clone where `snakemake --cores all` ran, e.g. bench/frontdoor.py --keep).
 # Each NAME gets a copy of RUN_DIR (trained models reused: training does not depend on the sampler) with the
 # overlay below; only generation, scoring and the two reports rerun. Then
-#   python experiments/sampler_study.py OUT_DIR   writes OUT_DIR/comparison.md.
+#   python experiments/scripts/sampler_study.py OUT_DIR   writes OUT_DIR/comparison.md.
 set -eu
 RUN=$(realpath "$1"); OUT=$(realpath -m "$2"); shift 2
 NAMES=${*:-"ddim25-seed1 ddim25-seed2 ddim25-b64 dpm10 dpm15-quick unipc15-quick dpm20-quick"}

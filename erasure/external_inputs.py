@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 # dag_path and built_root live low in the stack (erasure.records, erasure.weights use them); the
@@ -35,7 +34,6 @@ from pathlib import Path
 from erasure.hub import hub_snapshot, listed_files, model_files  # noqa: F401 - the DAG's names for them
 from erasure.io import built_root, dag_path
 from erasure.metrics import catalog
-from erasure.weights import (ALEXNET, ALEXNET_FILE, CLIP_HUB_ID, CLIP_VIT_L14, INCEPTION, NUDENET, Q16_PROMPTS, Weight, inception_file, locate)
 
 
 # --- paths as the DAG records them ------------------------------------------------------------------------
@@ -68,33 +66,7 @@ def base_model_files(base_model: str, root: str | os.PathLike = "results", built
     return dag_paths(world_for(base_model).base_files(base_model, root, built), built)
 
 
-# --- scorers ------------------------------------------------------------------------------------------------
-
-def alexnet_file(setting: str | None = None, built: Sequence[Path] = ()) -> Path | None:
-    """LPIPS' AlexNet trunk: a configured file, else torch's hub cache ($TORCH_HOME, else
-    $XDG_CACHE_HOME/torch, else ~/.cache/torch; torch.hub.get_dir()) /hub/checkpoints/alexnet-owt-7be5be79.pth."""
-    if root := built_root(setting, built):
-        return root
-    if setting:
-        return Path(setting).expanduser() if Path(setting).expanduser().is_file() else None
-    torch_home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
-    file = Path(torch_home).expanduser() / "hub" / "checkpoints" / ALEXNET_FILE
-    return file if file.is_file() else None
-
-
-def nudenet_file(setting: str | None = None, built: Sequence[Path] = ()) -> Path | None:
-    """NudeNet's detector: a configured .onnx, else the one shipped in its wheel (found without importing
-    nudenet / onnxruntime)."""
-    if root := built_root(setting, built):
-        return root
-    if setting:
-        return Path(setting).expanduser() if Path(setting).expanduser().is_file() else None
-    spec = importlib.util.find_spec("nudenet")
-    if spec is None or not spec.origin:
-        return None
-    file = Path(spec.origin).parent / "320n.onnx"
-    return file if file.is_file() else None
-
+# --- scorers: each weight's files come from its Weight entry (erasure.weights), FID's reference from here ------
 
 def fid_reference_files(reference: str | None, listings: Path | None = None, built: Sequence[Path] = ()) -> list[Path]:
     """The .npz; for a folder, its listing file under `listings` (see `folder_listing`), or without
@@ -147,40 +119,23 @@ def folder_listing(folder: Path, listings: Path) -> Path:
     return out
 
 
-def _single(file: Path | None) -> list[Path]:
-    return [file] if file else []
-
-
-# weight -> the files its scorer reads from outside results/, from the metric's resolved settings (metrics.<metric>
-# with the prompt set's overrides; the environment fallback as erasure.weights resolves it), the world
-# and the DAG-built folders. A metric's sources are those of the weights its catalog entry names
-# (erasure.metrics.catalog), plus a config-named reference set: a new metric on known weights adds nothing here,
-# a new weight file is a line here.
-def _clip(s, world, built):
+def _scorers_read_base(world: str) -> bool:
     from erasure.worlds import get_world
 
-    # a world whose scorers read the base's own CLIP (an input of its own) has no default to look up
-    return model_files(locate(CLIP_VIT_L14, s) or (None if get_world(world).scorers_read_base else CLIP_HUB_ID), built)
-
-
-WEIGHT_SOURCES: dict[Weight, Callable[[Mapping, str, Sequence[Path]], list[Path]]] = {
-    CLIP_VIT_L14: _clip,
-    Q16_PROMPTS: lambda s, world, built: [],  # a DAG input already: the q16_prompts rule's output
-    INCEPTION: lambda s, world, built: _single(inception_file(locate(INCEPTION, s), built)),
-    ALEXNET: lambda s, world, built: _single(alexnet_file(locate(ALEXNET, s), built)),
-    NUDENET: lambda s, world, built: _single(nudenet_file(locate(NUDENET, s), built)),
-}
+    return get_world(world).scorers_read_base
 
 
 def metric_files(metric: str, settings: Mapping, world: str, listings: Path | None = None,
                  built: Sequence[Path] = ()) -> list[Path]:
-    """Every file from outside results/ that scoring `metric` with `settings` reads (none for a world's own
+    """Every file from outside results/ that scoring `metric` with `settings` reads: each weight's own
+    (`Weight.files`, erasure.weights) and a config-named reference set (none for a world's own
     scorers: their backbones are part of its base, an input of its own); a folder of reference images
     as its listing file under `listings` (results/{world}/resources/listings/) where given."""
     spec = catalog.METRICS.get(metric)
     if spec is None:
         return []
-    files = [f for weight in spec.weights for f in WEIGHT_SOURCES[weight](settings, world, built)]
+    own_backbones = bool(spec.weights) and _scorers_read_base(world)
+    files = [f for weight in spec.weights for f in weight.files(settings, built, own_backbones)]
     if spec.reference == catalog.SET and not spec.reference_from_world:
         files += fid_reference_files(settings.get("reference"), listings, built)
     return dag_paths(files, built)

@@ -5,8 +5,8 @@ for (prompt_id, seed) is the white-box target; the attacked method draws the pla
 attack writes its adversarial prompt (resumable CSV, erasure.attacks.table), and the method draws it
 (post); the toy oracle (threshold 0.7, as %TARGET) says whether the concept shows.
 
-    nice -n 10 python experiments/attack_toy.py --method sd --n-prompts 8 --out /tmp/attack-toy
-    nice -n 10 python experiments/attack_toy.py --method esd-x-triangle@200 --results /tmp/r --n-prompts 8 \
+    nice -n 10 python experiments/scripts/attack_toy.py --method sd --n-prompts 8 --out /tmp/attack-toy
+    nice -n 10 python experiments/scripts/attack_toy.py --method esd-x-triangle@200 --results /tmp/r --n-prompts 8 \
         --out /tmp/attack-toy-esd
 
 Prints one JSON document: per attack, seconds per prompt (median, mean, max), iterations, pre-attack,

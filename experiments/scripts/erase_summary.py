@@ -1,7 +1,7 @@
-"""Print the measured figures of experiments/erase_toy_all.sh as one Markdown table per run (the frontier:
+"""Print the measured figures of experiments/scripts/erase_toy_all.sh as one Markdown table per run (the frontier:
 target rate against retention over checkpoints), with the issue's bars marked.
 
-    python experiments/erase_summary.py /tmp/erase-exp
+    python experiments/scripts/erase_summary.py /tmp/erase-exp
 """
 
 import json

@@ -1,12 +1,12 @@
-"""The toy world v2 ablation table (issue 24) from experiments/toy_v2_ablation.sh's outputs, one per base.
+"""The toy world v2 ablation table (issue 24) from experiments/scripts/toy_v2_ablation.sh's outputs, one per base.
 
-    python experiments/toy_v2_summary.py v1=BASE_DIR:OUT_DIR v2=BASE_DIR:OUT_DIR ...
+    python experiments/scripts/toy_v2_summary.py v1=BASE_DIR:OUT_DIR v2=BASE_DIR:OUT_DIR ...
 
 Prints Markdown: base figures (each base's check record — its MODEL_CARD.md's, else OUT/check.json — and
 whether it meets check.BASE_BARS, plus the text pathway: the flattened-embedding cosine of the paper's joined
 prompt with "a red triangle"), SDD single-concept target and retention at each checkpoint, and the
 multi-concept per-concept rates beside each concept's floor (the base's rate with the concept's word dropped:
-experiments/erase_floor.py), for the config and the held-out wording.
+experiments/scripts/erase_floor.py), for the config and the held-out wording.
 """
 
 import json

@@ -1,6 +1,6 @@
 """Is the text embedding the UNet's cross-attention sees dominated by padding? (DESIGN §7 clue.)
 
-    python experiments/erase_text_embeddings.py DIR     # DIR: a base's pipeline/ or a CLIPModel/CLIPTextModel dir
+    python experiments/scripts/erase_text_embeddings.py DIR     # DIR: a base's pipeline/ or a CLIPModel/CLIPTextModel dir
 
 For "a triangle" against "", other shapes "a <shape>", and "a <colour> <shape>" prompts, on the token
 sequence the pipeline feeds the UNet (padded with EOS to model_max_length):

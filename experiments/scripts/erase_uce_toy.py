@@ -2,7 +2,7 @@
 UNet noise prediction move per prompt), and oracle rates on images drawn through the workflow's own path
 (edit -> save_checkpoint -> load_method_pipeline -> MethodPipeline, DDIM 25, CFG 5, seeded latents).
 
-    nice -n 10 python experiments/erase_uce_toy.py --n 20 --out experiments/results/erase-uce-toy
+    nice -n 10 python experiments/scripts/erase_uce_toy.py --n 20 --out experiments/results/erase-uce-toy
 
 Seeds start at 10000 (no config or run uses them). Preliminary: one base, n images per prompt.
 """

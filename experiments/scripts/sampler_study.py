@@ -1,6 +1,6 @@
 """Issue 33's sampler study: does a candidate sampler reproduce Table 1 and the frontier of today's setting?
 
-    python experiments/sampler_study.py OUT_DIR [--baseline RUN_DIR]   # after experiments/sampler_study.sh
+    python experiments/scripts/sampler_study.py OUT_DIR [--baseline RUN_DIR]   # after experiments/scripts/sampler_study.sh
 
 OUT_DIR holds one finished run folder per candidate (`dpm10`, `unipc15`, ...) and per seed of today's setting
 (`ddim25-seed1`, ...); the baseline is today's setting at its config seeds (default OUT_DIR/baseline, or

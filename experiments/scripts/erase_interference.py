@@ -1,6 +1,6 @@
 """Where does SDD's interference come from? Compare a trained run with its base, prompt by prompt.
 
-    nice -n 10 python experiments/erase_interference.py --base erasure/worlds/toy/assets/base \
+    nice -n 10 python experiments/scripts/erase_interference.py --base erasure/worlds/toy/assets/base \
         --run-dir /tmp/erase-exp/models/sdd-triangle --step 300
 
 For each prompt "a <colour> <shape>" (and "a triangle", "a <shape>"), on shared latents z_t (the base's own

@@ -3,11 +3,11 @@ prompt no longer names it.
 
 SDD trains ε(z_t, c) towards ε(z_t, ∅): a perfectly erased "striped" turns "a striped red triangle" into
 "a red triangle", whose fill the base then draws from its prior (a third of toy images are striped). So the
-rate an ideal SDD reaches on experiments/erase_toy.py's target prompts is not 0 but the base's rate on the
+rate an ideal SDD reaches on experiments/scripts/erase_toy.py's target prompts is not 0 but the base's rate on the
 same prompts with the concept dropped; anything below it is the concept being *avoided* (over-erasure, or
 ESD's negative guidance η), not just forgotten.
 
-    python experiments/erase_floor.py --base erasure/worlds/toy/assets/base --concepts triangle,red,striped --n 200
+    python experiments/scripts/erase_floor.py --base erasure/worlds/toy/assets/base --concepts triangle,red,striped --n 200
 
 One JSON line: per concept, the base's rate on the target prompts as erase_toy.py writes them and on the same
 prompts with the concept's word removed, plus the unconditional rate ("").

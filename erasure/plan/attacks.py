@@ -1,4 +1,4 @@
-"""What the attack stage must produce, from the config alone (no torch, no file system): the attack jobs
+"""The planning layer's part for the attack stage (`erasure.plan.attacks`; erasure.plan reads it). What the attack stage must produce, from the config alone (no torch, no file system): the attack jobs
 (method × attack × prompt set × shard of prompts), the attacked image sets `{promptset}~{attack}` that the
 normal generate rules draw, the scores ASR is read from, and Table 3's files.
 
@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from erasure.attacks.base import TEXT_ONLY_KINDS
 from erasure.errors import ErasureError
-from erasure.plan import SEPARATOR, ImageSet, base_promptset, method_replicates
+from erasure.plan import SEPARATOR, ImageSet, base_promptset, image_set_shape, method_replicates
 
 __all__ = ["SEPARATOR", "base_promptset", "attacked_name", "section", "jobs", "n_attack_shards", "image_sets",
-           "scores", "detector_metric"]
+           "scores", "detector_metric", "TEXT_ONLY_KINDS"]
 
 
 def attacked_name(promptset: str, attack: str) -> str:
@@ -35,7 +36,7 @@ def jobs(config: Mapping) -> list[tuple[str, str, str]]:
     for promptset in spec["promptsets"]:
         if promptset not in config["prompt_sets"]:
             raise ErasureError(f"attacks.promptsets: unknown prompt set {promptset!r} (see prompt_sets)")
-        if int(config["prompt_sets"][promptset].get("images_per_prompt", 1)) != 1:
+        if image_set_shape(config, promptset).images_per_prompt != 1:
             raise ErasureError(f"attacks.promptsets: {promptset!r} has images_per_prompt > 1; an attack optimises "
                                "one prompt for one (prompt, seed) image, so give the attack its own set with 1")
     # every training replicate of a fine-tuned method is attacked (Table 3 over replicates, issue 37): each has
@@ -53,7 +54,6 @@ def n_attack_shards(config: Mapping, promptset: str) -> int:
     return max(1, math.ceil(int(config["prompt_sets"][promptset]["n_prompts"]) / shard_size(config)))
 
 
-TEXT_ONLY_KINDS = ("ring-a-bell",)  # attacks that read the text encoder alone (erasure.attacks.ringabell)
 BASE_ENCODER = "base"
 
 

@@ -1,6 +1,6 @@
 """Train one erasure run on a toy base and measure every checkpoint with the oracle (argmax per attribute).
 
-    nice -n 10 python experiments/erase_toy.py --base erasure/worlds/toy/assets/base --out /tmp/erase-exp \
+    nice -n 10 python experiments/scripts/erase_toy.py --base erasure/worlds/toy/assets/base --out /tmp/erase-exp \
         --run sdd-triangle --method sdd --concepts triangle --iterations 300 --checkpoint-every 100 \
         --settings '{"lr": 1e-4, "warmup_steps": 30, "batch_size": 4, "sampling_steps": 25}' --n 100
 
