@@ -60,7 +60,7 @@ def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[st
     detector, prompt_id, seed, pre, adversarial, cumulative). Cost columns: attack seconds per prompt (mean, median) and iterations
     (mean) — wall time of the job that ran each prompt, so they depend on the machine and its load.
 
-    Cells of one fine-tuned method's training replicates (`sdd@300`, `sdd.r1@300`, ...: erasure.attacks.plan
+    Cells of one fine-tuned method's training replicates (`sdd@300`, `sdd.r1@300`, ...: erasure.plan.attacks
     attacks each) make one row under replicate 0's name: ASR over replicates with the two-level interval
     (erasure.attacks.asr.replicate_table3_row), cost columns the mean over replicates, `replicates` their
     number; the per-image rows keep each replicate's own name."""

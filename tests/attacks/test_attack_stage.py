@@ -162,7 +162,7 @@ def test_table3_over_training_replicates(tmp_path):
 def test_attack_plan_attacks_every_training_replicate(repo):
     import yaml
 
-    from erasure.attacks import plan as attack_plan
+    from erasure.plan import attacks as attack_plan
 
     config = yaml.safe_load((repo / "config/config.yaml").read_text())
     overlay = yaml.safe_load((repo / "config/toy-attacks.yaml").read_text())
