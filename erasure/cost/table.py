@@ -42,6 +42,10 @@ OPERATIONS = {
     "small_job": "s per job: a pandas job (prompt table, manifest merge, summary, report item)",
     "edit_closed_form": "s per job: a closed-form edit (UCE, RECE)",
     "png_encode": "s per image on one core: PNG encode and write",
+    "gpu_memory": "GB of memory on one GPU of this model",
+    "train_memory_sdd": "GB peak GPU memory of a training job (sdd, sdd+retain): fp32 weights, AdamW",
+    "train_memory_esd-x": "GB peak GPU memory of a training job (esd-x)",
+    "train_memory_esd-u": "GB peak GPU memory of a training job (esd-u)",
 }
 
 
