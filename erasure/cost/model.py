@@ -14,7 +14,8 @@ a per-core CPU row):
 - erase: C(job_start) + T(model_load) + iterations · T(train_iter_<method>).
 - edit: C(edit_closed_form) (a closed-form solve on the CPU, no GPU held).
 - attack_shard (per method), attack_text_shard (Ring-A-Bell, per text encoder): C(job_start) + T(model_load) +
-  prompts · (unlearndiffatk: T(unlearndiffatk_prompt_fp32);
+  prompts · (unlearndiffatk: T(unlearndiffatk_prompt_bf16) where the attack runs in bf16 (its GPU default) and
+  the table has that row, else T(unlearndiffatk_prompt_fp32);
   ring-a-bell: generations · population · T(text_encoder_forward_fp32), its fitness calls).
 - score_<metric>: C(job_start) + (GPU: T(scorer_load) + n / T(rate); CPU: n / (C(rate) · threads)), n the
   set's images, rate: clip / harm clip_l14, fid inception, lpips lpips_alex (pairs),
@@ -214,8 +215,18 @@ def attack_seconds(config: Mapping, table: Throughput, attack: str, n_prompts: i
         settings = {**RING_A_BELL_DEFAULTS, **dict(spec.get("settings") or {})}
         per_prompt = int(settings["generations"]) * int(settings["population"]) * table.get("text_encoder_forward_fp32")
     else:
-        per_prompt = table.get("unlearndiffatk_prompt_fp32")
+        per_prompt = table.get(whitebox_operation(spec, table))
     return table.cpu("job_start") + table.get("model_load") + n_prompts * per_prompt
+
+
+def whitebox_operation(spec: Mapping, table: Throughput) -> str:
+    """The table row of one white-box prompt: bf16 where the attack runs in bf16 on the GPU (its settings'
+    precision auto or bf16: erasure.attacks.whitebox.WhiteBoxSettings) and the table has a bf16 row (measured
+    by bench/whitebox_iteration.py on a device), else fp32's: no saving is modelled before it is measured."""
+    precision = dict(spec.get("settings") or {}).get("precision", "auto")
+    if precision != "fp32" and table.has("unlearndiffatk_prompt_bf16"):
+        return "unlearndiffatk_prompt_bf16"
+    return "unlearndiffatk_prompt_fp32"
 
 
 def score_seconds(config: Mapping, table: Throughput, metric: str, method: str, promptset: str,
@@ -387,6 +398,9 @@ def report(config: Mapping, table: Throughput, jobs: list[Job]) -> str:
     sources: dict[str, int] = {}
     for row in table.used.values():
         sources[row.source] = sources.get(row.source, 0) + 1
+    what_if = sorted(f"{r.gpu}:{r.operation}={r.value:g}" for r in table.used.values() if r.source == "what-if")
+    if what_if:
+        lines.append("WHAT-IF (rows given on the command line, not figures of the table): " + ", ".join(what_if))
     lines.append("table rows used: " + ", ".join(f"{n} {s}" for s, n in sorted(sources.items()))
                  + " (an estimate is replaced by a bench/ measurement: bench/device_run.sh)")
     if not gpus(config):

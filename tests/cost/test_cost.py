@@ -222,3 +222,24 @@ def test_esd_u_on_small_gpus_asks_for_larger_ones_or_stops_at_preflight():
     assert sorted(f.split(":")[0] for f in check_gpu_memory(_memory_config(gpu_memory_gb=10))) == [
         "runs.esd-u-x (esd-u)", "runs.sdd-x (sdd)"]
     assert check_gpu_memory(_memory_config(gpus=False, gpu_memory_gb=10)) == []
+
+
+def test_white_box_in_bf16_is_costed_only_from_a_bf16_row(tmp_path):
+    """The white-box attack runs in bf16 on a GPU by default: its prompts cost the bf16 row where the table has
+    one (a device measurement), the fp32 row otherwise (no saving before it is measured), and the fp32 row
+    whenever its settings say fp32. A what-if row is a scenario, marked as one in the report."""
+    config = validate_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()), REPO / "config" / "schema.yaml")
+    shipped = table.load()
+    spec = config["attacks"]["attacks"]["unlearndiffatk"]
+    assert model.whitebox_operation(spec, shipped) == "unlearndiffatk_prompt_fp32"
+    fp32 = model.attack_seconds(config, shipped, "unlearndiffatk", 8)
+    scenario = shipped.what_if({("H100", "unlearndiffatk_prompt_bf16"): 100.0})
+    assert model.whitebox_operation(spec, scenario) == "unlearndiffatk_prompt_bf16"
+    assert fp32 - model.attack_seconds(config, scenario, "unlearndiffatk", 8) == pytest.approx(8 * (390 - 100))
+    pinned = {**spec, "settings": {**spec["settings"], "precision": "fp32"}}
+    assert model.whitebox_operation(pinned, scenario) == "unlearndiffatk_prompt_fp32"
+    jobs = model.plan_jobs(config, scenario)
+    text = model.report(config, scenario, jobs)
+    assert "WHAT-IF (rows given on the command line, not figures of the table): H100:unlearndiffatk_prompt_bf16=100" in text
+    with pytest.raises(ErasureError, match="what-if H100:unlearndiffatk_prompt: not an operation"):
+        shipped.what_if({("H100", "unlearndiffatk_prompt"): 1.0})
