@@ -52,6 +52,11 @@ def rows(cpu: bool) -> list[dict]:
                 "args": ["sdd_iteration.py", *sd, *reduced, "--repeats", "2", "--warmup", "1", "--library-iters", "0",
                          "--no-components", "--variant", "fp32", "--variant", "fp32+tf32", "--variant", "bf16"],
                 "limit": 150 * lim})
+    wb = (["--arch", "tiny", "--latent", "8", "--device", "cpu", "--threads", "1", "--reduced"] if cpu else
+          ["--arch", "sd14", "--latent", "64", "--device", "cuda", "--iterations", "10", "--repeats", "2"])
+    out.append({"name": "whitebox_iteration_precision", "what": "white-box attack iteration and peak memory: fp32 / "
+                "TF32 / bf16 autocast (ratio_to_fp32 derives the cost table's unlearndiffatk_prompt_bf16)",
+                "args": ["whitebox_iteration.py", *wb], "limit": 120 * lim})
     out.append({"name": "esd_u_memory_adamw", "what": "ESD-u peak memory, AdamW foreach vs fused",
                 "not_implemented": "no bench script trains ESD-u's whole UNet yet (bench/sdd_iteration.py times SDD)"})
     out.append({"name": "scorers_gpu", "what": "CLIP-L, Inception and LPIPS images/s on the GPU",
