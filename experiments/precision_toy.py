@@ -1,7 +1,7 @@
 """bf16 autocast against fp32 on the toy world: SDD training (loss curve, %TARGET) and the white-box attack (ASR).
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD nice -n 10 python experiments/precision_toy.py --out /tmp/precision-toy \
-        [--iterations 300] [--n 40] [--n-prompts 8] [--n-timesteps 5]
+        [--iterations 300] [--n 40] [--n-prompts 8] [--n-timesteps 5] [--attacks fp32,bf16,fp32-seed+1000]
 
 Training: the toy config's sdd-triangle run (config/config.yaml: 300 steps, lr 5e-4, batch 2, 10 sampling
 steps, EMA 0.99) three times: fp32 seed 0, fp32 seed 1 (the yardstick: how far two fp32 runs that differ
@@ -112,6 +112,8 @@ def attack_part(out: Path, args) -> dict:
     pipe = method.pipe
     rows = {}
     for name, (precision, offset) in ATTACKS.items():
+        if name not in args.attacks.split(","):
+            continue
         settings = whitebox.WhiteBoxSettings(n_timesteps=args.n_timesteps, precision=precision)
 
         def make():
@@ -156,6 +158,7 @@ def main() -> None:
     ap.add_argument("--n-timesteps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--parts", default="train,attack")
+    ap.add_argument("--attacks", default=",".join(ATTACKS), help="which attack runs (one process each runs in parallel)")
     args = ap.parse_args()
 
     from erasure.runtime import set_threads
