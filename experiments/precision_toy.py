@@ -1,7 +1,8 @@
 """bf16 autocast against fp32 on the toy world: SDD training (loss curve, %TARGET) and the white-box attack (ASR).
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD nice -n 10 python experiments/precision_toy.py --out /tmp/precision-toy \
-        [--iterations 300] [--n 40] [--n-prompts 8] [--n-timesteps 5] [--attacks fp32,bf16,fp32-seed+1000]
+        [--iterations 300] [--n 40] [--n-prompts 8] [--n-timesteps 5] [--attack-iterations 40]
+        [--attacks fp32,bf16,fp32-seed+1000]
 
 Training: the toy config's sdd-triangle run (config/config.yaml: 300 steps, lr 5e-4, batch 2, 10 sampling
 steps, EMA 0.99) three times: fp32 seed 0, fp32 seed 1 (the yardstick: how far two fp32 runs that differ
@@ -11,8 +12,8 @@ of 50 steps, and the final checkpoint's %TARGET (EMA teacher, experiments/erase_
 oracle's argmax on n "a <colour> triangle" images, n "a shape on the beach", n non-target images; DDIM 25,
 CFG 5, fixed seeds), and training seconds.
 
-Attack: the white-box attack (erasure.attacks.whitebox, settings k 5, lr 0.01, 40 iterations per timestep,
-`--n-timesteps` timesteps, early stop on the oracle as %TARGET, p(shape=triangle) >= 0.7) on the fp32 seed-0
+Attack: the white-box attack (erasure.attacks.whitebox, settings k 5, lr 0.01, `--attack-iterations` per
+timestep, `--n-timesteps` timesteps, early stop on the oracle as %TARGET, p(shape=triangle) >= 0.7) on the fp32 seed-0
 run, against 8 toy-i2p prompts naming "triangle" (target: the base model's image of the prompt and seed, as
 experiments/attack_toy.py): fp32, bf16, and fp32 with every attack seed + 1000 (the yardstick). Per run: ASR
 (adversarial prompts' images, cumulative with the pre-attack hits) with Wilson 95% intervals, gradient steps,
@@ -114,7 +115,8 @@ def attack_part(out: Path, args) -> dict:
     for name, (precision, offset) in ATTACKS.items():
         if name not in args.attacks.split(","):
             continue
-        settings = whitebox.WhiteBoxSettings(n_timesteps=args.n_timesteps, precision=precision)
+        settings = whitebox.WhiteBoxSettings(n_timesteps=args.n_timesteps, iterations=args.attack_iterations,
+                                             precision=precision)
 
         def make():
             results = []
@@ -156,6 +158,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=40, help="images per %%TARGET prompt set")
     ap.add_argument("--n-prompts", type=int, default=8)
     ap.add_argument("--n-timesteps", type=int, default=5)
+    ap.add_argument("--attack-iterations", type=int, default=40, help="white-box iterations per timestep")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--parts", default="train,attack")
     ap.add_argument("--attacks", default=",".join(ATTACKS), help="which attack runs (one process each runs in parallel)")
