@@ -23,6 +23,9 @@ Where this differs from upstream:
 - The simplex projection is the exact sort-based one (Duchi et al. 2008, Fig. 1) instead of upstream's
   bisection to 1e-5 (its upper bound 1 never binds once entries are non-negative and sum to 1).
 - All randomness (noise, token sampling) comes from one generator seeded with `seed`, not the global RNG.
+- On a GPU the text encoder's and UNet's forward passes run under bf16 autocast by default
+  (`WhiteBoxSettings.precision`, "auto"; upstream: fp32); the relaxed tokens, Adam, the embedding product and
+  the loss stay fp32, and `precision: fp32` restores upstream's arithmetic. On the CPU "auto" is fp32.
 - The early-stop check is a callable on the adversarial prompt text (`erasure.attacks.checks.prompt_check`
   builds one from a method pipeline and a `detects(image)` classifier), so inference-time methods
   (SD+NEG, SLD) are checked with their own sampling, as upstream does for SLD; their loss, as upstream's,
