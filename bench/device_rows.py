@@ -38,8 +38,14 @@ def rows(cpu: bool) -> list[dict]:
         io = ["--files", "30000", "--shard", "1000", "--size", "512"]
         dtype, lim, steps, reduced = "fp16", 1.0, "25", []
     out = [{"name": "shard_io", "what": "a run_images shard outside the UNet (listing, latents, PNG encode + "
-            "atomic write) into a folder pre-filled with 30,000 files", "args": ["shard_io.py", *io, "--batch", "8"],
+            "atomic write) into a folder pre-filled with 30,000 files", "args": ["shard_io.py", *io, "--batch", "8",
+                                                                                "--load-arch", "none"],
             "limit": 120 * lim}]
+    out.append({"name": "load_dtype", "what": "a generate job's model load: float32 read + cast against a float16 read "
+                "(random SD v1.4 weights saved once; moved to the GPU)",
+                "args": ["shard_io.py", "--files", "0", "--shard", "8", "--size", "64", "--load-arch",
+                         "tiny" if cpu else "sd14", "--load-repeats", "1" if cpu else "2"],
+                "limit": 150 * lim})
     for method in ("sd", "sld-max"):
         for batch in (8, 16):
             out.append({"name": f"generation_{method}_pndm_b{batch}",

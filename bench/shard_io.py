@@ -13,7 +13,8 @@ The load rows (`--load-arch`: a random-weight pipeline of that architecture save
 under $BENCH_CACHE, default $TMPDIR/erasure-bench; `sd14` is SD v1.4's full size, 4.3 GB in float32) time
 `erasure.models.load_base_pipeline` two ways, both in this process whatever the checkout: the weights read in
 float32 and cast to float16 (what every generate job did before issue 38), and read in float16 (what
-`erasure.generate.pipelines.load_method` does now); each after one untimed read (the file cache warm).
+`erasure.generate.pipelines.load_method` does now), each moved to the GPU where there is one (before: moved in
+float32 and cast there); each after one untimed read (the file cache warm).
 """
 
 from __future__ import annotations
@@ -68,11 +69,17 @@ def load_rows(arch: str, repeats: int) -> list[dict]:
     folder = saved_pipeline(arch)
     size_gb = sum(f.stat().st_size for f in folder.rglob("*.safetensors")) / 1e9
 
-    def fp32_then_cast():
-        return load_base_pipeline(str(folder), dtype=torch.float32).to(dtype=torch.float16)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    def fp16_read():
-        return load_base_pipeline(str(folder), dtype=torch.float16)
+    def fp32_then_cast():  # load_method before issue 38: read float32, move, cast on the device
+        pipe = load_base_pipeline(str(folder), dtype=torch.float32).to(device).to(dtype=torch.float16)
+        C.sync(device)
+        return pipe
+
+    def fp16_read():  # load_method now: read float16, move
+        pipe = load_base_pipeline(str(folder), dtype=torch.float16).to(device)
+        C.sync(device)
+        return pipe
 
     rows = []
     for name, load in (("load: float32 read, cast to float16 (before)", fp32_then_cast),
@@ -86,7 +93,7 @@ def load_rows(arch: str, repeats: int) -> list[dict]:
             times.append(time.perf_counter() - tick)
             assert next(pipe.unet.parameters()).dtype == torch.float16
             del pipe
-        rows.append({"name": f"{name}, {arch} ({size_gb:.2f} GB float32 on disk)",
+        rows.append({"name": f"{name}, {arch} ({size_gb:.2f} GB float32 on disk), to {device.type}",
                      "wall_s": round(statistics.median(times), 3), "times_s": [round(t, 3) for t in times]})
     return rows
 
