@@ -63,8 +63,11 @@ def rows(cpu: bool) -> list[dict]:
     out.append({"name": "whitebox_iteration_precision", "what": "white-box attack iteration and peak memory: fp32 / "
                 "TF32 / bf16 autocast (ratio_to_fp32 derives the cost table's unlearndiffatk_prompt_bf16)",
                 "args": ["whitebox_iteration.py", *wb], "limit": 120 * lim})
-    out.append({"name": "esd_u_memory_adamw", "what": "ESD-u peak memory, AdamW foreach vs fused",
-                "not_implemented": "no bench script trains ESD-u's whole UNet yet (bench/sdd_iteration.py times SDD)"})
+    esd = (["--arch", "tiny", "--latent", "8", "--device", "cpu", "--threads", "1", "--reduced"] if cpu else
+           ["--arch", "sd14", "--latent", "64", "--device", "cuda", "--steps", "4", "--iterations", "2"])
+    out.append({"name": "esd_u_memory_adamw", "what": "ESD-u (and SDD) training step: peak memory and seconds, AdamW "
+                "foreach vs fused (the cost table's train_memory_* rows)", "args": ["esd_memory.py", *esd],
+                "limit": 150 * lim})
     out.append({"name": "scorers_gpu", "what": "CLIP-L, Inception and LPIPS images/s on the GPU",
                 "not_implemented": "bench/scorers.py runs on the CPU only (no --device yet)"})
     return out

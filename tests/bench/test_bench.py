@@ -272,3 +272,15 @@ def test_whitebox_iteration_runs_every_variant(tmp_path):
     assert set(rows) == {"fp32", "tf32", "bf16"}
     assert rows["fp32"]["ratio_to_fp32"] == 1.0 and all(r["s_per_iteration"] > 0 for r in rows.values())
     assert json.loads((tmp_path / "wb.json").read_text())["benchmark"] == "whitebox_iteration"
+
+
+def test_esd_memory_runs_esd_u_and_sdd(tmp_path):
+    """The ESD-u memory bench on the tiny SD architecture: a row per method (CPU: AdamW foreach only), ESD-u
+    training many more parameters than SDD's attn2 (what its memory row is about)."""
+    import esd_memory
+
+    doc = esd_memory.main(["--reduced", "--threads", "1"])
+    check_document(doc, "esd_memory")
+    rows = {(row["method"], row["adamw"]): row for row in doc["results"]}
+    assert set(rows) == {("esd-u", "foreach"), ("sdd", "foreach")}
+    assert rows[("esd-u", "foreach")]["trained_params"] > 10 * rows[("sdd", "foreach")]["trained_params"]
