@@ -38,8 +38,14 @@ def rows(cpu: bool) -> list[dict]:
         io = ["--files", "30000", "--shard", "1000", "--size", "512"]
         dtype, lim, steps, reduced = "fp16", 1.0, "25", []
     out = [{"name": "shard_io", "what": "a run_images shard outside the UNet (listing, latents, PNG encode + "
-            "atomic write) into a folder pre-filled with 30,000 files", "args": ["shard_io.py", *io, "--batch", "8"],
+            "atomic write) into a folder pre-filled with 30,000 files", "args": ["shard_io.py", *io, "--batch", "8",
+                                                                                "--load-arch", "none"],
             "limit": 120 * lim}]
+    out.append({"name": "load_dtype", "what": "a generate job's model load: float32 read + cast against a float16 read "
+                "(random SD v1.4 weights saved once; moved to the GPU)",
+                "args": ["shard_io.py", "--files", "0", "--shard", "8", "--size", "64", "--load-arch",
+                         "tiny" if cpu else "sd14", "--load-repeats", "1" if cpu else "2"],
+                "limit": 150 * lim})
     for method in ("sd", "sld-max"):
         for batch in (8, 16):
             out.append({"name": f"generation_{method}_pndm_b{batch}",
@@ -52,8 +58,16 @@ def rows(cpu: bool) -> list[dict]:
                 "args": ["sdd_iteration.py", *sd, *reduced, "--repeats", "2", "--warmup", "1", "--library-iters", "0",
                          "--no-components", "--variant", "fp32", "--variant", "fp32+tf32", "--variant", "bf16"],
                 "limit": 150 * lim})
-    out.append({"name": "esd_u_memory_adamw", "what": "ESD-u peak memory, AdamW foreach vs fused",
-                "not_implemented": "no bench script trains ESD-u's whole UNet yet (bench/sdd_iteration.py times SDD)"})
+    wb = (["--arch", "tiny", "--latent", "8", "--device", "cpu", "--threads", "1", "--reduced"] if cpu else
+          ["--arch", "sd14", "--latent", "64", "--device", "cuda", "--iterations", "10", "--repeats", "2"])
+    out.append({"name": "whitebox_iteration_precision", "what": "white-box attack iteration and peak memory: fp32 / "
+                "TF32 / bf16 autocast (ratio_to_fp32 derives the cost table's unlearndiffatk_prompt_bf16)",
+                "args": ["whitebox_iteration.py", *wb], "limit": 120 * lim})
+    esd = (["--arch", "tiny", "--latent", "8", "--device", "cpu", "--threads", "1", "--reduced"] if cpu else
+           ["--arch", "sd14", "--latent", "64", "--device", "cuda", "--steps", "4", "--iterations", "2"])
+    out.append({"name": "esd_u_memory_adamw", "what": "ESD-u (and SDD) training step: peak memory and seconds, AdamW "
+                "foreach vs fused (the cost table's train_memory_* rows)", "args": ["esd_memory.py", *esd],
+                "limit": 150 * lim})
     out.append({"name": "scorers_gpu", "what": "CLIP-L, Inception and LPIPS images/s on the GPU",
                 "not_implemented": "bench/scorers.py runs on the CPU only (no --device yet)"})
     return out

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # All GPU benchmarks in one run of the device tool, as rows (bench/device_rows.py): each row its own process and
 # time limit, $OUT/device.json rewritten after every row (a failing, hanging or cut-off row loses only itself).
-# Rows: a run_images shard's time outside the UNet in a folder of 30,000 files; sd and sld-max images/s with
-# PNDM at batch 8 and 16 (fp16, 512 px); SDD iteration and peak memory in fp32 / TF32 / bf16; ESD-u memory and
-# GPU scorers (listed as not-implemented until their scripts exist). SD v1.4 architecture, RANDOM weights.
+# Rows: a run_images shard's time outside the UNet in a folder of 30,000 files; the model load, float32 read +
+# cast against a float16 read; sd and sld-max images/s with PNDM at batch 8 and 16 (fp16, 512 px); SDD iteration
+# and peak memory in fp32 / TF32 / bf16; the white-box attack's iteration in fp32 / TF32 / bf16; ESD-u's (and
+# SDD's) training step peak memory, AdamW foreach vs fused; GPU scorers (listed as not-implemented until their
+# script exists). SD v1.4 architecture, RANDOM weights.
 # Its figures replace the estimate rows of erasure/cost/throughput.csv (source: measured).
 #
 #   device tool:  run(command="bash bench/device_run.sh", carry=[".whl"], timeout_s=540)

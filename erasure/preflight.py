@@ -373,7 +373,8 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
     that reads weights from outside), so that these faults stop the run before its first job, not inside one
     after queueing: each local file the config names for a planned prompt set (`prompt_sets.<set>.path`: its
     pinned sha256, then read by its source's own reader: columns under each upstream file's names, numbers,
-    empty prompts, the count n_prompts declares) and `metrics.harm.q16_source` (Q16's pinned sha256) where a
+    empty prompts, the count n_prompts declares), a training run whose modelled GPU memory exceeds the cluster's
+    GPUs (`check_gpu_memory`), and `metrics.harm.q16_source` (Q16's pinned sha256) where a
     planned score reads it. A file not on this machine, or inside a folder the DAG builds (`built`), is left to
     preflight and the jobs: a dry run still plans. Takes well under a second (COCO-30k's 2.4 MB CSV: ~0.3 s).
 
@@ -399,6 +400,8 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
                                f"upstream file ({spec.get('url') or 'see the pin'}), or set prompt_sets.{name}.sha256 "
                                "to this file's to accept it")
         build_prompt_table(name, spec, guidance=7.5, source_file=file, where=where)  # guidance: any number
+    for fault in check_gpu_memory(config)[:1]:
+        raise ErasureError(fault)
     if any(catalog.needs_q16(metric) for metric, _, _ in plan.required_scores(config)):
         value = config["metrics"].get("harm", {}).get("q16_source")
         file = external_inputs.local_file(value)
@@ -406,6 +409,16 @@ def check_while_planning(config: Mapping, *, built=()) -> None:
             if (digest := sha256_file(file)) != Q16_PROMPTS_SHA256:
                 raise ErasureError(f"metrics.harm.q16_source {value}: sha256 {digest} is not Q16's pinned prompts.p "
                                    f"({Q16_PROMPTS_SHA256}); {Q16_FIX}")
+
+
+def check_gpu_memory(config: Mapping) -> list[str]:
+    """One line per planned training run that would run out of GPU memory (erasure.cost.model.memory_faults):
+    empty where the cluster has no GPUs or the throughput table does not model the config's world."""
+    from erasure.cost import model as cost_model, table as cost_table
+
+    if not (cost_model.gpus(config) and cost_model.costed(config)):
+        return []
+    return cost_model.memory_faults(config, cost_table.load(None, config["cluster"].get("gpu_model") or "H100"))
 
 
 def check_gpu(ctx: Context) -> list[Item]:
@@ -432,6 +445,8 @@ def run_checks(config: Mapping, *, configfiles: list[str], results: Path | None 
     repo = repo or Path(__file__).resolve().parents[1]
     ctx = Context(config, configfiles, Path(results or config.get("results", "results")))
     items = []
+    items += [Item("GPU memory (cluster.gpu_memory_gb)", False, fault, "see the line") for fault in
+              check_gpu_memory(ctx.config)]
     for check in (check_base, check_metrics, lambda c: check_prompts(c, repo), check_gpu):
         try:
             items += check(ctx)

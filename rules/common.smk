@@ -82,6 +82,14 @@ def cost_runtime(kind):
     return {"generate": generate, "erase": erase, "edit": edit, "attack": attack}[kind]
 
 
+def erase_constraint(wildcards):
+    """The SLURM --constraint of a training job (erasure.cost.model.erase_constraint), None without a GPU or
+    outside the worlds the throughput table models."""
+    if COST is None or not config["cluster"]["gpus"]:
+        return None
+    return cost_model.erase_constraint(config, COST, wildcards.run)
+
+
 def job_threads(kind):
     """The world's threads for `kind`; one with stand-in models, so that their jobs run side by side."""
     return 1 if STANDINS else job_resources(kind).threads

@@ -36,6 +36,9 @@ rule erase:
         mem_mb=job_resources("erase").mem_mb,
         runtime=cost_runtime("erase"),
         gpu=gpu_resources(),
+        # cluster.large_gpu_constraint for a run whose modelled peak GPU memory exceeds cluster.gpu_memory_gb
+        # (ESD-u: erasure.cost.model.erase_constraint); None: no --constraint
+        constraint=erase_constraint,
     conda:
         "../envs/train.yaml"
     script:

@@ -120,7 +120,8 @@ def attack_shard(table: str | Path, out: str | Path, *, method: str, method_spec
         raise ErasureError(f"attacks.attacks.{attack}.kind: {kind!r}, expected one of {', '.join(KINDS)}")
     prompts = shard_prompts(read_table(table), shard, shard_size)
     torch_device = pick_device(device)
-    # float32 even on a GPU: the white-box gradient through the UNet overflows in float16 (whitebox.py)
+    # float32 weights even on a GPU: the white-box gradient through the UNet overflows in float16; its forward
+    # passes run under bf16 autocast on a GPU by default (WhiteBoxSettings.precision)
     common = dict(base_model=base_model, results=results, world=world, scheduler=sampling["scheduler"],
                   device=torch_device)
     pipeline = load_method(method, method_spec, **common)
@@ -133,6 +134,9 @@ def attack_shard(table: str | Path, out: str | Path, *, method: str, method_spec
 
     if kind == "unlearndiffatk":
         settings = whitebox.WhiteBoxSettings(**dict(attack_spec.get("settings") or {}))
+        precision = whitebox.effective_precision(settings.precision, torch_device)
+        if precision != "fp32":  # bf16 draws other tokens: a GPU's table must not resume an fp32 one (CPU: as before)
+            fingerprint["precision"] = precision
         target = pipeline if target_method == method else load_method(target_method, target_spec, **common)
         detects = detector(metric, metric_settings, world=world, base_model=base_model, results=results)
 

@@ -23,6 +23,9 @@ Where this differs from upstream:
 - The simplex projection is the exact sort-based one (Duchi et al. 2008, Fig. 1) instead of upstream's
   bisection to 1e-5 (its upper bound 1 never binds once entries are non-negative and sum to 1).
 - All randomness (noise, token sampling) comes from one generator seeded with `seed`, not the global RNG.
+- On a GPU the text encoder's and UNet's forward passes run under bf16 autocast by default
+  (`WhiteBoxSettings.precision`, "auto"; upstream: fp32); the relaxed tokens, Adam, the embedding product and
+  the loss stay fp32, and `precision: fp32` restores upstream's arithmetic. On the CPU "auto" is fp32.
 - The early-stop check is a callable on the adversarial prompt text (`erasure.attacks.checks.prompt_check`
   builds one from a method pipeline and a `detects(image)` classifier), so inference-time methods
   (SD+NEG, SLD) are checked with their own sampling, as upstream does for SLD; their loss, as upstream's,
@@ -44,6 +47,23 @@ from erasure.attacks.text import check_round_trip, encode_ids, padded, replaced_
 from erasure.errors import ErasureError
 
 ATTACK = "unlearndiffatk"
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def effective_precision(precision: str, device) -> str:
+    """"fp32" or "bf16": what `precision` ("auto" | "fp32" | "bf16") means on `device` ("auto": bf16 on CUDA)."""
+    if precision == "auto":
+        return "bf16" if torch.device(device).type == "cuda" else "fp32"
+    return precision
+
+
+def _autocast(precision: str, device):
+    """bf16 autocast on `device` for "bf16", nothing for "fp32"."""
+    import contextlib
+
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -58,8 +78,15 @@ class WhiteBoxSettings:
     n_timesteps: int = 50
     timesteps: tuple[int, ...] | None = None
     check_original: bool = True
+    # ours, not upstream's (fp32): the text encoder's and UNet's forward passes under bf16 autocast; the
+    # relaxed tokens, their Adam state, the embedding product and the loss stay fp32. "auto": bf16 on a GPU,
+    # fp32 on the CPU (measured on the toy: experiments/results/precision-toy/README.md)
+    precision: str = "auto"
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ErasureError(f"attack settings: precision must be one of {', '.join(PRECISIONS)}, "
+                               f"got {self.precision!r}")
         for name in ("k", "iterations", "n_timesteps"):
             if int(getattr(self, name)) < 1:
                 raise ErasureError(f"attack settings: {name} must be at least 1, got {getattr(self, name)!r}")
@@ -143,6 +170,7 @@ def unlearn_diff_attack(unet, text_encoder, tokenizer, scheduler, target_latents
                            f"text encoder's {tokenizer.model_max_length} positions; lower k") from None
     positions = slice(1, 1 + s.k)
     timesteps = list(s.timesteps) if s.timesteps else sampled_timesteps(scheduler.config.num_train_timesteps, s.n_timesteps)
+    precision = effective_precision(s.precision, device)
     alphas = scheduler.alphas_cumprod.float()
 
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
@@ -161,14 +189,15 @@ def unlearn_diff_attack(unet, text_encoder, tokenizer, scheduler, target_latents
             embeds = (one_hot.to(device=table.device, dtype=table.dtype) @ table)[None]
             noise = torch.randn(z0.shape, generator=generator).to(device)
             z_t = (a.sqrt() * z0 + (1 - a).sqrt() * noise).to(unet.dtype)
-            with replaced_positions(text_encoder, positions, embeds):
-                context = text_encoder(ids.to(text_encoder.device))[0]
-            pred = unet(z_t, int(t), encoder_hidden_states=context.to(unet.dtype)).sample
+            with _autocast(precision, device):
+                with replaced_positions(text_encoder, positions, embeds):
+                    context = text_encoder(ids.to(text_encoder.device))[0]
+                pred = unet(z_t, int(t), encoder_hidden_states=context.to(unet.dtype)).sample
             loss = F.mse_loss(pred.float(), noise)
             if not torch.isfinite(loss):  # a NaN gradient would silently wreck every token distribution
                 raise ErasureError(f"attack {ATTACK}: non-finite loss for prompt {prompt!r} at timestep {t}, "
-                                   f"iteration {steps + 1} (UNet dtype {str(unet.dtype).replace('torch.', '')}); "
-                                   "float16 overflow or broken weights")
+                                   f"iteration {steps + 1} (UNet dtype {str(unet.dtype).replace('torch.', '')}, "
+                                   f"precision {precision}); float16 overflow or broken weights")
             (grad,) = torch.autograd.grad(loss, [relaxed])
             relaxed.grad = grad
             optimizer.step()
@@ -185,7 +214,7 @@ def unlearn_diff_attack(unet, text_encoder, tokenizer, scheduler, target_latents
     text = _prompt_text(tokenizer, vocab, relaxed, prompt)
     check_round_trip(tokenizer, text, chosen + prompt_ids)
     return AttackResult(text, chosen, steps, float(np.mean(block)), detected=detected, history=history,
-                        extra={"timesteps": timesteps[: math.ceil(steps / s.iterations)]})
+                        extra={"timesteps": timesteps[: math.ceil(steps / s.iterations)], "precision": precision})
 
 
 def _prompt_text(tokenizer, vocab: torch.Tensor, relaxed: torch.Tensor, prompt: str) -> str:

@@ -29,6 +29,20 @@ def load_config(files: list[str]) -> dict:
     return validate_config(config, REPO / "config" / "schema.yaml", source=", ".join(files))
 
 
+def _what_if(item: str, gpu: str) -> tuple[tuple[str, str], float]:
+    from erasure.errors import ErasureError
+
+    key, _, value = item.partition("=")
+    row_gpu, _, operation = key.rpartition(":")
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not (number > 0):
+        raise ErasureError(f"--what-if {item!r}: expected [GPU:]OPERATION=VALUE with a positive VALUE")
+    return (row_gpu or gpu, operation), number
+
+
 def main(argv: list[str] | None = None) -> int:
     from erasure.cost import model, table
     from erasure.errors import ErasureError
@@ -38,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu", help="GPU model of the throughput table (default: cluster.gpu_model, else H100)")
     parser.add_argument("--table", help=f"throughput table (default {table.DEFAULT_TABLE})")
     parser.add_argument("--json", action="store_true", help="per-rule rows and totals as JSON")
+    parser.add_argument("--what-if", action="append", default=[], metavar="[GPU:]OPERATION=VALUE",
+                        help="a scenario: this value for a row (default GPU: the one costed; cpu: for a per-core "
+                             "row), marked what-if in the output; repeatable")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.configs)
@@ -46,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         gpu = args.gpu or config.get("cluster", {}).get("gpu_model") or "H100"
         throughput = table.load(args.table, gpu)
+        if args.what_if:
+            throughput = throughput.what_if(dict(_what_if(item, gpu) for item in args.what_if))
         jobs = model.plan_jobs(config, throughput)
     except ErasureError as error:
         print(f"error: {error}", file=sys.stderr)

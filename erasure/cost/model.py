@@ -14,7 +14,8 @@ a per-core CPU row):
 - erase: C(job_start) + T(model_load) + iterations · T(train_iter_<method>).
 - edit: C(edit_closed_form) (a closed-form solve on the CPU, no GPU held).
 - attack_shard (per method), attack_text_shard (Ring-A-Bell, per text encoder): C(job_start) + T(model_load) +
-  prompts · (unlearndiffatk: T(unlearndiffatk_prompt_fp32);
+  prompts · (unlearndiffatk: T(unlearndiffatk_prompt_bf16) where the attack runs in bf16 (its GPU default) and
+  the table has that row, else T(unlearndiffatk_prompt_fp32);
   ring-a-bell: generations · population · T(text_encoder_forward_fp32), its fitness calls).
 - score_<metric>: C(job_start) + (GPU: T(scorer_load) + n / T(rate); CPU: n / (C(rate) · threads)), n the
   set's images, rate: clip / harm clip_l14, fid inception, lpips lpips_alex (pairs),
@@ -46,6 +47,8 @@ SCORER_OPS = {"clip": "clip_l14", "harm": "clip_l14", "fid": "inception", "lpips
               "nude": "nudenet", "nude-mace": "nudenet"}
 TRAIN_OPS = {"sdd": "train_iter_sdd", "sdd+retain": "train_iter_sdd", "esd-x": "train_iter_esd-x",
              "esd-u": "train_iter_esd-u"}
+TRAIN_MEMORY_OPS = {"sdd": "train_memory_sdd", "sdd+retain": "train_memory_sdd", "esd-x": "train_memory_esd-x",
+                    "esd-u": "train_memory_esd-u"}
 # erasure.attacks.ringabell.RingABellSettings' defaults (that module imports torch; tests/cost checks they agree)
 RING_A_BELL_DEFAULTS = {"population": 200, "generations": 3000}
 UNET_FACTOR = {"sd": 1.0, "sd-neg": 1.0, "sld": 1.5, "sega": 1.5}
@@ -152,6 +155,56 @@ def erase_seconds(config: Mapping, table: Throughput, run: str) -> float:
             + int(spec["iterations"]) * table.get(TRAIN_OPS.get(spec["method"], "train_iter_sdd")))
 
 
+def erase_memory_gb(config: Mapping, table: Throughput, run: str) -> float:
+    """Peak GPU memory (GB) of run `run`'s training job: its method's train_memory row (another fine-tuning
+    method: SDD's)."""
+    from erasure.plan import run_config
+
+    return table.get(TRAIN_MEMORY_OPS.get(run_config(config, run)["method"], "train_memory_sdd"))
+
+
+def gpu_memory_gb(config: Mapping, table: Throughput) -> float:
+    """GB on the smallest GPU a GPU job may land on: cluster.gpu_memory_gb, else the gpu_memory row of
+    cluster.gpu_model."""
+    given = config.get("cluster", {}).get("gpu_memory_gb")
+    return float(given) if given is not None else table.get("gpu_memory")
+
+
+def erase_constraint(config: Mapping, table: Throughput, run: str) -> str | None:
+    """The SLURM constraint (`--constraint`) of run `run`'s training job: cluster.large_gpu_constraint where its
+    peak memory exceeds `gpu_memory_gb`, else None (no constraint)."""
+    if erase_memory_gb(config, table, run) > gpu_memory_gb(config, table):
+        return config.get("cluster", {}).get("large_gpu_constraint") or None
+    return None
+
+
+def memory_faults(config: Mapping, table: Throughput) -> list[str]:
+    """One line per planned training run (cluster.gpus) whose modelled peak GPU memory exceeds `gpu_memory_gb`
+    while no cluster.large_gpu_constraint sends it to larger GPUs: it would run out of memory after queueing."""
+    from erasure import plan
+    from erasure.methods import specs
+
+    if not gpus(config) or config.get("cluster", {}).get("large_gpu_constraint"):
+        return []
+    have = gpu_memory_gb(config, table)
+    faults = []
+    for run in plan.required_runs(config):
+        method = plan.run_config(config, run)["method"]
+        if specs.get(method).kind == specs.CLOSED_FORM:
+            continue
+        need = erase_memory_gb(config, table, run)
+        if need > have:
+            row = table.row(table.gpu, TRAIN_MEMORY_OPS.get(method, "train_memory_sdd"))
+            given = "cluster.gpu_memory_gb" if config["cluster"].get("gpu_memory_gb") is not None else \
+                f"cluster.gpu_model {table.gpu}'s gpu_memory row"
+            faults.append(f"runs.{run} ({method}): its training job needs about {need:g} GB of GPU memory "
+                          f"({table.path.name} {row.operation}, {row.source}), more than the {have:g} GB of "
+                          f"{given}; set cluster.large_gpu_constraint to a SLURM constraint that selects GPUs with "
+                          f"at least {need:g} GB (its jobs alone get it), or raise cluster.gpu_memory_gb if every "
+                          "GPU of the partition has that much")
+    return faults
+
+
 def edit_seconds(config: Mapping, table: Throughput, run: str) -> float:
     return table.cpu("edit_closed_form")
 
@@ -162,8 +215,18 @@ def attack_seconds(config: Mapping, table: Throughput, attack: str, n_prompts: i
         settings = {**RING_A_BELL_DEFAULTS, **dict(spec.get("settings") or {})}
         per_prompt = int(settings["generations"]) * int(settings["population"]) * table.get("text_encoder_forward_fp32")
     else:
-        per_prompt = table.get("unlearndiffatk_prompt_fp32")
+        per_prompt = table.get(whitebox_operation(spec, table))
     return table.cpu("job_start") + table.get("model_load") + n_prompts * per_prompt
+
+
+def whitebox_operation(spec: Mapping, table: Throughput) -> str:
+    """The table row of one white-box prompt: bf16 where the attack runs in bf16 on the GPU (its settings'
+    precision auto or bf16: erasure.attacks.whitebox.WhiteBoxSettings) and the table has a bf16 row (measured
+    by bench/whitebox_iteration.py on a device), else fp32's: no saving is modelled before it is measured."""
+    precision = dict(spec.get("settings") or {}).get("precision", "auto")
+    if precision != "fp32" and table.has("unlearndiffatk_prompt_bf16"):
+        return "unlearndiffatk_prompt_bf16"
+    return "unlearndiffatk_prompt_fp32"
 
 
 def score_seconds(config: Mapping, table: Throughput, metric: str, method: str, promptset: str,
@@ -326,14 +389,34 @@ def report(config: Mapping, table: Throughput, jobs: list[Job]) -> str:
     gpu_h = sum(r.gpu_hours for r in rows)
     core_h = sum(r.core_hours for r in rows)
     lines.append(f"{'total':<22} {len(jobs):>6} {gpu_h:>9.1f} {core_h:>11.1f}")
+    memory = training_memory(config, table)
+    if memory:
+        lines.append(f"GPU memory per training job (GB, peak; GPUs of {gpu_memory_gb(config, table):g} GB): "
+                     + ", ".join(f"{method} {gb:g}" for method, gb in memory.items()))
     sources: dict[str, int] = {}
     for row in table.used.values():
         sources[row.source] = sources.get(row.source, 0) + 1
+    what_if = sorted(f"{r.gpu}:{r.operation}={r.value:g}" for r in table.used.values() if r.source == "what-if")
+    if what_if:
+        lines.append("WHAT-IF (rows given on the command line, not figures of the table): " + ", ".join(what_if))
     lines.append("table rows used: " + ", ".join(f"{n} {s}" for s, n in sorted(sources.items()))
                  + " (an estimate is replaced by a bench/ measurement: bench/device_run.sh)")
     if not gpus(config):
         lines.append("cluster.gpus is false: no job asks for a GPU; GPU-hours are what the GPU jobs would take on one")
     return "\n".join(lines)
+
+
+def training_memory(config: Mapping, table: Throughput) -> dict[str, float]:
+    """method -> modelled peak GPU memory (GB) of its training jobs, for the methods of the planned runs."""
+    from erasure import plan
+    from erasure.methods import specs
+
+    out = {}
+    for run in plan.required_runs(config):
+        method = plan.run_config(config, run)["method"]
+        if specs.get(method).kind != specs.CLOSED_FORM:
+            out[method] = erase_memory_gb(config, table, run)
+    return dict(sorted(out.items()))
 
 
 def config_report(config: Mapping, table_path: str | Path | None = None, gpu: str | None = None) -> str:

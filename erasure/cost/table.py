@@ -33,6 +33,8 @@ OPERATIONS = {
     "text_encoder_forward_fp32": "s per 77-token sequence through the text encoder, fp32",
     "text_encoder_forward_fp16": "s per 77-token sequence through the text encoder, fp16",
     "unlearndiffatk_prompt_fp32": "s per prompt of the white-box attack at its default 40 iterations",
+    "unlearndiffatk_prompt_bf16": "s per prompt of the white-box attack under bf16 autocast (its GPU default); "
+                                  "absent, the fp32 row is read",
     "scorer_load": "s per score job: the scorer's weights",
     "clip_l14": "images/s (per core on cpu): CLIP ViT-L/14 image features (CLIP score, Q16)",
     "inception": "images/s (per core on cpu): clean-fid Inception-v3 features",
@@ -42,6 +44,10 @@ OPERATIONS = {
     "small_job": "s per job: a pandas job (prompt table, manifest merge, summary, report item)",
     "edit_closed_form": "s per job: a closed-form edit (UCE, RECE)",
     "png_encode": "s per image on one core: PNG encode and write",
+    "gpu_memory": "GB of memory on one GPU of this model",
+    "train_memory_sdd": "GB peak GPU memory of a training job (sdd, sdd+retain): fp32 weights, AdamW",
+    "train_memory_esd-x": "GB peak GPU memory of a training job (esd-x)",
+    "train_memory_esd-u": "GB peak GPU memory of a training job (esd-u)",
 }
 
 
@@ -78,6 +84,22 @@ class Throughput:
 
     def get(self, operation: str) -> float:
         return self.row(self.gpu, operation).value
+
+    def has(self, operation: str) -> bool:
+        """Whether the chosen GPU model has a row for `operation`."""
+        return (self.gpu, operation) in self._index
+
+    def what_if(self, values: dict[tuple[str, str], float]) -> Throughput:
+        """This table with {(gpu, operation): value} put in (added or replaced), each such row's source
+        `what-if`: a scenario to print beside the table's own figures, never a figure of its own."""
+        for gpu, operation in values:
+            if operation not in OPERATIONS:
+                raise ErasureError(f"what-if {gpu}:{operation}: not an operation the cost model reads "
+                                   f"({', '.join(OPERATIONS)})")
+        kept = [r for r in self.rows if (r.gpu, r.operation) not in values]
+        added = [Row(gpu, op, float(v), "", "what-if", "given on the command line", "", 0)
+                 for (gpu, op), v in values.items()]
+        return Throughput(kept + added, self.path, self.gpu)
 
     def cpu(self, operation: str) -> float:
         return self.row(CPU, operation).value

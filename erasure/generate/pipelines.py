@@ -187,7 +187,7 @@ def load_method(method: str, spec: Mapping | None, *, base_model: str, results: 
 
         pipe = load_method_pipeline(
             base_model, paths.run_dir(results, world, method_id.run), method_id.step, method_id.which,
-            results_root=results, device="cpu", dtype=torch.float32,
+            results_root=results, device="cpu", dtype=dtype,
         )
         pipe.set_progress_bar_config(disable=True)
         built = MethodPipeline(method, "finetuned", pipe, run=method_id.run, step=method_id.step,
@@ -195,10 +195,13 @@ def load_method(method: str, spec: Mapping | None, *, base_model: str, results: 
     else:
         if spec is None:
             raise ErasureError(f"inference_methods: unknown method {method!r}")
-        base = load_base_pipeline(base_model, results_root=results, device="cpu", dtype=torch.float32)
+        base = load_base_pipeline(base_model, results_root=results, device="cpu", dtype=dtype)
         built = build_inference_method(method, spec, base)
     built.pipe.scheduler = make_scheduler(scheduler, built.pipe.scheduler)
+    # Weights are read in the job's dtype (fp16 on a GPU: half the bytes to cast and move; each value is the
+    # same rounding of the file's as a cast after loading), then moved; the cast catches what was built in
+    # float32 on top of them (peft keeps LoRA adapters float32). SDPA is diffusers' default attention.
     built.pipe.to(device)
     if dtype != torch.float32:
-        built.pipe.to(dtype=dtype)  # fp16 on GPU; SDPA is diffusers' default attention processor
+        built.pipe.to(dtype=dtype)
     return built

@@ -429,3 +429,26 @@ def test_paper_plan_shares_ring_a_bell_across_the_attacked_methods(repo):
     assert attack_plan.text_jobs(config) == [("base", "ring-a-bell", "nudity-attack")]
     assert {attack_plan.text_encoder(config, m) for m in config["attacks"]["methods"]} == {"base"}
     assert [attack_plan.text_only(config, a) for a in ("ring-a-bell", "unlearndiffatk")] == [True, False]
+
+
+def test_white_box_precision_enters_the_fingerprint_only_when_not_fp32(tmp_path, monkeypatch):
+    """A white-box shard's fingerprint names its precision where it is bf16 (a GPU's default), so a GPU's
+    bf16 rows never resume an fp32 table; on the CPU ("auto" = fp32) the fingerprint is as before."""
+    from erasure.attacks import table as attack_table, whitebox
+
+    table_file, _ = _table(tmp_path, n=1)
+    seen = []
+
+    def capture(prompts, rows, run, *, attack_name, fingerprint):
+        seen.append(dict(fingerprint))
+        rows.parent.mkdir(parents=True, exist_ok=True)
+        rows.write_text("")
+        return {"rows": 0, "attacked": 0, "kept": 0}
+
+    monkeypatch.setattr(attack_table, "run_attacks", capture)
+    spec = {"kind": "unlearndiffatk", "settings": {"iterations": 1, "n_timesteps": 1}}
+    _shard(table_file, tmp_path / "a" / "0000.csv", attack="unlearndiffatk", attack_spec=spec)
+    monkeypatch.setattr(whitebox, "effective_precision", lambda precision, device: "bf16")  # as on a GPU
+    _shard(table_file, tmp_path / "b" / "0000.csv", attack="unlearndiffatk", attack_spec=spec)
+    assert "precision" not in seen[0] and seen[1]["precision"] == "bf16"
+    assert {k: v for k, v in seen[1].items() if k != "precision"} == seen[0]

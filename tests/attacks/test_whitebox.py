@@ -14,6 +14,7 @@ import torch
 from erasure.attacks.text import encode_ids, word_vocabulary, words_text
 from erasure.attacks.whitebox import (
     WhiteBoxSettings,
+    effective_precision,
     image_latents,
     project_simplex,
     reconstruction_loss,
@@ -141,6 +142,25 @@ def test_non_finite_loss_is_one_line(tiny_pipe, target_latents):
     with torch.no_grad():
         broken.conv_out.weight.fill_(float("nan"))
     with pytest.raises(ErasureError, match=r"non-finite loss for prompt 'a blue circle on the grass' at timestep 500, "
-                                           r"iteration 1 \(UNet dtype float32\)"):
+                                           r"iteration 1 \(UNet dtype float32, precision fp32\)"):
         unlearn_diff_attack(broken, tiny_pipe.text_encoder, tiny_pipe.tokenizer, tiny_pipe.scheduler, target_latents,
                             PLAIN, seed=0, settings=WhiteBoxSettings(iterations=2, timesteps=(500,)))
+
+
+def test_precision_bf16_autocasts_the_forward_passes_only(tiny_pipe, target_latents):
+    """bf16: the UNet and text encoder run under bf16 autocast while the relaxed tokens stay fp32; "auto" on the
+    CPU is fp32, bit for bit the attack without the setting."""
+    seen = []
+    hook = tiny_pipe.unet.register_forward_pre_hook(lambda *_: seen.append(torch.is_autocast_enabled("cpu")))
+    try:
+        runs = {p: unlearn_diff_attack(*_args(tiny_pipe, target_latents), PLAIN, seed=0,
+                                       settings=WhiteBoxSettings(k=2, iterations=3, timesteps=(500,), precision=p))
+                for p in ("fp32", "auto", "bf16")}
+    finally:
+        hook.remove()
+    assert seen == [False] * 3 + [False] * 3 + [True] * 3
+    assert runs["auto"].history == runs["fp32"].history and runs["auto"].extra["precision"] == "fp32"
+    assert runs["bf16"].extra["precision"] == "bf16" and np.isfinite(runs["bf16"].history).all()
+    assert effective_precision("auto", "cuda") == "bf16" and effective_precision("fp32", "cuda") == "fp32"
+    with pytest.raises(ErasureError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
+        WhiteBoxSettings(precision="fp16")

@@ -259,3 +259,28 @@ def test_device_rows_write_every_row_even_when_rows_fail(tmp_path, monkeypatch):
         [r["status"] for r in doc["rows"]]
     assert "broken on purpose" in written["rows"][0]["error"] and written["rows"][3]["result"]["results"]
     assert seen == [1, 2, 3]  # the file was rewritten after each row, before the next started
+
+
+def test_whitebox_iteration_runs_every_variant(tmp_path):
+    """The white-box iteration bench on the tiny SD architecture: one row per precision, each finite, bf16
+    against fp32 as a ratio (the cost table's bf16 row derives from it on a device)."""
+    import whitebox_iteration
+
+    doc = whitebox_iteration.main(["--reduced", "--threads", "1", "--json", str(tmp_path / "wb.json")])
+    check_document(doc, "whitebox_iteration")
+    rows = {row["variant"]: row for row in doc["results"]}
+    assert set(rows) == {"fp32", "tf32", "bf16"}
+    assert rows["fp32"]["ratio_to_fp32"] == 1.0 and all(r["s_per_iteration"] > 0 for r in rows.values())
+    assert json.loads((tmp_path / "wb.json").read_text())["benchmark"] == "whitebox_iteration"
+
+
+def test_esd_memory_runs_esd_u_and_sdd(tmp_path):
+    """The ESD-u memory bench on the tiny SD architecture: a row per method (CPU: AdamW foreach only), ESD-u
+    training many more parameters than SDD's attn2 (what its memory row is about)."""
+    import esd_memory
+
+    doc = esd_memory.main(["--reduced", "--threads", "1"])
+    check_document(doc, "esd_memory")
+    rows = {(row["method"], row["adamw"]): row for row in doc["results"]}
+    assert set(rows) == {("esd-u", "foreach"), ("sdd", "foreach")}
+    assert rows[("esd-u", "foreach")]["trained_params"] > 10 * rows[("sdd", "foreach")]["trained_params"]

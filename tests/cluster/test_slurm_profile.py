@@ -119,6 +119,18 @@ def test_score_gpus_false_keeps_the_neural_sd_scorers_on_cpu(tmp_path):
 
 
 @needs_snakefile
+def test_large_gpu_constraint_goes_to_the_esd_u_training_job_alone(tmp_path):
+    """On 24 GB cards ESD-u's training job (modelled peak 26 GB, erasure/cost) gets cluster.large_gpu_constraint
+    as its SLURM --constraint; the other training jobs and every other rule get none."""
+    overlay = tmp_path / "small-gpus.yaml"
+    overlay.write_text('cluster:\n  gpus: true\n  gpu_memory_gb: 24\n  large_gpu_constraint: "a100_80g|h100"\n')
+    jobs = dry_run("--configfile", "config/paper.yaml", str(overlay), env={"SLURM_PARTITION": ""})
+    constrained = {rule: [r.get("constraint") for r in js if r.get("constraint")] for rule, js in jobs.items()}
+    assert {rule: c for rule, c in constrained.items() if c} == {"erase": ["a100_80g|h100"]}
+    assert len(jobs["erase"]) > 1
+
+
+@needs_snakefile
 def test_cpu_jobs_never_default_to_the_gpu_partition():
     """SLURM_CPU_PARTITION unset: where the config has GPU jobs, the CPU jobs go to the cluster's default
     partition, not SLURM_PARTITION's GPU nodes; where it has none, SLURM_PARTITION is every job's, as before."""

@@ -203,3 +203,59 @@ def test_shard_minutes_choose_each_sets_shard_size(tmp_path):
     config["world"] = "toy"
     with pytest.raises(ErasureError, match="generation.shard_minutes: world 'toy' is not in the throughput table"):
         plan.shard_size(config, "body")
+
+
+def _memory_config(**cluster):
+    config = yaml.safe_load(yaml.safe_dump(SMALL))
+    config["runs"]["esd-u-x"] = {"method": "esd-u", "preset": "esd", "concepts": "nudity", "iterations": 10,
+                                 "checkpoint_every": 10}
+    config["report"]["tables"]["t1"]["methods"].append("esd-u-x@10")
+    config["cluster"].update(cluster)
+    return validate_config(config, REPO / "config" / "schema.yaml")
+
+
+def test_esd_u_on_small_gpus_asks_for_larger_ones_or_stops_at_preflight():
+    """ESD-u's modelled peak (26 GB, the table's estimate) on 24 GB cards: without a constraint the plan stops
+    with one line naming the run and the key; with one, its training job alone gets it (SDD's 12 GB fits)."""
+    from erasure.preflight import check_gpu_memory, check_while_planning
+
+    throughput = table.load()
+    assert model.training_memory(_memory_config(), throughput) == {"esd-u": 26.0, "sdd": 12.0}
+    assert check_gpu_memory(_memory_config()) == []  # H100: 80 GB (the table's gpu_memory row)
+    small = _memory_config(gpu_memory_gb=24)
+    faults = check_gpu_memory(small)
+    assert len(faults) == 1 and "\n" not in faults[0]
+    assert faults[0].startswith("runs.esd-u-x (esd-u): its training job needs about 26 GB of GPU memory "
+                                "(throughput.csv train_memory_esd-u, estimate), more than the 24 GB of "
+                                "cluster.gpu_memory_gb; set cluster.large_gpu_constraint")
+    with pytest.raises(ErasureError, match=r"^runs\.esd-u-x \(esd-u\): its training job needs about 26 GB"):
+        check_while_planning(small)
+    constrained = _memory_config(gpu_memory_gb=24, large_gpu_constraint="a100_80g|h100")
+    assert check_gpu_memory(constrained) == []
+    assert model.erase_constraint(constrained, throughput, "esd-u-x") == "a100_80g|h100"
+    assert model.erase_constraint(constrained, throughput, "sdd-x") is None
+    # another instance: 10 GB cards are too small for SDD too; no GPUs asked, nothing to check
+    assert sorted(f.split(":")[0] for f in check_gpu_memory(_memory_config(gpu_memory_gb=10))) == [
+        "runs.esd-u-x (esd-u)", "runs.sdd-x (sdd)"]
+    assert check_gpu_memory(_memory_config(gpus=False, gpu_memory_gb=10)) == []
+
+
+def test_white_box_in_bf16_is_costed_only_from_a_bf16_row(tmp_path):
+    """The white-box attack runs in bf16 on a GPU by default: its prompts cost the bf16 row where the table has
+    one (a device measurement), the fp32 row otherwise (no saving before it is measured), and the fp32 row
+    whenever its settings say fp32. A what-if row is a scenario, marked as one in the report."""
+    config = validate_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()), REPO / "config" / "schema.yaml")
+    shipped = table.load()
+    spec = config["attacks"]["attacks"]["unlearndiffatk"]
+    assert model.whitebox_operation(spec, shipped) == "unlearndiffatk_prompt_fp32"
+    fp32 = model.attack_seconds(config, shipped, "unlearndiffatk", 8)
+    scenario = shipped.what_if({("H100", "unlearndiffatk_prompt_bf16"): 100.0})
+    assert model.whitebox_operation(spec, scenario) == "unlearndiffatk_prompt_bf16"
+    assert fp32 - model.attack_seconds(config, scenario, "unlearndiffatk", 8) == pytest.approx(8 * (390 - 100))
+    pinned = {**spec, "settings": {**spec["settings"], "precision": "fp32"}}
+    assert model.whitebox_operation(pinned, scenario) == "unlearndiffatk_prompt_fp32"
+    jobs = model.plan_jobs(config, scenario)
+    text = model.report(config, scenario, jobs)
+    assert "WHAT-IF (rows given on the command line, not figures of the table): H100:unlearndiffatk_prompt_bf16=100" in text
+    with pytest.raises(ErasureError, match="what-if H100:unlearndiffatk_prompt: not an operation"):
+        shipped.what_if({("H100", "unlearndiffatk_prompt"): 1.0})

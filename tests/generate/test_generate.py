@@ -252,3 +252,28 @@ def test_generate_set_shim_writes_the_manifest_merge_would_from_the_same_images(
         shim.main_set(body_table, image_dir / "manifest.csv", tmp_path / "set.log",
                       shard_manifest=image_dir / "shards" / "0000.csv", expected=11, **kwargs)
     assert "expected 11" in (tmp_path / "set.log").read_text().splitlines()[-1]
+
+
+def test_weights_read_in_the_jobs_dtype_equal_a_cast_after_loading(tmp_path, tiny_pipeline_dir):
+    """load_method reads the weights in the job's dtype (half the bytes to cast and move on a GPU): every
+    parameter, and so every image, is what loading in float32 and casting gave (issue 38)."""
+    import numpy as np
+
+    from erasure.generate.latents import initial_latents
+    from erasure.generate.pipelines import load_method
+    from erasure.models import load_base_pipeline
+
+    common = dict(base_model=str(tiny_pipeline_dir), results=tmp_path, world="toy", scheduler="ddim")
+    for dtype in (torch.bfloat16, torch.float16):
+        direct = load_method("sd", {"kind": "sd"}, **common, dtype=dtype)
+        cast = load_base_pipeline(str(tiny_pipeline_dir)).to(dtype=dtype)
+        for component in ("unet", "vae", "text_encoder"):
+            ours, theirs = getattr(direct.pipe, component).state_dict(), getattr(cast, component).state_dict()
+            assert ours.keys() == theirs.keys()
+            assert all(ours[k].dtype == dtype and torch.equal(ours[k], theirs[k]) for k in ours), component
+    direct = load_method("sd", {"kind": "sd"}, **common, dtype=torch.bfloat16)
+    old = load_method("sd", {"kind": "sd"}, **common)
+    old.pipe.to(dtype=torch.bfloat16)  # what load_method did before: float32 read, then cast
+    latents = torch.cat([initial_latents("p-0", s, direct.latent_shape) for s in (0, 1)])
+    assert np.array_equal(direct(["a red circle"] * 2, latents, guidance=5.0, steps=2),
+                          old(["a red circle"] * 2, latents, guidance=5.0, steps=2))
