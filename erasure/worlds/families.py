@@ -284,10 +284,12 @@ SD2 = ModelFamily(
     hub_ids={"stabilityai/stable-diffusion-2-1": None},
     prediction_type="v_prediction", image_size=768,
     not_supported={
-        "sld": "diffusers' StableDiffusionPipelineSafe assumes ε-prediction (its guidance edits noise_pred); "
-               "SD 2.x predicts v",
-        "sega": "diffusers' SemanticStableDiffusionPipeline assumes ε-prediction (its edit guidance is in ε); "
-                "SD 2.x predicts v",
+        "sld": "SLD's element-wise safety threshold and guidance scale are set in ε units (diffusers' "
+               "StableDiffusionPipelineSafe, SD 1.x); SD 2.x's v-differences are ε's / √ᾱ_t, so its presets "
+               "would be another method",
+        "sega": "SEGA's edit momentum accumulates guidance over timesteps in the UNet's output units (diffusers' "
+                "SemanticStableDiffusionPipeline, SD 1.x); SD 2.x's v-differences are ε's / √ᾱ_t, so its "
+                "defaults would be another method",
     },
 )
 
