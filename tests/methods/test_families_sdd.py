@@ -149,3 +149,29 @@ def test_uce_edits_every_cross_attention_key_value(family_base):
     assert all(W.shape[1] == width for W in weights.values())
     params = dict(pipe.unet.named_parameters())
     assert all(not torch.equal(W, params[n]) for n, W in weights.items())
+
+
+def test_whitebox_loss_is_written_in_the_models_parametrisation(family_base):
+    """UnlearnDiffAtk's reconstruction target: v for SD 2.1 (by hand: √ᾱ ε − √(1−ᾱ) z0); SDXL is refused in one line."""
+    from erasure.attacks import whitebox
+    from erasure.errors import ErasureError
+
+    family, base_dir = family_base
+    pipe = load_base_pipeline(base_dir)
+    z0 = torch.randn(1, 4, LATENT, LATENT, generator=torch.Generator().manual_seed(1))
+    if family == "sdxl":
+        with pytest.raises(ErasureError, match="attack unlearndiffatk on SDXL: .*two") as info:
+            whitebox.reconstruction_loss(pipe.unet, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, z0, ["a"],
+                                         timesteps=[500], n_noise=1)
+        assert "\n" not in str(info.value)
+        return
+    loss = whitebox.reconstruction_loss(pipe.unet, pipe.text_encoder, pipe.tokenizer, pipe.scheduler, z0, ["a photo"],
+                                        timesteps=[500], n_noise=2, seed=0)
+    eps = torch.randn((1, 2, 4, LATENT, LATENT), generator=torch.Generator().manual_seed(0))[0]
+    a = pipe.scheduler.alphas_cumprod[500]
+    z_t = a.sqrt() * z0 + (1 - a).sqrt() * eps
+    with torch.no_grad():
+        pred = pipe.unet(z_t, 500, **expand(by_hand_conditioning(pipe, family, "a photo"), 2)).sample
+    v = a.sqrt() * eps - (1 - a).sqrt() * z0
+    assert loss[0] == pytest.approx(float(((pred - v) ** 2).mean()), rel=1e-5)
+    assert loss[0] != pytest.approx(float(((pred - eps) ** 2).mean()), rel=1e-3)
