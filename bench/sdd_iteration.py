@@ -139,6 +139,7 @@ def build_method(args, opts, device):
 def sample_zt_split(unet, scheduler, cond, uncond, *, index, guidance, batch_size, generator):
     """erasure.methods.zt_sampler.sample_zt with CFG as two forwards per step (the 'off' side of batched CFG)."""
     from erasure.methods.zt_sampler import landing_timestep
+    from erasure.worlds.families import predict
 
     n_steps = scheduler.num_inference_steps
     cfg = unet.config
@@ -148,8 +149,8 @@ def sample_zt_split(unet, scheduler, cond, uncond, *, index, guidance, batch_siz
     t = int(scheduler.timesteps[0])
     for tau in scheduler.timesteps[: n_steps - index]:
         tau = int(tau)
-        eps_uncond = unet(z, tau, encoder_hidden_states=u).sample
-        eps_cond = unet(z, tau, encoder_hidden_states=c).sample
+        eps_uncond = predict(unet, z, tau, u)
+        eps_cond = predict(unet, z, tau, c)
         z = scheduler.step(eps_uncond + guidance * (eps_cond - eps_uncond), tau, z).prev_sample
         t = landing_timestep(scheduler, tau)
     return z, t
@@ -182,23 +183,25 @@ def run_variant(args, opts, device) -> dict:
     target = torch.zeros(shape, device=device)
     t_mid = int(m.scheduler.timesteps[index])
 
+    from erasure.worlds.families import predict
+
     def floor_once(k: int, sw: C.Stopwatch) -> None:
         """The same UNet calls as one iteration with a k-step trajectory, alone, back to back."""
         with sw("floor_teacher"), torch.no_grad(), ac():
             if opts["split-cfg"]:
                 for _ in range(k):
-                    m.teacher(z, t_mid, encoder_hidden_states=u)
-                    m.teacher(z, t_mid, encoder_hidden_states=ctx2[B:])
+                    predict(m.teacher, z, t_mid, u)
+                    predict(m.teacher, z, t_mid, ctx2[B:])
             else:
                 for _ in range(k):
-                    m.teacher(zz, t_mid, encoder_hidden_states=ctx2)
+                    predict(m.teacher, zz, t_mid, ctx2)
         with sw("floor_student_nograd"), torch.no_grad(), ac():
-            m.student(z, t_mid, encoder_hidden_states=u)
+            predict(m.student, z, t_mid, u)
         for q in trainable:
             q.grad = None
         with sw("floor_student_fwd_bwd"):
             with ac():
-                out = m.student(z, t_mid, encoder_hidden_states=c_s).sample
+                out = predict(m.student, z, t_mid, c_s)
             F.mse_loss(out.float(), target).backward()
         for q in trainable:
             q.grad = None
@@ -322,16 +325,18 @@ def components(m, optimizer, lr_scheduler, s, z, device, args) -> dict:
 def profile_forward(m, z, device) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
+    from erasure.worlds.families import predict
+
     zz = torch.cat([z, z])
     ctx = torch.cat([m.prompts.uncond.expand(z.shape[0], -1, -1), m.prompts.concepts[0].expand(z.shape[0], -1, -1)])
     with torch.no_grad():
         for _ in range(2):
-            m.teacher(zz, 500, encoder_hidden_states=ctx)
+            predict(m.teacher, zz, 500, ctx)
         tick = time.perf_counter()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            m.teacher(zz, 500, encoder_hidden_states=ctx)
+            predict(m.teacher, zz, 500, ctx)
         wall_profiled = time.perf_counter() - tick
-        wall = C.timeit(lambda: m.teacher(zz, 500, encoder_hidden_states=ctx), warmup=1, repeats=10)["median_s"]
+        wall = C.timeit(lambda: predict(m.teacher, zz, 500, ctx), warmup=1, repeats=10)["median_s"]
     events = prof.key_averages()
     # arithmetic kernels: matmuls, convolutions, norms, softmax / attention, elementwise
     heavy = ("conv", "mm", "addmm", "bmm", "linear", "matmul", "group_norm", "layer_norm", "native_group_norm",

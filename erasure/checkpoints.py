@@ -349,7 +349,7 @@ def load_method_pipeline(
         results_root: the results root; device, dtype: where the pipeline goes and its parameters' dtype.
 
     Returns:
-        A diffusers StableDiffusionPipeline.
+        The base's diffusers pipeline (its model family's class, erasure.worlds.families).
 
     Raises:
         ErasureError: no checkpoint at `step`, a damaged checkpoint file, or a parameter the base UNet lacks

@@ -33,25 +33,25 @@ def load_base_pipeline(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ):
-    """A `StableDiffusionPipeline` for `source`, without safety checker, on `device`.
+    """The diffusers pipeline of `source`'s model family (erasure.worlds.families: SD 1.x / 2.x's
+    text-to-image pipeline, SDXL's), without safety checker, on `device`.
 
     Hub ids are looked up in the local cache first, so an offline machine with cached weights works
     and a machine with neither gets one actionable message instead of a network traceback.
     """
-    from diffusers import StableDiffusionPipeline
-
     resolved = resolve_base_source(source, results_root)
-    kwargs = dict(dtype=dtype, safety_checker=None, requires_safety_checker=False)  # `torch_dtype`: deprecated
+    family = world_for(source).family(source, results_root)
+    pipeline_class, kwargs = family.pipeline(), family.load_kwargs(dtype)
     if Path(resolved).is_dir():
         try:
-            pipe = StableDiffusionPipeline.from_pretrained(resolved, local_files_only=True, **kwargs)
+            pipe = pipeline_class.from_pretrained(resolved, local_files_only=True, **kwargs)
         except LOAD_ERRORS as exc:  # a directory, but not a whole diffusers pipeline
             _name_bad_weights(resolved)
             reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
             raise ErasureError(f"base_model {resolved}: not a loadable diffusers pipeline directory ({reason}); "
                                f"{SD_HELP}") from None
     else:
-        pipe = _from_hub(StableDiffusionPipeline, resolved, kwargs)
+        pipe = _from_hub(pipeline_class, resolved, kwargs)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

@@ -29,7 +29,7 @@ from erasure.metrics import catalog
 from erasure import weights as W
 from erasure.worlds import get_world, prompt_sources
 
-WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "safety_checker")
+WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "safety_checker")
 
 
 @dataclass
@@ -96,6 +96,7 @@ def check_base(ctx: Context) -> list[Item]:
         resolved = resolve_base_source(source, ctx.results)
     except ErasureError as error:
         return [Item("base model", False, str(error), world.base_fix())]
+    family = world.family(source, ctx.results)  # the network: hub ids and pins each family knows
     folder = Path(resolved)
     if not folder.is_dir():  # a hub id: the HF cache only, never the network
         from erasure.metrics.backbones import hf_cache_dir
@@ -106,9 +107,12 @@ def check_base(ctx: Context) -> list[Item]:
             folder = Path(snapshot_download(resolved, local_files_only=True,
                                             allow_patterns=["*.json", "*.txt", "*.safetensors"]))
         except Exception:  # noqa: BLE001 - any cache miss is the same answer
+            pin = family.hub_ids.get(resolved)
+            revision = f" --revision {pin}" if pin else ""
             provide = ctx.standin_missing(resolved) or (
-                f"hf download {resolved}  (after `hf auth login`; into {hf_cache_dir()}), or set base_model to a "
-                "local diffusers directory")
+                f"hf download {resolved}{revision}  (after `hf auth login`; into {hf_cache_dir()}), or set "
+                f"base_model to a local diffusers directory (known {family.title} hub ids: "
+                f"{', '.join(family.hub_ids)})")
             return [Item("base model", False, f"{resolved!r} is neither a local directory nor in the HF cache",
                          provide)]
     try:
@@ -125,7 +129,7 @@ def check_base(ctx: Context) -> list[Item]:
     except (OSError, ValueError, ErasureError) as error:
         return [Item("base model", False, f"{folder}: {error}", SD_HELP)]
     note = " [stand-in]" if standins.describe(folder) else ""
-    return [Item("base model", True, f"{source} ({', '.join(parts)}){note}")]
+    return [Item("base model", True, f"{source} ({family.title}: {', '.join(parts)}){note}")]
 
 
 def check_clip(ctx: Context, uses: list[tuple[str, Mapping]]) -> list[Item]:

@@ -125,6 +125,7 @@ def test_standins_folder_has_the_umask_mode(tmp_path, umask, monkeypatch):
 
     for name in ("build_clip", "build_q16", "build_inception", "build_alexnet", "build_reference"):
         monkeypatch.setattr(standins, name, lambda path: None)
+    monkeypatch.setattr(standins, "build_family_pipeline", lambda path, family: None)
 
     def pipeline(path):
         from safetensors.torch import save_file

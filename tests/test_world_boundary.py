@@ -83,7 +83,7 @@ def test_no_rule_file_imports_a_world_package_or_branches_on_a_world_name():
 
 def test_no_module_outside_the_worlds_branches_on_a_world_name():
     # the default family's name ("sd") is also the reference METHOD's name: only the others are world-only words
-    names = [w.name for w in worlds.families()[:-1]]
+    names = [w.name for w in worlds.worlds()[:-1]]
     offenders = {str(p.relative_to(ROOT)): lines for p in _python_outside_worlds()
                  if (lines := name_branches(ast.parse(p.read_text(), str(p)), names))}
     assert offenders == {}
@@ -148,7 +148,7 @@ def test_the_union_of_worlds_feeds_the_generic_layers():
 
 
 class _XLWorld(worlds.World):
-    """A new family, as SDXL would add one: only this class and a line in FAMILIES."""
+    """A new world (a base from elsewhere): only this class and a line in WORLDS."""
 
     def claims(self, base_model):
         return base_model.startswith("xl:")
@@ -166,13 +166,13 @@ class _XLWorld(worlds.World):
 XL = _XLWorld(name="xl", resources=worlds.get_world("sd").resources)
 
 
-def test_a_new_family_is_reached_by_the_generic_layers_unchanged(monkeypatch, tmp_path):
+def test_a_new_world_is_reached_by_the_generic_layers_unchanged(monkeypatch, tmp_path):
     import sys
 
     module = type(sys)("xl_world_for_test")
     module.WORLD = XL
     monkeypatch.setitem(sys.modules, "xl_world_for_test", module)
-    monkeypatch.setattr(worlds, "FAMILIES", ("xl_world_for_test:WORLD", *worlds.FAMILIES))
+    monkeypatch.setattr(worlds, "WORLDS", ("xl_world_for_test:WORLD", *worlds.WORLDS))
     assert worlds.world_for("xl:base").name == "xl" and worlds.world_for("toy:shipped").name == "toy"
     # DAG inputs and provenance pin the base through external_inputs.base_model_files
     assert external_inputs.base_model_files("xl:base", tmp_path) == [tmp_path / "xl" / "base" / "model_index.json"]

@@ -9,6 +9,9 @@
 
       z_t = sqrt(ᾱ_t) z0 + sqrt(1 − ᾱ_t) ε,   ε ~ N(0, I);   loss = ‖ε_θ(z_t, c(u), t) − ε‖²  (mean)
 
+  (a v-predicting family, SD 2.x: ‖v_θ(z_t, c(u), t) − v‖² with v = sqrt(ᾱ_t) ε − sqrt(1 − ᾱ_t) z0, the
+  model's own parametrisation of the same target, erasure.worlds.families.training_target; SDXL is refused)
+
   z0 is the VAE latent (posterior mean × scaling factor) of the target image, the BASE model's image for
   this prompt and seed. Adam (lr 0.01, weight decay 0.1) on u, then u is projected back onto the simplex.
 - Timesteps are visited in order t = T/n/2, T/n/2 + T/n, … (n = 50 upstream), `iterations` (40) steps
@@ -45,6 +48,7 @@ import torch.nn.functional as F
 from erasure.attacks.base import AttackResult
 from erasure.attacks.text import check_round_trip, encode_ids, padded, replaced_positions, word_vocabulary, words_text
 from erasure.errors import ErasureError
+from erasure.worlds.families import ModelFamily, family_of, predict, training_target
 
 ATTACK = "unlearndiffatk"
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -153,8 +157,8 @@ def unlearn_diff_attack(unet, text_encoder, tokenizer, scheduler, target_latents
     """
     s = settings
     device = unet.device
-    cfg = unet.config
-    expected = (int(cfg.in_channels), int(cfg.sample_size), int(cfg.sample_size))
+    _check_family(unet, scheduler)
+    expected = ModelFamily.latent_shape(unet)
     if tuple(target_latents.shape[1:]) != expected or target_latents.shape[0] != 1:
         raise ErasureError(f"target latents: shape {list(target_latents.shape)}, the UNet expects [1, {', '.join(map(str, expected))}]")
     if check is not None and s.check_original and check(prompt):
@@ -192,8 +196,8 @@ def unlearn_diff_attack(unet, text_encoder, tokenizer, scheduler, target_latents
             with _autocast(precision, device):
                 with replaced_positions(text_encoder, positions, embeds):
                     context = text_encoder(ids.to(text_encoder.device))[0]
-                pred = unet(z_t, int(t), encoder_hidden_states=context.to(unet.dtype)).sample
-            loss = F.mse_loss(pred.float(), noise)
+                pred = predict(unet, z_t, int(t), context.to(unet.dtype))
+            loss = F.mse_loss(pred.float(), training_target(scheduler, z0, noise, int(t)))
             if not torch.isfinite(loss):  # a NaN gradient would silently wreck every token distribution
                 raise ErasureError(f"attack {ATTACK}: non-finite loss for prompt {prompt!r} at timestep {t}, "
                                    f"iteration {steps + 1} (UNet dtype {str(unet.dtype).replace('torch.', '')}, "
@@ -229,6 +233,7 @@ def reconstruction_loss(unet, text_encoder, tokenizer, scheduler, target_latents
     """float64 [len(prompts)]: the attack's loss for each prompt (hard tokens, as text), averaged over
     `timesteps` x `n_noise` noises drawn once from `seed`, so the same noises score every prompt. A
     deterministic yardstick for comparing prompts; the attack itself draws fresh noise every step."""
+    _check_family(unet, scheduler)
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     z0 = target_latents.to(device=unet.device, dtype=torch.float32)
     noises = torch.randn((len(timesteps), n_noise, *z0.shape[1:]), generator=generator).to(unet.device)
@@ -241,7 +246,14 @@ def reconstruction_loss(unet, text_encoder, tokenizer, scheduler, target_latents
         for t, eps in zip(timesteps, noises):
             a = alphas[int(t)]
             z_t = (a.sqrt() * z0 + (1 - a).sqrt() * eps).to(unet.dtype)
-            pred = unet(z_t, int(t), encoder_hidden_states=context.expand(n_noise, -1, -1)).sample
-            total += float(F.mse_loss(pred.float(), eps))
+            pred = predict(unet, z_t, int(t), context.expand(n_noise, -1, -1))
+            total += float(F.mse_loss(pred.float(), training_target(scheduler, z0.expand_as(eps), eps, int(t))))
         out.append(total / len(timesteps))
     return np.asarray(out, dtype=np.float64)
+
+
+def _check_family(unet, scheduler) -> None:
+    """ErasureError (one line) where the attack does not apply to the UNet's model family (SDXL)."""
+    family = family_of(unet, scheduler.config)
+    if family.whitebox_text():
+        raise ErasureError(f"attack {ATTACK} on {family.title}: {family.whitebox_text()}")

@@ -49,13 +49,21 @@ class MethodPipeline:
     extra: dict = field(default_factory=dict)  # identity only (not passed to the pipeline)
 
     @property
+    def family(self):
+        """The model family of the pipeline's network (erasure.worlds.families)."""
+        from erasure.worlds.families import family_of_pipeline
+
+        return family_of_pipeline(self.pipe)
+
+    @property
     def latent_shape(self) -> tuple[int, int, int]:
-        config = self.pipe.unet.config
-        return (int(config.in_channels), int(config.sample_size), int(config.sample_size))
+        """(C, h, w) of the initial latents."""
+        return self.family.latent_shape(self.pipe.unet)
 
     @property
     def image_size(self) -> int:
-        return int(self.pipe.unet.config.sample_size) * int(self.pipe.vae_scale_factor)
+        """The image side in pixels."""
+        return self.family.pixels(self.pipe)
 
     def identity(self) -> dict:
         """What makes this method's images what they are, besides weights and sampling (fingerprint)."""
@@ -115,7 +123,8 @@ def _decoder_check(module, inputs, output) -> None:
 
 def _latent_check(pipe) -> dict:
     """Call arguments that check the latents after every denoising step: `callback_on_step_end` where the
-    pipeline has it (StableDiffusionPipeline), the older `callback` (SLD's and SEGA's deprecated pipelines)."""
+    pipeline has it (SD 1.x / 2.x / SDXL's text-to-image pipelines), the older `callback` (SLD's and SEGA's
+    deprecated pipelines)."""
     parameters = inspect.signature(pipe.__call__).parameters
     if "callback_on_step_end" in parameters:
         def on_step_end(pipeline, step, timestep, tensors):
@@ -132,17 +141,11 @@ def _latent_check(pipe) -> dict:
 
 
 def compose(cls, base, **overrides):
-    """`cls` built from the base pipeline's components (only those its constructor takes), no safety checker."""
-    accepted = set(inspect.signature(cls.__init__).parameters)
-    components = {k: v for k, v in base.components.items() if k in accepted}
-    components.update(safety_checker=None, feature_extractor=None, **overrides)
-    if "requires_safety_checker" in accepted:
-        components["requires_safety_checker"] = False
-    if "image_encoder" in accepted:
-        components.setdefault("image_encoder", None)
-    pipe = cls(**components)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    """`cls` built from the base pipeline's components (only those its constructor takes), no safety checker
+    (erasure.worlds.families.compose)."""
+    from erasure.worlds.families import compose as build
+
+    return build(cls, base, **overrides)
 
 
 def build_inference_method(name: str, spec: Mapping, base) -> MethodPipeline:
@@ -203,5 +206,7 @@ def load_method(method: str, spec: Mapping | None, *, base_model: str, results: 
     # float32 on top of them (peft keeps LoRA adapters float32). SDPA is diffusers' default attention.
     built.pipe.to(device)
     if dtype != torch.float32:
+        # SDXL's VAE overflows in fp16: its pipeline upcasts it to float32 for decoding where
+        # vae.config.force_upcast (SDXL base: true)
         built.pipe.to(dtype=dtype)
     return built

@@ -12,11 +12,15 @@ import torch
 from erasure.checkpoints import COMPONENT_SEPARATOR, component_key, split_key  # noqa: F401
 from erasure.methods import specs
 from erasure.methods.concepts import joined
+from erasure.worlds.families import family_of_pipeline
 
 
 @dataclass
 class Prompts:
-    """Frozen text embeddings [1, L, D]: the empty prompt, each concept, the joined concepts, retain prompts."""
+    """Frozen conditionings, batch 1: the unconditional one (CFG's, as the pipeline builds it), each concept,
+    the joined concepts, retain prompts. Each is what the model family's `encode` gives
+    (erasure.worlds.families): text embeddings [1, L, D] for SD 1.x / 2.x, a `Conditioning` with added
+    conditions for SDXL; `erasure.worlds.families.predict` takes either."""
 
     uncond: torch.Tensor
     concepts: list[torch.Tensor]
@@ -25,15 +29,15 @@ class Prompts:
 
 
 @torch.no_grad()
-def encode(pipe, text: str) -> torch.Tensor:
-    """The embedding the pipeline itself gives `text` (what generation will condition on)."""
-    embeds, _ = pipe.encode_prompt(text, pipe.device, 1, False)
-    return embeds.detach()
+def encode(pipe, text: str):
+    """The conditioning the pipeline itself gives `text` (what generation will condition on), through its
+    model family's adapter."""
+    return family_of_pipeline(pipe).encode(pipe, text)
 
 
 def encode_prompts(pipe, concepts: list[str], retain: tuple[str, ...] = ()) -> Prompts:
     return Prompts(
-        uncond=encode(pipe, ""),
+        uncond=family_of_pipeline(pipe).unconditional(pipe),
         concepts=[encode(pipe, c) for c in concepts],
         joined=encode(pipe, joined(concepts)),
         retain=[encode(pipe, r) for r in retain],

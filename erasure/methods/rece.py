@@ -40,6 +40,7 @@ from erasure.methods.uce import (
     Keys,
     UCESettings,
     check_width,
+    components_encoder,
     encode_texts,
     preserve_keys,
     projection_modules,
@@ -137,17 +138,19 @@ def rece_rounds(original: Mapping[str, torch.Tensor], concepts: Sequence[torch.T
 
 
 def rece(unet, text_encoder, tokenizer, erase: Sequence[str], preserve: Sequence[str] = (),
-         settings: RECESettings | None = None) -> list[Round]:
+         settings: RECESettings | None = None, *, encode=None) -> list[Round]:
     """RECE on a diffusers UNet2DConditionModel (not modified). Returns rounds 0 … settings.rounds; for
     round r, `params(round, unet)` gives its checkpoint tensors. Raises ErasureError for bad settings or
-    concepts, or a text encoder whose width is not the UNet's cross-attention width."""
+    concepts, or a text encoder whose width is not the UNet's cross-attention width. `encode` (texts -> token
+    states, uce.components_encoder) replaces `text_encoder` / `tokenizer` where the family has several."""
     settings = settings or resolve_rece_settings()
     uce_settings = resolve_uce_settings(settings.uce_preset, settings.uce)
     if isinstance(erase, str) or not erase:
         raise ErasureError(f"concepts: {erase!r}: give a non-empty list of concepts to erase")
-    stage0 = uce_keys(text_encoder, tokenizer, erase, preserve, uce_settings)
+    stage0 = uce_keys(text_encoder, tokenizer, erase, preserve, uce_settings, encode=encode)
     kept = list(preserve) or list(settings.default_preserve)
-    encoded = {e.text: e for e in encode_texts(text_encoder, tokenizer, list(dict.fromkeys([*erase, settings.guide, *kept])))}
+    encode = encode or (lambda texts: encode_texts(text_encoder, tokenizer, texts))
+    encoded = {e.text: e for e in encode(list(dict.fromkeys([*erase, settings.guide, *kept])))}
     guide = encoded[settings.guide].hidden
     D = guide.shape[1]
     preserved = torch.cat([preserve_keys(encoded[p], "all") for p in kept]) if kept else torch.zeros(0, D, dtype=torch.float64)
@@ -169,4 +172,5 @@ def edit(components: Mapping, concepts: Sequence[str], settings: RECESettings, p
 
     unet = components["unet"]
     return [Edit({"unet": params(r, unet)}, sum(r.loss_derived) if r.loss_derived else None)
-            for r in rece(unet, components["text_encoder"], components["tokenizer"], concepts, preserve, settings)]
+            for r in rece(unet, components["text_encoder"], components["tokenizer"], concepts, preserve, settings,
+                          encode=components_encoder(components))]

@@ -6,6 +6,14 @@ EMA TEACHER with CFG s_g on c_p (no grad); then on the STUDENT
     loss = ‖ε_θ(z_t, c_s, t) − sg(ε_θ(z_t, ∅, t))‖²   (mean over elements)
 
 with c_s the joined concepts "a, b, c"; after the optimiser step θ* ← m θ* + (1 − m) θ.
+
+v-prediction (SD 2.x): ε_θ above is the UNet's own output, v_θ for a v-predicting family, so the loss is
+‖v_θ(z_t, c_s, t) − sg(v_θ(z_t, ∅, t))‖². At the fixed z_t both predictions share, ε = α_t v + σ_t z_t
+(α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t); erasure.worlds.families), so ε_θ(c_s) − ε_θ(∅) = α_t (v_θ(c_s) − v_θ(∅)):
+"match the unconditional prediction" is the same condition in either parametrisation (zero exactly when the
+ε-loss is zero) and the v-loss is the ε-loss / ᾱ_t, i.e. the ε objective reweighted per timestep by 1/ᾱ_t (as
+diffusers' v-prediction training scripts weight their v targets). z_t's DDIM sampler reads the prediction type
+from the scheduler config.
 The `official` preset swaps the concept roles (z_t from the joined concepts, the loss on concept
 step mod K), as the released code does.
 
@@ -24,6 +32,7 @@ from erasure.methods.ema import copy_sharing_frozen, ema_update, teacher_params
 from erasure.methods.params import select_trainable
 from erasure.methods.presets import Settings
 from erasure.methods.zt_sampler import ddim_scheduler, sample_zt
+from erasure.worlds.families import predict
 
 
 class SDD(FineTuningMethod):
@@ -53,14 +62,14 @@ class SDD(FineTuningMethod):
         n = z_t.shape[0]
         c_s = p.joined if s.loss_concept == "joined" else p.concepts[step % len(p.concepts)]
         with torch.no_grad():
-            eps_uncond = self.student(z_t, t, encoder_hidden_states=p.uncond.expand(n, -1, -1)).sample
-        eps_concept = self.student(z_t, t, encoder_hidden_states=c_s.expand(n, -1, -1)).sample
+            eps_uncond = predict(self.student, z_t, t, p.uncond.expand(n, -1, -1))
+        eps_concept = predict(self.student, z_t, t, c_s.expand(n, -1, -1))
         loss = F.mse_loss(eps_concept, eps_uncond)
         if self.base is not None:
             c_r = p.retain[draw(len(p.retain), generator)].expand(n, -1, -1)
             with torch.no_grad():
-                eps_base = self.base(z_t, t, encoder_hidden_states=c_r).sample
-            eps_retain = self.student(z_t, t, encoder_hidden_states=c_r).sample
+                eps_base = predict(self.base, z_t, t, c_r)
+            eps_retain = predict(self.student, z_t, t, c_r)
             loss = loss + s.retain_weight * F.mse_loss(eps_retain, eps_base)
         return loss
 

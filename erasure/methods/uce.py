@@ -31,13 +31,14 @@ cond(M) is 5e8–2e9 on the tiny test model, beyond float32's 1/eps = 8.4e6.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from erasure.errors import ErasureError
 from erasure.methods import specs
+from erasure.worlds.families import SD1, ModelFamily, TokenStates, family_of_components
 from erasure.methods.settings import ERASE_TOKENS, PRESERVE_TOKENS, UCE_PRESETS, UCESettings  # noqa: F401
 
 # the checkpoint role an edit is written under (its spec's deliverable, "model"), the one generation uses
@@ -57,38 +58,27 @@ def check_settings(s: UCESettings) -> None:
 
 # --- the text side ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Encoded:
-    """One prompt as the UNet sees it: `hidden` [L, D] float64 (L = tokenizer.model_max_length), and the
-    index of its last subject token (attention_mask.sum() − 2; 0, the BOS token, for the empty prompt)."""
-
-    text: str
-    hidden: torch.Tensor
-    last_subject: int
+# One prompt as the UNet sees it: `hidden` [L, D] float64 (L = tokenizer.model_max_length), and the index of its
+# last subject token (attention_mask.sum() − 2; 0, the BOS token, for the empty prompt). The model family owns
+# how a text becomes these states (erasure.worlds.families: SDXL concatenates two encoders').
+Encoded = TokenStates
 
 
-@torch.no_grad()
 def encode_texts(text_encoder, tokenizer, texts: Sequence[str]) -> list[Encoded]:
-    """Token embeddings of `texts` from a transformers CLIP text encoder, exactly as diffusers'
-    `StableDiffusionPipeline.encode_prompt` conditions the UNet on them (padded to `model_max_length`,
-    last hidden state, the attention mask passed only when the encoder's config asks for it).
+    """Token embeddings of `texts` from one transformers CLIP text encoder, exactly as diffusers' SD 1.x / 2.x
+    pipeline conditions the UNet on them (erasure.worlds.families.ModelFamily.token_states: padded to
+    `model_max_length`, last hidden state, the attention mask passed only when the encoder's config asks).
 
     Returns one `Encoded` per text, `hidden` [L, D] float64 on the CPU. Raises ErasureError when `texts` is
     not a list of strings.
     """
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise ErasureError(f"concepts: {texts!r} is not a list of strings")
-    if not texts:
-        return []
-    tokens = tokenizer(list(texts), padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                       return_tensors="pt")
-    device = next(text_encoder.parameters()).device
-    mask = tokens.attention_mask
-    kwargs = {}
-    if getattr(text_encoder.config, "use_attention_mask", False):
-        kwargs["attention_mask"] = mask.to(device)
-    hidden = text_encoder(tokens.input_ids.to(device), **kwargs)[0].detach().to("cpu", torch.float64)
-    return [Encoded(t, hidden[k], int(mask[k].sum()) - 2) for k, t in enumerate(texts)]
+    return SD1.token_states({"text_encoder": text_encoder, "tokenizer": tokenizer}, texts)
+
+
+def components_encoder(components: Mapping) -> Callable[[Sequence[str]], list[Encoded]]:
+    """texts -> their token states as the base pipeline of `components` conditions its UNet (its family's)."""
+    family = family_of_components(components)
+    return lambda texts: family.token_states(components, texts)
 
 
 def erase_keys(concept: Encoded, guide: Encoded, tokens: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,9 +120,11 @@ class Keys:
 
 
 def uce_keys(text_encoder, tokenizer, erase: Sequence[str], preserve: Sequence[str] = (),
-             settings: UCESettings = UCESettings(), guides: Sequence[str] | None = None) -> Keys:
+             settings: UCESettings = UCESettings(), guides: Sequence[str] | None = None, *,
+             encode: Callable[[Sequence[str]], list[Encoded]] | None = None) -> Keys:
     """The key matrices for erasing `erase` (each towards `guides[k]`, or `settings.guide`) and
-    preserving `preserve` (or `settings.default_preserve` when empty).
+    preserving `preserve` (or `settings.default_preserve` when empty). `encode` (texts -> token states,
+    `components_encoder`) replaces `text_encoder` / `tokenizer` where the family has several encoders.
 
     Raises ErasureError for no erased concept, a non-string concept, or a guide list of the wrong length.
     """
@@ -143,7 +135,8 @@ def uce_keys(text_encoder, tokenizer, erase: Sequence[str], preserve: Sequence[s
     if len(guides) != len(erase):
         raise ErasureError(f"guides: {len(guides)} guide concepts for {len(erase)} erased concepts (give one per concept)")
     preserve = list(preserve) or list(settings.default_preserve)
-    encoded = {e.text: e for e in encode_texts(text_encoder, tokenizer, list(dict.fromkeys([*erase, *guides, *preserve])))}
+    encode = encode or (lambda texts: encode_texts(text_encoder, tokenizer, texts))
+    encoded = {e.text: e for e in encode(list(dict.fromkeys([*erase, *guides, *preserve])))}
     pairs = [erase_keys(encoded[c], encoded[g], settings.erase_tokens) for c, g in zip(erase, guides)]
     D = pairs[0][0].shape[1]
     kept = [preserve_keys(encoded[p], settings.preserve_tokens) for p in preserve]
@@ -156,15 +149,15 @@ def uce_keys(text_encoder, tokenizer, erase: Sequence[str], preserve: Sequence[s
 def projection_modules(unet: torch.nn.Module) -> dict[str, torch.nn.Linear]:
     """Every cross-attention key / value projection: {parameter name ("….attn2.to_k.weight") → module},
     in `named_modules()` order. Raises ErasureError when there is none or one has a bias (the edit is for
-    the bias-free projections of SD 1.x / 2.x and diffusers' defaults)."""
+    the bias-free projections of SD 1.x / 2.x / SDXL and diffusers' defaults; the model family names them:
+    erasure.worlds.families.ModelFamily.cross_attention_projections)."""
     found = {}
-    for name, module in unet.named_modules():
-        if name.rsplit(".", 2)[-2:-1] == ["attn2"] and name.endswith((".to_k", ".to_v")):
-            if not isinstance(module, torch.nn.Linear):
-                raise ErasureError(f"UNet {name}: not a Linear layer ({type(module).__name__}); cannot edit it in closed form")
-            if module.bias is not None:
-                raise ErasureError(f"UNet {name}: has a bias; UCE edits bias-free key/value projections only")
-            found[f"{name}.weight"] = module
+    for name, module in ModelFamily.cross_attention_projections(unet).items():
+        if not isinstance(module, torch.nn.Linear):
+            raise ErasureError(f"UNet {name}: not a Linear layer ({type(module).__name__}); cannot edit it in closed form")
+        if module.bias is not None:
+            raise ErasureError(f"UNet {name}: has a bias; UCE edits bias-free key/value projections only")
+        found[f"{name}.weight"] = module
     if not found:
         raise ErasureError("UNet: no cross-attention (attn2) to_k / to_v projections to edit")
     return found
@@ -214,7 +207,8 @@ def uce_weights(weights: Mapping[str, torch.Tensor], keys: Keys, settings: UCESe
 
 
 def uce(unet, text_encoder, tokenizer, erase: Sequence[str], preserve: Sequence[str] = (),
-        settings: UCESettings | None = None, guides: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        settings: UCESettings | None = None, guides: Sequence[str] | None = None, *,
+        encode: Callable[[Sequence[str]], list[Encoded]] | None = None) -> dict[str, torch.Tensor]:
     """UCE on a diffusers UNet2DConditionModel; the UNet itself is not modified.
 
     Returns {parameter name (as `unet.named_parameters()` spells it) → edited weight [out, D]} for exactly
@@ -225,7 +219,7 @@ def uce(unet, text_encoder, tokenizer, erase: Sequence[str], preserve: Sequence[
     concepts, or a text encoder whose width is not the UNet's cross-attention width.
     """
     settings = settings or resolve_uce_settings("paper")
-    keys = uce_keys(text_encoder, tokenizer, erase, preserve, settings, guides)
+    keys = uce_keys(text_encoder, tokenizer, erase, preserve, settings, guides, encode=encode)
     modules = projection_modules(unet)
     edited = uce_weights(projection_weights(unet), keys, settings)
     return {n: W.to(modules[n].weight.dtype) for n, W in edited.items()}
@@ -237,4 +231,5 @@ def edit(components: Mapping, concepts: Sequence[str], settings: UCESettings, pr
     from erasure.methods.edit import Edit
 
     unet = components["unet"]
-    return [Edit({"unet": uce(unet, components["text_encoder"], components["tokenizer"], concepts, preserve, settings)})]
+    return [Edit({"unet": uce(unet, components["text_encoder"], components["tokenizer"], concepts, preserve, settings,
+                              encode=components_encoder(components))})]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from erasure.worlds.families import ModelFamily, concat, predict
+
 
 def ddim_scheduler(scheduler_config: dict, steps: int):
     """A fresh diffusers DDIMScheduler from a pipeline's scheduler config, set to `steps` steps, whose final
@@ -51,23 +53,25 @@ def sample_zt(
     """(z_t, t): run T − `index` DDIM steps from z_T ~ N(0, I) with CFG `guidance` on `cond`.
 
     `index` is Algorithm 1's t ∈ {0, …, T−1} (T = scheduler.num_inference_steps). `cond` and `uncond` are
-    text embeddings [1, L, D] (broadcast over the batch); the conditional and unconditional predictions come
-    from one batched forward. z_T is drawn on the CPU from `generator`, so runs are reproducible on any device.
+    conditionings of batch 1 (text embeddings [1, L, D], or erasure.worlds.families.Conditioning; broadcast
+    over the batch); the conditional and unconditional predictions come from one batched forward. The UNet's
+    output is ε or v as the scheduler's prediction_type says: CFG combines either alike (weights 1 − s, s sum
+    to 1, erasure.worlds.families) and `scheduler.step` reads the type from its config. z_T is drawn on the
+    CPU from `generator`, so runs are reproducible on any device.
     """
     n_steps = scheduler.num_inference_steps
     if not 0 <= index < n_steps:
         raise ValueError(f"index {index} outside 0..{n_steps - 1}")
-    cfg = unet.config
-    shape = (batch_size, cfg.in_channels, cfg.sample_size, cfg.sample_size)
+    shape = (batch_size, *ModelFamily.latent_shape(unet))
     device, dtype = cond.device, cond.dtype
     z = torch.randn(shape, generator=generator, dtype=torch.float32).to(device=device, dtype=dtype)
     z = z * scheduler.init_noise_sigma
-    context = torch.cat([uncond.expand(batch_size, -1, -1), cond.expand(batch_size, -1, -1)])
+    context = concat([uncond.expand(batch_size, -1, -1), cond.expand(batch_size, -1, -1)])
     t = int(scheduler.timesteps[0])
     for tau in scheduler.timesteps[: n_steps - index]:
         tau = int(tau)
-        eps_uncond, eps_cond = unet(torch.cat([z, z]), tau, encoder_hidden_states=context).sample.chunk(2)
-        eps = eps_uncond + guidance * (eps_cond - eps_uncond)
-        z = scheduler.step(eps, tau, z).prev_sample
+        pred_uncond, pred_cond = predict(unet, torch.cat([z, z]), tau, context).chunk(2)
+        pred = pred_uncond + guidance * (pred_cond - pred_uncond)
+        z = scheduler.step(pred, tau, z).prev_sample
         t = landing_timestep(scheduler, tau)
     return z, t

@@ -4,6 +4,10 @@
                               PNDM scheduler with SD v1.4's scheduler_config.json, a 77-token CLIP tokenizer
                               written as vocab.json + merges.txt, and a safety_checker and feature_extractor
                               in model_index.json as SD v1.4 ships them (the loader drops the checker)
+    sd-2-1/                   SD 2.1's pipeline at toy widths, 64 px: DDIM v-prediction scheduler config, a 23-layer-
+                              pattern gelu text tower (erasure.standins.architectures.FAMILY_ARCHS)
+    sdxl-base-1.0/            SDXL base 1.0's pipeline at toy widths, 64 px: two text towers, text_time added
+                              conditions, force_upcast VAE, Euler scheduler config
     clip-vit-large-patch14/   CLIPModel + CLIPProcessor, tiny towers, projection 768 (so Q16's prompts fit)
     q16/prompts.p             a float16 (2, 768) numpy pickle in the upstream file's format (protocol 3)
     inception/inception-2015-12-05.pt   TorchScript with clean-fid's Inception interface (`layers`, 2048-d)
@@ -54,6 +58,15 @@ def build_pipeline(folder: Path) -> None:
     pipe.register_to_config(requires_safety_checker=True)
     pipe.save_pretrained(str(folder), safe_serialization=True)
     (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD14_SCHEDULER_FILE, indent=2) + "\n")
+    shutil.rmtree(folder.parent / f".{folder.name}-tokenizer", ignore_errors=True)
+
+
+def build_family_pipeline(folder: Path, family: str) -> None:
+    from erasure.standins.architectures import family_pipeline
+
+    pipe = family_pipeline(family, tiny=True, latent=IMAGE_SIZE // 8, seed=SEED,
+                           tokenizer_dir=folder.parent / f".{folder.name}-tokenizer")
+    pipe.save_pretrained(str(folder), safe_serialization=True)
     shutil.rmtree(folder.parent / f".{folder.name}-tokenizer", ignore_errors=True)
 
 
@@ -126,6 +139,8 @@ def build(out: str | Path) -> Path:
     out = Path(out)
     with atomic_dir(out) as tmp:
         build_pipeline(tmp / "sd-v1-4")
+        build_family_pipeline(tmp / "sd-2-1", "sd21")
+        build_family_pipeline(tmp / "sdxl-base-1.0", "sdxl")
         build_clip(tmp / "clip-vit-large-patch14")
         build_q16(tmp / "q16" / "prompts.p")
         build_inception(tmp / "inception" / "inception-2015-12-05.pt")

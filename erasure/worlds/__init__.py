@@ -1,6 +1,6 @@
 """Worlds: what the workflow runs on (a base model, its prompt sets and its scorers), behind ONE interface.
 
-A world family answers, for a config's `world` name or `base_model` string:
+A world answers, for a config's `world` name or `base_model` string:
 
 - where the base is: `pipeline_source` (a local diffusers directory or a hub id), `base_files` (what pins it:
   the DAG inputs of every rule that loads it and the nodes provenance hashes), `built_base_dir` (a base the
@@ -14,8 +14,13 @@ A world family answers, for a config's `world` name or `base_model` string:
 - what its jobs cost: `resources` (threads, memory, minutes per job kind), `preflight_gate`.
 
 Everything outside `erasure/worlds/` reaches a world through this module; nothing imports a world's package
-(tests/test_world_boundary.py enforces it). Adding a model family (SD 2.x, SDXL) is a new module here and a
-line in FAMILIES: its `claims` says which `base_model` strings are its own.
+(tests/test_world_boundary.py enforces it). Adding a world is a new module here and a line in WORLDS: its
+`claims` says which `base_model` strings are its own.
+
+A world says where a base comes from; the NETWORK it holds is a model family (`erasure.worlds.families`: SD 1.x,
+SD 2.x, SDXL), one adapter object per family, which `World.family(base_model)` gives before loading and
+`families.family_of(unet, scheduler_config)` for a loaded one. Adding a network family is a `ModelFamily` in
+that module (and its stand-in in erasure/standins), not a world.
 
 Torch-free and quick: the Snakefile plans with it. A world's torch code is imported only when called.
 """
@@ -50,7 +55,7 @@ class JobResources:
 
 @dataclass(frozen=True)
 class World:
-    """A world family. Subclasses fill the resolvers; the data fields below are its declaration."""
+    """A world. Subclasses fill the resolvers; the data fields below are its declaration."""
 
     name: str
     resources: Mapping[str, JobResources]  # job kind ("erase", "edit", "attack", "generate", "score") -> its default request
@@ -70,7 +75,7 @@ class World:
 
     # -- base model -------------------------------------------------------------------------------------
     def claims(self, base_model: str) -> bool:
-        """Whether `base_model` names a base of this family."""
+        """Whether `base_model` names a base of this world."""
         raise NotImplementedError
 
     def pipeline_source(self, base_model: str, results_root: str | Path = "results") -> str:
@@ -97,6 +102,14 @@ class World:
     def base_note(self, base_model: str) -> str | None:
         """One line for preflight where the DAG builds the base itself (nothing to check beforehand)."""
         return None
+
+    def family(self, base_model: str, results_root: str | Path = "results"):
+        """The model family (erasure.worlds.families.ModelFamily) of the network `base_model` names, read from
+        its model_index.json / scheduler config where the files are here, else from the hub ids each family
+        knows (SD 1.x otherwise). Imports torch."""
+        from erasure.worlds.families import family_of_source
+
+        return family_of_source(self.pipeline_source(base_model, results_root))
 
     def base_fix(self) -> str:
         """What to do when `pipeline_source` fails."""
@@ -156,44 +169,44 @@ def _load(target: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-# Claim order: the first family whose `claims` accepts a base_model resolves it; the last is the default
+# Claim order: the first world whose `claims` accepts a base_model resolves it; the last is the default
 # (a hub id or a local diffusers directory).
-FAMILIES = ("erasure.worlds.toy.world:WORLD", "erasure.worlds.diffusers:WORLD")
+WORLDS = ("erasure.worlds.toy.world:WORLD", "erasure.worlds.diffusers:WORLD")
 
 
-def families() -> tuple[World, ...]:
-    return tuple(_load(target) for target in FAMILIES)
+def worlds() -> tuple[World, ...]:
+    return tuple(_load(target) for target in WORLDS)
 
 
 def world_for(base_model: str) -> World:
-    """The family that resolves `base_model` (`toy:shipped`, `toy:trained`, a hub id, a local directory)."""
-    for world in families():
+    """The world that resolves `base_model` (`toy:shipped`, `toy:trained`, a hub id, a local directory)."""
+    for world in worlds():
         if world.claims(str(base_model)):
             return world
-    return families()[-1]
+    return worlds()[-1]
 
 
 def get_world(name: str | None) -> World:
-    """The family of a config's `world` (results/{world}/): the family of that name, else the default family
+    """The world of a config's `world` (results/{world}/): the world of that name, else the default world
     (a world name of the user's, e.g. a second SD results folder, runs as the diffusers world)."""
-    for world in families():
+    for world in worlds():
         if world.name == name:
             return world
-    return families()[-1]
+    return worlds()[-1]
 
 
 # -- the union over worlds (for code that has no config: concept sets, prompt parsing, prompt sources) ------
 
 def concept_sets() -> dict[str, tuple[str, ...]]:
     sets: dict[str, tuple[str, ...]] = {}
-    for world in families():
+    for world in worlds():
         sets.update(world.concept_sets())
     return sets
 
 
 def parse_prompt(text: str) -> dict[str, str]:
     """The attributes `text` names in any world's closed vocabulary (the first world that has one)."""
-    for world in families():
+    for world in worlds():
         found = world.parse_prompt(text)
         if found is not None:
             return found
@@ -202,7 +215,7 @@ def parse_prompt(text: str) -> dict[str, str]:
 
 def prompt_sources() -> dict[str, World]:
     """Generated prompt-set source name -> the world that generates it."""
-    return {source: world for world in families() for source in world.prompt_sources()}
+    return {source: world for world in worlds() for source in world.prompt_sources()}
 
 
 def prompt_builder(source: str) -> Callable:
@@ -213,7 +226,7 @@ def prompt_builder(source: str) -> Callable:
 
 
 def _offering(metric: str, table: str) -> Callable:
-    for world in families():
+    for world in worlds():
         target = getattr(world, table).get(metric)
         if target:
             return _load(target)
@@ -233,10 +246,10 @@ def detector(metric: str) -> Callable:
 
 def verify_backbone(path: str | Path) -> None:
     """Every world's check of a backbone directory shipped inside a base (a no-op for other paths)."""
-    for world in families():
+    for world in worlds():
         world.verify_backbone(path)
 
 
 def built_stages() -> dict[str, str]:
     """Rule name -> the folder under results/{world}/ it builds, over every world (provenance stages)."""
-    return {rule: rel for world in families() for rule, rel in world.built_stages.items()}
+    return {rule: rel for world in worlds() for rule, rel in world.built_stages.items()}
