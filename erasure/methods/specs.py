@@ -8,7 +8,7 @@ Three kinds (docs/architecture.md, DESIGN.md § 8):
   (SDD, Kim et al. 2023; ESD-x / ESD-u, Gandikota et al. 2023). Run by erasure.methods.trainer.
 - `closed-form edit` — one solve, one checkpoint in the same format and loader (UCE, Gandikota et al. 2024;
   RECE, Gong et al. 2024), so `{run}@{step}` works unchanged.
-- `inference-time` — a rule applied while generating from the base model (SD, SD+NEG, SLD, SEGA); the
+- `inference-time` — a rule applied while generating from the base model (SD, SD+NEG, SLD, SEGA, SAFREE); the
   config's `inference_methods.<name>.kind` names the spec, its `preset` one of the spec's presets.
 
 Adding a method (docs/adding-a-method.md): its module (the interface of its kind: a `FineTuningMethod`
@@ -133,6 +133,9 @@ SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (
                settings=_S + "SLDSettings", needs_concepts=True),
     MethodSpec("sega", INFERENCE, _INF + "sega:build", paper_row="SEGA", settings=_S + "SEGASettings",
                needs_concepts=True),
+    # SAFREE (ICLR 2025): training-free token projection with self-validation (inference/safree.py)
+    MethodSpec("safree", INFERENCE, _INF + "safree:build", presets=("nudity", "artist"),
+               settings=_S + "SAFREESettings", needs_concepts=True),
 )}
 
 
