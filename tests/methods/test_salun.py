@@ -124,3 +124,17 @@ def test_a_toy_run_changes_exactly_the_masked_weights(tmp_path):
     assert f"saliency mask keeps {int(total * 0.25):,} of {total:,} UNet weights" in " ".join(messages)
     assert 0 < changed <= int(total * 0.25)  # only masked weights move (Adam, no decay: the others stay exact)
     assert ckpt.read_run_meta(run_dir)["image_sets"].keys() == {"forget", "retain"}  # their sha256 in the identity
+
+
+def test_an_image_set_that_is_no_prompt_set_is_one_config_line():
+    import yaml
+
+    from erasure.config import validate_config
+
+    config = yaml.safe_load(open("config/paper.yaml"))
+    assert config["runs"]["salun-nudity"]["method"] == "salun"
+    validate_config(config, "config/schema.yaml", source="paper.yaml")
+    config["runs"]["salun-nudity"]["settings"] = {"retain_images": "retain-typo"}
+    with pytest.raises(ErasureError, match=r"^paper.yaml: runs.salun-nudity.settings.retain_images: 'retain-typo' "
+                                           r"is not a prompt set of this config \(prompt_sets\)$"):
+        validate_config(config, "config/schema.yaml", source="paper.yaml")
