@@ -138,3 +138,16 @@ def test_an_image_set_that_is_no_prompt_set_is_one_config_line():
     with pytest.raises(ErasureError, match=r"^paper.yaml: runs.salun-nudity.settings.retain_images: 'retain-typo' "
                                            r"is not a prompt set of this config \(prompt_sets\)$"):
         validate_config(config, "config/schema.yaml", source="paper.yaml")
+
+
+def test_on_sd14_salun_selects_every_unet_weight_as_the_authors_full_method_and_its_mask_keeps_half(sd14_unet):
+    """nsfw_removal.py --train_method full: every model.diffusion_model parameter (the README's NSFW run); the
+    mask (generate_mask.py, 0.5) then lets int(N / 2) of them change. SD v1.4's UNet on the meta device."""
+    from erasure.methods.params import trainable_names
+
+    params = dict(sd14_unet.named_parameters())
+    selected = trainable_names(sd14_unet, "salun")
+    assert set(selected) == set(params) and len(selected) == 686
+    total = sum(params[n].numel() for n in selected)
+    assert total == 859_520_964
+    assert int(total * SalUnSettings().mask_sparsity) == 429_760_482
