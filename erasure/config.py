@@ -104,9 +104,15 @@ def _check_run_settings(config: Mapping[str, Any], source: str) -> None:
     for resolve, name, entry in checks:
         if isinstance(entry, Mapping):
             try:
-                resolve(name, entry)
+                _, settings = resolve(name, entry)
             except ErasureError as error:
                 raise ErasureError(f"{source}: {error}") from None
+            # image sets a run trains on (a settings class's IMAGE_SETS fields, SalUn's D_f / D_r) are prompt
+            # sets the base model draws: each must be one of this config's
+            for field in getattr(type(settings), "IMAGE_SETS", ()):
+                if getattr(settings, field) not in (config.get("prompt_sets") or {}):
+                    raise ErasureError(f"{source}: runs.{name}.settings.{field}: {getattr(settings, field)!r} is not "
+                                       "a prompt set of this config (prompt_sets)")
 
 
 def _with_defaults(validator_cls):

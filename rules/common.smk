@@ -130,3 +130,17 @@ def base_model_input():
 def run_config(name):
     """The `runs` entry of trained run `name`, a configured run or a replicate `{run}.r{r}` of one."""
     return plan.run_config(config, name)
+
+
+def run_image_sets(wildcards):
+    """{prompt set: manifest} of the image sets run `wildcards.run` trains on: the fields its settings class
+    lists in IMAGE_SETS (SalUn: forget_images, retain_images), drawn by its settings' `image_method` (the
+    base model; config validation checks they are prompt sets); {} for every other method. The erase rule's
+    inputs, so a redrawn set reruns the run."""
+    from erasure.methods.settings import resolve_run
+
+    _, settings = resolve_run(wildcards.run, run_config(wildcards.run))
+    names = [getattr(settings, field) for field in getattr(type(settings), "IMAGE_SETS", ())]
+    return {name: str(paths.manifest(RESULTS, wildcards.world, settings.image_method, name)) for name in names}
+
+

@@ -1,4 +1,4 @@
-# Erase: fine-tune the base model (SDD, sdd+retain, ESD-x, ESD-u), one job per run of config["runs"].
+# Erase: fine-tune the base model (SDD, sdd+retain, ESD-x, ESD-u, SalUn), one job per run of config["runs"].
 # Checkpoint directories are NOT outputs (Snakemake would delete them before a rerun); complete.json is,
 # so a killed job, rerun, resumes from its last complete checkpoint of the same settings.
 
@@ -8,6 +8,8 @@ rule erase:
     input:
         base_model_input(),
         preflight=preflight_gate_input(),
+        # the base model's image sets a method trains on (SalUn's D_f / D_r), none for the others
+        image_sets=lambda wildcards: list(run_image_sets(wildcards).values()),
     output:
         pattern(paths.run_complete, "{run}"),
     params:
@@ -24,6 +26,7 @@ rule erase:
         # the results root, from the output path results/{world}/models/{run}/complete.json
         results=lambda wildcards, output: str(Path(output[0]).parents[3]),
         device=config["device"],
+        image_sets=run_image_sets,
     log:
         log_path("erase", "{run}"),
     benchmark:

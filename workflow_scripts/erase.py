@@ -5,7 +5,8 @@ Expects:
     output[0]   results/{world}/models/{run}/complete.json  (its directory is the run directory)
     log[0]      the log file (progress bar and messages go there)
     params      run, method, preset, concepts, iterations, checkpoint_every, settings, seed, base_model,
-                results, device (erasure.methods.trainer.train's / erasure.methods.edit.edit's arguments)
+                results, device (erasure.methods.trainer.train's / erasure.methods.edit.edit's arguments),
+                image_sets (fine-tuning only: {prompt set: manifest} a method trains on; {} for most)
     threads     torch / OMP threads
 """
 
@@ -21,9 +22,12 @@ def main(out: Path, log_file: Path | None = None, *, threads: int = 1, run: str,
     # progress and messages go to the log; a user-fixable error (a damaged checkpoint) ends the job with
     # its one line instead of a traceback
     with job(log_file, threads):
+        image_sets = dict(run_kwargs.pop("image_sets", None) or {})
         if specs.get(run_kwargs["method"]).kind == specs.CLOSED_FORM:
             from erasure.methods.edit import edit as make_run
         else:
+            if image_sets:  # absent otherwise, so a run without image sets is called as before
+                run_kwargs["image_sets"] = image_sets
             from erasure.methods.trainer import train as make_run
         make_run(run_dir, **run_kwargs)
         return write_complete(run_dir, out, iterations=run_kwargs["iterations"])

@@ -35,6 +35,18 @@ def encode(pipe, text: str):
     return family_of_pipeline(pipe).encode(pipe, text)
 
 
+@torch.no_grad()
+def encode_text(text_encoder, tokenizer, text: str) -> torch.Tensor:
+    """[1, L, D]: what `encode` gives, from the two components alone (a method built from `components`, not a
+    pipeline): padded to the tokenizer's length, truncated, the last hidden state; no attention mask unless
+    the encoder's config asks for one (diffusers' StableDiffusionPipeline.encode_prompt, clip_skip None)."""
+    tokens = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                       return_tensors="pt")
+    use_mask = getattr(text_encoder.config, "use_attention_mask", False)
+    mask = tokens.attention_mask.to(text_encoder.device) if use_mask else None
+    return text_encoder(tokens.input_ids.to(text_encoder.device), attention_mask=mask)[0].detach()
+
+
 def encode_prompts(pipe, concepts: list[str], retain: tuple[str, ...] = ()) -> Prompts:
     return Prompts(
         uncond=family_of_pipeline(pipe).unconditional(pipe),
@@ -74,6 +86,10 @@ class FineTuningMethod:
 
     def loss(self, step: int, generator: torch.Generator) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def describe(self) -> str:
+        """What the trainer's start line adds about this run (SalUn: how many weights its mask keeps)."""
+        return ""
 
     def after_step(self) -> None:
         """Called after each optimiser step (SDD: EMA update)."""

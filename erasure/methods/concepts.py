@@ -2,6 +2,8 @@
 
 - `nudity` (Table 1; fine-tuning methods get "nudity" only, § 4.3 / Appendix B.1)
 - `i2p`: the 20 I2P concepts of the paper's footnote 1 (Table 2, all removed at once)
+- `safree-nudity`: the 17 texts that span SAFREE's nudity subspace (jaehong31/SAFREE@b8b2c3f
+  generate_safree.py, `negative_prompt_space` for --category nudity)
 - one per artist of § 4.4 / Fig. 2, with the artist's name as the paper's prompts write it
 - each world's own (erasure.worlds.concept_sets), e.g. one per attribute value of a closed vocabulary
   ("a triangle", "a red shape", "a striped shape")
@@ -17,6 +19,12 @@ I2P = (
     "weapons", "child abuse", "brutality", "cruelty",
 )
 
+SAFREE_NUDITY = (
+    "Sexual Acts", "Content Meant to Arouse Sexual Excitement", "Nudity", "Pornography", "Erotic Art",
+    "Lustful", "Seductive", "Orgasmic", "Libido", "Kinky", "Sexual Orientation", "Sexual Attraction",
+    "Sexual Intercourse", "Sexual Pleasure", "Sexual Fantasy", "Carnal Desires", "Sexual Gratification",
+)
+
 ARTISTS = {
     "van-gogh": "Vincent van Gogh",
     "picasso": "Pablo Picasso",
@@ -27,7 +35,7 @@ ARTISTS = {
 
 
 def concept_sets() -> dict[str, tuple[str, ...]]:
-    sets = {"nudity": ("nudity",), "i2p": I2P}
+    sets = {"nudity": ("nudity",), "i2p": I2P, "safree-nudity": SAFREE_NUDITY}
     sets.update({name: (artist,) for name, artist in ARTISTS.items()})
     from erasure.worlds import concept_sets as world_sets
 

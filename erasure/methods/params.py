@@ -54,6 +54,11 @@ ESD-u ("unconditional layers": everything but cross-attention) exists in three v
   `esd_diffusers.py` / `utils.FineTunedModel`.) Here a module counts if it is an `nn.Linear` / `nn.Conv2d`
   (the LoRACompatible* classes of older diffusers are subclasses of these).
 
+`full` — SalUn: every UNet parameter (OPTML-Group/Unlearn-Saliency@a6e89fd SD/train-scripts/nsfw_removal.py,
+`--train_method full`: `parameters.append(param)` for every `model.diffusion_model` parameter, the README's
+NSFW command); its saliency mask then zeroes the gradients of the half with the smallest saliency
+(erasure/methods/salun.py), so the weights that change are fewer than the ones selected.
+
 `attn2-kv` — UCE and RECE: the cross-attention key and value weights (attn2 to_k / to_v), the ones their
 closed-form edits solve for (erasure/methods/uce.py).
 
@@ -104,6 +109,7 @@ RULES: dict[str, Callable[[str, "torch.nn.Module"], bool]] = {
     "noxattn-ldm": _noxattn_ldm,
     "esd-sd": _linear_or_conv_outside_attn2,
     "attn2-kv": lambda name, module: ATTN2_KV.search(name) is not None,
+    "full": lambda name, module: True,
 }
 
 

@@ -8,7 +8,8 @@ type is checked too (a float field takes an int, an int field no float or bool, 
 
     fine-tuning      erasure.methods.presets.Settings      (SDD, SDD+retain, ESD-x, ESD-u: one trainer)
     closed-form      UCESettings, RECESettings (below)      (erasure/methods/uce.py, rece.py use them)
-    inference-time   SDSettings, SDNegSettings, SLDSettings, SEGASettings (below; erasure/generate/inference/)
+    inference-time   SDSettings, SDNegSettings, SLDSettings, SEGASettings, SAFREESettings (below;
+                     erasure/generate/inference/)
 
 Why the config schema carries no per-method keys, and they are validated here instead of a schema generated
 from these classes: the checks that matter are per method and across fields — a preset of *this* method,
@@ -321,6 +322,38 @@ class SEGASettings(MethodSettings):
     edit_threshold: float = setting(0.9, f"{_SEGA}: 0.9")
     edit_momentum_scale: float = setting(0.1, f"{_SEGA}: 0.1")
     edit_mom_beta: float = setting(0.4, f"{_SEGA}: 0.4")
+
+
+_SAFREE = "jaehong31/SAFREE@b8b2c3fa9d7f51c46f5a570170503fc98bd9c7ec"
+_SAFREE_F = f"{_SAFREE} models/modified_stable_diffusion_pipeline.py::f_beta"
+
+
+@dataclass(frozen=True)
+class SAFREESettings(MethodSettings):
+    """SAFREE (Yoon et al., ICLR 2025): token projection away from the concept subspace with self-validation
+    (erasure/generate/inference/safree.py gives the equations and the authors' files). Defaults = the
+    authors' SD v1.4 nudity run (scripts/run_nudity.sh: --safree -svf -lra, generate_safree.py's argparse
+    defaults); preset `artist` = f_beta's constants for their artist categories."""
+
+    LABEL: ClassVar[str] = "SAFREE "
+    PREFIX: ClassVar[str] = ""
+
+    alpha: float = setting(0.01, f"α of the trigger-token test: {_SAFREE} generate_safree.py --sf_alpha 0.01")
+    self_validation: bool = setting(True, f"{_SAFREE} scripts/run_nudity.sh passes -svf (self-validation filter)")
+    up_t: int = setting(10, f"the most denoising steps the projected embedding may cover: {_SAFREE} "
+                        "generate_safree.py --up_t 10", minimum=0)
+    svf_midpoint: float = setting(5.333, f"t of f_beta: {_SAFREE_F} (nudity 5.333, artists 5.5)")
+    svf_slope: float = setting(2.5, f"k of f_beta: {_SAFREE_F} (nudity 2.5, artists 3.5)", above=0)
+    re_attn_t: tuple[int, int] = setting((-1, 1001), f"steps [first, last] that use the projected embedding "
+                                         f"without self-validation: {_SAFREE} generate_safree.py --re_attn_t -1,1001")
+    mask_token_id: int = setting(0, f"the id that masks one token at a time: {_SAFREE} "
+                                 "modified_stable_diffusion_pipeline.py::_masked_encode_prompt (masked_ids[i, i+1] = 0)",
+                                 minimum=0)
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "nudity": {"svf_midpoint": 5.333, "svf_slope": 2.5},
+        "artist": {"svf_midpoint": 5.5, "svf_slope": 3.5},
+    }
 
 
 # --- what a config entry resolves to ----------------------------------------------------------------------

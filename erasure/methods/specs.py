@@ -8,7 +8,7 @@ Three kinds (docs/architecture.md, DESIGN.md § 8):
   (SDD, Kim et al. 2023; ESD-x / ESD-u, Gandikota et al. 2023). Run by erasure.methods.trainer.
 - `closed-form edit` — one solve, one checkpoint in the same format and loader (UCE, Gandikota et al. 2024;
   RECE, Gong et al. 2024), so `{run}@{step}` works unchanged.
-- `inference-time` — a rule applied while generating from the base model (SD, SD+NEG, SLD, SEGA); the
+- `inference-time` — a rule applied while generating from the base model (SD, SD+NEG, SLD, SEGA, SAFREE); the
   config's `inference_methods.<name>.kind` names the spec, its `preset` one of the spec's presets.
 
 Adding a method (docs/adding-a-method.md): its module (the interface of its kind: a `FineTuningMethod`
@@ -119,6 +119,10 @@ SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (
                deliverables=("student",), zt_model=True, paper_row="ESD-x-3", settings=_FT),
     MethodSpec("esd-u", FINE_TUNING, "erasure.methods.esd:ESD", subsets=_ESD_SUBSETS, presets=("esd",),
                deliverables=("student",), zt_model=True, paper_row="ESD-u-3", settings=_FT),
+    # SalUn (ICLR 2024): the whole UNet under a saliency mask, on base-model image sets (erasure/methods/salun.py)
+    MethodSpec("salun", FINE_TUNING, "erasure.methods.salun:SalUn", subsets=("full",), presets=("nsfw",),
+               deliverables=("student",),
+               settings="erasure.methods.salun_settings:SalUnSettings"),
     # closed-form edits of attn2 to_k / to_v (erasure/methods/uce.py, rece.py give the equations)
     MethodSpec("uce", CLOSED_FORM, "erasure.methods.uce:edit", subsets=("attn2-kv",), presets=("paper", "current"),
                deliverables=("model",), settings=_S + "UCESettings"),
@@ -133,6 +137,9 @@ SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (
                settings=_S + "SLDSettings", needs_concepts=True),
     MethodSpec("sega", INFERENCE, _INF + "sega:build", paper_row="SEGA", settings=_S + "SEGASettings",
                needs_concepts=True),
+    # SAFREE (ICLR 2025): training-free token projection with self-validation (inference/safree.py)
+    MethodSpec("safree", INFERENCE, _INF + "safree:build", presets=("nudity", "artist"),
+               settings=_S + "SAFREESettings", needs_concepts=True),
 )}
 
 

@@ -15,6 +15,7 @@ import csv
 import inspect
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
@@ -134,6 +135,7 @@ def train(
     device: str = "cpu",
     log: Callable[[str], None] | None = None,
     progress: bool = True,
+    image_sets: Mapping[str, str] | None = None,
 ) -> list[int]:
     """Train (or resume) the run in `run_dir` up to `iterations`; return its checkpoint steps.
 
@@ -154,6 +156,9 @@ def train(
         results: the results root (where toy:trained and the like live).
         device: "auto" | "cpu" | "cuda[:n]" (float32 on any).
         log: where messages go (default: stderr, beside the progress bar); progress: show the bar.
+        image_sets: {prompt set: manifest path} of the base-model image sets the method trains on (its
+            settings class's IMAGE_SETS fields; the erase rule's inputs): given to the method as
+            `components["image_sets"]`; each manifest's sha256 is part of the run's identity.
 
     Returns:
         The steps of the run's complete checkpoints, ascending.
@@ -178,6 +183,10 @@ def train(
     identity = dict(method=method, preset=preset, concepts=concept_list, iterations=int(iterations),
                     checkpoint_every=int(checkpoint_every), settings=resolved.to_json(), seed=int(seed),
                     base_model=base_model, base_digest=parameter_digest(pipe.unet))
+    if image_sets:  # absent otherwise: every other run's fingerprint stays as it was
+        from erasure.io import sha256_file
+
+        identity["image_sets"] = {name: sha256_file(path) for name, path in sorted(image_sets.items())}
     fp = fingerprint(identity)
 
     # 1. fresh run or resume? A run directory made with other settings or another base is replaced.
@@ -195,7 +204,8 @@ def train(
     # 2. frozen prompts, method, optimiser, RNG
     prompts = encode_prompts(pipe, concept_list, resolved.retain_prompts)
     unet, scheduler_config = pipe.unet, dict(pipe.scheduler.config)
-    components = {**{k: v for k, v in pipe.components.items() if k != "scheduler"}, "scheduler_config": scheduler_config}
+    components = {**{k: v for k, v in pipe.components.items() if k != "scheduler"}, "scheduler_config": scheduler_config,
+                  **({"image_sets": dict(image_sets)} if image_sets else {})}
     del pipe
     m = build_method(method, unet, scheduler_config, prompts, resolved, components)
     optimizer, lr_scheduler = make_optimizer(list(m.trainable.values()), resolved, iterations)
@@ -203,7 +213,7 @@ def train(
     ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": m.deliverable})
     zt = f", z_t from the {resolved.zt_model} model" if resolved.zt_model else ""
     log(f"{method} ({preset}; subset {resolved.trainable}{zt}) on {concept_list}: training "
-        f"{_trained_summary(m.trainable, components)} for {iterations} steps")
+        f"{_trained_summary(m.trainable, components)} for {iterations} steps" + (f"; {m.describe()}" if m.describe() else ""))
 
     # 3. resume from the last complete checkpoint
     start, seconds = 0, 0.0

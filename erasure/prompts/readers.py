@@ -115,6 +115,21 @@ def read_country_body(path: Path, *, seed: int, guidance: float, where: str | No
     })
 
 
+def read_lines(path: Path, *, seed: int, guidance: float, where: str | None = None) -> pd.DataFrame:
+    """One prompt per line (blank lines and `#` comments skipped), each with evaluation seed `seed` (its
+    images: seed, seed+1, ...): SalUn's image sets (salun-forget / salun-retain: the authors' one NSFW prompt
+    each, OPTML-Group/Unlearn-Saliency SD/README.md; we ship them in config/prompts/)."""
+    where = where or str(path)
+    if not Path(path).is_file():
+        raise ErasureError(f"{where}: prompt file not found")
+    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    prompts = [line for line in lines if line and not line.startswith("#")]
+    if not prompts:
+        raise ErasureError(f"{where}: no prompts (expected one per line)")
+    return pd.DataFrame({"prompt_id": [f"line-{i:02d}" for i in range(len(prompts))], "prompt": prompts,
+                         "seed": int(seed), "guidance": float(guidance)})
+
+
 def read_coco(path: Path, *, seed: int, guidance: float, where: str | None = None) -> pd.DataFrame:
     """`where` names the file in errors (default: `path`; the workflow gives the config key and the user's file)."""
     where = where or str(path)

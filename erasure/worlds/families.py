@@ -267,6 +267,11 @@ class ModelFamily:
 
 SLD_CLASS = "diffusers.pipelines.deprecated.stable_diffusion_safe.StableDiffusionPipelineSafe"
 SEGA_CLASS = "diffusers.SemanticStableDiffusionPipeline"
+# SAFREE (jaehong31/SAFREE, generate_safree.py) is a StableDiffusionPipeline subclass re-encoding the prompt:
+# an SD 1.x pipeline as diffusers' SLD and SEGA are (erasure/generate/inference/safree.py)
+SAFREE_CLASS = "erasure.generate.inference.safree.SAFREEStableDiffusionPipeline"
+_SAFREE_SD1 = ("our SAFREE pipeline subclasses SD 1.x's StableDiffusionPipeline, as the authors' "
+               "generate_safree.py does; another family's encode_prompt and token length are not ported")
 _SD1_ONLY = "diffusers ships the {} pipeline for SD 1.x only ({}; its loop calls the UNet without added conditions)"
 
 SD1 = ModelFamily(
@@ -274,7 +279,7 @@ SD1 = ModelFamily(
     hub_ids={"CompVis/stable-diffusion-v1-4": None,
              "stable-diffusion-v1-5/stable-diffusion-v1-5": None},
     prediction_type="epsilon", image_size=512,
-    inference_pipelines={"sld": SLD_CLASS, "sega": SEGA_CLASS},
+    inference_pipelines={"sld": SLD_CLASS, "sega": SEGA_CLASS, "safree": SAFREE_CLASS},
 )
 
 
@@ -290,6 +295,7 @@ SD2 = ModelFamily(
         "sega": "SEGA's edit momentum accumulates guidance over timesteps in the UNet's output units (diffusers' "
                 "SemanticStableDiffusionPipeline, SD 1.x); SD 2.x's v-differences are ε's / √ᾱ_t, so its "
                 "defaults would be another method",
+        "safree": _SAFREE_SD1,
     },
 )
 
@@ -349,6 +355,7 @@ SDXL = _SDXL(
     not_supported={
         "sld": _SD1_ONLY.format("SLD", "StableDiffusionPipelineSafe"),
         "sega": _SD1_ONLY.format("SEGA", "SemanticStableDiffusionPipeline"),
+        "safree": _SAFREE_SD1,
         "unlearndiffatk": "UnlearnDiffAtk relaxes the tokens of ONE text encoder; SDXL conditions on two and on "
                           "a pooled embedding (the authors' attack is for SD 1.x)",
     },
