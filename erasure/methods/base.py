@@ -3,7 +3,7 @@ interface the training loop drives (`loss`, `after_step`, `state`, `load_state`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -16,12 +16,14 @@ from erasure.methods.concepts import joined
 
 @dataclass
 class Prompts:
-    """Frozen text embeddings [1, L, D]: the empty prompt, each concept, the joined concepts, retain prompts."""
+    """Frozen text embeddings [1, L, D]: the empty prompt, each concept, the joined concepts, retain prompts;
+    and the concepts' texts (a method that re-encodes them, e.g. AdvUnlearn's attack, needs the words)."""
 
     uncond: torch.Tensor
     concepts: list[torch.Tensor]
     joined: torch.Tensor
     retain: list[torch.Tensor]
+    concept_texts: list[str] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -37,6 +39,7 @@ def encode_prompts(pipe, concepts: list[str], retain: tuple[str, ...] = ()) -> P
         concepts=[encode(pipe, c) for c in concepts],
         joined=encode(pipe, joined(concepts)),
         retain=[encode(pipe, r) for r in retain],
+        concept_texts=list(concepts),
     )
 
 

@@ -119,6 +119,10 @@ SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (
                deliverables=("student",), zt_model=True, paper_row="ESD-x-3", settings=_FT),
     MethodSpec("esd-u", FINE_TUNING, "erasure.methods.esd:ESD", subsets=_ESD_SUBSETS, presets=("esd",),
                deliverables=("student",), zt_model=True, paper_row="ESD-u-3", settings=_FT),
+    # adversarial training of the text encoder (erasure/methods/advunlearn.py): no UNet subset; its
+    # retain term needs retain_prompts
+    MethodSpec("advunlearn", FINE_TUNING, "erasure.methods.advunlearn:AdvUnlearn", presets=("official",),
+               deliverables=("student",), retain=True, settings="erasure.methods.presets:AdvUnlearnSettings"),
     # closed-form edits of attn2 to_k / to_v (erasure/methods/uce.py, rece.py give the equations)
     MethodSpec("uce", CLOSED_FORM, "erasure.methods.uce:edit", subsets=("attn2-kv",), presets=("paper", "current"),
                deliverables=("model",), settings=_S + "UCESettings"),
