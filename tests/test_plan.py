@@ -94,7 +94,7 @@ def test_toy_world_every_table_method_draws_and_scores_every_toy_set(repo):
     sets, scores = set(plan.required_image_sets(config)), set(plan.required_scores(config))
     methods = plan.table_methods(config)
     # i2p (Table 2's) and artists (no toy figure) are out: the front door draws what its report shows (issue 33)
-    assert len(methods) == 11 and set(config["generation"]["every_method"]) == {"body", "coco"}  # + SAFREE (issue 39)
+    assert len(methods) == 13 and set(config["generation"]["every_method"]) == {"body", "coco"}  # + SAFREE, MACE, AdvUnlearn (issue 39)
     assert {"uce-triangle@1", "rece-triangle@6"} <= set(methods)  # closed-form edits draw every set too
     reference = plan.reference_method(config)
     for method in methods:
@@ -130,7 +130,7 @@ def test_paper_plans_58515_images_for_every_table_method(repo):
         if image_set.promptset in paper_sets:
             per_method[image_set.method] = per_method.get(image_set.method, 0) + plan.n_images(config, image_set.promptset)
     methods = plan.table_methods(config)
-    assert len(methods) == 19  # Table 1's ten + SAFREE and SalUn (issue 39), Table 2's eight (UCE, RECE), sd in both
+    assert len(methods) == 21  # Table 1's ten + SAFREE, SalUn, MACE, AdvUnlearn (issue 39), Table 2's eight (UCE, RECE), sd in both
     assert {"uce-nudity@1", "rece-nudity@6", "uce-i2p@1"} <= set(methods)
     assert {per_method[m] for m in methods} == {5_000 + 30_000 + 23_515}
 

@@ -3,7 +3,7 @@ interface the training loop drives (`loss`, `after_step`, `state`, `load_state`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -20,12 +20,14 @@ class Prompts:
     """Frozen conditionings, batch 1: the unconditional one (CFG's, as the pipeline builds it), each concept,
     the joined concepts, retain prompts. Each is what the model family's `encode` gives
     (erasure.worlds.families): text embeddings [1, L, D] for SD 1.x / 2.x, a `Conditioning` with added
-    conditions for SDXL; `erasure.worlds.families.predict` takes either."""
+    conditions for SDXL; `erasure.worlds.families.predict` takes either. Also the concepts' texts (a method
+    that re-encodes them, e.g. AdvUnlearn's attack, needs the words)."""
 
     uncond: torch.Tensor
     concepts: list[torch.Tensor]
     joined: torch.Tensor
     retain: list[torch.Tensor]
+    concept_texts: list[str] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -53,6 +55,7 @@ def encode_prompts(pipe, concepts: list[str], retain: tuple[str, ...] = ()) -> P
         concepts=[encode(pipe, c) for c in concepts],
         joined=encode(pipe, joined(concepts)),
         retain=[encode(pipe, r) for r in retain],
+        concept_texts=list(concepts),
     )
 
 

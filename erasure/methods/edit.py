@@ -97,6 +97,7 @@ def edit(
     deterministic). Raises ErasureError for bad settings or concepts, or an edit of a component other than
     the UNet."""
     from erasure import checkpoints as ckpt
+    from erasure import worlds
     from erasure.methods.presets import fingerprint
     from erasure.methods.trainer import LOG_FIELDS, parameter_digest
     from erasure.models import load_base_pipeline
@@ -120,7 +121,9 @@ def edit(
 
     ready()
     tick = time.perf_counter()
-    edits = spec.implementation_object()(dict(pipe.components), concept_list, resolved, preserve)
+    # the base's world rides along: a method that needs concept regions asks it (MACE: World.concept_masks)
+    components = {**pipe.components, "world": worlds.world_for(base_model)}
+    edits = spec.implementation_object()(components, concept_list, resolved, preserve)
     seconds = time.perf_counter() - tick
     if len(edits) != int(iterations):
         raise ErasureError(f"method {method}: {spec.implementation} returned {len(edits)} edits for "

@@ -128,6 +128,32 @@ class Settings(MethodSettings):
 
 PRESETS = Settings.PRESETS
 
+_ADV = "OPTML-Group/AdvUnlearn@9d23124 train-scripts/AdvUnlearn.py"
+_ADV_README = f"{_ADV}, the README's nudity command line"
+
+
+@dataclass(frozen=True)
+class AdvUnlearnSettings(Settings):
+    """AdvUnlearn (erasure/methods/advunlearn.py): the trainer's settings plus the attack inside the loop."""
+
+    LABEL: ClassVar[str] = "AdvUnlearn "
+    attack_steps: int = setting(30, f"--attack_step 30 ({_ADV_README}; also the argparse default)", minimum=1)
+    attack_lr: float = setting(1e-3, f"--attack_lr, {_ADV} argparse default 1e-3", above=0)
+    adv_tokens: int = setting(1, f"--adv_prompt_num, {_ADV} argparse default 1 (attack_type prefix_k)", minimum=1)
+    attack_method: str = setting("pgd", f"--attack_method, {_ADV} argparse default pgd (fast_at: sign steps)",
+                                 choices=("pgd", "fast_at"))
+    warmup_iter: int = setting(200, f"--warmup_iter, {_ADV} argparse default 200 (no attack before)", minimum=0)
+    retain_batch: int = setting(5, f"--retain_batch, {_ADV} argparse default 5", minimum=1)
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        # Adam (AdamW without decay) lr 1e-5 constant, no clipping; z_t by DDIM 50 with CFG 3 (start_guidance),
+        # ESD's η = 1 (negative_guidance); retain weight 0.3 (--retain_loss_w, README); iterations 1000
+        "official": dict(lr=1e-5, betas=(0.9, 0.999), weight_decay=0.0, lr_schedule="constant", warmup_steps=0,
+                         grad_clip=0.0, batch_size=1, sampling_steps=50, guidance=3.0, negative_guidance=1.0,
+                         retain_weight=0.3, attack_steps=30, attack_lr=1e-3, adv_tokens=1, attack_method="pgd",
+                         warmup_iter=200, retain_batch=5),
+    }
+
 
 def resolve_settings(method: str, preset: str | None, overrides: Mapping | None = None) -> Settings:
     """`Settings.resolve_run` for fine-tuning method `method`. Raises ErasureError for an unknown method,

@@ -262,6 +262,67 @@ class RECESettings(MethodSettings):
         return settings
 
 
+_MACE = "Shilin-LU/MACE@057e7a6"
+_MACE_EXPLICIT = f"{_MACE} configs/explicit_content/erase_explicit_content.yaml"
+_MACE_OBJECT = f"{_MACE} configs/object/erase_ship.yaml"
+# src/cfr_utils.py::prompt_augmentation, concept_type "object": the first 30 (aug_length = prompt_len = 30 in
+# both configs: random.sample(range(30), 30) takes all 30, in an order that does not change the sums)
+MACE_TEMPLATES = (
+    "{} in a photo", "{} in a snapshot", "A snapshot of {}", "A photograph showcasing {}", "An illustration of {}",
+    "A digital rendering of {}", "A visual representation of {}", "A graphic of {}", "A shot of {}",
+    "A photo of {}", "A black and white image of {}", "A depiction in portrait form of {}",
+    "A scene depicting {} during a public gathering", "{} captured in an image",
+    "A depiction created with oil paints capturing {}", "An image of {}", "A drawing capturing the essence of {}",
+    "An official photograph featuring {}", "A detailed sketch of {}", "{} during sunset/sunrise",
+    "{} in a detailed portrait", "An official photo of {}", "Historic photo of {}", "Detailed portrait of {}",
+    "A painting of {}", "HD picture of {}", "Magazine cover capturing {}", "Painting-like image of {}",
+    "Hand-drawn art of {}", "An oil portrait of {}",
+)
+MACE_MASKS = ("grounded-sam", "world", "none")
+
+
+@dataclass(frozen=True)
+class MACESettings(MethodSettings):
+    """MACE (Lu et al., CVPR 2024; erasure/methods/mace.py gives the three stages and the authors' files)."""
+
+    LABEL: ClassVar[str] = "MACE "
+    PRESETS: ClassVar[dict[str, dict]] = {}  # filled below
+
+    mapping: tuple[str, ...] = setting(("a person wearing clothes",), f"mapping_concept: {_MACE_EXPLICIT} (one per "
+                                       "concept; one given is used for all)")
+    templates: tuple[str, ...] = setting(MACE_TEMPLATES, f"{_MACE} src/cfr_utils.py::prompt_augmentation (object), "
+                                         "aug_length 30, prompt_len 30")
+    use_pooler: bool = setting(True, f"use_pooler: {_MACE_EXPLICIT}")
+    lamb: float = setting(0.0, f"λ: lamb in {_MACE_EXPLICIT} (0.0); {_MACE_OBJECT}: 1e3", minimum=0)
+    train_preserve_scale: float = setting(7e-7, f"η_p of stage 1: train_preserve_scale, {_MACE_EXPLICIT}",
+                                          minimum=0)
+    fuse_preserve_scale: float = setting(7e-7, f"η_p of stage 3: fuse_preserve_scale, {_MACE_EXPLICIT}", minimum=0)
+    rank: int = setting(1, f"LoRA rank: rank, {_MACE_EXPLICIT}", minimum=1)
+    lr: float = setting(1e-5, f"learning_rate, {_MACE_EXPLICIT} (AdamW, betas 0.9/0.999, weight decay 0.01, "
+                        "eps 1e-8, constant, grad-norm clip 1.0: the same file)", above=0)
+    steps: int = setting(120, f"max_train_steps per LoRA, {_MACE_EXPLICIT}; {_MACE_OBJECT}: 50", minimum=1)
+    importance_sampling: bool = setting(False, f"{_MACE_EXPLICIT}: false; {_MACE_OBJECT}: true")
+    masks: str = setting("grounded-sam", f"use_gsam_mask: true, {_MACE_EXPLICIT}; world: the world's renderer "
+                         "(toy); none: their use_gsam_mask: false branch", choices=MACE_MASKS)
+    images: int = setting(8, f"{_MACE} inference.py: num_images = 8 per concept for training data", minimum=1)
+    image_steps: int = setting(30, f"{_MACE} data_preparation.py: steps 30", minimum=1)
+    image_prompt: str = setting("a photo of the {}", f"{_MACE} inference.py (object concepts)")
+    seed: int = setting(2024, f"seed, {_MACE_EXPLICIT}", minimum=0)
+
+    @classmethod
+    def check_iterations(cls, iterations: int) -> None:
+        if iterations != 1:
+            raise ErasureError(f"iterations: {iterations}: a mace run is one edit (its three stages); "
+                               "set iterations: 1, checkpoint_every: 1")
+
+
+MACESettings.PRESETS.update({
+    "explicit-content": {},
+    "object": dict(mapping=("ground",), lamb=1e3, train_preserve_scale=0.0, fuse_preserve_scale=0.0, steps=50,
+                   importance_sampling=True),
+})
+
+
 # --- inference-time methods ------------------------------------------------------------------------------
 # Their keys sit beside `kind` and `concepts` in `inference_methods.<name>` (no `settings:` level).
 

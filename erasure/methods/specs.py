@@ -123,12 +123,19 @@ SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("salun", FINE_TUNING, "erasure.methods.salun:SalUn", subsets=("full",), presets=("nsfw",),
                deliverables=("student",),
                settings="erasure.methods.salun_settings:SalUnSettings"),
+    # adversarial training of the text encoder (erasure/methods/advunlearn.py): no UNet subset; its
+    # retain term needs retain_prompts
+    MethodSpec("advunlearn", FINE_TUNING, "erasure.methods.advunlearn:AdvUnlearn", presets=("official",),
+               deliverables=("student",), retain=True, settings="erasure.methods.presets:AdvUnlearnSettings"),
     # closed-form edits of attn2 to_k / to_v (erasure/methods/uce.py, rece.py give the equations)
     MethodSpec("uce", CLOSED_FORM, "erasure.methods.uce:edit", subsets=("attn2-kv",), presets=("paper", "current"),
                deliverables=("model",), settings=_S + "UCESettings"),
     # its presets are those of its UCE stage (round 0)
     MethodSpec("rece", CLOSED_FORM, "erasure.methods.rece:edit", subsets=("attn2-kv",), presets=("paper", "current"),
                deliverables=("model",), settings=_S + "RECESettings"),
+    # three stages whose result is a closed-form fusion of attn2 to_k / to_v (erasure/methods/mace.py)
+    MethodSpec("mace", CLOSED_FORM, "erasure.methods.mace:edit", subsets=("attn2-kv",),
+               presets=("explicit-content", "object"), deliverables=("model",), settings=_S + "MACESettings"),
     # inference-time rules on the base model, one module each (erasure/generate/inference/)
     MethodSpec("sd", INFERENCE, _INF + "sd:build", paper_row="SD", settings=_S + "SDSettings"),
     MethodSpec("sd-neg", INFERENCE, _INF + "sd_neg:build", paper_row="SD+NEG", settings=_S + "SDNegSettings",

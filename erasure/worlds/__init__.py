@@ -163,6 +163,12 @@ class World:
     def reference_images(self, n: int, seed: int) -> list:
         raise ErasureError(f"world {self.name!r} renders no reference images")
 
+    def concept_masks(self, concept: str, n: int, seed: int):
+        """`n` images showing `concept` with the region it occupies, from the world's own renderer:
+        (uint8 [n, H, W, 3], bool [n, H, W]), or None where the world has no renderer (a segmentation
+        model then finds the region in the base model's own images: MACE's Grounded-SAM stage)."""
+        return None
+
 
 def _load(target: str) -> Callable:
     module, _, name = target.partition(":")

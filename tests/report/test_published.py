@@ -17,7 +17,11 @@ def test_every_pinned_row_loads_with_its_source_and_the_salun_leaderboard_rows_a
     assert set(published.COLUMNS) <= set(rows.columns)
     salun = rows[rows["method"] == "salun"].set_index("metric")["value"].astype(float).to_dict()
     assert salun == {"pre_asr": 1.41, "cumulative_asr": 11.27, "fid": 33.62, "clip": 0.287}
-    assert rows["reference"].str.contains("5a3e5d37fb8787113e5d479204ab593a60e303e0").all()
+    advunlearn = rows[rows["method"] == "advunlearn"].set_index("metric")["value"].astype(float).to_dict()
+    assert advunlearn == {"pre_asr": 7.75, "cumulative_asr": 21.13, "fid": 19.34, "clip": 0.290}
+    leaderboard = rows[rows["method"].isin(["salun", "advunlearn"])]
+    assert leaderboard["reference"].str.contains("5a3e5d37fb8787113e5d479204ab593a60e303e0").all()
+    assert rows["reference"].str.startswith("https://").all()  # every row names where it was read
 
 
 def test_a_published_number_is_shown_only_where_every_part_of_the_setting_matches():

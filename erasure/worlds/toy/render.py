@@ -134,10 +134,14 @@ def _fills(fill: np.ndarray, colour: np.ndarray, rng: np.random.Generator) -> np
     return base * tone[..., None]
 
 
-def render(labels: dict[str, np.ndarray], rng: np.random.Generator, *, return_geometry: bool = False):
-    """Render images for `labels` -> uint8 [N, 32, 32, 3] (and, optionally, centre/size in 32-px units)."""
+def render(labels: dict[str, np.ndarray], rng: np.random.Generator, *, return_geometry: bool = False,
+           return_masks: bool = False):
+    """Render images for `labels` -> uint8 [N, 32, 32, 3] (and, optionally, centre/size in 32-px units, or the
+    shape's pixels, bool [N, 32, 32]: at least half of the 2x2 drawing pixels inside the shape). The masks
+    draw nothing from `rng`: the same seed gives the same images with or without them."""
     n = len(labels["shape"])
     images = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
+    shape_masks = np.empty((n, SIZE, SIZE), dtype=bool)
     geometry = {"cx": np.empty(n, np.float32), "cy": np.empty(n, np.float32), "r": np.empty(n, np.float32)}
     for start in range(0, n, _CHUNK):
         sl = slice(start, min(n, start + _CHUNK))
@@ -151,9 +155,12 @@ def render(labels: dict[str, np.ndarray], rng: np.random.Generator, *, return_ge
         hi = np.where(mask, fg, bg)
         lo = hi.reshape(m, SIZE, 2, SIZE, 2, 3).mean(axis=(2, 4))
         images[sl] = np.clip(np.rint(lo), 0, 255).astype(np.uint8)
+        shape_masks[sl] = mask[..., 0].reshape(m, SIZE, 2, SIZE, 2).mean(axis=(2, 4)) >= 0.5
         geometry["cx"][sl], geometry["cy"][sl], geometry["r"][sl] = cx / 2, cy / 2, r / 2
     if return_geometry:
         return images, geometry
+    if return_masks:
+        return images, shape_masks
     return images
 
 

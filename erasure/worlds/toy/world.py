@@ -121,6 +121,25 @@ class ToyWorld(World):
         rng = np.random.default_rng(seed)
         return render(sample_labels(n, rng), rng)
 
+    def concept_masks(self, concept: str, n: int, seed: int):
+        """`n` renders naming `concept`'s attributes (the rest drawn as in training) and the pixels the
+        concept occupies (the shape's, for a shape, colour or fill; the rest, for a background): the toy's
+        exact stand-in for MACE's Grounded-SAM masks. Raises ErasureError when `concept` names no attribute."""
+        import numpy as np
+
+        from erasure.worlds.toy.render import render, sample_labels
+        from erasure.worlds.toy.vocab import ATTRIBUTES, parse_prompt
+
+        named = parse_prompt(concept)
+        if not named:
+            raise ErasureError(f"concept {concept!r}: names no toy attribute, so the renderer has no region for it")
+        rng = np.random.default_rng(seed)
+        labels = sample_labels(n, rng)
+        for attr, value in named.items():
+            labels[attr] = np.full(n, ATTRIBUTES[attr].index(value))
+        images, masks = render(labels, rng, return_masks=True)
+        return images, (~masks if set(named) == {"background"} else masks)
+
 
 _SMALL = JobResources(threads=1, mem_mb=4000, runtime=30)  # toy jobs take seconds to minutes on one core
 
