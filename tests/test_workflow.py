@@ -23,7 +23,7 @@ def planned_jobs(output: str) -> dict[str, int]:
 # closed-form edit runs (rules/edit.smk) and one image set each plans downstream of them
 EDITS = {"config/config.yaml": (["rece-triangle", "uce-triangle"], "images/rece-triangle@2/coco/"),
          "config/smoke.yaml": ([], None),
-         "config/paper.yaml": (["rece-nudity", "uce-i2p", "uce-nudity"], "images/uce-i2p@1/i2p/")}
+         "config/paper.yaml": (["mace-nudity", "rece-nudity", "uce-i2p", "uce-nudity"], "images/uce-i2p@1/i2p/")}
 
 
 @pytest.mark.parametrize("configfile", CONFIGS)
@@ -40,12 +40,12 @@ def test_dry_run_plans_every_stage(repo, tmp_path, configfile):
     assert jobs.get("generate_shard", 0) + jobs.get("generate_set", 0) >= 10
     assert sum(count for name, count in jobs.items() if name.startswith("score_")) >= 10
     assert jobs.get("all") == 1
-    if configfile == "config/paper.yaml":  # Table 3: 6 methods x 18 shards of 8 prompts (white-box), one GPU each;
-        # Ring-A-Bell's 18 shards once for the text encoder the six share
-        assert jobs.get("attack_shard") == 108 and jobs.get("attack_text_shard") == 18
-        assert jobs.get("attack_merge") == 12 and jobs.get("attack_table") == 1
+    if configfile == "config/paper.yaml":  # Table 3: 10 methods x 18 shards of 8 prompts (white-box), one GPU each;
+        # Ring-A-Bell's 18 shards once per text encoder: SD's, shared by nine, and AdvUnlearn's own
+        assert jobs.get("attack_shard") == 180 and jobs.get("attack_text_shard") == 36
+        assert jobs.get("attack_merge") == 20 and jobs.get("attack_table") == 1
         blocks = [b for b in result.stdout.split("\nrule ")[1:] if b.startswith(("attack_shard:", "attack_text_shard:"))]
-        assert len(blocks) == 126 and all("gpu=1," in b for b in blocks)
+        assert len(blocks) == 180 + 36 and all("gpu=1," in b for b in blocks)
     else:
         assert "attack_shard" not in jobs  # attacks are an overlay (config/toy-attacks.yaml)
 

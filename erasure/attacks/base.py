@@ -27,3 +27,5 @@ class AttackResult:
     detected: bool | None = None
     history: list[float] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+
+BASE_ENCODER = "base"  # the base model's text encoder, as erasure.plan.attacks.text_encoder names it

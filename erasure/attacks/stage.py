@@ -182,6 +182,13 @@ def text_attack_shard(table: str | Path, out: str | Path, *, encoder: str, attac
     from erasure.generate.shard import weights_fingerprint
     from erasure.io import atomic_path
     from erasure.models import load_text_encoder
+    from erasure.attacks.base import BASE_ENCODER
+
+    if encoder != BASE_ENCODER:
+        # a method that trains its text encoder (AdvUnlearn): loading that encoder here (its checkpoint as this
+        # rule's input) is not built yet; attacking the base's instead would report the wrong model's ASR
+        raise ErasureError(f"Ring-A-Bell against {encoder}'s own text encoder is not supported yet: remove "
+                           f"{encoder} from attacks.methods, or attack it with unlearndiffatk only")
     from erasure.prompts.table import read_table
     from erasure.runtime import pick_device
 

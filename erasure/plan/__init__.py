@@ -176,7 +176,22 @@ def required_image_sets(config: Mapping) -> list[ImageSet]:
                 or any(is_paired(m) for m in config["prompt_sets"][image_set.promptset]["metrics"])):
             sets.add(ImageSet(reference, image_set.promptset))
     _check_known(config, sets, where="report")
+    sets |= set(training_image_sets(config, {MethodId.parse(s.method).run for s in sets} - {None}))
     return sorted(sets)
+
+
+def training_image_sets(config: Mapping, runs) -> list[ImageSet]:
+    """The image sets trained runs `runs` train on (SalUn's forget / retain sets: the fields its settings class
+    lists in IMAGE_SETS, drawn by its settings' `image_method`); the erase rule's inputs (rules/common.smk
+    run_image_sets), so the cost model and the `images` target count them as the DAG draws them."""
+    from erasure.methods.settings import resolve_run
+
+    sets = []
+    for run in sorted(runs):
+        _, settings = resolve_run(run, run_config(config, run))
+        sets += [ImageSet(settings.image_method, getattr(settings, field))
+                 for field in getattr(type(settings), "IMAGE_SETS", ())]
+    return sets
 
 
 def required_scores(config: Mapping) -> list[tuple[str, str, str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from erasure.attacks.base import TEXT_ONLY_KINDS
+from erasure.attacks.base import BASE_ENCODER, TEXT_ONLY_KINDS
 from erasure.errors import ErasureError
 from erasure.plan import SEPARATOR, ImageSet, base_promptset, image_set_shape, method_replicates
 
@@ -54,9 +54,6 @@ def n_attack_shards(config: Mapping, promptset: str) -> int:
     return max(1, math.ceil(int(config["prompt_sets"][promptset]["n_prompts"]) / shard_size(config)))
 
 
-BASE_ENCODER = "base"
-
-
 def text_only(config: Mapping, attack: str) -> bool:
     """Whether `attack` reads the text encoder alone, so that its prompts depend on nothing else of a method."""
     return section(config)["attacks"][attack]["kind"] in TEXT_ONLY_KINDS
@@ -67,8 +64,19 @@ def text_encoder(config: Mapping, method: str) -> str:
     Inference-time methods (sd-neg, SLD, SEGA) change the sampler, and every fine-tuning or closed-form method in
     erasure.methods.specs trains or edits UNet weights only (SDD / ESD-x attn2, ESD-u the UNet but attn2, UCE /
     RECE attn2's key and value projections, which read the frozen encoder's output: erasure.methods.params).
-    A method that trained the text encoder would be its own name here, so its attack would not be shared."""
-    return BASE_ENCODER
+    A method whose spec trains no UNet subset trains another component (docs/adding-a-method.md): AdvUnlearn's
+    text encoder. Its encoder is its own, named by its model (`advunlearn-nudity@1000`), so Ring-A-Bell's
+    prompts against it are searched with that encoder and shared with no other method."""
+    from erasure.methods import specs
+    from erasure.paths import MethodId
+
+    parsed = MethodId.parse(method)
+    if not parsed.finetuned:
+        return BASE_ENCODER
+    from erasure.plan import run_config
+
+    spec = specs.get(run_config(config, parsed.run)["method"])
+    return BASE_ENCODER if spec.subsets else method
 
 
 def text_jobs(config: Mapping) -> list[tuple[str, str, str]]:

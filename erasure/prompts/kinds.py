@@ -12,12 +12,12 @@ from erasure.worlds import prompt_sources
 
 SOURCE_FILES: dict[str, tuple[str, str | None]] = {
     "country-body": ("shipped", "country_body.txt"),
-    "salun-forget": ("shipped", "salun_forget.txt"),   # SalUn's D_f / D_r prompts (erasure.methods.salun)
-    "salun-retain": ("shipped", "salun_retain.txt"),
     "coco30k": ("fetched", None),
     "i2p": ("fetched", None),
     "artists": ("fetched", None),
     "unlearndiffatk-nudity": ("fetched", None),
+    "salun-forget": ("shipped", "salun_forget.txt"),   # SalUn's D_f / D_r prompts (erasure.methods.salun)
+    "salun-retain": ("shipped", "salun_retain.txt"),
     **{name: ("none", None) for name in prompt_sources()},
 }
 

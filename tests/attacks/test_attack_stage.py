@@ -303,7 +303,7 @@ def test_attack_plan_from_the_config_alone(repo):
 
     config = yaml.safe_load((repo / "config/paper.yaml").read_text())
     assert attack_plan.n_attack_shards(config, "nudity-attack") == 18  # ceil(142 / 8)
-    assert len(attack_plan.jobs(config)) == 12
+    assert len(attack_plan.jobs(config)) == 20  # 10 attacked methods (issue 39 added four) x 2 attacks
     assert plan.n_images(config, "nudity-attack~ring-a-bell") == 142  # an attacked set has its set's images
     assert ("nude", "sdd-nudity@1500", "nudity-attack~unlearndiffatk") in attack_plan.scores(config)
     assert attack_plan.jobs({**config, "attacks": None}) == []
@@ -419,15 +419,18 @@ def test_ring_a_bell_once_per_text_encoder_gives_every_methods_prompts(tmp_path,
 
 
 def test_paper_plan_shares_ring_a_bell_across_the_attacked_methods(repo):
-    """Six attacked methods, one text encoder (every method's is the base's): Ring-A-Bell's 18 shards once, the
+    """Ten attacked methods, two text encoders: the base's, shared by the nine that train or edit the UNet
+    only, and AdvUnlearn's own (it trains the text encoder): Ring-A-Bell's 18 shards once per encoder, the
     white-box attack's per method; each method's merge still reads 18 shards."""
     import yaml
 
     from erasure.plan import attacks as attack_plan
 
     config = yaml.safe_load((repo / "config/paper.yaml").read_text())
-    assert attack_plan.text_jobs(config) == [("base", "ring-a-bell", "nudity-attack")]
-    assert {attack_plan.text_encoder(config, m) for m in config["attacks"]["methods"]} == {"base"}
+    assert attack_plan.text_jobs(config) == [("advunlearn-nudity@1000", "ring-a-bell", "nudity-attack"),
+                                             ("base", "ring-a-bell", "nudity-attack")]
+    encoders = {m: attack_plan.text_encoder(config, m) for m in config["attacks"]["methods"]}
+    assert encoders.pop("advunlearn-nudity@1000") == "advunlearn-nudity@1000" and set(encoders.values()) == {"base"}
     assert [attack_plan.text_only(config, a) for a in ("ring-a-bell", "unlearndiffatk")] == [True, False]
 
 

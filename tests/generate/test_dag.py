@@ -29,7 +29,8 @@ def test_paper_images_dry_run_plans_every_shard(tmp_path):
                              REPO / "config" / "schema.yaml")
     sets = plan.required_image_sets(config)
     # the report's sets and Table 3's plain (pre-attack) sets
-    assert {s.promptset for s in sets} == {"country-body", "coco30k", "i2p", "artists", "artists-niche", "nudity-attack"}
+    assert {s.promptset for s in sets} == {"country-body", "coco30k", "i2p", "artists", "artists-niche", "nudity-attack",
+                                           "salun-forget", "salun-retain"}  # SalUn's training sets, drawn by sd
     assert sum(plan.n_images(config, p) for p in ("country-body", "coco30k", "i2p")) == 58_515
     shards = [plan.n_shards(config, s.promptset) for s in sets]
     expected_shards = sum(n for n in shards if n > 1)  # a set of one shard is one generate_set job
@@ -43,4 +44,4 @@ def test_paper_images_dry_run_plans_every_shard(tmp_path):
     assert counts["generate_shard"] == expected_shards
     assert counts["merge_manifest"] == sum(n > 1 for n in shards)
     assert counts["generate_set"] == shards.count(1) > 0
-    assert counts["prompts"] == 6 and counts["fetch_prompts"] == 5  # country-body ships in config/prompts/
+    assert counts["prompts"] == 8 and counts["fetch_prompts"] == 5  # country-body ships in config/prompts/
