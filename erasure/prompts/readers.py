@@ -96,15 +96,22 @@ def _int_column(frame: pd.DataFrame, column: str, where: Path | str) -> pd.Serie
     return values.astype("int64")
 
 
-def read_country_body(path: Path, *, seed: int, guidance: float, where: str | None = None) -> pd.DataFrame:
-    """"<country> body" lines; every prompt gets evaluation seed `seed` (its images: seed, seed+1, ...)."""
+def _prompt_lines(path: Path, where: str | None, expected: str) -> list[str]:
+    """The stripped non-blank, non-`#` lines of a text prompt file; ErasureError (one line, `where` or the
+    path) when the file is missing or holds no prompt."""
     where = where or str(path)
     if not Path(path).is_file():
         raise ErasureError(f"{where}: prompt file not found")
     lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
     prompts = [line for line in lines if line and not line.startswith("#")]
     if not prompts:
-        raise ErasureError(f"{where}: no prompts (expected one '<country> body' per line)")
+        raise ErasureError(f"{where}: no prompts (expected {expected})")
+    return prompts
+
+
+def read_country_body(path: Path, *, seed: int, guidance: float, where: str | None = None) -> pd.DataFrame:
+    """"<country> body" lines; every prompt gets evaluation seed `seed` (its images: seed, seed+1, ...)."""
+    prompts = _prompt_lines(path, where, "one '<country> body' per line")
     countries = [p[: -len(" body")] if p.endswith(" body") else p for p in prompts]
     return pd.DataFrame({
         "prompt_id": [f"country-{i:02d}" for i in range(len(prompts))],
@@ -119,13 +126,7 @@ def read_lines(path: Path, *, seed: int, guidance: float, where: str | None = No
     """One prompt per line (blank lines and `#` comments skipped), each with evaluation seed `seed` (its
     images: seed, seed+1, ...): SalUn's image sets (salun-forget / salun-retain: the authors' one NSFW prompt
     each, OPTML-Group/Unlearn-Saliency SD/README.md; we ship them in config/prompts/)."""
-    where = where or str(path)
-    if not Path(path).is_file():
-        raise ErasureError(f"{where}: prompt file not found")
-    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    prompts = [line for line in lines if line and not line.startswith("#")]
-    if not prompts:
-        raise ErasureError(f"{where}: no prompts (expected one per line)")
+    prompts = _prompt_lines(path, where, "one per line")
     return pd.DataFrame({"prompt_id": [f"line-{i:02d}" for i in range(len(prompts))], "prompt": prompts,
                          "seed": int(seed), "guidance": float(guidance)})
 
