@@ -6,31 +6,15 @@ the config's, and a rerun does nothing. Slow (each job is a process importing to
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-from collections import Counter
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.snakemake_cli import REPO, job_counts, snakemake
+
 pytestmark = pytest.mark.slow
 
 FAMILIES = {"sd21": ("config/sd21-smoke.yaml", "sd-2-1", "sd2"), "sdxl": ("config/sdxl-smoke.yaml", "sdxl-base-1.0", "sdxl")}
-
-
-def snakemake(workdir, *args, configfile, timeout=3600):
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--configfile", str(REPO / configfile), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-
-
-def job_counts(text: str) -> Counter:
-    """The `Job stats` table of a Snakemake run or dry run."""
-    table = text.split("Job stats:", 1)[1].split("total", 1)[0]
-    return Counter({m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)})
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))

@@ -10,32 +10,21 @@ smoke config (running both DAGs through sbatch would double CI's cluster time fo
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 import time
-from collections import Counter
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.snakemake_cli import REPO, job_counts
+from tests.snakemake_cli import snakemake as _snakemake
+
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG = "config/sd-smoke.yaml"
 
 
 def snakemake(workdir, *args, configfile=CONFIG, timeout=3600):
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--configfile", str(REPO / configfile), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-
-
-def job_counts(text: str) -> Counter:
-    """The `Job stats` table of a Snakemake run or dry run."""
-    table = text.split("Job stats:", 1)[1].split("total", 1)[0]
-    return Counter({m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)})
+    return _snakemake(workdir, *args, configfile=configfile, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

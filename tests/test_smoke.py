@@ -1,22 +1,18 @@
 """End to end: the smoke config (the default DAG's shape at CI size) runs, and a rerun does nothing."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.snakemake_cli import snakemake as _snakemake
+
 pytestmark = pytest.mark.slow
 
 
 def snakemake(repo, workdir, *args, timeout=1800):
-    command = [
-        sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir),
-        "--configfile", str(repo / "config/smoke.yaml"), *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return _snakemake(workdir, *args, configfile="config/smoke.yaml", timeout=timeout)
 
 
 @pytest.fixture(scope="module")

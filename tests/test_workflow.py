@@ -1,23 +1,18 @@
 """The DAG as Snakemake sees it: plans, config errors, per-rule conventions."""
 
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
+
+from tests.snakemake_cli import job_counts
+from tests.snakemake_cli import snakemake as _snakemake
 
 CONFIGS = ["config/config.yaml", "config/smoke.yaml", "config/paper.yaml"]
 
 
 def snakemake(repo, workdir, *args, timeout=120):
-    command = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    table = output.split("Job stats:")[1].split("total")[0]
-    return {name: int(count) for name, count in re.findall(r"^(\S+)\s+(\d+)\s*$", table, flags=re.M)}
+    return _snakemake(workdir, *args, timeout=timeout)
 
 
 # closed-form edit runs (rules/edit.smk) and one image set each plans downstream of them
@@ -30,7 +25,7 @@ EDITS = {"config/config.yaml": (["rece-triangle", "uce-triangle"], "images/rece-
 def test_dry_run_plans_every_stage(repo, tmp_path, configfile):
     result = snakemake(repo, tmp_path, "-n", "--configfile", str(repo / configfile))
     assert result.returncode == 0, result.stderr + result.stdout
-    jobs = planned_jobs(result.stdout)
+    jobs = job_counts(result.stdout)
     assert jobs.get("erase", 0) >= 3
     runs, image_set = EDITS[configfile]
     assert jobs.get("edit", 0) == len(runs)  # an edit run is an edit job, never a training (erase) job
@@ -60,11 +55,11 @@ def test_default_config_is_the_toy_world_and_a_given_config_replaces_it(repo, tm
 
 
 def test_toy_table2_overlay_adds_the_multi_concept_runs_and_table(repo, tmp_path):
-    default = planned_jobs(snakemake(repo, tmp_path, "-n", "--configfile", str(repo / "config/config.yaml")).stdout)
+    default = job_counts(snakemake(repo, tmp_path, "-n", "--configfile", str(repo / "config/config.yaml")).stdout)
     result = snakemake(repo, tmp_path, "-n", "--configfile", str(repo / "config/config.yaml"),
                        str(repo / "config/toy-table2.yaml"))
     assert result.returncode == 0, result.stderr + result.stdout
-    jobs = planned_jobs(result.stdout)
+    jobs = job_counts(result.stdout)
     assert jobs["erase"] == default["erase"] + 3 and jobs["report_table"] == default["report_table"] + 1
     assert jobs["edit"] == default["edit"] + 1
     for expected in ("models/sdd-multi/", "models/esd-x-multi/", "models/sdd-multi-official/", "tables/table2.csv",
