@@ -43,6 +43,10 @@ Where we differ from the authors' code, and why:
   base-model samples: the renderer knows the region, a segmenter could only approximate it.
 - The prior-preservation cache: theirs is every COCO-2014 caption (~616k); ours is the run's `preserve`
   prompts (settings.preserve), with the same η_p.
+- Model families: SD 2.x runs the same three stages (its one OpenCLIP-H text encoder's last hidden state is
+  what its UNet conditions on; the attention loss does not depend on the prediction type; its tokenizer pads
+  with "!", so `use_pooler` marks the one EOS token, not the padding). SDXL is refused in one line
+  (erasure.worlds.families.SDXL.not_supported["mace"]).
 - Randomness: one torch.Generator seeded from settings.seed (theirs: `set_seed(2024)` plus Python's
   `random` for the prompt order), so the edit is reproducible but not bit-equal to theirs.
 """
@@ -302,12 +306,9 @@ def concept_data(components: Mapping, concept: str, settings: MACESettings, seed
         images, masks = found
         images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
         return images, torch.from_numpy(np.ascontiguousarray(masks))[:, None]
-    from erasure.worlds.families import family_of
+    from erasure.worlds.families import family_of_components
 
-    parts = {k: components[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}
-    pipe = family_of(parts["unet"], parts["scheduler"].config).pipeline()(
-        **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = family_of_components(components).assemble(components)
     gen = torch.Generator().manual_seed(seed)
     out = pipe(settings.image_prompt.format(concept), num_inference_steps=settings.image_steps, guidance_scale=7.5,
                num_images_per_prompt=settings.images, generator=gen, output_type="pt").images
@@ -318,7 +319,11 @@ def mace(components: Mapping, concepts: Sequence[str], settings: MACESettings, p
     """The three stages on the base pipeline's `components` (unet, text_encoder, tokenizer, vae, scheduler,
     and `world` for the masks); the base UNet is not modified. Returns ({to_k/to_v weight name → fused W
     [out, D] in the UNet's dtype}, the mean of the LoRAs' last losses). Raises ErasureError for a mapping list
-    of the wrong length, a singular solve or a mask source that cannot serve."""
+    of the wrong length, a singular solve, a mask source that cannot serve, or a model family MACE does not run
+    on (SDXL: erasure.worlds.families, one line, before any work)."""
+    from erasure.worlds.families import family_of_components
+
+    family_of_components(components).check_method("mace")
     unet, te, tok = components["unet"], components["text_encoder"], components["tokenizer"]
     mappings = list(settings.mapping) if len(settings.mapping) != 1 else list(settings.mapping) * len(concepts)
     if len(mappings) != len(concepts):
