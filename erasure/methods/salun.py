@@ -38,7 +38,8 @@ v-prediction v = √ᾱ_t ε − √(1−ᾱ_t) z_0, as diffusers' training scri
 fixed z_t they are the same combinations of v (families' module docstring); the v losses are the ε losses
 divided by ᾱ_t per sample. Prompts are encoded as the family's pipeline encodes them (SDXL: both encoders,
 pooled embedding and time ids), and z_0 is scaled by the VAE's own `scaling_factor` (SD 1.x / 2.x 0.18215 =
-LDM's; SDXL 0.13025). The saliency ranking is over every UNet weight whatever the family.
+LDM's; SDXL 0.13025; the toy world's VAE 0.4037, where the constant 0.18215 used before issue 36 fed the toy
+UNet latents at another scale than it samples: toy SalUn runs change, SD ones do not). The saliency ranking is over every UNet weight whatever the family.
 
 UNet calls are all in `_eps` (the model-family adapter's one entry point for them).
 """

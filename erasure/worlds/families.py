@@ -373,9 +373,6 @@ SDXL = _SDXL(
         "unlearndiffatk": "UnlearnDiffAtk relaxes the tokens of ONE text encoder; SDXL conditions on two and on "
                           "a pooled embedding (the authors' attack is for SD 1.x)",
         # training-time methods (their spec names), refused by ModelFamily.check_method before any work
-        "mace": "not ported: the authors' code (Shilin-LU/MACE@057e7a6) is SD 1.x only (their issue #6: no SDXL "
-                "plan): its token alignment, LoRA attention stage and presets assume one CLIP-L encoder and a UNet "
-                "without added conditions",
         "advunlearn": "AdvUnlearn adversarially trains ONE CLIP text encoder (OPTML-Group/AdvUnlearn@9d23124, "
                       "SD 1.x only); SDXL conditions on two encoders and a pooled projection, and which to train "
                       "(and attack) is a choice its authors never made",

@@ -5,7 +5,7 @@ the family and why (erasure.worlds.families, `not_supported`).
 
     SAFREE      SD 2.1 runs (SD pipeline)         SDXL runs (the authors' SDXL pipeline: encoder 2's part only)
     SalUn       SD 2.1 runs (v targets)           SDXL runs (both encoders, pooled, time ids)
-    MACE        SD 2.1 runs                       SDXL refused (the authors' code is SD 1.x only)
+    MACE        SD 2.1 runs                       SDXL runs (our extension: both encoders' states, added conditions)
     AdvUnlearn  SD 2.1 runs                       SDXL refused (one text encoder trained; SDXL has two)
 """
 
@@ -151,7 +151,10 @@ def test_salun_trains_the_masked_weights_on_the_familys_targets(family_base, tmp
 
 # --- MACE --------------------------------------------------------------------------------------------------
 
-def test_mace_edits_only_the_cross_attention_keys_and_values_on_sd21_and_refuses_sdxl(family_base):
+def test_mace_edits_only_the_cross_attention_keys_and_values(family_base):
+    """The three stages end to end (masks: none: base-model samples through the family's pipeline): the edit is
+    every attn2 to_k / to_v at the UNet's cross-attention width (SDXL: both encoders' together), nothing else;
+    stage 1 alone moves the concept's aligned token states (the family's) towards the mapping's values."""
     from erasure.methods import mace
     from erasure.methods.settings import MACESettings
 
@@ -159,19 +162,31 @@ def test_mace_edits_only_the_cross_attention_keys_and_values_on_sd21_and_refuses
     pipe = load_base_pipeline(base_dir)
     settings = MACESettings.resolve("explicit-content", {"masks": "none", "images": 1, "image_steps": 1, "steps": 2,
                                                          "templates": ["a photo of {}"]})
-    if family == "sdxl":
-        with pytest.raises(ErasureError) as info:
-            mace.edit(dict(pipe.components), ["nudity"], settings, [])
-        assert _one_line(info).startswith("mace on SDXL: not ported: the authors' code")
-        return
     base = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
     [one] = mace.edit(dict(pipe.components), ["nudity"], settings, ["a person"])
     weights = one.weights["unet"]
     expected = {f"{n}.weight" for n, _ in pipe.unet.named_modules() if n.endswith(("attn2.to_k", "attn2.to_v"))}
     assert set(weights) == expected
-    assert all(W.shape == base[n].shape and not torch.equal(W, base[n]) for n, W in weights.items())
+    width = pipe.unet.config.cross_attention_dim
+    assert all(W.shape == base[n].shape and W.shape[1] == width for n, W in weights.items())
+    assert all(not torch.equal(W, base[n]) for n, W in weights.items())
     assert all(torch.equal(p, base[n]) for n, p in pipe.unet.named_parameters())  # the base UNet is left alone
     assert one.loss > 0
+    states = mace.family_states(dict(pipe.components))
+    if family == "sdxl":  # both encoders' penultimate states side by side, as the SDXL pipeline conditions
+        from erasure.worlds.families import family_of_pipeline
+
+        assert states(["a photo of nudity"]).shape[-1] == width
+        assert torch.allclose(states(["a photo"])[0], family_of_pipeline(pipe).encode(pipe, "a photo").hidden[0])
+    pairs = mace.cfr_pairs(pipe.text_encoder, pipe.tokenizer, "nudity", "a person", ["a photo of {}"], states)
+    name = next(iter(weights))
+    W = base[name].double()
+    Wp = mace.closed_form(W, [a for a, _ in pairs], [b.double() @ W.T for _, b in pairs], lamb=1e-3)
+
+    def residual(M):  # Σ ‖M c_old − W c_new‖²: what stage 1 minimises (plus λ‖M − W‖²)
+        return sum(float(((a.double() @ M.T - b.double() @ W.T) ** 2).sum()) for a, b in pairs)
+
+    assert residual(Wp) + 1e-3 * float(((Wp - W) ** 2).sum()) < 0.5 * residual(W)
 
 
 # --- AdvUnlearn --------------------------------------------------------------------------------------------
@@ -208,9 +223,9 @@ def test_every_refusal_is_one_line_naming_method_family_and_reason():
     for family in (SD1, SD2):
         for method in ("mace", "advunlearn", "salun"):
             family.check_method(method)  # runs: nothing raised
-    for method, why in (("mace", "SD 1.x only"), ("advunlearn", "two encoders")):
-        with pytest.raises(ErasureError) as info:
-            SDXL.check_method(method)
-        assert _one_line(info).startswith(f"{method} on SDXL: ") and why in str(info.value)
+    with pytest.raises(ErasureError) as info:
+        SDXL.check_method("advunlearn")
+    assert _one_line(info).startswith("advunlearn on SDXL: ") and "two encoders" in str(info.value)
     SDXL.check_method("salun")
+    SDXL.check_method("mace")
     assert set(SDXL.inference_pipelines) == {"safree"} and set(SD2.inference_pipelines) == {"safree"}
