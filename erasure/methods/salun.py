@@ -37,7 +37,7 @@ v-prediction v = √ᾱ_t ε − √(1−ᾱ_t) z_0, as diffusers' training scri
 (1 + w) ε_θ(c_f) − w ε_θ(∅) and the pseudo target are affine combinations whose weights sum to 1, so at a
 fixed z_t they are the same combinations of v (families' module docstring); the v losses are the ε losses
 divided by ᾱ_t per sample. Prompts are encoded as the family's pipeline encodes them (SDXL: both encoders,
-pooled embedding and time ids), and z_0 is scaled by the VAE's own `scaling_factor` (SD 1.x / 2.x 0.18215 =
+pooled embedding and time ids; the mask loss's c_∅ is the family's CFG unconditional, SDXL's zeros), and z_0 is scaled by the VAE's own `scaling_factor` (SD 1.x / 2.x 0.18215 =
 LDM's; SDXL 0.13025; the toy world's VAE 0.4037, where the constant 0.18215 used before issue 36 fed the toy
 UNet latents at another scale than it samples: toy SalUn runs change, SD ones do not). The saliency ranking is over every UNet weight whatever the family.
 
