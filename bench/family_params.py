@@ -18,6 +18,7 @@ import torch
 
 def counts() -> dict:
     from erasure.methods import specs
+    from erasure.methods.advunlearn import authors_trainable
     from erasure.methods.params import subsets, trainable_names
     from erasure.standins.architectures import family_text_encoders, family_unet, random_unet
 
@@ -31,8 +32,15 @@ def counts() -> dict:
         row = {"unet": sum(p.numel() for p in params.values()),
                "cross_attention_dim": int(unet.config.cross_attention_dim)}
         if family != "sd14":
-            row["text_encoders"] = [sum(p.numel() for p in e.parameters()) for e in family_text_encoders(family, device="meta")]
+            encoders = family_text_encoders(family, device="meta")
+            row["text_encoders"] = [sum(p.numel() for p in e.parameters()) for e in encoders]
+            if family == "sd21":  # AdvUnlearn trains the one text encoder (refused on SDXL: two encoders)
+                row["advunlearn:text_encoder_full"] = sum(p.numel() for p in authors_trainable(encoders[0]).values())
+        else:  # SD v1.4's CLIP ViT-L: tests/methods/test_advunlearn.py counts it (85,056,000 of 123,060,480)
+            row["advunlearn:text_encoder_full"] = 85_056_000
         for method in (*specs.FINE_TUNED, *specs.names(specs.CLOSED_FORM)):
+            if not specs.get(method).subsets:  # trains another component (AdvUnlearn: the text encoder, below)
+                continue
             for subset in subsets(method):
                 names = trainable_names(unet, method, subset)
                 row[f"{method}:{subset}"] = sum(params[n].numel() for n in names)
@@ -50,10 +58,11 @@ def main(argv=None) -> int:
     if args.out:
         args.out.write_text(text + "\n")
     print(text)
-    keys = [k for k in table["sdxl"] if ":" in k]
+    keys = list(dict.fromkeys(k for f in table.values() for k in f if ":" in k))
     print(f"\n| trained subset | {' | '.join(table)} |\n|---|" + "---:|" * len(table), file=sys.stderr)
     for k in ["unet", *keys]:
-        print(f"| {k} | " + " | ".join(f"{table[f][k] / 1e6:.2f} M" for f in table) + " |", file=sys.stderr)
+        print(f"| {k} | " + " | ".join(f"{table[f][k] / 1e6:.2f} M" if k in table[f] else "—" for f in table) + " |",
+              file=sys.stderr)
     return 0
 
 

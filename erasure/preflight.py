@@ -132,6 +132,34 @@ def check_base(ctx: Context) -> list[Item]:
     return [Item("base model", True, f"{source} ({family.title}: {', '.join(parts)}){note}")]
 
 
+def check_family_methods(ctx: Context) -> list[Item]:
+    """What the config asks of its base's model family that the family refuses (`ModelFamily.not_supported`,
+    erasure/worlds/families.py: SLD, SEGA, UnlearnDiffAtk and AdvUnlearn on SDXL, SLD and SEGA on SD 2.x): one
+    failed item naming each config entry with its family's one-line reason, so the gate stops the run before
+    any job loads weights. No item where nothing is refused or the family cannot be read (check_base says why)."""
+    from erasure.worlds import world_for
+
+    source = ctx.config["base_model"]
+    world = world_for(source)
+    if world.base_note(source):  # a base the DAG builds (the toy's): SD 1.x, nothing refused
+        return []
+    try:
+        family = world.family(source, ctx.results)
+    except ErasureError:
+        return []
+    attacks = (ctx.config.get("attacks") or {}).get("attacks") or {}
+    asked = ([(f"runs.{n}", (e or {}).get("method")) for n, e in (ctx.config.get("runs") or {}).items()]
+             + [(f"inference_methods.{n}", (e or {}).get("kind"))
+                for n, e in (ctx.config.get("inference_methods") or {}).items()]
+             + [(f"attacks.attacks.{n}", (e or {}).get("kind")) for n, e in attacks.items()])
+    refused = [f"{where}: {what} on {family.title}: {family.not_supported[what]}"
+               for where, what in asked if what in family.not_supported]
+    if not refused:
+        return []
+    return [Item(f"methods on {family.title}", False, " | ".join(refused),
+                 "remove them from the config (erasure/worlds/families.py, not_supported, says why)")]
+
+
 def check_clip(ctx: Context, uses: list[tuple[str, Mapping]]) -> list[Item]:
     """W.CLIP_VIT_L14's check: each CLIP source the metrics name (their default: the hub id), once; none where the
     world's scorers read the base's own CLIP."""
@@ -451,7 +479,7 @@ def run_checks(config: Mapping, *, configfiles: list[str], results: Path | None 
     items = []
     items += [Item("GPU memory (cluster.gpu_memory_gb)", False, fault, "see the line") for fault in
               check_gpu_memory(ctx.config)]
-    for check in (check_base, check_metrics, lambda c: check_prompts(c, repo), check_gpu):
+    for check in (check_base, check_family_methods, check_metrics, lambda c: check_prompts(c, repo), check_gpu):
         try:
             items += check(ctx)
         except ErasureError as error:  # a check that cannot even run is itself a missing item

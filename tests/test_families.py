@@ -15,9 +15,9 @@ from erasure.worlds import families as F
 
 ROOT = Path(__file__).resolve().parents[1]
 # bench/startup.py times `from diffusers import StableDiffusionPipeline` itself (the import is what it measures)
-# erasure/generate/inference/safree.py defines SAFREE's pipeline, a StableDiffusionPipeline subclass overriding
-# encode_prompt (the method itself, as the authors' generate_safree.py); the SD 1.x family builds it
-# (ModelFamily.inference_pipelines["safree"]) and every other family refuses it in one line
+# erasure/generate/inference/safree.py defines SAFREE's pipelines, StableDiffusionPipeline and
+# StableDiffusionXLPipeline subclasses overriding encode_prompt (the method itself, as the authors'
+# generate_safree.py and their SDXL pipeline); each family builds its own (ModelFamily.inference_pipelines["safree"])
 EXEMPT = {ROOT / "bench" / "startup.py", ROOT / "erasure" / "generate" / "inference" / "safree.py"}
 
 

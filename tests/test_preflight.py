@@ -146,3 +146,25 @@ def test_the_dry_run_stops_on_a_bad_local_prompt_file_before_any_job(tmp_path):
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith(f"error: {configfile}: prompt_sets.ext.path {file}: 1 empty prompt"), out.stderr[-2000:]
     assert "prompts/sources" not in out.stdout + out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_method_the_bases_family_refuses_is_one_failed_item_naming_each_entry(tmp_path):
+    """AdvUnlearn, SLD and UnlearnDiffAtk asked of an SDXL base (its hub id: the family is known without the
+    weights): one failed item with each entry's one-line reason (erasure.worlds.families, not_supported);
+    the methods SDXL runs (SDD, MACE, SalUn, SAFREE, Ring-A-Bell) and an SD 2.1 base's SAFREE are not named."""
+    from erasure.preflight import Context, check_family_methods
+
+    config = {"world": "sdxl", "base_model": "stabilityai/stable-diffusion-xl-base-1.0",
+              "runs": {"au": {"method": "advunlearn"}, "sdd": {"method": "sdd"}, "mace": {"method": "mace"},
+                       "salun": {"method": "salun"}},
+              "inference_methods": {"sld-max": {"kind": "sld"}, "safree": {"kind": "safree"}, "sd": {"kind": "sd"}},
+              "attacks": {"attacks": {"wb": {"kind": "unlearndiffatk"}, "rab": {"kind": "ring-a-bell"}}}}
+    [item] = check_family_methods(Context(config, [], tmp_path))
+    assert not item.ok and item.name == "methods on SDXL"
+    parts = item.detail.split(" | ")
+    assert [p.split(":")[0] for p in parts] == ["runs.au", "inference_methods.sld-max", "attacks.attacks.wb"]
+    assert parts[0].startswith("runs.au: advunlearn on SDXL: AdvUnlearn adversarially trains ONE CLIP text encoder")
+    assert "\n" not in item.detail
+    sd21 = {**config, "base_model": "stabilityai/stable-diffusion-2-1", "runs": {"au": {"method": "advunlearn"}},
+            "inference_methods": {"safree": {"kind": "safree"}}, "attacks": {}}
+    assert check_family_methods(Context(sd21, [], tmp_path)) == []

@@ -28,6 +28,12 @@ and the script's argparse defaults for the rest. Each iteration i (`iterations` 
 
 The deliverable is that text encoder ("text_encoder:…" tensors, role `student`), loaded with the base UNet.
 
+Model families: SD 2.x runs it as is. Its one (OpenCLIP-H, converted to CLIP) text encoder is trained by the
+same rule; with v-prediction the UNet's own outputs take ε's place in every term: the attack and the retain
+term match two predictions at the same z_t, and ESD's target has weights (1 + η, −η) summing to 1, so
+(erasure.worlds.families) the v target is the ε target written in v and the minimisers are unchanged.
+SDXL is refused in one line (erasure.worlds.families.SDXL.not_supported["advunlearn"]).
+
 Where we differ from the authors' code, and why:
 
 - z_t's timestep: ours is the landing timestep of the last DDIM step (erasure.methods.zt_sampler, as ESD and
@@ -94,6 +100,9 @@ class AdvUnlearn(FineTuningMethod):
     """The trainer's interface (erasure.methods.trainer); `settings` is AdvUnlearnSettings."""
 
     def __init__(self, unet, scheduler_config, prompts: Prompts, settings, *, method, components):
+        from erasure.worlds.families import family_of
+
+        family_of(unet, scheduler_config).check_method("advunlearn")  # SDXL: one line, before any work
         self.text_encoder, self.tokenizer = components[TEXT_ENCODER], components["tokenizer"]
         unet.requires_grad_(False)
         self.text_encoder.requires_grad_(False)

@@ -43,6 +43,15 @@ Where we differ from the authors' code, and why:
   base-model samples: the renderer knows the region, a segmenter could only approximate it.
 - The prior-preservation cache: theirs is every COCO-2014 caption (~616k); ours is the run's `preserve`
   prompts (settings.preserve), with the same η_p.
+- Model families (erasure.worlds.families): the token states of stages 1 and 3 are what the family's pipeline
+  conditions the UNet on (`family_states`: ModelFamily.token_states), and stage 2 conditions the UNet as the
+  family's pipeline does (`ModelFamily.encode`). SD 2.x: its one OpenCLIP-H encoder's last state; the
+  attention loss does not depend on the prediction type; its tokenizer pads with "!", so `use_pooler` marks
+  the one EOS token, not the padding. SDXL is OUR extension: the authors' code is SD 1.x only (their issue #6:
+  no SDXL plan). Every attn2 to_k / to_v takes both encoders' penultimate states side by side (D = 2048, as
+  UCE here); stage 2's UNet call carries SDXL's pooled embedding and time ids; token positions (alignment,
+  concept words, EOS) come from the first tokenizer (CLIP ViT-L's, which pads with EOS as SD 1.4's does; the
+  second splits words alike). The presets' λ, η_p and LoRA settings are SD v1.4's, untuned for SDXL.
 - Randomness: one torch.Generator seeded from settings.seed (theirs: `set_seed(2024)` plus Python's
   `random` for the prompt order), so the edit is reproducible but not bit-equal to theirs.
 """
@@ -133,11 +142,27 @@ def embed(text_encoder, tokenizer, texts: Sequence[str]) -> torch.Tensor:
     return text_encoder(ids.to(text_encoder.device))[0].detach().float().cpu()
 
 
-def cfr_pairs(text_encoder, tokenizer, concept: str, mapping: str, templates: Sequence[str]):
+def family_states(components: Mapping):
+    """texts -> [N, L, D] float32 CPU: the token states the base pipeline of `components` conditions its UNet on,
+    through its model family (erasure.worlds.families.ModelFamily.token_states: SD 1.x / 2.x the one encoder's
+    last state, what `embed` gives; SDXL both encoders' penultimate states side by side, D = 2048)."""
+    from erasure.worlds.families import family_of_components
+
+    family = family_of_components(components)
+
+    def states(texts: Sequence[str]) -> torch.Tensor:
+        return torch.stack([s.hidden for s in family.token_states(components, list(texts))]).float()
+
+    return states
+
+
+def cfr_pairs(text_encoder, tokenizer, concept: str, mapping: str, templates: Sequence[str], states=None):
     """[(C_old [n, D], C_new [n, D]), ...]: aligned token embeddings of each augmented prompt of `concept`
-    and of `mapping` (`prepare_k_v`, all_words=False)."""
+    and of `mapping` (`prepare_k_v`, all_words=False). `states` (texts -> [N, L, D]; `family_states`) defaults
+    to `embed` with the one encoder; positions are aligned on `tokenizer`'s ids."""
+    states = states or (lambda texts: embed(text_encoder, tokenizer, texts))
     old, new = augment(concept, templates), augment(mapping, templates)
-    e_old, e_new = embed(text_encoder, tokenizer, old), embed(text_encoder, tokenizer, new)
+    e_old, e_new = states(old), states(new)
     L = tokenizer.model_max_length
     pairs = []
     for k, (a, b) in enumerate(zip(old, new)):
@@ -227,10 +252,11 @@ def importance_weights(n: int) -> torch.Tensor:
 
 
 def train_lora(unet, text_encoder, tokenizer, vae, scheduler_config, concept: str, images: torch.Tensor,
-               masks: torch.Tensor | None, settings: MACESettings, generator: torch.Generator):
+               masks: torch.Tensor | None, settings: MACESettings, generator: torch.Generator, conditioning=None):
     """Stage 2 for one concept on a copy of the refined `unet`: returns {to_k/to_v weight name → ΔW [out, D]
     float64} (the LoRA's B·A·scale) and the last step's loss. `images` [N, 3, H, W] in [-1, 1], `masks`
-    [N, 1, H, W] bool or None."""
+    [N, 1, H, W] bool or None; `conditioning` (text -> what the UNet is conditioned on: the model family's
+    `encode`, SDXL's with its added conditions) defaults to the one encoder's last state."""
     from diffusers import DDPMScheduler
     from erasure.methods.base import add_lora
 
@@ -247,9 +273,14 @@ def train_lora(unet, text_encoder, tokenizer, vae, scheduler_config, concept: st
     optimiser = torch.optim.AdamW(params.values(), lr=settings.lr, betas=(0.9, 0.999), weight_decay=0.01, eps=1e-8)
     prompts = augment(concept, settings.templates)
     positions = [concept_positions(tokenizer, p, concept, settings.use_pooler) for p in prompts]
-    ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                    return_tensors="pt").input_ids
     device = next(student.parameters()).device
+    if conditioning is None:
+        ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                        return_tensors="pt").input_ids
+        with torch.no_grad():
+            conds = [text_encoder(ids[k:k + 1].to(device))[0] for k in range(len(prompts))]
+    else:
+        conds = [conditioning(p).to(device) for p in prompts]
     with torch.no_grad():
         latents_all = vae.encode(images.to(device, vae.dtype)).latent_dist
     probs = importance_weights(T) if settings.importance_sampling else None
@@ -263,9 +294,8 @@ def train_lora(unet, text_encoder, tokenizer, vae, scheduler_config, concept: st
             t = (torch.multinomial(probs, 1, generator=generator) if probs is not None
                  else torch.randint(0, T, (1,), generator=generator)).long().to(device)
             noisy = noise_scheduler.add_noise(latents, torch.randn(latents.shape, generator=generator).to(device), t)
-            hidden = text_encoder(ids[k:k + 1].to(device))[0]
         recorder.clear()
-        predict(student, noisy, t, hidden)  # the recorder keeps its attn2 maps
+        predict(student, noisy, t, conds[k])  # the recorder keeps its attn2 maps
         loss = recorder.loss(None if masks is None else masks[i:i + 1].to(device), positions[k].to(device))
         optimiser.zero_grad()
         loss.backward()
@@ -302,12 +332,9 @@ def concept_data(components: Mapping, concept: str, settings: MACESettings, seed
         images, masks = found
         images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
         return images, torch.from_numpy(np.ascontiguousarray(masks))[:, None]
-    from erasure.worlds.families import family_of
+    from erasure.worlds.families import family_of_components
 
-    parts = {k: components[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}
-    pipe = family_of(parts["unet"], parts["scheduler"].config).pipeline()(
-        **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = family_of_components(components).assemble(components)
     gen = torch.Generator().manual_seed(seed)
     out = pipe(settings.image_prompt.format(concept), num_inference_steps=settings.image_steps, guidance_scale=7.5,
                num_images_per_prompt=settings.images, generator=gen, output_type="pt").images
@@ -318,18 +345,29 @@ def mace(components: Mapping, concepts: Sequence[str], settings: MACESettings, p
     """The three stages on the base pipeline's `components` (unet, text_encoder, tokenizer, vae, scheduler,
     and `world` for the masks); the base UNet is not modified. Returns ({to_k/to_v weight name → fused W
     [out, D] in the UNet's dtype}, the mean of the LoRAs' last losses). Raises ErasureError for a mapping list
-    of the wrong length, a singular solve or a mask source that cannot serve."""
+    of the wrong length, a singular solve, a mask source that cannot serve, or a model family MACE does not run
+    on (SDXL: erasure.worlds.families, one line, before any work)."""
+    from erasure.worlds.families import family_of_components
+
+    family = family_of_components(components)
+    family.check_method("mace")
     unet, te, tok = components["unet"], components["text_encoder"], components["tokenizer"]
+    states = family_states(components)
+    encoder_pipe = family.assemble(components)  # its encode() is the conditioning generation uses
+
+    def conditioning(text: str):
+        return family.encode(encoder_pipe, text)
+
     mappings = list(settings.mapping) if len(settings.mapping) != 1 else list(settings.mapping) * len(concepts)
     if len(mappings) != len(concepts):
         raise ErasureError(f"settings.mapping: {len(settings.mapping)} mapping concepts for {len(concepts)} "
                            "concepts (give one, or one per concept)")
     modules = projection_modules(unet)
     W0 = {n: m.weight.detach().to("cpu", torch.float64) for n, m in modules.items()}
-    kept = embed(te, tok, list(preserve)).reshape(-1, W0[next(iter(W0))].shape[1]) if preserve else None
+    kept = states(list(preserve)).reshape(-1, W0[next(iter(W0))].shape[1]) if preserve else None
 
     # stage 1: CFR
-    pairs = [p for c, m in zip(concepts, mappings) for p in cfr_pairs(te, tok, c, m, settings.templates)]
+    pairs = [p for c, m in zip(concepts, mappings) for p in cfr_pairs(te, tok, c, m, settings.templates, states)]
     cfr = {n: closed_form(W, [a for a, _ in pairs], [b.double() @ W.T for _, b in pairs], lamb=settings.lamb,
                           preserve=kept, preserve_values=None if kept is None else kept.double() @ W.T,
                           preserve_scale=settings.train_preserve_scale)
@@ -346,9 +384,9 @@ def mace(components: Mapping, concepts: Sequence[str], settings: MACESettings, p
     for k, concept in enumerate(concepts):
         images, masks = concept_data(components, concept, settings, settings.seed + k)
         deltas, loss = train_lora(refined, te, tok, components["vae"], components["scheduler"].config, concept,
-                                  images, masks, settings, generator)
+                                  images, masks, settings, generator, conditioning)
         losses.append(loss)
-        fused_inputs.append((embed(te, tok, augment(concept, settings.templates)), deltas))
+        fused_inputs.append((states(augment(concept, settings.templates)), deltas))
     del refined
 
     # stage 3: closed-form fusion of the LoRAs

@@ -31,6 +31,16 @@ Where we differ, and why:
 - Masked gradients: a tensor hook multiplies each gradient by m during the backward pass (the authors
   multiply `p.grad` after it); with Adam and no weight decay either way leaves masked weights unchanged.
 
+Model families (erasure.worlds.families): the losses are written in the UNet's own output, with the noise
+ε replaced by its counterpart in the family's parametrisation (`training_target`: ε, or for SD 2.x's
+v-prediction v = √ᾱ_t ε − √(1−ᾱ_t) z_0, as diffusers' training scripts do). The guided prediction
+(1 + w) ε_θ(c_f) − w ε_θ(∅) and the pseudo target are affine combinations whose weights sum to 1, so at a
+fixed z_t they are the same combinations of v (families' module docstring); the v losses are the ε losses
+divided by ᾱ_t per sample. Prompts are encoded as the family's pipeline encodes them (SDXL: both encoders,
+pooled embedding and time ids; the mask loss's c_∅ is the family's CFG unconditional, SDXL's zeros), and z_0 is scaled by the VAE's own `scaling_factor` (SD 1.x / 2.x 0.18215 =
+LDM's; SDXL 0.13025; the toy world's VAE 0.4037, where the constant 0.18215 used before issue 36 fed the toy
+UNet latents at another scale than it samples: toy SalUn runs change, SD ones do not). The saliency ranking is over every UNet weight whatever the family.
+
 UNet calls are all in `_eps` (the model-family adapter's one entry point for them).
 """
 
@@ -43,34 +53,35 @@ import torch
 import torch.nn.functional as F
 
 from erasure.errors import ErasureError
-from erasure.methods.base import FineTuningMethod, encode_text
+from erasure.methods.base import FineTuningMethod
 from erasure.methods.params import select_trainable
-from erasure.worlds.families import predict
-
-VAE_SCALE = 0.18215  # LDM's scale_factor (configs/stable-diffusion/v1-inference.yaml) = SD's scaling_factor
+from erasure.worlds.families import family_of_components, predict, training_target
 
 
 def _eps(unet, latents: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-    """ε_θ(z_t, c) [B, C, h, w]; `cond` [1, L, D] or [B, L, D] is broadcast to the batch."""
+    """ε_θ(z_t, c) [B, C, h, w] (v_θ for a v-predicting family); `cond` [1, L, D] or [B, L, D] (or a
+    Conditioning) is broadcast to the batch."""
     if cond.shape[0] != latents.shape[0]:
         cond = cond.expand(latents.shape[0], *cond.shape[1:])
-    return predict(unet, latents, t, cond)  # ε: SalUn's losses are ε's (the SD 1.x family's prediction type)
+    return predict(unet, latents, t, cond)
 
 
-def mask_loss(unet, noisy: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, c_forget: torch.Tensor,
+def mask_loss(unet, noisy: torch.Tensor, t: torch.Tensor, target: torch.Tensor, c_forget: torch.Tensor,
               c_null: torch.Tensor, guidance: float) -> torch.Tensor:
-    """generate_mask.py's loss: −MSE(ε, (1 + w) ε_θ(z_t, c_f) − w ε_θ(z_t, c_∅)) (scalar)."""
+    """generate_mask.py's loss: −MSE(ε, (1 + w) ε_θ(z_t, c_f) − w ε_θ(z_t, c_∅)) (scalar); `target` the noise
+    in the UNet's parametrisation (ε, or v: erasure.worlds.families.training_target)."""
     preds = (1 + guidance) * _eps(unet, noisy, t, c_forget) - guidance * _eps(unet, noisy, t, c_null)
-    return -F.mse_loss(preds, noise)
+    return -F.mse_loss(preds, target)
 
 
 def unlearn_loss(unet, forget_noisy: torch.Tensor, forget_t: torch.Tensor, retain_noisy: torch.Tensor,
-                 retain_t: torch.Tensor, retain_noise: torch.Tensor, c_forget: torch.Tensor,
+                 retain_t: torch.Tensor, retain_target: torch.Tensor, c_forget: torch.Tensor,
                  c_retain: torch.Tensor, alpha: float) -> torch.Tensor:
-    """nsfw_removal.py's loss: MSE(ε_θ(z_t^f, c_f), sg[ε_θ(z_t^f, c_r)]) + α MSE(ε_θ(z_t^r, c_r), ε^r)."""
+    """nsfw_removal.py's loss: MSE(ε_θ(z_t^f, c_f), sg[ε_θ(z_t^f, c_r)]) + α MSE(ε_θ(z_t^r, c_r), ε^r);
+    `retain_target` ε^r in the UNet's parametrisation (erasure.worlds.families.training_target)."""
     forget_out = _eps(unet, forget_noisy, forget_t, c_forget)
     pseudo_out = _eps(unet, forget_noisy, forget_t, c_retain).detach()
-    remain_loss = F.mse_loss(_eps(unet, retain_noisy, retain_t, c_retain), retain_noise)
+    remain_loss = F.mse_loss(_eps(unet, retain_noisy, retain_t, c_retain), retain_target)
     return F.mse_loss(forget_out, pseudo_out) + alpha * remain_loss
 
 
@@ -90,7 +101,8 @@ def saliency_mask(gradients: Mapping[str, torch.Tensor], sparsity: float) -> dic
 
 class ImageLatents:
     """The VAE posteriors of an image set, in manifest order: `mean`, `std` [N, C, h, w] (float32, CPU).
-    `sample(index, generator)` draws z_0 = (mean + std ε) × 0.18215, as LDM's get_input does per batch."""
+    `sample(index, generator)` draws z_0 = (mean + std ε) × the VAE's scaling_factor (SD's 0.18215 = LDM's
+    scale_factor, configs/stable-diffusion/v1-inference.yaml), as LDM's get_input does per batch."""
 
     def __init__(self, vae, manifest: str, batch_size: int = 8):
         from erasure.metrics.images import ImageSet
@@ -104,13 +116,14 @@ class ImageLatents:
                 means.append(dist.mean.float().cpu())
                 stds.append(dist.std.float().cpu())
         self.mean, self.std = torch.cat(means), torch.cat(stds)
+        self.scale = float(vae.config.scaling_factor)
 
     def __len__(self) -> int:
         return self.mean.shape[0]
 
     def sample(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         noise = torch.randn(self.mean[index].shape, generator=generator)
-        return (self.mean[index] + self.std[index] * noise) * VAE_SCALE
+        return (self.mean[index] + self.std[index] * noise) * self.scale
 
 
 class SalUn(FineTuningMethod):
@@ -128,15 +141,16 @@ class SalUn(FineTuningMethod):
                                "(the erase rule passes the base model's image sets; run it through snakemake)")
         self.settings = settings
         self.scheduler = DDPMScheduler.from_config(scheduler_config)
-        if getattr(self.scheduler.config, "prediction_type", "epsilon") != "epsilon":
-            raise ErasureError(f"SalUn: the base predicts {self.scheduler.config.prediction_type}; its losses "
-                               "(generate_mask.py, nsfw_removal.py) are written for an ε-predicting SD 1.x UNet")
+        training_target(self.scheduler, torch.zeros(1), torch.zeros(1), 0)  # ε or v; another: one line, now
         vae, device = components["vae"], unet.device
         self.forget = ImageLatents(vae, sets[settings.forget_images])
         self.retain = ImageLatents(vae, sets[settings.retain_images])
-        text = components["text_encoder"], components["tokenizer"]
-        self.c_forget = encode_text(*text, settings.forget_prompt).to(device)
-        self.c_retain = encode_text(*text, settings.retain_prompt).to(device)
+        # c_f, c_r as the family's pipeline conditions on them (what `prompts` holds for the concepts)
+        family = family_of_components({**components, "unet": unet})
+        pipe = family.assemble({**components, "unet": unet, "scheduler": self.scheduler})
+        self.c_forget = family.encode(pipe, settings.forget_prompt).to(device)
+        self.c_retain = family.encode(pipe, settings.retain_prompt).to(device)
+        del pipe
         self.c_null = prompts.uncond.to(device)
         trainable = select_trainable(unet, method, settings.trainable)  # `full`: every UNet weight
         super().__init__(unet, trainable, method)
@@ -158,7 +172,8 @@ class SalUn(FineTuningMethod):
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (n,), generator=generator)
         noise = torch.randn(latents.shape, generator=generator)
         device = self.student.device
-        return self.scheduler.add_noise(latents, noise, t).to(device), t.to(device), noise.to(device)
+        target = training_target(self.scheduler, latents, noise, t)  # ε, or v for a v-predicting family
+        return self.scheduler.add_noise(latents, noise, t).to(device), t.to(device), target.to(device)
 
     def compute_mask(self) -> dict[str, torch.Tensor]:
         """One pass of the mask loss over D_f (batches of mask_batch_size, in order), |Σ g|, top fraction."""
@@ -167,8 +182,8 @@ class SalUn(FineTuningMethod):
         self.student.zero_grad(set_to_none=True)
         for start in range(0, len(self.forget), size):
             index = torch.arange(start, min(start + size, len(self.forget)))
-            noisy, t, noise = self._noisy(self.forget.sample(index, generator), generator)
-            mask_loss(self.student, noisy, t, noise, self.c_forget, self.c_null, self.settings.mask_guidance).backward()
+            noisy, t, target = self._noisy(self.forget.sample(index, generator), generator)
+            mask_loss(self.student, noisy, t, target, self.c_forget, self.c_null, self.settings.mask_guidance).backward()
         gradients = {n: (p.grad if p.grad is not None else torch.zeros_like(p)).detach().cpu()
                      for n, p in self.trainable.items()}
         self.student.zero_grad(set_to_none=True)
@@ -183,6 +198,6 @@ class SalUn(FineTuningMethod):
             return torch.arange(start, min(start + size, len(images)))
 
         forget_noisy, forget_t, _ = self._noisy(self.forget.sample(batch(self.forget), generator), generator)
-        retain_noisy, retain_t, retain_noise = self._noisy(self.retain.sample(batch(self.retain), generator), generator)
-        return unlearn_loss(self.student, forget_noisy, forget_t, retain_noisy, retain_t, retain_noise,
+        retain_noisy, retain_t, retain_target = self._noisy(self.retain.sample(batch(self.retain), generator), generator)
+        return unlearn_loss(self.student, forget_noisy, forget_t, retain_noisy, retain_t, retain_target,
                             self.c_forget, self.c_retain, self.settings.alpha)

@@ -125,7 +125,8 @@ def compose(cls, base, **overrides):
 
     accepted = set(inspect.signature(cls.__init__).parameters)
     components = {k: v for k, v in base.components.items() if k in accepted}
-    components.update(safety_checker=None, feature_extractor=None, **overrides)
+    # SDXL's constructor has no safety_checker
+    components.update({k: None for k in ("safety_checker", "feature_extractor") if k in accepted}, **overrides)
     if "requires_safety_checker" in accepted:
         components["requires_safety_checker"] = False
     if "image_encoder" in accepted:
@@ -195,6 +196,14 @@ class ModelFamily:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         return kwargs
 
+    def assemble(self, components: Mapping):
+        """This family's text-to-image pipeline built from a base pipeline's `components` (those its
+        constructor takes: unet, vae, text encoder(s), tokenizer(s), scheduler), no safety checker. For a
+        method handed components rather than a pipeline (MACE's base-model samples, SalUn's prompts)."""
+        from types import SimpleNamespace
+
+        return compose(self.pipeline(), SimpleNamespace(components=dict(components)))
+
     def compose(self, kind: str, base):
         """The diffusers pipeline of inference-time kind `kind` ("sld", "sega") built from `base`'s
         components (those its constructor takes), no safety checker. Raises ErasureError (one line saying
@@ -260,6 +269,12 @@ class ModelFamily:
         return {name: module for name, module in unet.named_modules()
                 if name.rsplit(".", 2)[-2:-1] == ["attn2"] and name.endswith((".to_k", ".to_v"))}
 
+    def check_method(self, method: str) -> None:
+        """Raise ErasureError (one line: the method, this family, why) where `method` (a spec name) does not
+        run on this family (`not_supported[method]`); the methods call it before any work."""
+        if method in self.not_supported:
+            raise ErasureError(f"{method} on {self.title}: {self.not_supported[method]}")
+
     def whitebox_text(self) -> str | None:
         """Why the white-box attack (one text encoder whose token embeddings it relaxes) does not apply, or None."""
         return self.not_supported.get("unlearndiffatk")
@@ -267,11 +282,11 @@ class ModelFamily:
 
 SLD_CLASS = "diffusers.pipelines.deprecated.stable_diffusion_safe.StableDiffusionPipelineSafe"
 SEGA_CLASS = "diffusers.SemanticStableDiffusionPipeline"
-# SAFREE (jaehong31/SAFREE, generate_safree.py) is a StableDiffusionPipeline subclass re-encoding the prompt:
-# an SD 1.x pipeline as diffusers' SLD and SEGA are (erasure/generate/inference/safree.py)
+# SAFREE (jaehong31/SAFREE): the authors' StableDiffusionPipeline subclass (SD 1.x and SD 2.x, which share the
+# pipeline) and their StableDiffusionXLPipeline one (models/modified_stable_diffusion_xl_pipeline.py); ours in
+# erasure/generate/inference/safree.py
 SAFREE_CLASS = "erasure.generate.inference.safree.SAFREEStableDiffusionPipeline"
-_SAFREE_SD1 = ("our SAFREE pipeline subclasses SD 1.x's StableDiffusionPipeline, as the authors' "
-               "generate_safree.py does; another family's encode_prompt and token length are not ported")
+SAFREE_XL_CLASS = "erasure.generate.inference.safree.SAFREEStableDiffusionXLPipeline"
 _SD1_ONLY = "diffusers ships the {} pipeline for SD 1.x only ({}; its loop calls the UNet without added conditions)"
 
 SD1 = ModelFamily(
@@ -295,8 +310,8 @@ SD2 = ModelFamily(
         "sega": "SEGA's edit momentum accumulates guidance over timesteps in the UNet's output units (diffusers' "
                 "SemanticStableDiffusionPipeline, SD 1.x); SD 2.x's v-differences are ε's / √ᾱ_t, so its "
                 "defaults would be another method",
-        "safree": _SAFREE_SD1,
     },
+    inference_pipelines={"safree": SAFREE_CLASS},
 )
 
 
@@ -355,10 +370,14 @@ SDXL = _SDXL(
     not_supported={
         "sld": _SD1_ONLY.format("SLD", "StableDiffusionPipelineSafe"),
         "sega": _SD1_ONLY.format("SEGA", "SemanticStableDiffusionPipeline"),
-        "safree": _SAFREE_SD1,
         "unlearndiffatk": "UnlearnDiffAtk relaxes the tokens of ONE text encoder; SDXL conditions on two and on "
                           "a pooled embedding (the authors' attack is for SD 1.x)",
+        # training-time methods (their spec names), refused by ModelFamily.check_method before any work
+        "advunlearn": "AdvUnlearn adversarially trains ONE CLIP text encoder (OPTML-Group/AdvUnlearn@9d23124, "
+                      "SD 1.x only); SDXL conditions on two encoders and a pooled projection, and which to train "
+                      "(and attack) is a choice its authors never made",
     },
+    inference_pipelines={"safree": SAFREE_XL_CLASS},
 )
 
 FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (SD1, SD2, SDXL)}

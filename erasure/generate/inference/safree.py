@@ -41,6 +41,23 @@ Where we differ, and why:
   the authors sample with DPM-Solver++ at 50 steps. Self-validation counts steps as they do (step index i,
   not a fraction of the schedule).
 
+Families (erasure.worlds.families): SD 1.x and SD 2.x run `SAFREEStableDiffusionPipeline` (a
+StableDiffusionPipeline, as SD 2.x's is; SAFREE changes only the text embedding, so the prediction type is
+irrelevant; SD 2.x's converted OpenCLIP-H encoder gives the pooled and last hidden states the same way).
+SDXL runs `SAFREEStableDiffusionXLPipeline`, the authors' own SDXL port
+(models/modified_stable_diffusion_xl_pipeline.py, scripts/run_nudity_sdxl.sh: `--safree`, no `-svf`):
+
+- the projection acts on the SECOND encoder's part of prompt_embeds only (`text_embeddings =
+  _cat_text_embeddings[..., 768:]`, written back into `[..., 768:]`): the first encoder's channels, the pooled
+  embedding (add_text_embeds) and the time ids are unchanged;
+- the concept subspace and the masked prompts are text_encoder_2's pooled PROJECTION (`text_embeds`: the
+  third value of `_new_encode_prompt`; `_masked_encode_prompt` returns `text_encoder_2(masked_ids)[0]`),
+  tokenised by tokenizer_2;
+- no self-validation: their SDXL `__call__` reads only `re_attn_t` (steps re_attn_t[0] ≤ i ≤ re_attn_t[1]),
+  whatever `self_validation` says; with the default (−1, 1001) every step is projected.
+  (Their concept texts are encoded without the attention mask; CLIP's causal mask makes the EOS state, which
+  is the pooled one, independent of the padding after it, so this is the same vector.)
+
 Text-encoder calls are all in `_pooled` (the model-family adapter's one entry point for them).
 """
 
@@ -51,7 +68,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from diffusers import StableDiffusionPipeline
+from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
 from erasure.methods.concepts import SAFREE_NUDITY as NUDITY_CONCEPTS  # noqa: F401 (the authors' subspace)
 
@@ -101,10 +118,13 @@ class Projected:
 
 
 def _pooled(text_encoder, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """The text encoder's pooled output (the EOS token's final hidden state) [N, D] of token ids [N, L']."""
+    """The text encoder's pooled output [N, D] of token ids [N, L']: the EOS token's final hidden state
+    (CLIPTextModel's pooler_output), or its projection where the encoder has one (CLIPTextModelWithProjection's
+    text_embeds: SDXL's text_encoder_2, what the authors' SDXL pipeline pools)."""
     out = text_encoder(ids.to(text_encoder.device),
                        attention_mask=None if attention_mask is None else attention_mask.to(text_encoder.device))
-    return out.pooler_output.float()
+    pooled = getattr(out, "text_embeds", None)
+    return (out.pooler_output if pooled is None else pooled).float()
 
 
 @torch.no_grad()
@@ -149,31 +169,14 @@ def safree_prompt(tokenizer, text_encoder, prompt: str, embeds: torch.Tensor, co
     return Projected(merged.to(embeds.dtype), triggers, beta, int(first), int(last))
 
 
-class SAFREEStableDiffusionPipeline(StableDiffusionPipeline):
-    """StableDiffusionPipeline whose prompt embeddings are SAFREE's: `encode_prompt` projects each prompt's
-    trigger tokens, and the step-end callback swaps each prompt's conditional embedding between projected
-    and original at the steps self-validation gives. Set `safree_concepts` and `safree_settings` first."""
+class _SAFREESteps:
+    """What both SAFREE pipelines share: each prompt's conditioning swapped between projected and original at
+    the step-end callback (`_safree_original` / `_safree_projected` [B, L, D], `safree_last`, set by the
+    subclass's encode_prompt)."""
 
     safree_concepts: tuple[str, ...]
     safree_settings: object  # erasure.methods.settings.SAFREESettings
     safree_last: list[Projected]  # the last batch's per-image results (set by encode_prompt)
-
-    def encode_prompt(self, prompt, device, num_images_per_prompt, do_classifier_free_guidance,
-                      negative_prompt=None, prompt_embeds=None, negative_prompt_embeds=None, lora_scale=None,
-                      clip_skip=None):
-        if prompt is None:
-            raise ValueError("SAFREE needs the prompt text (its tokens are masked one at a time), not prompt_embeds")
-        cond, uncond = super().encode_prompt(prompt, device, num_images_per_prompt, do_classifier_free_guidance,
-                                             negative_prompt, prompt_embeds, negative_prompt_embeds,
-                                             lora_scale=lora_scale, clip_skip=clip_skip)
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        concept_proj = concept_projection(self.tokenizer, self.text_encoder, self.safree_concepts).to(cond.device)
-        per_prompt = [safree_prompt(self.tokenizer, self.text_encoder, text, cond[i * num_images_per_prompt],
-                                    concept_proj, self.safree_settings) for i, text in enumerate(prompts)]
-        self.safree_last = [p for p in per_prompt for _ in range(num_images_per_prompt)]
-        self._safree_original = cond
-        self._safree_projected = torch.stack([p.embeds for p in self.safree_last])
-        return self._conditioning(0), uncond
 
     def _conditioning(self, step: int) -> torch.Tensor:
         """[B, L, D]: each prompt's projected embedding where `step` is within its [first, last], else its own."""
@@ -196,6 +199,66 @@ class SAFREEStableDiffusionPipeline(StableDiffusionPipeline):
                                 callback_on_step_end_tensor_inputs=inputs, **kwargs)
 
 
+class SAFREEStableDiffusionPipeline(_SAFREESteps, StableDiffusionPipeline):
+    """StableDiffusionPipeline (SD 1.x, SD 2.x) whose prompt embeddings are SAFREE's: `encode_prompt` projects
+    each prompt's trigger tokens, and the step-end callback swaps each prompt's conditional embedding between
+    projected and original at the steps self-validation gives. Set `safree_concepts` and `safree_settings`
+    first."""
+
+    def encode_prompt(self, prompt, device, num_images_per_prompt, do_classifier_free_guidance,
+                      negative_prompt=None, prompt_embeds=None, negative_prompt_embeds=None, lora_scale=None,
+                      clip_skip=None):
+        if prompt is None:
+            raise ValueError("SAFREE needs the prompt text (its tokens are masked one at a time), not prompt_embeds")
+        cond, uncond = super().encode_prompt(prompt, device, num_images_per_prompt, do_classifier_free_guidance,
+                                             negative_prompt, prompt_embeds, negative_prompt_embeds,
+                                             lora_scale=lora_scale, clip_skip=clip_skip)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        concept_proj = concept_projection(self.tokenizer, self.text_encoder, self.safree_concepts).to(cond.device)
+        per_prompt = [safree_prompt(self.tokenizer, self.text_encoder, text, cond[i * num_images_per_prompt],
+                                    concept_proj, self.safree_settings) for i, text in enumerate(prompts)]
+        self.safree_last = [p for p in per_prompt for _ in range(num_images_per_prompt)]
+        self._safree_original = cond
+        self._safree_projected = torch.stack([p.embeds for p in self.safree_last])
+        return self._conditioning(0), uncond
+
+
+class SAFREEStableDiffusionXLPipeline(_SAFREESteps, StableDiffusionXLPipeline):
+    """StableDiffusionXLPipeline whose prompt embeddings are SAFREE's as the authors' SDXL pipeline makes them
+    (module docstring): trigger tokens of text_encoder_2's part of prompt_embeds projected, with
+    text_encoder_2's pooled projections spanning the concept and masked-prompt subspaces, over steps
+    re_attn_t (no self-validation). Set `safree_concepts` and `safree_settings` first."""
+
+    def encode_prompt(self, prompt, prompt_2=None, device=None, num_images_per_prompt=1,
+                      do_classifier_free_guidance=True, negative_prompt=None, negative_prompt_2=None,
+                      prompt_embeds=None, negative_prompt_embeds=None, pooled_prompt_embeds=None,
+                      negative_pooled_prompt_embeds=None, lora_scale=None, clip_skip=None):
+        import dataclasses
+
+        if prompt is None:
+            raise ValueError("SAFREE needs the prompt text (its tokens are masked one at a time), not prompt_embeds")
+        cond, uncond, pooled, uncond_pooled = super().encode_prompt(
+            prompt, prompt_2, device, num_images_per_prompt, do_classifier_free_guidance, negative_prompt,
+            negative_prompt_2, prompt_embeds, negative_prompt_embeds, pooled_prompt_embeds,
+            negative_pooled_prompt_embeds, lora_scale=lora_scale, clip_skip=clip_skip)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        first = cond.shape[-1] - self.text_encoder_2.config.hidden_size  # the first encoder's width (768)
+        # their SDXL __call__ reads re_attn_t only (no svf)
+        settings = dataclasses.replace(self.safree_settings, self_validation=False)
+        tokenizer, encoder = self.tokenizer_2, self.text_encoder_2
+        concept_proj = concept_projection(tokenizer, encoder, self.safree_concepts).to(cond.device)
+        per_prompt = []
+        for i, text in enumerate(prompts):
+            own = cond[i * num_images_per_prompt]
+            part = safree_prompt(tokenizer, encoder, text, own[:, first:], concept_proj, settings)
+            part.embeds = torch.cat([own[:, :first], part.embeds], dim=-1)
+            per_prompt.append(part)
+        self.safree_last = [p for p in per_prompt for _ in range(num_images_per_prompt)]
+        self._safree_original = cond
+        self._safree_projected = torch.stack([p.embeds for p in self.safree_last])
+        return self._conditioning(0), uncond, pooled, uncond_pooled
+
+
 def build(name, kind, base, concepts, settings):
     """SAFREE on the base pipeline: the concepts span the subspace and, joined with ", ", are CFG's negative
     prompt (generate_safree.py)."""
@@ -203,7 +266,7 @@ def build(name, kind, base, concepts, settings):
 
     from erasure.worlds.families import family_of_pipeline
 
-    pipe = family_of_pipeline(base).compose("safree", base)  # SD 1.x only: the family says why not elsewhere
+    pipe = family_of_pipeline(base).compose("safree", base)  # the family's SAFREE pipeline (SD 1.x / 2.x, SDXL)
     pipe.safree_concepts = tuple(concepts)
     pipe.safree_settings = settings
     return MethodPipeline(name, kind, pipe, negative_prompt=concept_text(concepts),
