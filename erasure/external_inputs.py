@@ -12,8 +12,10 @@ a different set of files, e.g. a new Hugging Face snapshot revision, reruns them
 
     model directory (base model, CLIP)   the files `from_pretrained` reads: *.json, *.txt, *.safetensors
                                          (erasure.metrics.backbones.DEFAULT_ALLOW), hidden ones skipped
-    hub id                               the same files of the cached snapshot that refs/main names, plus
-                                         refs/main itself (huggingface_hub's cache layout:
+    hub id                               the same files of the cached snapshot the loader reads: for an id
+                                         its family pins (erasure.worlds.hub_ids), snapshots/{pinned commit}/
+                                         whatever refs/main says; else the one refs/main names, plus refs/main
+                                         itself (huggingface_hub's cache layout:
                                          models--{org}--{name}/refs/main -> snapshots/{commit}/)
     FID reference                        the .npz, or a listing of the folder's images as the FID scorer
                                          lists them (`folder_listing`: written while planning, when it changed)

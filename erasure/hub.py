@@ -8,12 +8,14 @@ import fnmatch
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from erasure.io import built_root
 
 MODEL_FILES = ("*.json", "*.txt", "*.safetensors")  # what from_pretrained reads: the DAG lists them as inputs
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # `org/name`
+COMMIT = re.compile(r"^[0-9a-f]{40}$")  # a full commit hash: huggingface_hub.file_download.REGEX_COMMIT_HASH
 
 
 def is_hub_id(source: str) -> bool:
@@ -28,16 +30,54 @@ def hub_cache() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-def hub_snapshot(repo_id: str, revision: str = "main") -> tuple[Path, Path] | None:
-    """(refs file, snapshot directory) of a cached hub model, or None where it is not cached."""
-    repo = hub_cache() / f"models--{repo_id.replace('/', '--')}"
-    ref = repo / "refs" / revision
-    try:
-        commit = ref.read_text().strip()
-    except OSError:
-        return None
+def hub_repo(repo_id: str) -> Path:
+    """The cache folder of hub model `repo_id`: `models--{org}--{name}` (huggingface_hub's `repo_folder_name`)."""
+    return hub_cache() / f"models--{repo_id.replace('/', '--')}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A cached snapshot: `folder` (`snapshots/<commit>/`), its `commit`, and the `ref` file that named it
+    (`refs/main`), or None where the revision asked was the commit itself."""
+
+    folder: Path
+    commit: str
+    ref: Path | None
+
+
+def hub_snapshot(repo_id: str, revision: str | None = None) -> Snapshot | None:
+    """The cached snapshot of hub model `repo_id` at `revision`, or None where it is not cached.
+
+    As huggingface_hub resolves a revision offline (`snapshot_download(local_files_only=True)`,
+    `hf_hub_download`): a full commit hash (40 hex digits) is `snapshots/<commit>/` itself, whatever the refs say
+    (`hf download --revision <commit>` writes that folder and no ref); any other revision (None: "main") is the
+    commit its `refs/<revision>` file names."""
+    repo = hub_repo(repo_id)
+    revision = revision or "main"
+    ref = None
+    if COMMIT.match(revision):
+        commit = revision
+    else:
+        ref = repo / "refs" / revision
+        try:
+            commit = ref.read_text().strip()
+        except OSError:
+            return None
     snapshot = repo / "snapshots" / commit
-    return (ref, snapshot) if commit and snapshot.is_dir() else None
+    return Snapshot(snapshot, commit, ref) if commit and snapshot.is_dir() else None
+
+
+def cached_commits(repo_id: str) -> tuple[str | None, list[str]]:
+    """(the commit `refs/main` names or None, the commits with a snapshot folder, sorted) of hub model
+    `repo_id` in the cache: what a cache holds where the revision asked is not there."""
+    repo = hub_repo(repo_id)
+    try:
+        main = (repo / "refs" / "main").read_text().strip() or None
+    except OSError:
+        main = None
+    snapshots = repo / "snapshots"
+    commits = sorted(p.name for p in snapshots.iterdir() if p.is_dir()) if snapshots.is_dir() else []
+    return main, commits
 
 
 def listed_files(directory: Path, patterns: Sequence[str]) -> list[Path]:
@@ -50,10 +90,11 @@ def listed_files(directory: Path, patterns: Sequence[str]) -> list[Path]:
     return sorted(found)
 
 
-def model_files(source: str | os.PathLike | None, built: Sequence[Path] = ()) -> list[Path]:
-    """The files a diffusers / transformers `from_pretrained(source)` reads: a local directory's, or the
-    cached snapshot's (with its refs file) for a hub id; none for a source not on this machine; the folder
-    of `built` it lies in (`built_root`)."""
+def model_files(source: str | os.PathLike | None, built: Sequence[Path] = (), revision: str | None = None) -> list[Path]:
+    """The files a diffusers / transformers `from_pretrained(source, revision=revision)` reads: a local
+    directory's, or for a hub id the cached snapshot's at `revision` (`hub_snapshot`), with the refs file that
+    named it (a pinned commit's snapshot has none: its folder name is the pin); none for a source not on this
+    machine; the folder of `built` it lies in (`built_root`)."""
     if not source:
         return []
     if root := built_root(source, built):
@@ -63,5 +104,7 @@ def model_files(source: str | os.PathLike | None, built: Sequence[Path] = ()) ->
         return listed_files(path, MODEL_FILES)
     if path.exists() or not HUB_ID.match(str(source)):
         return [path] if path.is_file() else []
-    found = hub_snapshot(str(source))
-    return [found[0], *listed_files(found[1], MODEL_FILES)] if found else []
+    found = hub_snapshot(str(source), revision)
+    if found is None:
+        return []
+    return [*([found.ref] if found.ref else []), *listed_files(found.folder, MODEL_FILES)]

@@ -37,10 +37,12 @@ def load_base_pipeline(
     text-to-image pipeline, SDXL's), without safety checker, on `device`.
 
     Hub ids are looked up in the local cache first, so an offline machine with cached weights works
-    and a machine with neither gets one actionable message instead of a network traceback.
+    and a machine with neither gets one actionable message instead of a network traceback. A hub id its
+    family pins (erasure.worlds.hub_ids) loads that commit's snapshot (`revision=`), whatever refs/main names.
     """
     resolved = resolve_base_source(source, results_root)
-    family = world_for(source).family(source, results_root)
+    world = world_for(source)
+    family = world.family(source, results_root)
     pipeline_class, kwargs = family.pipeline(), family.load_kwargs(dtype)
     if Path(resolved).is_dir():
         try:
@@ -51,7 +53,7 @@ def load_base_pipeline(
             raise ErasureError(f"base_model {resolved}: not a loadable diffusers pipeline directory ({reason}); "
                                f"{SD_HELP}") from None
     else:
-        pipe = _from_hub(pipeline_class, resolved, kwargs)
+        pipe = _from_hub(pipeline_class, resolved, kwargs, world.hub_revision(source))
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
@@ -75,8 +77,9 @@ def load_text_encoder(source: str, *, results_root: str | Path = "results", devi
             raise ErasureError(f"base_model {resolved}: no loadable tokenizer / text_encoder ({reason}); "
                                f"{SD_HELP}") from None
     else:
-        tokenizer = _from_hub(CLIPTokenizer, resolved, {"subfolder": "tokenizer"})
-        encoder = _from_hub(CLIPTextModel, resolved, {"subfolder": "text_encoder", "dtype": dtype})
+        revision = world_for(source).hub_revision(source)
+        tokenizer = _from_hub(CLIPTokenizer, resolved, {"subfolder": "tokenizer"}, revision)
+        encoder = _from_hub(CLIPTextModel, resolved, {"subfolder": "text_encoder", "dtype": dtype}, revision)
     return tokenizer, encoder.to(device).eval()
 
 
@@ -91,24 +94,31 @@ def _name_bad_weights(directory: str | Path) -> None:
                            f"copy it again from its source, or {SD_HELP}") from None
 
 
-def _cached_snapshot(repo_id: str) -> str | None:
+def _cached_snapshot(repo_id: str, revision: str | None) -> str | None:
     from huggingface_hub import snapshot_download
 
     try:
-        return snapshot_download(repo_id, local_files_only=True)
+        return snapshot_download(repo_id, revision=revision, local_files_only=True)
     except Exception:  # noqa: BLE001 - not cached (or not a repo id): nothing to name
         return None
 
 
-def _from_hub(cls, repo_id: str, kwargs: dict):
+def _from_hub(cls, repo_id: str, kwargs: dict, revision: str | None = None):
+    """`cls.from_pretrained(repo_id)` at `revision` (None: refs/main), from the HF cache, else downloaded where
+    HF_HUB_OFFLINE is unset. Raises ErasureError (one line) where neither works."""
+    if revision:  # a pinned commit: huggingface_hub resolves it to snapshots/<commit>/, no ref needed
+        kwargs = {**kwargs, "revision": revision}
     try:
         return cls.from_pretrained(repo_id, local_files_only=True, **kwargs)
     except LOAD_ERRORS:
-        snapshot = _cached_snapshot(repo_id)
+        snapshot = _cached_snapshot(repo_id, revision)
         if snapshot is not None:  # in the cache but broken: name the file
             _name_bad_weights(snapshot)
         if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
-            raise ErasureError(f"base_model {repo_id!r}: not in the Hugging Face cache and HF_HUB_OFFLINE is set; {SD_HELP}") from None
+            at = f" at the pinned commit {revision}" if revision else ""
+            fix = f"`hf download {repo_id} --revision {revision}`, or " if revision else ""
+            raise ErasureError(f"base_model {repo_id!r}: not in the Hugging Face cache{at} and HF_HUB_OFFLINE is set; "
+                               f"{fix}{SD_HELP}") from None
     try:
         return cls.from_pretrained(repo_id, **kwargs)
     except LOAD_ERRORS as exc:

@@ -99,22 +99,14 @@ def check_base(ctx: Context) -> list[Item]:
     family = world.family(source, ctx.results)  # the network: hub ids and pins each family knows
     folder = Path(resolved)
     if not folder.is_dir():  # a hub id: the HF cache only, never the network
-        from erasure.metrics.backbones import hf_cache_dir
-
+        pin = world.hub_revision(source)  # the commit the loader asks for (None: refs/main)
         try:
             from huggingface_hub import snapshot_download
 
-            folder = Path(snapshot_download(resolved, local_files_only=True,
+            folder = Path(snapshot_download(resolved, revision=pin, local_files_only=True,
                                             allow_patterns=["*.json", "*.txt", "*.safetensors"]))
         except Exception:  # noqa: BLE001 - any cache miss is the same answer
-            pin = family.hub_ids.get(resolved)
-            revision = f" --revision {pin}" if pin else ""
-            provide = ctx.standin_missing(resolved) or (
-                f"hf download {resolved}{revision}  (after `hf auth login`; into {hf_cache_dir()}), or set "
-                f"base_model to a local diffusers directory (known {family.title} hub ids: "
-                f"{', '.join(family.hub_ids)})")
-            return [Item("base model", False, f"{resolved!r} is neither a local directory nor in the HF cache",
-                         provide)]
+            return [_hub_base_missing(ctx, resolved, pin, family)]
     try:
         index = json.loads((folder / "model_index.json").read_text())
         parts = []
@@ -129,7 +121,31 @@ def check_base(ctx: Context) -> list[Item]:
     except (OSError, ValueError, ErasureError) as error:
         return [Item("base model", False, f"{folder}: {error}", SD_HELP)]
     note = " [stand-in]" if standins.describe(folder) else ""
+    if not Path(resolved).is_dir():  # a hub id: the commit of the snapshot the loader reads
+        note = f" [snapshot {folder.name}]{note}"
     return [Item("base model", True, f"{source} ({family.title}: {', '.join(parts)}){note}")]
+
+
+def _hub_base_missing(ctx: Context, repo_id: str, pin: str | None, family) -> Item:
+    """The failed base item of a hub id not in the HF cache at the revision the loader asks: for a pinned id,
+    which commits the cache holds instead (refs/main's, other snapshots), and `hf download --revision <pin>`,
+    which writes `snapshots/<pin>/` (and no ref: the loader asks for the commit itself)."""
+    from erasure.hub import cached_commits
+    from erasure.metrics.backbones import hf_cache_dir
+
+    revision = f" --revision {pin}" if pin else ""
+    provide = ctx.standin_missing(repo_id) or (
+        f"hf download {repo_id}{revision}  (after `hf auth login`; into {hf_cache_dir()}), or set "
+        f"base_model to a local diffusers directory (known {family.title} hub ids: {', '.join(family.hub_ids)})")
+    if not pin:
+        return Item("base model", False, f"{repo_id!r} is neither a local directory nor in the HF cache", provide)
+    main, commits = cached_commits(repo_id)
+    found = [f"{main} (refs/main)"] if main and main != pin else []
+    found += [c for c in commits if c not in (pin, main)]
+    wants = f"the pinned commit {pin} ({family.title}, erasure/worlds/hub_ids.py)"
+    detail = (f"{repo_id!r} in the HF cache is at {', '.join(found)}, not {wants}" if found
+              else f"{repo_id!r} is not in the HF cache at {wants}")
+    return Item("base model", False, detail, provide)
 
 
 def check_family_methods(ctx: Context) -> list[Item]:

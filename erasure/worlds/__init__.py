@@ -95,6 +95,12 @@ class World:
         """The Hugging Face hub id `base_model` names (provenance records its cached revision), or None."""
         return None
 
+    def hub_revision(self, base_model: str) -> str | None:
+        """The commit the hub id `base_model` names is pinned to (its family's `hub_ids`, erasure.worlds.hub_ids):
+        the loader passes it to `from_pretrained(revision=...)`, the DAG lists that snapshot's files, preflight
+        asks for it. None: no hub id, or one not pinned (its cache's refs/main)."""
+        return None
+
     def base_rule(self, base_model: str) -> str | None:
         """The rule that builds `base_model` (provenance names its job), or None."""
         return None

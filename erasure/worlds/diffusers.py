@@ -10,11 +10,12 @@ from pathlib import Path
 
 from erasure.errors import ErasureError
 from erasure.worlds import JobResources, World
+from erasure.worlds.hub_ids import pinned_revision
 
 SD_HELP = (
     "provide the weights as a local diffusers directory (base_model: /path/to/stable-diffusion-v1-4), "
-    "or put them in the Hugging Face cache (HF_HOME, e.g. `hf download CompVis/stable-diffusion-v1-4` "
-    "after `hf auth login` on a machine with internet)"
+    "or put them in the Hugging Face cache (HF_HOME, e.g. `hf download CompVis/stable-diffusion-v1-4 "
+    f"--revision {pinned_revision('CompVis/stable-diffusion-v1-4')}` after `hf auth login` on a machine with internet)"
 )
 
 
@@ -31,14 +32,21 @@ class DiffusersWorld(World):
         return base_model
 
     def base_files(self, base_model: str, results_root: str | Path = "results", built: Sequence[Path] = ()) -> list[Path]:
-        # the files from_pretrained reads of a local directory or cached hub snapshot (with its refs file)
+        # the files from_pretrained reads of a local directory or of the cached hub snapshot it loads: the pinned
+        # commit's for a pinned id, else refs/main's (with that refs file)
         from erasure.hub import model_files
 
-        return model_files(base_model, built)
+        return model_files(base_model, built, self.hub_revision(base_model))
 
     def hub_id(self, base_model: str) -> str | None:
         # not a local directory: a hub id (or a path not on this machine, which nothing pins)
         return None if Path(base_model).expanduser().is_dir() else base_model
+
+    def hub_revision(self, base_model: str) -> str | None:
+        from erasure.worlds.hub_ids import pinned_revision
+
+        hub_id = self.hub_id(base_model)
+        return pinned_revision(hub_id) if hub_id else None
 
     def base_fix(self) -> str:
         return SD_HELP

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from erasure.errors import ErasureError
+from erasure.worlds.hub_ids import HUB_IDS
 
 # -- conditioning ------------------------------------------------------------------------------------------
 
@@ -166,8 +167,9 @@ def _check_texts(texts) -> None:
 @dataclass(frozen=True)
 class ModelFamily:
     """A network family. `name` the config / docs name; `pipeline_class` diffusers' text-to-image pipeline;
-    `hub_ids` {hub id: pinned revision (a commit of the hub repository; None: not pinned yet, none could be
-    verified offline)}; `prediction_type` the
+    `hub_ids` {hub id: pinned revision (a commit of the hub repository, loaded from `snapshots/<commit>/`
+    whatever refs/main names; None: not pinned, refs/main), from erasure.worlds.hub_ids, where each commit's
+    source is quoted}; `prediction_type` the
     family's released checkpoints' (the scheduler config of a loaded base is what counts); `image_size` the
     native resolution in pixels; `inference_pipelines` {inference kind: diffusers class} of the inference-time
     methods that exist for it; `not_supported` {kind or method: why not, one line}."""
@@ -291,8 +293,7 @@ _SD1_ONLY = "diffusers ships the {} pipeline for SD 1.x only ({}; its loop calls
 
 SD1 = ModelFamily(
     name="sd1", title="SD 1.x", pipeline_class="StableDiffusionPipeline",
-    hub_ids={"CompVis/stable-diffusion-v1-4": None,
-             "stable-diffusion-v1-5/stable-diffusion-v1-5": None},
+    hub_ids=HUB_IDS["sd1"],
     prediction_type="epsilon", image_size=512,
     inference_pipelines={"sld": SLD_CLASS, "sega": SEGA_CLASS, "safree": SAFREE_CLASS},
 )
@@ -301,7 +302,7 @@ SD1 = ModelFamily(
 SD2 = ModelFamily(
     name="sd2", title="SD 2.x", pipeline_class="StableDiffusionPipeline",
     # (stable-diffusion-2-1-base predicts ε at 512 px: it loads as the SD 1.x family's behaviour, by its scheduler)
-    hub_ids={"stabilityai/stable-diffusion-2-1": None},
+    hub_ids=HUB_IDS["sd2"],
     prediction_type="v_prediction", image_size=768,
     not_supported={
         "sld": "SLD's element-wise safety threshold and guidance scale are set in ε units (diffusers' "
@@ -365,7 +366,7 @@ class _SDXL(ModelFamily):
 
 SDXL = _SDXL(
     name="sdxl", title="SDXL", pipeline_class="StableDiffusionXLPipeline",
-    hub_ids={"stabilityai/stable-diffusion-xl-base-1.0": None},
+    hub_ids=HUB_IDS["sdxl"],
     prediction_type="epsilon", image_size=1024, text_encoders=("text_encoder", "text_encoder_2"),
     not_supported={
         "sld": _SD1_ONLY.format("SLD", "StableDiffusionPipelineSafe"),
@@ -417,11 +418,12 @@ def family_of_source(source: str | Path) -> ModelFamily:
     """The family of a base before loading it: from a local diffusers directory's (or cached hub snapshot's)
     model_index.json `_class_name` and scheduler config, else from the hub ids the families know, else SD 1.x."""
     from erasure.hub import hub_snapshot, is_hub_id
+    from erasure.worlds.hub_ids import pinned_revision
 
     folder = Path(str(source)).expanduser()
-    if not folder.is_dir() and is_hub_id(str(source)):
-        found = hub_snapshot(str(source))
-        folder = found[1] if found else folder
+    if not folder.is_dir() and is_hub_id(str(source)):  # the snapshot the loader reads: the pinned one if pinned
+        found = hub_snapshot(str(source), pinned_revision(str(source)))
+        folder = found.folder if found else folder
     index = folder / "model_index.json"
     if index.is_file():
         try:
