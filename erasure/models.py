@@ -94,6 +94,17 @@ def _name_bad_weights(directory: str | Path) -> None:
                            f"copy it again from its source, or {SD_HELP}") from None
 
 
+def base_directory(source: str, results_root: str | Path = "results") -> Path | None:
+    """The directory `load_base_pipeline(source)` reads: a local one as its world resolves it, or for a hub id
+    the HF cache's snapshot at the commit its family pins (refs/main's where unpinned), as huggingface_hub
+    resolves it offline; None where that snapshot is not cached. Raises ErasureError as `resolve_base_source`."""
+    resolved = resolve_base_source(source, results_root)
+    if Path(resolved).is_dir():
+        return Path(resolved)
+    snapshot = _cached_snapshot(resolved, world_for(source).hub_revision(source))
+    return Path(snapshot) if snapshot is not None else None
+
+
 def _cached_snapshot(repo_id: str, revision: str | None) -> str | None:
     from huggingface_hub import snapshot_download
 

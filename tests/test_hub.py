@@ -50,7 +50,9 @@ def _snapshot(cache: Path, repo_id: str, commit: str, *, main: bool = False, wei
         import torch
         from safetensors.torch import save_file
 
-        save_file({"w": torch.zeros(2)}, str(folder / "unet" / "diffusion_pytorch_model.safetensors"))
+        # bytes that differ between commits, so a digest tells which snapshot was read
+        save_file({"w": torch.full((2,), float(int(commit[0], 16)))},
+                  str(folder / "unet" / "diffusion_pytorch_model.safetensors"))
     if main:
         (repo / "refs").mkdir(exist_ok=True)
         (repo / "refs" / "main").write_text(commit)
@@ -101,6 +103,27 @@ def test_the_dag_inputs_of_an_unpinned_hub_id_follow_refs_main_as_before(hf_cach
     folder = _snapshot(hf_cache, SD15, OTHER, main=True)
     refs = hf_cache / f"models--{SD15.replace('/', '--')}" / "refs" / "main"
     assert external_inputs.base_model_files(SD15) == [refs, folder / "model_index.json", folder / "unet" / "config.json"]
+
+
+def test_the_shard_records_weights_fingerprint_hashes_the_pinned_snapshot(hf_cache, tmp_path):
+    """Generation's record of the weights it drew with (erasure.generate.shard.weights_fingerprint) reads the
+    snapshot the loader reads (erasure.models.base_directory): the pinned one, not refs/main's."""
+    from erasure.generate.shard import weights_fingerprint
+    from erasure.io import sha256_file
+    from erasure.models import base_directory
+
+    pin = pinned_revision(SD14)
+    _snapshot(hf_cache, SD14, OTHER, main=True, weights=True)
+    assert base_directory(SD14, tmp_path) is None
+    assert weights_fingerprint(SD14, results=tmp_path, world="sd", method="sd") == {"base_model": SD14, "base": SD14}
+    pinned = _snapshot(hf_cache, SD14, pin, weights=True)
+    assert base_directory(SD14, tmp_path) == pinned
+    unet = "unet/diffusion_pytorch_model.safetensors"
+    record = weights_fingerprint(SD14, results=tmp_path, world="sd", method="sd")
+    assert record == {"base_model": SD14, "base": {unet: sha256_file(pinned / unet)}}
+    assert sha256_file(pinned / unet) != sha256_file(pinned.parent / OTHER / unet)
+    other = _snapshot(hf_cache, SD15, OTHER, main=True, weights=True)  # unpinned: refs/main's
+    assert base_directory(SD15, tmp_path) == other
 
 
 def _base_item(tmp_path, base_model):

@@ -90,17 +90,11 @@ def _file_digest(path: Path) -> str:
 def weights_fingerprint(base_model: str, *, results: str | Path, world: str, method: str) -> dict:
     """sha256 of the weights a method generates with: the base model's unet / text encoder / vae files
     (or a shipped base's SHA256SUMS), plus a fine-tuned run's complete.json (sha256 of its checkpoints)."""
-    from erasure.models import resolve_base_source
+    from erasure.models import base_directory, resolve_base_source
 
-    resolved = resolve_base_source(base_model, results)
-    directory = Path(resolved)
-    if not directory.is_dir():
-        try:
-            from huggingface_hub import snapshot_download
-
-            directory = Path(snapshot_download(resolved, local_files_only=True))
-        except Exception:  # noqa: BLE001 - loading the pipeline has already reported a missing model
-            return {"base_model": base_model, "base": resolved}
+    directory = base_directory(base_model, results)  # a hub id's snapshot at its pinned commit, as loaded
+    if directory is None:  # loading the pipeline has already reported a missing model
+        return {"base_model": base_model, "base": resolve_base_source(base_model, results)}
     sums = directory.parent / "SHA256SUMS"
     if sums.is_file():
         base = {"SHA256SUMS": sha256_file(sums)}

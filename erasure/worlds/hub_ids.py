@@ -8,20 +8,22 @@ A pinned id resolves to `snapshots/<commit>/` of huggingface_hub's cache, never 
 `_cache_commit_hash_for_specific_revision` does nothing for a revision that is already a commit). None: not
 pinned (refs/main, as for any other hub id), where no commit could be verified offline.
 
-Each commit is the repository's, as others' Hugging Face caches name it (`models--org--name/snapshots/<commit>`)
-or its hub URLs do (`/tree/<commit>/`) in public repositories, seen with the code search of this project's
-sessions (repository, path, commit of the file where one was found):
-- CompVis/stable-diffusion-v1-4 133a221b…: CharlesGong12/RECE (403a67f) train.py:110, train_artists.py:95,
-  execs/generate_images.py:231 (`…/models--CompVis--stable-diffusion-v1-4/snapshots/133a221b…`), and the same
-  snapshot path in scripts of at least six other users' checkouts (their repositories not named by the search).
-- stabilityai/stable-diffusion-xl-base-1.0 46216598…: brycedrennan/imaginAIry (1c79db1) imaginairy/config.py:200
-  (`huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/tree/46216598…/`), and as a cache snapshot path
-  (`…/models--stabilityai--stable-diffusion-xl-base-1.0/snapshots/46216598…`) or pinned `revision=` in at least
-  six other files of other repositories.
-- stabilityai/stable-diffusion-2-1 5cae40e6…: as a cache snapshot path
-  (`…/models--stabilityai--stable-diffusion-2-1/snapshots/5cae40e6…`) in at least eight files of unrelated
-  users (home directories /home/gzj, /home/wenhesun, /home/lab507, /data1/zhaoed, …); the search did not name
-  their repositories.
+Each commit is the hub repository's, as others' Hugging Face caches name it (`models--org--name/snapshots/<commit>`)
+or its hub URLs do (`/tree/<commit>/`) in public repositories, found with this project's code search (repository
+@ commit of the file, path):
+- CompVis/stable-diffusion-v1-4 133a221b…: CharlesGong12/RECE @403a67f train.py:110, train_artists.py:95,
+  execs/generate_images.py:231 (`…/models--CompVis--stable-diffusion-v1-4/snapshots/133a221b…`); the same snapshot
+  path in scripts of at least six other users (home folders /home/zenghang, /home/yonghyun.park, /root/autodl-tmp,
+  …) whose repositories the search did not name.
+- stabilityai/stable-diffusion-2-1 5cae40e6…: lvsn/ZeroComp @3151084 gradio_composite.py
+  (`pretrained_model_name_or_path = ".cache/huggingface/hub/models--stabilityai--stable-diffusion-2-1/snapshots/
+  5cae40e6…"`) and jiduyuting/DepthCAD @f78890f train_pbrt.sh:1 (`/home/lab507/.cache/huggingface/hub/models--
+  stabilityai--stable-diffusion-2-1/snapshots/5cae40e6…`); the same path in at least five other users' files.
+- stabilityai/stable-diffusion-xl-base-1.0 46216598…: brycedrennan/imaginAIry @1c79db1 imaginairy/config.py:200
+  (`huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/tree/46216598…/`); also as a cache snapshot path
+  (`$HF_HOME/hub/models--stabilityai--stable-diffusion-xl-base-1.0/snapshots/46216598…`, an InstantID script) and
+  as a pinned `revision=` of a model-policy module (`ModelRef(repo_id="stabilityai/stable-diffusion-xl-base-1.0",
+  revision="46216598…")`), files whose repositories the search did not name: one named repository only.
 """
 
 from __future__ import annotations
