@@ -100,16 +100,16 @@ def test_a_run_overrides_the_config_wide_replicates_and_bad_replicates_are_one_l
 
 
 def test_the_overlay_plans_replicates_of_the_table1_runs_drawn_from_the_same_prompt_table(repo, tmp_path):
-    from tests.test_workflow import planned_jobs, snakemake
+    from tests.snakemake_cli import job_counts, snakemake
 
     configs = ("--configfile", str(repo / "config/config.yaml"), str(repo / "config/toy-replicates.yaml"))
-    result = snakemake(repo, tmp_path, "-n", *configs, timeout=300)
+    result = snakemake(tmp_path, "-n", *configs, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    counts = planned_jobs(result.stdout + result.stderr)
+    counts = job_counts(result.stdout + result.stderr)
     assert counts["erase"] == 15 and counts["edit"] == 2  # 3 fine-tuning runs x 5 seeds; edits stay single
     # each replicate's images come from the same prompt table as replicate 0's: same prompts, same seeds
     manifest = paths.manifest("results", "toy", "esd-u-triangle.r4@200", "body")
-    listed = snakemake(repo, tmp_path, "-n", str(manifest), *configs, timeout=300)  # targets before --configfile
+    listed = snakemake(tmp_path, "-n", str(manifest), *configs, timeout=300)  # targets before --configfile
     assert listed.returncode == 0, listed.stderr[-2000:]
     text = listed.stdout + listed.stderr
     block = text.split("rule generate_set:")[1]

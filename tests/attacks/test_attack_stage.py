@@ -253,17 +253,18 @@ def test_toy_attack_overlay_plans_the_attack_stage(repo, tmp_path):
     """config/toy-attacks.yaml: one attack job per (method, attack, prompt set, shard); the attacked sets are
     generated and scored by the normal rules; the default config plans no attack job."""
     import yaml
-    from test_workflow import planned_jobs, snakemake
+
+    from tests.snakemake_cli import job_counts, snakemake
 
     from erasure.plan import attacks as attack_plan
 
     config = yaml.safe_load((repo / "config/config.yaml").read_text()) | yaml.safe_load(
         (repo / "config/toy-attacks.yaml").read_text())
     # Table 3 and its grid alone (the `attacks` target also plans every image set and score of `all`)
-    result = snakemake(repo, tmp_path, "-n", "results/toy/tables/table3.md", "results/toy/figures/table3-grid.png",
+    result = snakemake(tmp_path, "-n", "results/toy/tables/table3.md", "results/toy/figures/table3-grid.png",
                        "--configfile", str(repo / "config/config.yaml"), str(repo / "config/toy-attacks.yaml"))
     assert result.returncode == 0, result.stderr + result.stdout
-    jobs = planned_jobs(result.stdout)
+    jobs = job_counts(result.stdout)
     methods, attacks = 6, 2
     # the white-box attack per method; Ring-A-Bell once for the one text encoder they share (its shards)
     assert jobs["attack_merge"] == methods * attacks and jobs["attack_shard"] == methods
