@@ -29,10 +29,14 @@ def _one_thread():
 
 def pytest_collection_modifyitems(session, config, items):
     """The files marked slow (module-level `pytestmark = pytest.mark.slow`) first, longest known first; the
-    rest in collection order. xdist's loadfile scheduling hands files to workers in this order."""
+    rest in collection order; with ERASURE_SMOKE_RUN, tests/test_smoke.py last. xdist's loadfile scheduling hands files to workers in this order."""
     first = {"test_sd_smoke.py": 0, "test_smoke.py": 1}
+    # CI makes the smoke run through SLURM alongside the suite (.ci/run): its checks wait for that run, last
+    last = {"test_smoke.py"} if os.environ.get("ERASURE_SMOKE_RUN") else set()
 
     def rank(item):
+        if item.path.name in last:
+            return (2, 0)
         slow = item.get_closest_marker("slow") is not None
         return (0, first.get(item.path.name, 2)) if slow else (1, 0)
 

@@ -5,8 +5,10 @@
 #
 #   .ci/slurm/run-smoke.sh [extra snakemake args...]
 #
-# ERASURE_SMOKE_DIR: the run's working directory (`--directory`; default: the repository). After a run that
-# exits 0 it holds `.smoke-complete`, which .ci/run uses to let tests/test_smoke.py check this run's outputs.
+# ERASURE_SMOKE_DIR: the run's working directory (`--directory`; default: the repository). When the run ends
+# it holds `.smoke-complete` (exit 0) or `.smoke-failed` (anything else, the cluster not coming up included):
+# tests/test_smoke.py, started alongside by .ci/run, waits for one of them and checks this run's outputs, or
+# makes its own run after a failed one.
 #
 # ERASURE_SMOKE_LIVE_TESTS: 1 (default) runs the live tests after the workflow and then stops the cluster;
 # 0 skips them; `background` returns right after the workflow (its exit status) and leaves the live tests
@@ -24,6 +26,15 @@ cd "$ROOT"
 export ERASURE_SLURM_STATE=${ERASURE_SLURM_STATE:-/tmp/erasure-slurm}
 GPUS=${ERASURE_SMOKE_GPUS:-1}
 
+WORKDIR=${ERASURE_SMOKE_DIR:-$ROOT}
+rm -f "$WORKDIR/.smoke-complete" "$WORKDIR/.smoke-failed"
+mark_end() {  # mark_end STATUS: whoever waits on this run learns that it ended, and how
+    [ -f "$WORKDIR/.smoke-complete" ] || [ -f "$WORKDIR/.smoke-failed" ] || echo "exit status $1" > "$WORKDIR/.smoke-failed"
+}
+# The jobs import this checkout's erasure even while the test suite's `pip install -e` reinstalls it
+# (.ci/run runs both at once; sbatch --export=ALL passes the variable on).
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
 cleanup() {
     echo "::group::slurm: accounting for this run" >&2
     SLURM_CONF=$ERASURE_SLURM_STATE/etc/slurm.conf timeout 20 sacct -X -S now-1days \
@@ -34,8 +45,9 @@ cleanup() {
 
 t0=$(date +%s)
 rm -f "$ERASURE_SLURM_STATE"/live-tests.*
+trap 'mark_end $?' EXIT
 .ci/slurm/up.sh || { echo "run-smoke: cluster did not come up" >&2; exit 1; }
-trap cleanup EXIT
+trap 'status=$?; mark_end $status; cleanup' EXIT
 # shellcheck disable=SC1091
 source "$ERASURE_SLURM_STATE/env.sh"   # SLURM_CONF, SLURM_PARTITION, SLURM_ACCOUNT for the profile
 t_up=$(date +%s)
@@ -48,8 +60,6 @@ fi
 
 # CI overrides of the profile: a short queue for a 2-CPU node, no job asking for more CPUs than the node
 # has (sbatch would refuse it), and poll SLURM every few seconds.
-WORKDIR=${ERASURE_SMOKE_DIR:-$ROOT}
-rm -f "$WORKDIR/.smoke-complete"
 snakemake --profile slurm all --directory "$WORKDIR" --configfile "${configs[@]}" \
     --jobs 4 \
     --max-threads "$(nproc)" \
@@ -58,7 +68,11 @@ snakemake --profile slurm all --directory "$WORKDIR" --configfile "${configs[@]}
     "$@"
 rc=$?
 t_end=$(date +%s)
-[ "$rc" = 0 ] && printf '%s\n' "config/smoke.yaml ${configs[*]:1}" > "$WORKDIR/.smoke-complete"
+if [ "$rc" = 0 ]; then
+    printf '%s\n' "config/smoke.yaml ${configs[*]:1}" > "$WORKDIR/.smoke-complete"
+else
+    mark_end "$rc"
+fi
 echo "run-smoke: snakemake exit status $rc; cluster up $((t_up - t0)) s, workflow $((t_end - t_up)) s" >&2
 
 # The profile's promises on the same cluster: a GPU job gets the GPU and a CPU job none, successful logs
