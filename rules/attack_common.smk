@@ -28,6 +28,14 @@ def attack_shard_files(wildcards):
     return [str(paths.attack_shard(RESULTS, wildcards.world, wildcards.method, attacked, s)) for s in shards]
 
 
+def attack_text_encoder_run_input(wildcards):
+    """The run whose trained text encoder a text-only attack reads (AdvUnlearn's: `{encoder}` is its model id),
+    by its complete.json (the sha256 of its checkpoints): a retrained encoder is attacked again. None for the
+    base's encoder ("base")."""
+    encoder = MethodId.parse(wildcards.encoder)
+    return [str(paths.run_complete(RESULTS, wildcards.world, encoder.run))] if encoder.finetuned else []
+
+
 def attack_target_run_input(wildcards):
     """The white-box target method's run, when the target is a fine-tuned model."""
     target = MethodId.parse(attack_plan.target_method(config))
