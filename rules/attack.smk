@@ -152,6 +152,8 @@ rule attack_table:
         metric=attack_plan.detector_metric(config),
         detectors=ATTACKS.get("detectors", {}),
         title=ATTACKS.get("title", "Robustness to adversarial prompts: attack success rate before and after attack"),
+        # the pinned published ASRs whose setting is ours, and why the others are not shown (erasure.report.paper)
+        published=published_attack_values(config),
     log:
         log_path("attack_table", ATTACK_TABLE),
     threads: 1

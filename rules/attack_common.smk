@@ -3,6 +3,7 @@
 from types import SimpleNamespace as Namespace
 
 from erasure.plan import attacks as attack_plan
+from erasure.report.paper import published_attack_values
 
 try:
     ATTACK_JOBS = attack_plan.jobs(config)
