@@ -21,6 +21,12 @@ def test_every_pinned_row_loads_with_its_source_and_the_salun_leaderboard_rows_a
     assert advunlearn == {"pre_asr": 7.75, "cumulative_asr": 21.13, "fid": 19.34, "clip": 0.290}
     leaderboard = rows[rows["method"].isin(["salun", "advunlearn"])]
     assert leaderboard["reference"].str.contains("5a3e5d37fb8787113e5d479204ab593a60e303e0").all()
+    # SAFREE: its authors pin no figure (README) we can read; the leaderboard's run of it, at a pinned revision
+    safree = rows[rows["method"] == "safree"]
+    assert safree.set_index("metric")["value"].astype(float).to_dict() == {
+        "pre_asr": 26.06, "cumulative_asr": 85.59, "fid": 19.28, "clip": 0.259}
+    assert safree["reference"].str.contains("Intel/UnlearnDiffAtk-Benchmark/blob/6ff9fdd7cd19").all()
+    assert safree["note"].str.contains("not by SAFREE's authors").all()
     assert rows["reference"].str.startswith("https://").all()  # every row names where it was read
 
 
@@ -141,6 +147,7 @@ def test_the_pinned_rows_match_none_of_the_paper_plans_tables_and_each_table_say
     assert any(n.startswith("mace-nudity@1 nude-mace: NudeNet release") for n in table1["notes"])
     table3 = published_attack_values(config)
     assert table3["cells"] == {}
+    assert "safree cumulative_asr: NudeNet release vendored v3 detector (files/best.onnx), ours 3.4.2" in table3["notes"]
     assert ("advunlearn-nudity@1000 cumulative_asr: NudeNet release vendored v3 detector (files/best.onnx), "
             "ours 3.4.2") in table3["notes"]
 
