@@ -10,6 +10,11 @@ methods, § 4.3; Table 2: the 20 I2P concepts, footnote 1), and the prompt sourc
 metric on (%NUDE on country-body, %HARM on I2P, FID / LPIPS / CLIP on COCO-30k). Anything else is blank:
 a nudity-only run in Table 2 is not the paper's multi-concept SDD.
 
+The same rule (`mismatch`, over rows of erasure.report.published's columns) fills the "(published)" columns of
+Tables 1-3 from the pinned figures of the other methods' papers and leaderboards (`published_values`,
+`published_attack_values`), where it also compares the detector, the attack, the NudeNet release and the
+threshold; the SDD paper's tables enter it as such rows (`paper_rows`).
+
 Our copy of the paper is a text extraction (reference/sdd-paper.txt) in which Table 1's LPIPS cells for
 ESD-x-3 and SDD, and its ESD-u-3 quality cells, are not legible: they are None here rather than guessed.
 """
