@@ -194,7 +194,7 @@ def markdown(body, retention, heldout, asr, cpu, missing, results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(body, retention, heldout, asr, cpu, out: Path) -> None:
+def figure(body, retention, heldout, asr, cpu, out: Path, partial: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -256,7 +256,8 @@ def figure(body, retention, heldout, asr, cpu, out: Path) -> None:
 
     axes[0].set_yticks(y)
     axes[0].set_yticklabels(METHODS)
-    fig.suptitle("Toy world, the fourteen Table 1 methods (one run each; toy oracle scores)")
+    fig.suptitle("Toy world, the fourteen Table 1 methods (one run each; toy oracle scores)"
+                 + (" - PARTIAL: run not finished, blank cells missing" if partial else ""))
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
@@ -280,7 +281,7 @@ def main() -> None:
                       heldout.assign(item="heldout-wordings"), asr.assign(item="asr"), cpu.assign(item="cpu-seconds")],
                      ignore_index=True)
     long.to_csv(args.out / "baselines-toy.csv", index=False)
-    figure(body, retention, heldout, asr, cpu, args.out / "baselines-toy.png")
+    figure(body, retention, heldout, asr, cpu, args.out / "baselines-toy.png", partial=bool(missing))
     print(f"{args.out}: baselines-toy.md/.csv/.png; {len(set(missing))} missing files")
 
 
