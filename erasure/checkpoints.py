@@ -372,6 +372,60 @@ def load_method_pipeline(
     return pipe
 
 
+def load_run_text_encoder(
+    base_source: str,
+    run_dir: str | Path,
+    step: int,
+    which: str = "default",
+    *,
+    results_root: str | Path = "results",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+):
+    """(tokenizer, text encoder) of the base with the run's text-encoder tensors at `step` patched in, loading
+    nothing else: what a text-only attack (Ring-A-Bell) against a method that trains its text encoder
+    (AdvUnlearn) reads. The same tensors `load_method_pipeline` patches into the pipeline's text encoder.
+
+    Args: as `load_method_pipeline`.
+
+    Returns:
+        (CLIPTokenizer, CLIPTextModel in eval mode on `device`).
+
+    Raises:
+        ErasureError: no checkpoint at `step`, a damaged checkpoint file, a parameter the base text encoder
+            lacks or holds in another shape, or a checkpoint with no text-encoder tensors (the run trains the
+            UNet only: its text encoder is the base's, erasure.plan.attacks.text_encoder).
+    """
+    from types import SimpleNamespace
+
+    from erasure.models import load_text_encoder
+
+    run_dir = Path(run_dir)
+    d = paths.step_dir(run_dir, step)
+    if not d.is_dir():
+        raise ErasureError(f"{d}: no checkpoint at step {step} (complete steps: {complete_steps(run_dir) or 'none'})")
+    role = weights_role(run_dir, step, which)
+    meta = read_run_meta(run_dir) or {}
+    if meta.get("base_model") not in (None, base_source):
+        warnings.warn(f"{run_dir}: trained from base {meta['base_model']!r}, loading onto {base_source!r}", stacklevel=2)
+    source = str(d / f"{role}.safetensors")
+    tensors, components = {}, set()
+    for key, tensor in load_weights(run_dir, step, role).items():
+        component, name = split_key(key)
+        components.add(component)
+        if component == "text_encoder":
+            tensors[name] = tensor
+    if not tensors:
+        raise ErasureError(f"{source}: no text-encoder tensors (trained: {', '.join(sorted(components)) or 'none'}); "
+                           "this run's text encoder is the base's: attack it as 'base'")
+    tokenizer, encoder = load_text_encoder(base_source, results_root=results_root, device="cpu", dtype=dtype)
+    adapters = (_read_json(run_dir, step, STEP_META).get("adapters") or {}).get("text_encoder")
+    if adapters:
+        add_adapters(SimpleNamespace(text_encoder=encoder), {"text_encoder": adapters}, source=str(d / STEP_META))
+    patch_parameters(encoder, tensors, source=source, component="text_encoder")
+    return tokenizer, encoder.to(device).eval()
+
+
 def add_adapters(pipe, adapters: dict, *, source: str) -> None:
     """Inject the adapters a run added ({component: peft LoraConfig keyword arguments}, its checkpoints'
     meta.json) into the base pipeline's components, before their weights are loaded."""

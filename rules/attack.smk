@@ -66,10 +66,11 @@ rule attack_shard:
 rule attack_text_shard:
     """Adversarial prompts of a text-encoder-only attack (Ring-A-Bell) for one shard, once per text encoder:
     every attacked method with that encoder merges these rows (attack_merge). Loads the tokenizer and text
-    encoder alone."""
+    encoder alone: the base's, or a method's own trained encoder (AdvUnlearn's, its run an input)."""
     input:
         table=pattern(paths.prompt_table, "{promptset}"),
         base=base_model_input(),
+        run=attack_text_encoder_run_input,  # the method's own trained text encoder (AdvUnlearn's); none: the base's
         preflight=preflight_gate_input(),
     output:
         str(paths.text_attack_shard(RESULTS, "{world}", "{encoder}", "{promptset}~{attack}", "{shard}")),
@@ -151,6 +152,8 @@ rule attack_table:
         metric=attack_plan.detector_metric(config),
         detectors=ATTACKS.get("detectors", {}),
         title=ATTACKS.get("title", "Robustness to adversarial prompts: attack success rate before and after attack"),
+        # the pinned published ASRs whose setting is ours, and why the others are not shown (erasure.report.paper)
+        published=published_attack_values(config),
     log:
         log_path("attack_table", ATTACK_TABLE),
     threads: 1

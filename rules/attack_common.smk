@@ -3,6 +3,7 @@
 from types import SimpleNamespace as Namespace
 
 from erasure.plan import attacks as attack_plan
+from erasure.report.paper import published_attack_values
 
 try:
     ATTACK_JOBS = attack_plan.jobs(config)
@@ -26,6 +27,14 @@ def attack_shard_files(wildcards):
         encoder = attack_plan.text_encoder(config, wildcards.method)
         return [str(paths.text_attack_shard(RESULTS, wildcards.world, encoder, attacked, s)) for s in shards]
     return [str(paths.attack_shard(RESULTS, wildcards.world, wildcards.method, attacked, s)) for s in shards]
+
+
+def attack_text_encoder_run_input(wildcards):
+    """The run whose trained text encoder a text-only attack reads (AdvUnlearn's: `{encoder}` is its model id),
+    by its complete.json (the sha256 of its checkpoints): a retrained encoder is attacked again. None for the
+    base's encoder ("base")."""
+    encoder = MethodId.parse(wildcards.encoder)
+    return [str(paths.run_complete(RESULTS, wildcards.world, encoder.run))] if encoder.finetuned else []
 
 
 def attack_target_run_input(wildcards):

@@ -6,7 +6,7 @@
 
 
 from erasure.report import targets as report_plan
-from erasure.report.paper import paper_values
+from erasure.report.paper import paper_values, published_values
 from erasure.report.provenance import config_snapshot
 
 REPORT = config["report"]
@@ -37,6 +37,9 @@ rule report_table:
         spec=lambda wc: REPORT["tables"][wc.table],
         paper=lambda wc: paper_values(REPORT["tables"][wc.table].get("paper"), REPORT["tables"][wc.table]["methods"],
                                       config, REPORT["tables"][wc.table]["columns"]),
+        # the pinned published figures whose setting is ours, and why the others are not shown
+        published=lambda wc: published_values(REPORT["tables"][wc.table]["methods"], config,
+                                              REPORT["tables"][wc.table]["columns"]),
         reference_method=plan.reference_method(config),
     log:
         log_path("report_table", "{table}"),

@@ -344,3 +344,47 @@ def test_editing_a_user_file_reruns_exactly_the_jobs_that_read_it(finished_sd, t
     edit, expected = FILE_EDITS[name]
     edit(copy_ / name)
     assert planned(REPO, copy_, [copy_ / "sd.yaml"], env=env) == expected
+
+
+# --- a text-only attack against a method's own text encoder (issue 39: AdvUnlearn) ----------------------------
+
+def test_a_retrained_text_encoder_reruns_its_ring_a_bell_shard_and_not_the_bases(tmp_path):
+    """Ring-A-Bell's shard against AdvUnlearn's trained text encoder declares the run's complete.json (the sha256
+    of its checkpoints) as an input: new weights plan that shard again, and not the base encoder's shard (which
+    every UNet-only method shares); touching the file with the same bytes plans nothing (Snakemake checksums it)."""
+    from erasure import paths
+
+    overlay = tmp_path / "attack.yaml"
+    overlay.write_text(yaml.safe_dump({"attacks": {"methods": ["sd", "advunlearn-triangle@20"]}}))
+    configs = ["--configfile", str(REPO / "config/config.yaml"), str(REPO / "config/toy-attacks.yaml"), str(overlay)]
+    shard = {e: str(paths.text_attack_shard("results", "toy", e, "attack~ring-a-bell", 0))
+             for e in ("base", "advunlearn-triangle@20")}
+    workdir = tmp_path / "w"
+    dry = snakemake(REPO, workdir, "-n", *shard.values(), *configs)  # (--summary wants a file target to exist)
+    assert dry.returncode == 0, dry.stderr
+    outputs = re.findall(r"^\s+output: (.*)$", dry.stdout + dry.stderr, flags=re.M)
+    for name in {o for line in outputs for o in line.split(", ")}:
+        path = workdir / name
+        if path.suffix:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+    touched = subprocess.run([sys.executable, "-c", TOUCH, "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+                              *shard.values(), "--touch", "--forceall", "--cores", "1", "--quiet", *configs],
+                             capture_output=True, text=True, timeout=900)
+    assert touched.returncode == 0, touched.stderr[-3000:]
+
+    def planned_shards() -> list[str]:
+        result = snakemake(REPO, workdir, "-n", *shard.values(), *configs)  # (--configfile takes what follows)
+        assert result.returncode == 0, result.stderr + result.stdout
+        outputs = re.findall(r"^rule (\S+):\n(?:.*\n)*?\s+output: (\S+)", result.stdout + result.stderr, flags=re.M)
+        return sorted(f"{rule} {out}" for rule, out in outputs)
+
+    assert planned_shards() == []
+    complete = workdir / paths.run_complete("results", "toy", "advunlearn-triangle")
+    assert complete.is_file()  # the encoder's run is an input of its shard's job, and only of that one
+    complete.touch()
+    assert planned_shards() == []
+    complete.write_text('{"steps": [20], "files": {"step-000020/model.safetensors": "retrained"}}')
+    assert planned_shards() == [f"attack_text_shard {shard['advunlearn-triangle@20']}"]

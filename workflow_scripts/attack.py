@@ -8,6 +8,7 @@ attack_shard:
                    (erasure.attacks.stage.attack_shard's arguments)
 attack_text_shard:
     input.table    results/{world}/prompts/{promptset}.csv
+    input.run      results/{world}/models/{run}/complete.json where {encoder} is a run's model id (AdvUnlearn)
     output[0]      results/{world}/attacks/_text-encoder-{encoder}/{promptset}~{attack}/shards/{shard}.csv
     params         encoder, attack, attack_spec, shard, shard_size, base_model, results, world, device
                    (erasure.attacks.stage.text_attack_shard's arguments)

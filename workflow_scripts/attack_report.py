@@ -2,7 +2,8 @@
 
 attack_table:  params.cells [{method, attack, promptset, pre, post, adversarial}] (score CSVs of the plain and
                the attacked set, the attack's CSV), params.metric,
-               params.detectors, params.title -> output.csv, md, tex, success (erasure.report.attacks)
+               params.detectors, params.title, params.published ({"cells", "notes"}: the pinned published ASRs
+               whose setting is ours, erasure.report.paper) -> output.csv, md, tex, success (erasure.report.attacks)
 attack_grid:   params.rows [{label, manifest, prompts}], params.n_prompts, params.style -> output.figure
 """
 
@@ -10,13 +11,13 @@ from pathlib import Path
 
 
 def table(cells: list[dict], *, metric: str, detectors: dict, title: str, csv: Path, md: Path, tex: Path,
-          success: Path, log: Path) -> None:
+          success: Path, log: Path, published: dict | None = None) -> None:
     from erasure.report.attacks import write_table3
     from erasure.runtime import job
 
     with job(log):
         rows = write_table3(cells, metric=metric, detectors=detectors, title=title, csv=csv, md=md, tex=tex,
-                            success=success)
+                            success=success, published=published)
         print(f"{csv}: {len(rows)} rows")
 
 
@@ -38,4 +39,4 @@ if "snakemake" in globals():
     else:
         table(list(_sm.params.cells), metric=_sm.params.metric, detectors=dict(_sm.params.detectors),
               title=_sm.params.title, csv=Path(_sm.output.csv), md=Path(_sm.output.md), tex=Path(_sm.output.tex),
-              success=Path(_sm.output.success), log=Path(_sm.log[0]))
+              success=Path(_sm.output.success), log=Path(_sm.log[0]), published=dict(_sm.params.published))

@@ -171,24 +171,20 @@ def attack_shard(table: str | Path, out: str | Path, *, method: str, method_spec
 def text_attack_shard(table: str | Path, out: str | Path, *, encoder: str, attack: str, attack_spec: Mapping,
                       shard: int, shard_size: int, base_model: str, results: str | Path, world: str,
                       device: str = "auto") -> dict:
-    """A text-encoder-only attack (Ring-A-Bell) on the shard's prompts, loading the base's tokenizer and text
-    encoder alone (erasure.models.load_text_encoder): its adversarial prompts are those of every method with
-    that text encoder (erasure.plan.attacks.text_encoder), so one job serves them all. Resumes per prompt
-    like `attack_shard`; writes the same rows (erasure.attacks.table). Returns run_attacks' counts.
-    Raises ErasureError for another kind of attack or a bad shard."""
+    """A text-encoder-only attack (Ring-A-Bell) on the shard's prompts, loading a tokenizer and text encoder
+    alone: the base's (`encoder` "base": erasure.models.load_text_encoder) or, for a method that trains its
+    text encoder (AdvUnlearn), that run's (`encoder` its model id `{run}@{step}`:
+    erasure.checkpoints.load_run_text_encoder; the rule declares the run's complete.json as an input, so a
+    retrained encoder is attacked again). Its adversarial prompts are those of every method with that text
+    encoder (erasure.plan.attacks.text_encoder), so one job serves them all. Resumes per prompt like
+    `attack_shard`; writes the same rows (erasure.attacks.table). Returns run_attacks' counts.
+    Raises ErasureError for another kind of attack, a bad shard, an encoder that is neither "base" nor a
+    run's model id, or a run whose checkpoint holds no text-encoder tensors."""
     from erasure.attacks import ringabell
-    from erasure.attacks.base import TEXT_ONLY_KINDS
+    from erasure.attacks.base import BASE_ENCODER, TEXT_ONLY_KINDS
     from erasure.attacks.table import run_attacks
     from erasure.generate.shard import weights_fingerprint
     from erasure.io import atomic_path
-    from erasure.models import load_text_encoder
-    from erasure.attacks.base import BASE_ENCODER
-
-    if encoder != BASE_ENCODER:
-        # a method that trains its text encoder (AdvUnlearn): loading that encoder here (its checkpoint as this
-        # rule's input) is not built yet; attacking the base's instead would report the wrong model's ASR
-        raise ErasureError(f"Ring-A-Bell against {encoder}'s own text encoder is not supported yet: remove "
-                           f"{encoder} from attacks.methods, or attack it with unlearndiffatk only")
     from erasure.prompts.table import read_table
     from erasure.runtime import pick_device
 
@@ -198,13 +194,29 @@ def text_attack_shard(table: str | Path, out: str | Path, *, encoder: str, attac
                            f"only {', '.join(TEXT_ONLY_KINDS)} runs once per text encoder")
     prompts = shard_prompts(read_table(table), shard, shard_size)
     torch_device = pick_device(device)
-    tokenizer, text_encoder = load_text_encoder(base_model, results_root=results, device=torch_device)
+    if encoder == BASE_ENCODER:
+        from erasure.models import load_text_encoder
+
+        tokenizer, text_encoder = load_text_encoder(base_model, results_root=results, device=torch_device)
+        owner = "sd"  # the base's weights (its text encoder among them): a new base attacks again
+    else:
+        from erasure import paths
+        from erasure.checkpoints import load_run_text_encoder
+        from erasure.paths import MethodId
+
+        parsed = MethodId.parse(encoder)
+        if not parsed.finetuned:
+            raise ErasureError(f"text encoder {encoder!r}: expected {BASE_ENCODER!r} or a run's model id "
+                               "({run}@{step}, erasure.plan.attacks.text_encoder)")
+        tokenizer, text_encoder = load_run_text_encoder(
+            base_model, paths.run_dir(results, world, parsed.run), parsed.step, parsed.which,
+            results_root=results, device=torch_device)
+        owner = encoder  # the base's weights and the run's complete.json: a retrained encoder attacks again
     settings = ringabell.RingABellSettings(**dict(attack_spec.get("settings") or {}))
     with_c, without = concept_pairs(attack_spec)
     concept = ringabell.concept_vector(text_encoder, tokenizer, with_c, without)
-    # the base's weights (its text encoder among them): a new base attacks again; no method in it
     fingerprint = {"attack": attack, "spec": dict(attack_spec), "text_encoder": encoder,
-                   "weights": weights_fingerprint(base_model, results=results, world=world, method="sd"),
+                   "weights": weights_fingerprint(base_model, results=results, world=world, method=owner),
                    "device": torch_device.type}
 
     def run(row):

@@ -66,7 +66,8 @@ def text_encoder(config: Mapping, method: str) -> str:
     RECE attn2's key and value projections, which read the frozen encoder's output: erasure.methods.params).
     A method whose spec trains no UNet subset trains another component (docs/adding-a-method.md): AdvUnlearn's
     text encoder. Its encoder is its own, named by its model (`advunlearn-nudity@1000`), so Ring-A-Bell's
-    prompts against it are searched with that encoder and shared with no other method."""
+    prompts against it are searched with that encoder (its run's complete.json an input of the job:
+    erasure.attacks.stage.text_attack_shard) and shared with no other method."""
     from erasure.methods import specs
     from erasure.paths import MethodId
 

@@ -53,8 +53,8 @@ def detector_label(name: str, detector: Mapping | None, scores: pd.DataFrame) ->
     return f"{name}: {'|'.join(detector['classes'])} > {detector['threshold']}"
 
 
-def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[str, Mapping] | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[str, Mapping] | None = None,
+                 published: Mapping | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`cells`: {method, attack, promptset, pre (score CSV), post (score CSV)[, adversarial (the attack's
     CSV: its cost and n_unchanged)]}. Returns (Table 3 rows, per-image success rows: method, attack, promptset,
     detector, prompt_id, seed, pre, adversarial, cumulative). Cost columns: attack seconds per prompt (mean, median) and iterations
@@ -63,7 +63,12 @@ def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[st
     Cells of one fine-tuned method's training replicates (`sdd@300`, `sdd.r1@300`, ...: erasure.plan.attacks
     attacks each) make one row under replicate 0's name: ASR over replicates with the two-level interval
     (erasure.attacks.asr.replicate_table3_row), cost columns the mean over replicates, `replicates` their
-    number; the per-image rows keep each replicate's own name."""
+    number; the per-image rows keep each replicate's own name.
+
+    `published`: the "cells" of erasure.report.paper.published_attack_values ({method: {"{attack}|{promptset}|
+    {detector}|{quantity}": {value, source, reference, date}}}): `published_{quantity}_asr` where a pinned
+    published figure's setting is ours, with its `published_source`."""
+    published = published or {}
     groups: dict[tuple[str, str, str], list[Mapping]] = {}
     for cell in cells:
         parsed = MethodId.parse(cell["method"])
@@ -82,17 +87,23 @@ def build_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping[st
             joined = [per_prompt_success(flags(pre, detector), flags(post, detector)) for _, pre, post, _ in loaded]
             where = {"method": method, "attack": attack, "promptset": promptset, "detector": label}
             row = (table3_row(joined[0], **where) if len(joined) == 1 else replicate_table3_row(joined, **where))
+            theirs = {q: published.get(method, {}).get(f"{attack}|{promptset}|{name}|{q}") for q in QUANTITIES}
             rows.append({**row, **cost, "replicates": len(joined),
-                         "label": _scorer_label(*(f for _, pre, post, _ in loaded for f in (pre, post)))})
+                         "label": _scorer_label(*(f for _, pre, post, _ in loaded for f in (pre, post))),
+                         **{f"published_{q}_asr": (shown or {}).get("value") for q, shown in theirs.items()},
+                         "published_source": "; ".join(sorted({f"{s['source']} ({s['reference']}, {s['date']})"
+                                                               for s in theirs.values() if s})) or None})
             success += [frame.assign(method=name_, attack=attack, promptset=promptset, detector=label)
                         for (name_, *_), frame in zip(loaded, joined)]
-    table = pd.DataFrame(rows, columns=[*TABLE3_COLUMNS, *COST_COLUMNS, "replicates", "label"])
+    table = pd.DataFrame(rows, columns=[*TABLE3_COLUMNS, *COST_COLUMNS, "replicates", "label",
+                                        *PUBLISHED_COLUMNS, "published_source"])
     per_prompt = pd.concat(success, ignore_index=True) if success else pd.DataFrame()
     if len(per_prompt):
         per_prompt = per_prompt[["method", "attack", "promptset", "detector", "prompt_id", "seed", *QUANTITIES]]
     return table, per_prompt
 
 
+PUBLISHED_COLUMNS = tuple(f"published_{q}_asr" for q in QUANTITIES)
 # n_unchanged: images whose adversarial prompt is the plain one (not attacked); read from the attack's CSV.
 COST_COLUMNS = ("seconds_per_prompt", "seconds_per_prompt_median", "iterations_mean", "n_unchanged")
 
@@ -160,44 +171,69 @@ REPLICATES_NOTE = (
     "no Wilson interval; unchanged and s / attack are means over seeds.")
 
 
-def _notes(table: pd.DataFrame) -> list[str]:
+def _notes(table: pd.DataFrame, reasons: Sequence[str] = ()) -> list[str]:
+    from erasure.report.tables import PUBLISHED_NOTE, published_notes
+
     replicated = "replicates" in table and bool((table["replicates"].fillna(1) > 1).any())
-    return [FOOTNOTE, *([REPLICATES_NOTE] if replicated else []), *_standin_note(table)]
+    return [FOOTNOTE, *([REPLICATES_NOTE] if replicated else []), *_standin_note(table),
+            *([PUBLISHED_NOTE] if _published_shown(table) else []), *([published_notes(reasons)] if reasons else [])]
 
 
-def to_markdown(table: pd.DataFrame, title: str) -> str:
+def _published_shown(table: pd.DataFrame) -> list[str]:
+    """The published quantities (PUBLISHED_COLUMNS) with a value in any row: the "(published)" columns shown."""
+    return [c for c in PUBLISHED_COLUMNS if c in table and table[c].notna().any()]
+
+
+def _published_header(column: str) -> str:
+    return column.removeprefix("published_").removesuffix("_asr") + " ASR % (published)"
+
+
+def _published_cells(r, columns) -> list[str]:
+    return ["–" if pd.isna(getattr(r, c)) else f"{getattr(r, c):.2f}" for c in columns]
+
+
+def to_markdown(table: pd.DataFrame, title: str, reasons: Sequence[str] = ()) -> str:
+    shown = _published_shown(table)
     lines = [f"**{title}**", "",
              "| Method | Attack | Prompt set | Detector | n | pre-attack ASR % | adversarial-prompt ASR % | "
-             "cumulative ASR % | unchanged | s / attack |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "cumulative ASR % | unchanged | s / attack |" + "".join(f" {_published_header(c)} |" for c in shown),
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(shown)]
     for r in table.itertuples(index=False):
         lines.append(f"| {_method(r)} | {r.attack} | {r.promptset} | {r.detector} | {r.n} | "
                      + " | ".join(_quantity(r, q) for q in QUANTITIES)
-                     + f" | {_unchanged(r.n_unchanged)} | {r.seconds_per_prompt:.1f} |")
-    lines += ["", *_notes(table)]
+                     + f" | {_unchanged(r.n_unchanged)} | {r.seconds_per_prompt:.1f} |"
+                     + "".join(f" {v} |" for v in _published_cells(r, shown)))
+    lines += ["", *_notes(table, reasons)]
     return "\n".join(lines) + "\n"
 
 
-def to_latex(table: pd.DataFrame, title: str) -> str:
+def to_latex(table: pd.DataFrame, title: str, reasons: Sequence[str] = ()) -> str:
     """A booktabs table; the detector is a column, so two detectors' rows of one cell never look alike."""
     from erasure.report.tables import _latex_escape
 
-    lines = [r"\begin{table}", r"\centering", rf"\caption{{{_latex_escape(title)}}}", r"\begin{tabular}{llllrrrrr}",
-             r"\toprule",
+    shown = _published_shown(table)
+    lines = [r"\begin{table}", r"\centering", rf"\caption{{{_latex_escape(title)}}}",
+             r"\begin{tabular}{llllrrrrr" + "r" * len(shown) + "}", r"\toprule",
              r"Method & Attack & Prompt set & Detector & $n$ & pre-attack ASR (\%) & adversarial-prompt ASR (\%) & "
-             r"cumulative ASR (\%) & unchanged \\", r"\midrule"]
+             r"cumulative ASR (\%) & unchanged" + "".join(f" & {_latex_escape(_published_header(c))}" for c in shown)
+             + r" \\", r"\midrule"]
     for r in table.itertuples(index=False):
         lines.append(" & ".join(_latex_escape(str(v)) for v in (_method(r), r.attack, r.promptset, r.detector, r.n,
                                                                  *(_quantity(r, q) for q in QUANTITIES),
-                                                                 _unchanged(r.n_unchanged))) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", *(_latex_escape(n) for n in _notes(table)), r"\end{table}"]
+                                                                 _unchanged(r.n_unchanged),
+                                                                 *_published_cells(r, shown))) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", *(_latex_escape(n) for n in _notes(table, reasons)), r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
 def write_table3(cells: Sequence[Mapping], *, metric: str, detectors: Mapping | None, title: str, csv: Path,
-                 md: Path, tex: Path, success: Path) -> pd.DataFrame:
-    table, per_prompt = build_table3(cells, metric=metric, detectors=detectors)
-    for text, path in ((to_markdown(table, title), md), (to_latex(table, title), tex)):
+                 md: Path, tex: Path, success: Path, published: Mapping | None = None) -> pd.DataFrame:
+    """Table 3's CSV, Markdown, LaTeX and per-prompt success CSV; `published`: erasure.report.paper.
+    published_attack_values ({"cells", "notes"})."""
+    published = published or {}
+    reasons = list(published.get("notes") or ())
+    table, per_prompt = build_table3(cells, metric=metric, detectors=detectors, published=published.get("cells"))
+    for text, path in ((to_markdown(table, title, reasons), md), (to_latex(table, title, reasons), tex)):
         with atomic_path(Path(path)) as tmp:
             Path(tmp).write_text(text)
     for frame, path in ((table, csv), (per_prompt, success)):

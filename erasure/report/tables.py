@@ -7,7 +7,7 @@ LaTeX views show `mean [ci_low, ci_high]` with the scorer label in each column h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +22,7 @@ from erasure.report.paper import cell_key
 from erasure.portable import portable, portable_frame
 
 LONG_COLUMNS = ("method", "display", "promptset", "metric", "n", "mean", "ci_low", "ci_high", "backbone",
-                "label", "paper_row", "paper", "source", "note")
+                "label", "paper_row", "paper", "published", "published_source", "source", "note")
 # only in a table with a method of several training replicates (a table of single runs reads as before)
 REPLICATE_COLUMNS = ("replicates", "seed_sd", "interval", "overlaps_best")
 REFERENCE_NOTE = "reference method of this paired metric (compared with itself)"
@@ -54,19 +54,25 @@ def read_summaries(files: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def build_table(spec: Mapping, summaries: pd.DataFrame, *, paper: Mapping | None = None,
-                reference_method: str | None = None) -> pd.DataFrame:
-    """The long table: one row per (method, column) in the spec's order."""
+                reference_method: str | None = None, published: Mapping | None = None) -> pd.DataFrame:
+    """The long table: one row per (method, column) in the spec's order. `paper`: erasure.report.paper.
+    paper_values; `published`: the "cells" of erasure.report.paper.published_values (each shown cell's value
+    and source)."""
     paper = paper or {}
+    published = published or {}
     display = dict(spec.get("labels") or {})
     expected = set(expected_cells(spec, reference_method))
     rows = []
     for method in spec["methods"]:
         for column in spec["columns"]:
             paper_value = paper.get(method, {}).get(cell_key(column["promptset"], column["metric"]))
+            shown = published.get(method, {}).get(cell_key(column["promptset"], column["metric"])) or {}
+            theirs = {"published": shown.get("value"),
+                      "published_source": f"{shown['source']} ({shown['reference']}, {shown['date']})" if shown else None}
             if (method, column["promptset"], column["metric"]) not in expected:
                 rows.append({"method": method, "display": display.get(method, method),
                              "promptset": column["promptset"], "metric": column["metric"], "n": 0,
-                             "paper_row": paper.get(method, {}).get("row"), "paper": paper_value,
+                             "paper_row": paper.get(method, {}).get("row"), "paper": paper_value, **theirs,
                              "note": REFERENCE_NOTE})
                 continue
             hit = summaries[(summaries["method"] == method) & (summaries["promptset"] == column["promptset"])
@@ -83,8 +89,8 @@ def build_table(spec: Mapping, summaries: pd.DataFrame, *, paper: Mapping | None
                 "metric": column["metric"], "n": int(row["n"]), "mean": float(row["mean"]),
                 "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
                 "backbone": row["backbone"], "label": row["label"],
-                "paper_row": paper.get(method, {}).get("row"), "paper": paper_value, "source": row["source"],
-                "note": "",
+                "paper_row": paper.get(method, {}).get("row"), "paper": paper_value, **theirs,
+                "source": row["source"], "note": "",
             })
     return pd.DataFrame(rows, columns=list(LONG_COLUMNS))
 
@@ -175,7 +181,8 @@ def _header(column: Mapping, long: pd.DataFrame, arrows: Mapping) -> str:
 
 def wide(spec: Mapping, long: pd.DataFrame, *, arrows: Mapping = labels.ARROWS) -> pd.DataFrame:
     """Methods x columns of formatted `mean [low, high]` strings, plus `(paper)` columns where the paper
-    reports that metric for at least one method."""
+    reports that metric for at least one method, and `(published)` columns where a pinned published figure
+    (erasure.report.published) matches our setting for at least one."""
     table = pd.DataFrame({"method": list(dict.fromkeys(long["display"]))})
     for column in spec["columns"]:
         cells = long[(long["metric"] == column["metric"]) & (long["promptset"] == column["promptset"])]
@@ -186,16 +193,18 @@ def wide(spec: Mapping, long: pd.DataFrame, *, arrows: Mapping = labels.ARROWS) 
                          for _, r in cells.iterrows()]
         if cells["paper"].notna().any():
             table[f"{header} (paper)"] = [labels.fmt(r["paper"], r["metric"]) for _, r in cells.iterrows()]
+        if "published" in cells and cells["published"].notna().any():
+            table[f"{header} (published)"] = [labels.fmt(r["published"], r["metric"]) for _, r in cells.iterrows()]
     return table
 
 
-def to_markdown(spec: Mapping, long: pd.DataFrame) -> str:
+def to_markdown(spec: Mapping, long: pd.DataFrame, notes: Sequence[str] = ()) -> str:
     table = portable_frame(wide(spec, long))
     lines = [f"**{spec['title']}**", "",
              "| " + " | ".join(table.columns) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(table.columns) - 1)) + "|"]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    lines += ["", portable(_footnote(long))]
+    lines += ["", portable(_footnote(long, notes))]
     return "\n".join(lines) + "\n"
 
 
@@ -208,7 +217,7 @@ def _latex_escape(text: str) -> str:
     return text.replace("\x00", r"\textbackslash{}")
 
 
-def to_latex(spec: Mapping, long: pd.DataFrame) -> str:
+def to_latex(spec: Mapping, long: pd.DataFrame, notes: Sequence[str] = ()) -> str:
     """A booktabs table (needs \\usepackage{booktabs})."""
     table = portable_frame(wide(spec, long))
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
@@ -216,12 +225,25 @@ def to_latex(spec: Mapping, long: pd.DataFrame) -> str:
              " & ".join(_latex_escape(str(c)) for c in table.columns) + r" \\", r"\midrule"]
     lines += [" & ".join(_latex_escape(str(v)) for v in row) + r" \\" for row in table.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}",
-              r"\caption{" + _latex_escape(portable(f"{spec['title']}. {_footnote(long)}")) + "}",
+              r"\caption{" + _latex_escape(portable(f"{spec['title']}. {_footnote(long, notes)}")) + "}",
               r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
-def _footnote(long: pd.DataFrame) -> str:
+PUBLISHED_NOTE = ("(published) columns: the methods' authors' published figures (erasure/report/published: "
+                  "source and date in the CSV's published_source), not ours, shown only where method, preset, "
+                  "erased concepts, metric, prompt source, detector, NudeNet release and threshold match ours.")
+
+
+def published_notes(reasons: Sequence[str]) -> str:
+    """One line: why a table method's published figures are not shown (erasure.report.paper.matching_cells)."""
+    if not reasons:
+        return ""
+    return ("Published figures not shown, their setting not ours (erasure/report/published): "
+            + "; ".join(reasons) + ".")
+
+
+def _footnote(long: pd.DataFrame, notes: Sequence[str] = ()) -> str:
     measured = long[long["note"] != REFERENCE_NOTE]
     scorers = ", ".join(f"{label} ({backbone})" for label, backbone in
                         sorted(set(zip(measured["label"].fillna("?"), measured["backbone"].fillna("?")))))
@@ -242,6 +264,10 @@ def _footnote(long: pd.DataFrame) -> str:
     if long["paper"].notna().any():
         text += (" (paper) columns: the published numbers of Kim et al. (2023), not ours, shown only where "
                  "method, erased concepts and prompt source match the paper's row.")
+    if "published" in long.columns and long["published"].notna().any():
+        text += " " + PUBLISHED_NOTE
+    if published_notes(notes):
+        text += " " + published_notes(notes)
     if labels.any_standin(measured["label"].dropna()):
         text += f" {labels.STANDIN_NOTE}."
     return text
@@ -249,15 +275,19 @@ def _footnote(long: pd.DataFrame) -> str:
 
 def write_table(spec: Mapping, summary_files: Iterable[str | Path], *, csv: Path, md: Path, tex: Path,
                 paper: Mapping | None = None, reference_method: str | None = None,
-                replicate_files: Iterable[str | Path] = ()) -> pd.DataFrame:
+                replicate_files: Iterable[str | Path] = (), published: Mapping | None = None) -> pd.DataFrame:
     """Write the table's CSV (long), Markdown and LaTeX; `replicate_files`: the per-image score files of every
-    replicate of the cells whose run has several (add_replicates), none for a table of single runs."""
-    long = build_table(spec, read_summaries(summary_files), paper=paper, reference_method=reference_method)
+    replicate of the cells whose run has several (add_replicates), none for a table of single runs;
+    `published`: erasure.report.paper.published_values ({"cells", "notes"})."""
+    published = published or {}
+    notes = list(published.get("notes") or ())
+    long = build_table(spec, read_summaries(summary_files), paper=paper, reference_method=reference_method,
+                       published=published.get("cells"))
     long = add_replicates(long, replicate_files)
     with atomic_write(csv) as handle:  # the summaries' own files keep the full backbone paths
         portable_frame(long).to_csv(handle, index=False)
     with atomic_write(md) as handle:
-        handle.write(to_markdown(spec, long))
+        handle.write(to_markdown(spec, long, notes))
     with atomic_write(tex) as handle:
-        handle.write(to_latex(spec, long))
+        handle.write(to_latex(spec, long, notes))
     return long

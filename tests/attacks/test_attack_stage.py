@@ -419,6 +419,76 @@ def test_ring_a_bell_once_per_text_encoder_gives_every_methods_prompts(tmp_path,
                                 shard=0, shard_size=10, base_model="toy:shipped", results=tmp_path, world="toy")
 
 
+def _text_encoder_run(results, run, scale, *, component="text_encoder"):
+    """A complete one-step run at results/toy/models/{run}/ whose deliverable changes one text-encoder weight
+    of the shipped toy base (x `scale`), as AdvUnlearn's checkpoint does (\"text_encoder:…\" tensors); with
+    `component="unet"` a UNet-only checkpoint instead."""
+    import torch
+
+    from erasure import checkpoints as ckpt, paths
+    from erasure.models import load_base_pipeline
+
+    base = load_base_pipeline("toy:shipped", results_root=results)
+    module = base.text_encoder if component == "text_encoder" else base.unet
+    name, weight = next((n, p) for n, p in module.named_parameters() if n.endswith(".weight") and p.ndim == 2 and "embeddings" not in n)
+    with torch.no_grad():
+        weight.mul_(scale)
+    run_dir = paths.run_dir(results, "toy", run)
+    ckpt.save_checkpoint(run_dir, 1, {"model": {ckpt.component_key(component, name): weight.detach().clone()}},
+                         {}, {}, {"deliverable": "model", "method": "advunlearn"})
+    ckpt.write_complete(run_dir, paths.run_complete(results, "toy", run), iterations=1)
+    return base.text_encoder, base.tokenizer
+
+
+def test_ring_a_bell_against_a_methods_own_text_encoder_uses_that_encoder(tmp_path, monkeypatch):
+    """A method that trains its text encoder (AdvUnlearn) is attacked with its own: the concept vector is the one
+    its trained encoder gives (not the base's), and retraining it (a new checkpoint and complete.json) makes the
+    shard attack every prompt again instead of resuming the old encoder's rows."""
+    import torch
+
+    import erasure.models
+    from erasure.attacks import ringabell
+
+    table_file, _ = _table(tmp_path, n=2)
+    trained, tokenizer = _text_encoder_run(tmp_path, "adv", 3.0)
+    _text_encoder_run(tmp_path / "retrained", "adv", 0.5)  # the same run trained again: other weights
+    with_c, without = stage.concept_pairs(RING)
+    expected = ringabell.concept_vector(trained.eval(), tokenizer, with_c, without)
+    real, seen = ringabell.concept_vector, []
+    monkeypatch.setattr(ringabell, "concept_vector", lambda *a, **k: (seen.append(real(*a, **k)), seen[-1])[1])
+    monkeypatch.setattr(erasure.models, "load_base_pipeline",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("a text-only attack loaded a pipeline")))
+    kwargs = dict(attack="ring-a-bell", attack_spec=RING, shard=0, shard_size=10, base_model="toy:shipped",
+                  results=tmp_path, world="toy", device="cpu")
+    stage.text_attack_shard(table_file, tmp_path / "base" / "0000.csv", encoder="base", **kwargs)
+    out = tmp_path / "own" / "0000.csv"
+    assert stage.text_attack_shard(table_file, out, encoder="adv@1", **kwargs)["attacked"] == 2
+    base_concept, own_concept = seen
+    assert not torch.allclose(base_concept, own_concept)
+    torch.testing.assert_close(own_concept, expected)
+
+    assert stage.text_attack_shard(table_file, out, encoder="adv@1", **kwargs) == {"rows": 2, "attacked": 0, "kept": 2}
+    import shutil
+
+    from erasure import paths
+
+    shutil.rmtree(paths.run_dir(tmp_path, "toy", "adv"))
+    shutil.copytree(paths.run_dir(tmp_path / "retrained", "toy", "adv"), paths.run_dir(tmp_path, "toy", "adv"))
+    assert stage.text_attack_shard(table_file, out, encoder="adv@1", **kwargs)["attacked"] == 2
+    assert not torch.allclose(seen[-1], own_concept)
+
+
+def test_ring_a_bell_refuses_a_run_without_text_encoder_tensors_and_a_bad_encoder_name(tmp_path):
+    table_file, _ = _table(tmp_path, n=1)
+    _text_encoder_run(tmp_path, "unet-only", 2.0, component="unet")
+    kwargs = dict(attack="ring-a-bell", attack_spec=RING, shard=0, shard_size=10, base_model="toy:shipped",
+                  results=tmp_path, world="toy", device="cpu")
+    with pytest.raises(ErasureError, match=r"model\.safetensors: no text-encoder tensors \(trained: unet\)"):
+        stage.text_attack_shard(table_file, tmp_path / "a.csv", encoder="unet-only@1", **kwargs)
+    with pytest.raises(ErasureError, match="expected 'base' or a run's model id"):
+        stage.text_attack_shard(table_file, tmp_path / "a.csv", encoder="sd-neg", **kwargs)
+
+
 def test_paper_plan_shares_ring_a_bell_across_the_attacked_methods(repo):
     """Ten attacked methods, two text encoders: the base's, shared by the nine that train or edit the UNet
     only, and AdvUnlearn's own (it trains the text encoder): Ring-A-Bell's 18 shards once per encoder, the

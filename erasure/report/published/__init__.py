@@ -1,8 +1,8 @@
 """Published figures of the methods we run, from their papers and leaderboards (`*.csv` in this folder, pinned
-rows with source and date), and the rule that puts one beside ours: only where the whole setting matches —
-the rule erasure.report.paper applies to the SDD paper's "(paper)" column (method, preset, erased concepts,
-prompt source), extended by what a nudity number also depends on: the detector (its classes), the NudeNet
-release that scored the images, and the threshold.
+rows with source and date), put beside ours only where the whole setting matches: by the one rule the SDD
+paper's "(paper)" column uses (erasure.report.paper.mismatch: method, preset, erased concepts, metric, prompt
+source), which also compares what a nudity or attack number depends on: the detector (its classes), the
+attack, the NudeNet release that scored the images, and the threshold.
 
 Columns (one row per number; add rows, or another CSV beside this one, for another method):
 
@@ -14,6 +14,8 @@ Columns (one row per number; add rows, or another CSV beside this one, for anoth
     prompt_source   the prompt source it was computed on: our source name (unlearndiffatk-nudity,
                     coco30k, ...) where we have that set, else the authors' name (coco10k): never ours then
     detector        the Table 3 detector (attacks.detectors) or metric protocol it was judged by; '' none
+    attack          the attack kind (attacks.attacks.*.kind) an adversarial or cumulative ASR comes from;
+                    '' for a figure no attack changes (pre-attack ASR, FID, ...)
     nudenet         the NudeNet release / model that scored it ('' for a metric without NudeNet)
     threshold       the detector's score threshold ('' without one)
     value, unit     the published number as printed (% for rates)
@@ -33,8 +35,8 @@ import pandas as pd
 from erasure.errors import ErasureError
 
 FOLDER = Path(__file__).parent
-COLUMNS = ("method", "preset", "concepts", "metric", "prompt_source", "detector", "nudenet", "threshold", "value",
-           "unit", "source", "reference", "version", "date", "note")
+COLUMNS = ("method", "preset", "concepts", "metric", "prompt_source", "detector", "attack", "nudenet", "threshold",
+           "value", "unit", "source", "reference", "version", "date", "note")
 ATTACK_QUANTITIES = ("pre_asr", "adversarial_asr", "cumulative_asr")
 
 
@@ -78,23 +80,30 @@ def our_nudenet() -> str:
         return ""
 
 
-def published_value(rows: pd.DataFrame, *, method: str, preset: str | None, concepts: Iterable[str], metric: str,
-                    prompt_source: str, detector: str = "", nudenet: str = "", threshold: float | None = None) -> dict | None:
-    """The published row (as a dict, `value` a float) whose setting is ours in every column, or None.
-
-    A row whose `nudenet` is set matches only our NudeNet release `nudenet` and our `threshold`; concepts
-    compare as sets after expanding concept-set names (erasure.methods.concepts)."""
+def setting_rows(rows: pd.DataFrame | None = None) -> list[dict]:
+    """The published rows (default: `load()`) as erasure.report.paper.mismatch reads them: concepts a set
+    (concept-set names expanded: erasure.methods.concepts), value a float."""
     from erasure.methods.concepts import resolve_concepts
 
-    wanted = frozenset(resolve_concepts(list(concepts)))
-    for _, row in rows.iterrows():
-        if (row["method"], row["preset"], row["metric"], row["prompt_source"], row["detector"]) != \
-                (method, preset or "", metric, prompt_source, detector):
-            continue
-        if frozenset(resolve_concepts(row["concepts"].split(";"))) != wanted:
-            continue
-        if row["nudenet"] and (row["nudenet"] != nudenet or threshold is None
-                               or float(row["threshold"]) != float(threshold)):
-            continue
-        return {**row.to_dict(), "value": float(row["value"])}
-    return None
+    rows = load() if rows is None else rows
+    return [{**row, "concepts": frozenset(resolve_concepts([c for c in row["concepts"].split(";") if c])),
+             "value": float(row["value"])} for row in rows.to_dict("records")]
+
+
+def shown(row: dict) -> dict:
+    """What a table keeps of a shown row: value, unit, source, reference, date."""
+    return {key: row[key] for key in ("value", "unit", "source", "reference", "date")}
+
+
+def published_value(rows: pd.DataFrame, *, method: str, preset: str | None, concepts: Iterable[str], metric: str,
+                    prompt_source: str, detector: str = "", attack: str = "", nudenet: str = "",
+                    threshold: float | None = None) -> dict | None:
+    """The first published row whose setting is this one (erasure.report.paper.mismatch), as a dict with
+    `value` a float, or None."""
+    from erasure.methods.concepts import resolve_concepts
+    from erasure.report.paper import mismatch
+
+    ours = {"method": method, "preset": preset or "", "concepts": frozenset(resolve_concepts(list(concepts))),
+            "metric": metric, "prompt_source": prompt_source, "detector": detector, "attack": attack,
+            "nudenet": nudenet, "threshold": threshold}
+    return next((row for row in setting_rows(rows) if mismatch(row, ours) is None), None)
