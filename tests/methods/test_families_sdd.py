@@ -14,6 +14,7 @@ from erasure.methods.params import is_attn2
 from erasure.methods.presets import resolve_settings
 from erasure.methods.trainer import build_method, make_optimizer, train_step
 from erasure.models import load_base_pipeline
+from tests.methods.sdd_by_hand import sdd_loss_by_hand
 
 T, B, LATENT = 4, 2, 8
 
@@ -68,8 +69,6 @@ def test_the_family_is_what_the_stand_in_is(family_base):
 
 
 def test_one_sdd_step_by_hand(family_base):
-    from diffusers import DDIMScheduler
-
     family, base_dir = family_base
     pipe = load_base_pipeline(base_dir)
     concepts = ["nudity", "a red shape"]
@@ -86,32 +85,11 @@ def test_one_sdd_step_by_hand(family_base):
     index = int(torch.randint(0, T, (1,), generator=g))
     k = int(torch.randint(0, len(concepts), (1,), generator=g))
     z = torch.randn(B, 4, LATENT, LATENT, generator=g)
-    ddim = DDIMScheduler.from_config(pipe.scheduler.config)
-    ddim.set_timesteps(T)
-    ac = ddim.alphas_cumprod
     uncond = expand(by_hand_conditioning(pipe, family, ""), B)
     c_p = expand(by_hand_conditioning(pipe, family, concepts[k]), B)
     c_s = expand(by_hand_conditioning(pipe, family, "nudity, a red shape"), B)
-    v_pred = family == "sd21"
-    with torch.no_grad():
-        for tau in [int(x) for x in ddim.timesteps][: T - index]:
-            o0, op = base(z, tau, **uncond).sample, base(z, tau, **c_p).sample
-            o = o0 + 3.0 * (op - o0)  # CFG on the model output (ε or v)
-            prev = tau - 1000 // T
-            a, a_prev = ac[tau], (ac[prev] if prev >= 0 else ac[0])
-            if v_pred:  # x0 = √ᾱ z − √(1−ᾱ) v, ε = √ᾱ v + √(1−ᾱ) z
-                x0, e = a.sqrt() * z - (1 - a).sqrt() * o, a.sqrt() * o + (1 - a).sqrt() * z
-            else:
-                x0, e = (z - (1 - a).sqrt() * o) / a.sqrt(), o
-            z = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * e
-            t = max(prev, 0)
-    student = copy.deepcopy(base)
-    for name, p in student.named_parameters():
-        p.requires_grad_(is_attn2(name))
-    o_uncond = student(z, t, **uncond).sample.detach()
-    o_concept = student(z, t, **c_s).sample
-    hand_loss = ((o_concept - o_uncond) ** 2).mean()
-    hand_loss.backward()
+    hand_loss, _ = sdd_loss_by_hand(base, pipe.scheduler.config, z, index, T, uncond, c_p, c_s,
+                                    v_prediction=family == "sd21")
     hand = float(hand_loss.detach())
     assert abs(loss - hand) <= 1e-5 * max(1.0, hand) and hand > 0
 

@@ -11,6 +11,7 @@ from erasure.methods.params import is_attn2
 from erasure.methods.presets import resolve_settings
 from erasure.methods.trainer import build_method, make_optimizer, train_step
 from erasure.models import load_base_pipeline
+from tests.methods.sdd_by_hand import sdd_loss_by_hand
 
 # Adam eps 1e-4 (not 1e-8): with eps far below a gradient's float rounding, g / (|g| + eps) of a near-zero
 # gradient is ±1 at random and no hand computation can match it
@@ -18,8 +19,6 @@ LR, WD, EPS, M, T, B = 1e-3, 1e-2, 1e-4, 0.999, 4, 2
 
 
 def test_one_sdd_step_by_hand(tiny_base):
-    from diffusers import DDIMScheduler
-
     pipe = load_base_pipeline(tiny_base)
     concepts = ["a triangle", "a red shape"]
     settings = resolve_settings("sdd", "paper", dict(lr=LR, weight_decay=WD, eps=EPS, warmup_steps=0, lr_schedule="constant",
@@ -36,29 +35,13 @@ def test_one_sdd_step_by_hand(tiny_base):
     index = int(torch.randint(0, T, (1,), generator=g))
     k = int(torch.randint(0, len(concepts), (1,), generator=g))
     z = torch.randn(B, 4, 4, 4, generator=g)
-    ddim = DDIMScheduler.from_config(pipe.scheduler.config)
-    ddim.set_timesteps(T)
-    ac = ddim.alphas_cumprod
     uncond = pipe.encode_prompt("", "cpu", 1, False)[0].expand(B, -1, -1)
     c_p = pipe.encode_prompt(concepts[k], "cpu", 1, False)[0].expand(B, -1, -1)
     c_s = pipe.encode_prompt("a triangle, a red shape", "cpu", 1, False)[0].expand(B, -1, -1)
-    with torch.no_grad():
-        for tau in [int(x) for x in ddim.timesteps][: T - index]:
-            e0, ep = base(z, tau, encoder_hidden_states=uncond).sample, base(z, tau, encoder_hidden_states=c_p).sample
-            e = e0 + 3.0 * (ep - e0)
-            prev = tau - 1000 // T
-            a, a_prev = ac[tau], (ac[prev] if prev >= 0 else ac[0])
-            x0 = (z - (1 - a).sqrt() * e) / a.sqrt()
-            z = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * e
-            t = max(prev, 0)
-    student = copy.deepcopy(base)
-    for name, p in student.named_parameters():
-        p.requires_grad_(is_attn2(name))
-    e_uncond = student(z, t, encoder_hidden_states=uncond).sample.detach()
-    e_concept = student(z, t, encoder_hidden_states=c_s).sample
-    hand_loss = ((e_concept - e_uncond) ** 2).mean()
-    hand_loss.backward()
-    torch.testing.assert_close(torch.tensor(loss), hand_loss.detach(), rtol=1e-5, atol=1e-9)
+    hand_loss, student = sdd_loss_by_hand(base, pipe.scheduler.config, z, index, T,
+                                          {"encoder_hidden_states": uncond}, {"encoder_hidden_states": c_p},
+                                          {"encoder_hidden_states": c_s})
+    torch.testing.assert_close(torch.tensor(loss), hand_loss, rtol=1e-5, atol=1e-9)
 
     after = dict(pipe.unet.named_parameters())
     teacher = dict(m.teacher.named_parameters())
