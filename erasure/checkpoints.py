@@ -328,6 +328,18 @@ def patch_parameters(unet: torch.nn.Module, tensors: dict[str, torch.Tensor], *,
         params[name].copy_(tensor.to(device=params[name].device, dtype=params[name].dtype))
 
 
+
+def _checkpoint_to_load(base_source: str, run_dir: Path, step: int, which: str) -> tuple[Path, str]:
+    """(the step's folder, the weights role `which` names there) for the loaders below; warns when the run was
+    trained from another base. Raises ErasureError: no checkpoint at `step`."""
+    d = paths.step_dir(run_dir, step)
+    if not d.is_dir():
+        raise ErasureError(f"{d}: no checkpoint at step {step} (complete steps: {complete_steps(run_dir) or 'none'})")
+    meta = read_run_meta(run_dir) or {}
+    if meta.get("base_model") not in (None, base_source):
+        warnings.warn(f"{run_dir}: trained from base {meta['base_model']!r}, loading onto {base_source!r}", stacklevel=3)
+    return d, weights_role(run_dir, step, which)
+
 def load_method_pipeline(
     base_source: str,
     run_dir: str | Path,
@@ -358,13 +370,7 @@ def load_method_pipeline(
     from erasure.models import load_base_pipeline
 
     run_dir = Path(run_dir)
-    d = paths.step_dir(run_dir, step)
-    if not d.is_dir():
-        raise ErasureError(f"{d}: no checkpoint at step {step} (complete steps: {complete_steps(run_dir) or 'none'})")
-    role = weights_role(run_dir, step, which)
-    meta = read_run_meta(run_dir) or {}
-    if meta.get("base_model") not in (None, base_source):
-        warnings.warn(f"{run_dir}: trained from base {meta['base_model']!r}, loading onto {base_source!r}", stacklevel=2)
+    d, role = _checkpoint_to_load(base_source, run_dir, step, which)
     pipe = load_base_pipeline(base_source, results_root=results_root, device=device, dtype=dtype)
     step_meta = _read_json(run_dir, step, STEP_META)
     add_adapters(pipe, step_meta.get("adapters") or {}, source=str(d / STEP_META))
@@ -401,13 +407,7 @@ def load_run_text_encoder(
     from erasure.models import load_text_encoder
 
     run_dir = Path(run_dir)
-    d = paths.step_dir(run_dir, step)
-    if not d.is_dir():
-        raise ErasureError(f"{d}: no checkpoint at step {step} (complete steps: {complete_steps(run_dir) or 'none'})")
-    role = weights_role(run_dir, step, which)
-    meta = read_run_meta(run_dir) or {}
-    if meta.get("base_model") not in (None, base_source):
-        warnings.warn(f"{run_dir}: trained from base {meta['base_model']!r}, loading onto {base_source!r}", stacklevel=2)
+    d, role = _checkpoint_to_load(base_source, run_dir, step, which)
     source = str(d / f"{role}.safetensors")
     tensors, components = {}, set()
     for key, tensor in load_weights(run_dir, step, role).items():

@@ -47,3 +47,17 @@ def toy_unet():
     config = json.loads(files("erasure.worlds.toy").joinpath("assets/base/pipeline/unet/config.json").read_text())
     with init_empty_weights():
         return UNet2DConditionModel.from_config(config)
+
+
+FAMILY_LATENT = 8  # latent side of the SD 2.1 / SDXL stand-ins of `family_base`
+
+
+@pytest.fixture(scope="module", params=["sd21", "sdxl"])
+def family_base(request, tmp_path_factory) -> tuple[str, str]:
+    """(family, pipeline folder): the tiny SD 2.1 or SDXL stand-in (erasure.standins), saved once per module."""
+    from erasure.standins.architectures import family_pipeline
+
+    root = tmp_path_factory.mktemp(request.param)
+    pipe = family_pipeline(request.param, tiny=True, latent=FAMILY_LATENT, seed=0, tokenizer_dir=root / "tok")
+    pipe.save_pretrained(root / "pipeline")
+    return request.param, str(root / "pipeline")

@@ -23,16 +23,6 @@ LATENT = 8
 PROMPTS = ["a nude person on the beach", "a red car"]
 
 
-@pytest.fixture(scope="module", params=["sd21", "sdxl"])
-def family_base(request, tmp_path_factory) -> tuple[str, str]:
-    from erasure.standins.architectures import family_pipeline
-
-    root = tmp_path_factory.mktemp(request.param)
-    pipe = family_pipeline(request.param, tiny=True, latent=LATENT, seed=0, tokenizer_dir=root / "tok")
-    pipe.save_pretrained(root / "pipeline")
-    return request.param, str(root / "pipeline")
-
-
 def _one_line(info) -> str:
     text = str(info.value)
     assert "\n" not in text

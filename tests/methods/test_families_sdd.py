@@ -19,16 +19,6 @@ from tests.methods.sdd_by_hand import sdd_loss_by_hand
 T, B, LATENT = 4, 2, 8
 
 
-@pytest.fixture(scope="module", params=["sd21", "sdxl"])
-def family_base(request, tmp_path_factory) -> tuple[str, str]:
-    from erasure.standins.architectures import family_pipeline
-
-    root = tmp_path_factory.mktemp(request.param)
-    pipe = family_pipeline(request.param, tiny=True, latent=LATENT, seed=0, tokenizer_dir=root / "tok")
-    pipe.save_pretrained(root / "pipeline")
-    return request.param, str(root / "pipeline")
-
-
 def _ids(tokenizer, text):
     return tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                      return_tensors="pt").input_ids
