@@ -17,7 +17,7 @@ configs=(config/config.yaml config/toy-baselines.yaml config/toy-frontier.yaml c
          experiments/scripts/baselines_toy_n40.yaml)
 cd "$repo"
 # Table 1 and the frontier (held-out rows) first: a run stopped early then still has their cells
-PYTHONPATH="$repo" nice -n 19 snakemake -s "$repo/Snakefile" -d "$work" --cores 2 --keep-going \
+PYTHONPATH="$repo" nice -n 19 snakemake -s "$repo/Snakefile" -d "$work" --cores 2 --keep-going --rerun-incomplete \
     --prioritize results/toy/tables/table1.csv results/toy/tables/frontier.csv \
     --configfile "${configs[@]}" || echo "snakemake: some jobs failed (see $work/.snakemake/log); summarising what exists"
 PYTHONPATH="$repo" nice -n 19 python experiments/scripts/baselines_toy_summary.py --results "$work/results/toy" --out "$out"

@@ -30,7 +30,9 @@ import pandas as pd
 
 METHODS = ["sd", "sd-neg", "sld-medium", "sld-max", "sega", "safree", "esd-u-triangle@200", "esd-x-triangle@200",
            "uce-triangle@1", "rece-triangle@6", "mace-triangle@1", "advunlearn-triangle@20", "salun-triangle@40",
-           "sdd-triangle@300"]
+           "sdd-triangle@300",
+           # not a Table 1 cell: AdvUnlearn at the toy ESD's 200 iterations (the overlay's advunlearn-triangle-long)
+           "advunlearn-triangle-long@200"]
 TARGET = "triangle"
 
 
@@ -127,7 +129,7 @@ def _fmt(value, digits=1) -> str:
 
 
 def markdown(body, retention, heldout, asr, cpu, missing, results: Path) -> str:
-    lines = ["# The fourteen toy Table 1 methods side by side (issue 39)", "",
+    lines = ["# The fourteen toy Table 1 methods side by side, and AdvUnlearn at ESD's budget (issue 39)", "",
              f"From `{results}` (experiments/scripts/baselines_toy.sh; one run, one training seed; toy oracle "
              "scores, not SD numbers).", ""]
     if missing:
