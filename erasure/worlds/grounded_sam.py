@@ -64,6 +64,7 @@ inputs and preflight read the declarations while planning. Commits, found with t
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -268,8 +269,14 @@ def concept_masks(images, concept: str, *, detector: str, segmenter: str, box_th
 
     if images.ndim != 4 or images.shape[1] != 3:
         raise ErasureError(f"Grounded-SAM: images must be [N, 3, H, W], got {list(images.shape)}")
+    from erasure import standins
+
     det, det_processor = load(DETECTOR, detector, device)
     seg, seg_processor = load(SEGMENTER, segmenter, device)
+    if notes := [f"{b.name}: {n}" for b, s in ((DETECTOR, detector), (SEGMENTER, segmenter))
+                 if (n := standins.describe(folder(b, s)))]:
+        logging.getLogger(__name__).warning("Grounded-SAM on stand-in weights, its masks mean nothing (%s)",
+                                            "; ".join(notes))
     try:
         masks = [segment(seg, seg_processor, image, boxes(det, det_processor, image, concept, box_threshold))
                  for image in images]
