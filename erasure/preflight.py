@@ -6,6 +6,7 @@ missing and the one command that provides it.
     python -m erasure.preflight --configfile config/paper.yaml
 
 Items: the base model (diffusers configs and safetensors headers of every weighted component), each
+run's backbones beyond the base (MACE's Grounded-SAM: erasure.worlds.grounded_sam), each
 metric's weight files with their pins (erasure.weights: CLIP, Q16, Inception, AlexNet, NudeNet),
 the FID reference (image count or npz keys), each prompt set's file (sha256 where pinned, else its row
 count), and a GPU where `cluster.gpus` is set. The checks reuse the loaders' own resolution code
@@ -174,6 +175,30 @@ def check_family_methods(ctx: Context) -> list[Item]:
         return []
     return [Item(f"methods on {family.title}", False, " | ".join(refused),
                  "remove them from the config (erasure/worlds/families.py, not_supported, says why)")]
+
+
+def check_method_backbones(ctx: Context) -> list[Item]:
+    """One item per pretrained model beyond the base that a configured run loads (its settings'
+    `backbones()`: MACE's Grounded-SAM detector and segmenter under `masks: grounded-sam`,
+    erasure.worlds.grounded_sam; each its own `check`), once per source: ok with its snapshot, or what is missing (naming the
+    settings key and its environment variable) and the command that provides it."""
+    from erasure.methods.settings import resolve_run
+
+    seen: dict[tuple[str, str], list[str]] = {}
+    backbones = {}
+    for name, entry in sorted((ctx.config.get("runs") or {}).items()):
+        _, settings = resolve_run(name, entry or {})
+        for backbone in settings.backbones():
+            key = (backbone.name, backbone.source(settings))
+            seen.setdefault(key, []).append(name)
+            backbones[key] = (backbone, settings)
+    items = []
+    for (what, source), runs in seen.items():
+        backbone, settings = backbones[(what, source)]
+        ok, detail, provide = backbone.check(settings)
+        label = f"{what} (runs {', '.join(runs)}: settings.{backbone.key})"
+        items.append(Item(label, ok, detail, ctx.standin_missing(source) or provide))
+    return items
 
 
 def check_clip(ctx: Context, uses: list[tuple[str, Mapping]]) -> list[Item]:
@@ -495,7 +520,8 @@ def run_checks(config: Mapping, *, configfiles: list[str], results: Path | None 
     items = []
     items += [Item("GPU memory (cluster.gpu_memory_gb)", False, fault, "see the line") for fault in
               check_gpu_memory(ctx.config)]
-    for check in (check_base, check_family_methods, check_metrics, lambda c: check_prompts(c, repo), check_gpu):
+    for check in (check_base, check_family_methods, check_method_backbones, check_metrics,
+                  lambda c: check_prompts(c, repo), check_gpu):
         try:
             items += check(ctx)
         except ErasureError as error:  # a check that cannot even run is itself a missing item

@@ -132,6 +132,18 @@ def run_config(name):
     return plan.run_config(config, name)
 
 
+def run_backbone_files(wildcards):
+    """The files of the pretrained models beyond the base that run `wildcards.run` loads (its settings'
+    `backbones()`: MACE's Grounded-SAM under `masks: grounded-sam`, erasure.worlds.grounded_sam): a local
+    folder's, or the cached snapshot's at the pin, or the stand-in folder the DAG builds (BUILT). Inputs of
+    its job, so a new backbone reruns the run; a backbone not on this machine adds nothing (preflight and
+    the job say what to provide)."""
+    from erasure.methods.settings import resolve_run
+
+    _, settings = resolve_run(wildcards.run, run_config(wildcards.run))
+    return sorted({str(f) for backbone in settings.backbones() for f in backbone.files(settings, BUILT)})
+
+
 def run_image_sets(wildcards):
     """{prompt set: manifest} of the image sets run `wildcards.run` trains on: the fields its settings class
     lists in IMAGE_SETS (SalUn: forget_images, retain_images), drawn by its settings' `image_method` (the

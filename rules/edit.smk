@@ -15,6 +15,7 @@ rule edit:
     """Edit the base model in closed form (UCE; RECE's rounds); write each checkpoint as a run's."""
     input:
         base_model_input(),
+        run_backbone_files,  # MACE's Grounded-SAM (masks: grounded-sam); none for the other edits
         preflight=preflight_gate_input(),
     output:
         pattern(paths.run_complete, "{run}"),

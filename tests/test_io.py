@@ -123,7 +123,7 @@ def test_standins_folder_has_the_umask_mode(tmp_path, umask, monkeypatch):
     # a second instance of the pattern (erasure.standins.build): its safetensors were 0600 before atomic_dir
     from erasure.standins import build as standins
 
-    for name in ("build_clip", "build_q16", "build_inception", "build_alexnet", "build_reference"):
+    for name in ("build_clip", "build_q16", "build_inception", "build_alexnet", "build_reference", "build_grounded_sam"):
         monkeypatch.setattr(standins, name, lambda path: None)
     monkeypatch.setattr(standins, "build_family_pipeline", lambda path, family: None)
 

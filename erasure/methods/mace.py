@@ -36,11 +36,15 @@ Where we differ from the authors' code, and why:
   training range is [-1, 1]; we use [-1, 1] (the image is only there to give the attention maps a latent).
 - Their `prepare_k_v` pads the alignment to SD's 77 tokens by a hard-coded 77; we use the tokenizer's
   `model_max_length` (the toy's is 16), equal on SD.
-- Masks: in the SD world Grounded-SAM is the authors' (GroundingDINO SwinT-OGC + SAM-HQ ViT-H); it is not
-  yet a declared backbone here, so `masks: grounded-sam` stops with one line and `masks: none` runs the
-  authors' own no-mask branch (`use_gsam_mask: false`: all pixels). The toy world takes its renderer's
-  exact masks (`masks: world`, World.concept_masks) on rendered images of the concept, not segmentations of
-  base-model samples: the renderer knows the region, a segmenter could only approximate it.
+- Masks: in the SD world `masks: grounded-sam` (the default) is the authors' Grounded-SAM
+  (`data_preparation.py` -> `src/grounded_sam_util.py::get_mask`: GroundingDINO SwinT-OGC boxes of the
+  concept itself, box_threshold 0.3, SAM-HQ ViT-H masks of the boxes OR-ed, all pixels where no box is
+  found) on the base-model samples, through transformers' conversions of both checkpoints, each a declared,
+  pinned backbone (erasure/worlds/grounded_sam.py gives the steps, the pins and where it differs: the masks
+  skip their JPEG round trip). `masks: none` runs the authors' no-mask branch (`use_gsam_mask: false`: all
+  pixels). The toy world takes its renderer's exact masks (`masks: world`, World.concept_masks) on rendered
+  images of the concept, not segmentations of base-model samples: the renderer knows the region, a
+  segmenter could only approximate it.
 - The prior-preservation cache: theirs is every COCO-2014 caption (~616k); ours is the run's `preserve`
   prompts (settings.preserve), with the same η_p.
 - Model families (erasure.worlds.families): the token states of stages 1 and 3 are what the family's pipeline
@@ -316,13 +320,12 @@ def train_lora(unet, text_encoder, tokenizer, vae, scheduler_config, concept: st
 
 def concept_data(components: Mapping, concept: str, settings: MACESettings, seed: int):
     """(images [N, 3, H, W] in [-1, 1], masks [N, 1, H, W] bool or None) for the LoRA stage: the world's
-    renderer (`masks: world`), or base-model samples without masks (`masks: none`). Raises ErasureError for
-    `masks: grounded-sam` (not yet a declared backbone) or a world without a renderer under `masks: world`."""
+    renderer (`masks: world`), or base-model samples with Grounded-SAM's masks of the concept (`masks:
+    grounded-sam`, erasure.worlds.grounded_sam) or without masks (`masks: none`). Raises ErasureError for a
+    Grounded-SAM backbone that is not on this machine (one line naming its settings key) or a world without a
+    renderer under `masks: world`."""
     import numpy as np
 
-    if settings.masks == "grounded-sam":
-        raise ErasureError("settings.masks: grounded-sam: Grounded-SAM is not yet a declared backbone of this "
-                           "project; use masks: none (the authors' no-mask branch) or a world with a renderer")
     if settings.masks == "world":
         world = components.get("world")
         found = world.concept_masks(concept, settings.images, seed) if world is not None else None
@@ -338,6 +341,14 @@ def concept_data(components: Mapping, concept: str, settings: MACESettings, seed
     gen = torch.Generator().manual_seed(seed)
     out = pipe(settings.image_prompt.format(concept), num_inference_steps=settings.image_steps, guidance_scale=7.5,
                num_images_per_prompt=settings.images, generator=gen, output_type="pt").images
+    if settings.masks == "grounded-sam":
+        from erasure.worlds import grounded_sam
+
+        masks = grounded_sam.concept_masks(
+            out, concept, detector=grounded_sam.DETECTOR.source(settings),
+            segmenter=grounded_sam.SEGMENTER.source(settings), box_threshold=settings.box_threshold,
+            device=next(components["unet"].parameters()).device)
+        return out * 2 - 1, masks
     return out * 2 - 1, None
 
 

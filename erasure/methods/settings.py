@@ -129,6 +129,13 @@ class MethodSettings:
     def check(self) -> None:
         """Rules across fields (none by default)."""
 
+    def backbones(self) -> tuple:
+        """The pretrained models beyond the base that a run with these settings loads
+        (erasure.worlds.grounded_sam.Backbone: settings key, env fallback, pinned hub id): the DAG lists their
+        files as the run's inputs (rules/common.smk `run_backbone_files`) and preflight checks each. None by
+        default."""
+        return ()
+
     @classmethod
     def check_iterations(cls, iterations: int) -> None:
         """A closed-form method's rule for `iterations` (none by default)."""
@@ -304,10 +311,28 @@ class MACESettings(MethodSettings):
     importance_sampling: bool = setting(False, f"{_MACE_EXPLICIT}: false; {_MACE_OBJECT}: true")
     masks: str = setting("grounded-sam", f"use_gsam_mask: true, {_MACE_EXPLICIT}; world: the world's renderer "
                          "(toy); none: their use_gsam_mask: false branch", choices=MACE_MASKS)
+    # masks: grounded-sam (erasure/worlds/grounded_sam.py): the two models, each "" -> its env variable -> its
+    # pinned hub id; the authors' checkpoints are the grounded_checkpoint / sam_hq_checkpoint of the same file
+    gsam_detector: str = setting("", f"GroundingDINO SwinT-OGC (grounded_checkpoint: groundingdino_swint_ogc.pth, "
+                                 f"{_MACE_EXPLICIT}): a save_pretrained folder or hub id; empty: "
+                                 "$ERASURE_GROUNDING_DINO, else IDEA-Research/grounding-dino-tiny at its pinned commit")
+    gsam_segmenter: str = setting("", f"SAM-HQ ViT-H (sam_hq_checkpoint: sam_hq_vit_h.pth, use_sam_hq: true, "
+                                  f"{_MACE_EXPLICIT}): a save_pretrained folder or hub id; empty: $ERASURE_SAM_HQ, "
+                                  "else syscv-community/sam-hq-vit-huge at its pinned commit")
+    box_threshold: float = setting(0.3, f"{_MACE} src/grounded_sam_util.py::get_mask(box_threshold=0.3) "
+                                   "(data_preparation.py passes none)", minimum=0, maximum=1)
     images: int = setting(8, f"{_MACE} inference.py: num_images = 8 per concept for training data", minimum=1)
     image_steps: int = setting(30, f"{_MACE} data_preparation.py: steps 30", minimum=1)
     image_prompt: str = setting("a photo of the {}", f"{_MACE} inference.py (object concepts)")
     seed: int = setting(2024, f"seed, {_MACE_EXPLICIT}", minimum=0)
+
+    def backbones(self) -> tuple:
+        """Grounded-SAM's detector and segmenter under `masks: grounded-sam` (erasure.worlds.grounded_sam)."""
+        if self.masks != "grounded-sam":
+            return ()
+        from erasure.worlds.grounded_sam import BACKBONES
+
+        return BACKBONES
 
     @classmethod
     def check_iterations(cls, iterations: int) -> None:

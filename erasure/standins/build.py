@@ -13,6 +13,9 @@
     inception/inception-2015-12-05.pt   TorchScript with clean-fid's Inception interface (`layers`, 2048-d)
     alexnet/alexnet-standin.pth          tensors of torchvision AlexNet's `features.*` (what LPIPS loads)
     coco-val2014/             FID reference images (PNG, 64 px)
+    grounded-sam/             MACE's mask backbones (erasure.worlds.grounded_sam) from transformers' configs at toy
+                              widths: grounding-dino-tiny/ (GroundingDinoForObjectDetection: Swin + BERT towers,
+                              a BERT vocabulary with bert-base-uncased's special ids) and sam-hq-vit-huge/ (SamHQModel)
     STAND-IN.json             what this is, and the sha256 of every file above
 
 Every file is random: nothing here measures anything. `erasure.standins.describe` recognises the folder
@@ -132,6 +135,64 @@ def build_reference(folder: Path, n: int = 4) -> None:
         Image.fromarray(rng.integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)).save(folder / f"ref_{i}.png")
 
 
+# GroundingDINO SwinT-OGC (IDEA-Research/grounding-dino-tiny config.json: Swin-T depths 2-2-6-2, heads 3-6-12-24,
+# stages 2-4 out, BERT text tower, d_model 256, 6 + 6 layers, 900 queries, 4 feature levels, max_text_len 256)
+# at toy widths. Kept: the model type, the Swin stages taken, 4 feature levels, max_text_len 256 (the logits'
+# width); d_model 64: its GroupNorm(32, d_model) keeps 2 values per group on a 1 px level; 2 decoder layers
+# (one cannot tie the box heads). Swin patch 2: a 64 px stand-in image still leaves every feature level > 1 px.
+TINY_GROUNDING_DINO = dict(
+    backbone_config={"model_type": "swin", "embed_dim": 8, "patch_size": 2, "depths": [1, 1, 1, 1],
+                     "num_heads": [1, 1, 2, 2], "window_size": 4, "out_features": ["stage2", "stage3", "stage4"],
+                     "out_indices": [2, 3, 4]},
+    text_config={"model_type": "bert", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                 "intermediate_size": 32, "max_position_embeddings": 64},
+    d_model=64, encoder_layers=1, decoder_layers=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+    encoder_attention_heads=2, decoder_attention_heads=2, num_queries=16)
+# SAM-HQ ViT-H (syscv-community/sam-hq-vit-huge: 1024 px, patch 16, global attention blocks feeding the HQ
+# token's features) at toy widths: 2 blocks, the second global (its output is the HQ features, vit_dim).
+TINY_SAM_HQ = dict(
+    vision_config=dict(hidden_size=16, output_channels=16, num_hidden_layers=2, num_attention_heads=2, mlp_dim=32,
+                       global_attn_indexes=[1], num_pos_feats=8),
+    prompt_encoder_config=dict(hidden_size=16),
+    mask_decoder_config=dict(hidden_size=16, mlp_dim=32, num_attention_heads=2, iou_head_hidden_dim=16, vit_dim=16))
+# bert-base-uncased's ids that GroundingDINO's text masks hard-code (modeling_grounding_dino.SPECIAL_TOKENS:
+# [CLS] 101, [SEP] 102, "." 1012, "?" 1029), [PAD] 0, [UNK] 100, [MASK] 103; the rest single letters and
+# their "##" continuations, so every lower-case word has word pieces.
+BERT_SPECIAL = {0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]", 103: "[MASK]", 1012: ".", 1029: "?"}
+
+
+def write_bert_vocab(file: Path) -> Path:
+    import string
+
+    vocab = [BERT_SPECIAL.get(i, f"[unused{i}]") for i in range(1030)]
+    vocab += list(string.ascii_lowercase) + [f"##{c}" for c in string.ascii_lowercase]
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text("\n".join(vocab) + "\n")
+    return file
+
+
+def build_grounded_sam(folder: Path) -> None:
+    """grounding-dino-tiny/ and sam-hq-vit-huge/ under `folder` (erasure.worlds.grounded_sam loads them)."""
+    from transformers import (BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
+                              GroundingDinoImageProcessor, GroundingDinoProcessor, SamHQConfig, SamHQModel,
+                              SamHQProcessor, SamImageProcessor)
+
+    vocab = write_bert_vocab(folder / ".vocab" / "vocab.txt")
+    tokenizer = BertTokenizer(str(vocab), do_lower_case=True)
+    torch.manual_seed(SEED)
+    config = GroundingDinoConfig(**{**TINY_GROUNDING_DINO, "text_config": {**TINY_GROUNDING_DINO["text_config"],
+                                                                          "vocab_size": len(tokenizer)}})
+    detector = GroundingDinoForObjectDetection(config).eval()
+    detector.save_pretrained(str(folder / "grounding-dino-tiny"), safe_serialization=True)
+    GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(), tokenizer=tokenizer).save_pretrained(
+        str(folder / "grounding-dino-tiny"))
+    torch.manual_seed(SEED)
+    SamHQModel(SamHQConfig(**TINY_SAM_HQ)).eval().save_pretrained(str(folder / "sam-hq-vit-huge"),
+                                                                   safe_serialization=True)
+    SamHQProcessor(image_processor=SamImageProcessor()).save_pretrained(str(folder / "sam-hq-vit-huge"))
+    shutil.rmtree(folder / ".vocab", ignore_errors=True)
+
+
 def build(out: str | Path) -> Path:
     """Build every stand-in into `out` (replaced as a whole: a half-built folder is never left behind)."""
     from erasure.io import atomic_dir, sha256_file
@@ -146,6 +207,7 @@ def build(out: str | Path) -> Path:
         build_inception(tmp / "inception" / "inception-2015-12-05.pt")
         build_alexnet(tmp / "alexnet" / "alexnet-standin.pth")
         build_reference(tmp / "coco-val2014")
+        build_grounded_sam(tmp / "grounded-sam")
         files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         (tmp / MARKER).write_text(json.dumps({"note": NOTE, "seed": SEED, "files": files}, indent=1) + "\n")
     return out
