@@ -144,3 +144,11 @@ def run_image_sets(wildcards):
     return {name: str(paths.manifest(RESULTS, wildcards.world, settings.image_method, name)) for name in names}
 
 
+def run_caption_stats(wildcards):
+    """{caption prompt set: statistics file} run `wildcards.run` reads (MACE's prior-preservation cache, settings
+    `prior`: erasure.plan.run_caption_sets), made once by rule caption_stats; {} for every other method. The edit
+    rule's inputs, so a rebuilt cache (new captions, new base) reruns the run."""
+    return {name: str(paths.caption_stats(RESULTS, wildcards.world, name))
+            for name in plan.run_caption_sets(config, wildcards.run)}
+
+

@@ -16,6 +16,8 @@ rule edit:
     input:
         base_model_input(),
         preflight=preflight_gate_input(),
+        # caption statistics a method reads (MACE's prior-preservation cache), none for the others
+        caption_stats=lambda wildcards: list(run_caption_stats(wildcards).values()),
     output:
         pattern(paths.run_complete, "{run}"),
     wildcard_constraints:
@@ -33,6 +35,7 @@ rule edit:
         # the results root, from the output path results/{world}/models/{run}/complete.json
         results=lambda wildcards, output: str(Path(output[0]).parents[3]),
         device=config["device"],
+        caption_stats=run_caption_stats,
     log:
         log_path("edit", "{run}"),
     benchmark:
@@ -48,3 +51,36 @@ rule edit:
         "../envs/train.yaml"
     script:
         "../workflow_scripts/erase.py"  # one shim makes a run of either kind
+
+
+rule caption_stats:
+    """A caption prompt set's token statistics under the base model's text encoder (MACE's prior-preservation
+    cache, Shilin-LU/MACE src/cache_coco.py: Σ c cᵀ over every token of every caption), computed once and read by
+    every run that names the set (erasure.methods.mace.prior_statistics)."""
+    input:
+        base_model_input(),
+        preflight=preflight_gate_input(),
+        prompts=pattern(paths.prompt_table, "{promptset}"),
+    output:
+        pattern(paths.caption_stats, "{promptset}"),
+    params:
+        name="{promptset}",
+        base_model=config["base_model"],
+        results=lambda wildcards, output: str(Path(output[0]).parents[3]),  # .../{world}/resources/caption-stats/
+        device=config["device"],
+    log:
+        log_path("caption_stats", "{promptset}"),
+    benchmark:
+        benchmark_path("caption_stats", "{promptset}")
+    threads: 1
+    resources:
+        # one text-encoder pass per caption: CLIP ViT-L/14's text tower is ~19 GFLOP a 77-token caption, so SD's
+        # 616,767 COCO captions are ~10 min on one GPU (~1,000 captions/s) and days on a CPU core; the toy's
+        # few thousand take seconds. The request: 10 min + 1 min per 5,000 captions
+        mem_mb=job_resources("edit").mem_mb,
+        runtime=lambda wildcards: 10 + int(config["prompt_sets"][wildcards.promptset]["n_prompts"]) // 5000,
+        gpu=gpu_resources(),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/caption_stats.py"

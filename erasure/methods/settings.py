@@ -287,6 +287,9 @@ class MACESettings(MethodSettings):
 
     LABEL: ClassVar[str] = "MACE "
     PRESETS: ClassVar[dict[str, dict]] = {}  # filled below
+    # fields naming a caption prompt set whose token statistics under the base text encoder the run reads (rule
+    # caption_stats makes them; the edit rule takes them as inputs; config validation checks the set exists)
+    CAPTION_SETS: ClassVar[tuple[str, ...]] = ("prior",)
 
     mapping: tuple[str, ...] = setting(("a person wearing clothes",), f"mapping_concept: {_MACE_EXPLICIT} (one per "
                                        "concept; one given is used for all)")
@@ -297,6 +300,10 @@ class MACESettings(MethodSettings):
     train_preserve_scale: float = setting(7e-7, f"η_p of stage 1: train_preserve_scale, {_MACE_EXPLICIT}",
                                           minimum=0)
     fuse_preserve_scale: float = setting(7e-7, f"η_p of stage 3: fuse_preserve_scale, {_MACE_EXPLICIT}", minimum=0)
+    prior: str = setting("coco-captions", f"the prior-preservation cache: a config prompt set of captions whose "
+                         f"token statistics stages 1 and 3 add (prior_preservation_cache_path ./cache/cache_coco.pt, "
+                         f"{_MACE_EXPLICIT}: {_MACE} src/cache_coco.py over COCO-2014's 616,767 train + val "
+                         f"captions); '' none ({_MACE_OBJECT}: false)")
     rank: int = setting(1, f"LoRA rank: rank, {_MACE_EXPLICIT}", minimum=1)
     lr: float = setting(1e-5, f"learning_rate, {_MACE_EXPLICIT} (AdamW, betas 0.9/0.999, weight decay 0.01, "
                         "eps 1e-8, constant, grad-norm clip 1.0: the same file)", above=0)
@@ -319,7 +326,7 @@ class MACESettings(MethodSettings):
 MACESettings.PRESETS.update({
     "explicit-content": {},
     "object": dict(mapping=("ground",), lamb=1e3, train_preserve_scale=0.0, fuse_preserve_scale=0.0, steps=50,
-                   importance_sampling=True),
+                   importance_sampling=True, prior=""),
 })
 
 
