@@ -79,7 +79,12 @@ def cost_runtime(kind):
         n = min(size, int(config["prompt_sets"][wildcards.promptset]["n_prompts"]) - int(wildcards.shard) * size)
         return cost_model.runtime_minutes(cost_model.attack_seconds(config, COST, wildcards.attack, n))
 
-    return {"generate": generate, "erase": erase, "edit": edit, "attack": attack}[kind]
+    def caption_stats(wildcards):
+        if COST is None:
+            return job_resources("edit").runtime
+        return cost_model.runtime_minutes(cost_model.caption_stats_seconds(config, COST, wildcards.promptset))
+
+    return {"generate": generate, "erase": erase, "edit": edit, "attack": attack, "caption_stats": caption_stats}[kind]
 
 
 def erase_constraint(wildcards):

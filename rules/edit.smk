@@ -74,11 +74,11 @@ rule caption_stats:
         benchmark_path("caption_stats", "{promptset}")
     threads: 1
     resources:
-        # one text-encoder pass per caption: CLIP ViT-L/14's text tower is ~19 GFLOP a 77-token caption, so SD's
-        # 616,767 COCO captions are ~10 min on one GPU (~1,000 captions/s) and days on a CPU core; the toy's
-        # few thousand take seconds. The request: 10 min + 1 min per 5,000 captions
+        # one text-encoder pass per caption (CLIP ViT-L/14's text tower: ~19 GFLOP a 77-token caption): SD's
+        # 616,767 COCO captions are ~8 min on one GPU (erasure.cost: caption_stats_seconds), days on a CPU core;
+        # the toy's few thousand take a second
         mem_mb=job_resources("edit").mem_mb,
-        runtime=lambda wildcards: 10 + int(config["prompt_sets"][wildcards.promptset]["n_prompts"]) // 5000,
+        runtime=cost_runtime("caption_stats"),
         gpu=gpu_resources(),
     conda:
         "../envs/train.yaml"
