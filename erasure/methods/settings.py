@@ -297,8 +297,9 @@ class MACESettings(MethodSettings):
                                          "aug_length 30, prompt_len 30")
     use_pooler: bool = setting(True, f"use_pooler: {_MACE_EXPLICIT}")
     lamb: float = setting(0.0, f"λ: lamb in {_MACE_EXPLICIT} (0.0); {_MACE_OBJECT}: 1e3", minimum=0)
-    train_preserve_scale: float = setting(7e-7, f"η_p of stage 1: train_preserve_scale, {_MACE_EXPLICIT}",
-                                          minimum=0)
+    train_preserve_scale: float = setting(7e-7, f"η_p of stage 1: train_preserve_scale, {_MACE_EXPLICIT} (the "
+                                          "prior cache enters stage 1 at its square: src/cfr_lora_training.py "
+                                          "scales cache_dict by it and closed_form_refinement again)", minimum=0)
     fuse_preserve_scale: float = setting(7e-7, f"η_p of stage 3: fuse_preserve_scale, {_MACE_EXPLICIT}", minimum=0)
     prior: str = setting("coco-captions", f"the prior-preservation cache: a config prompt set of captions whose "
                          f"token statistics stages 1 and 3 add (prior_preservation_cache_path ./cache/cache_coco.pt, "
