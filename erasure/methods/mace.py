@@ -52,9 +52,10 @@ Where we differ from the authors' code, and why:
   base-model samples: the renderer knows the region, a segmenter could only approximate it.
 - The prior-preservation cache: the SD world's is theirs (prompt set `coco-captions`, source coco-captions:
   a local copy of COCO's annotations_trainval2014.zip or of a captions_*2014.json, 616,767 captions), the
-  toy world's is its own caption generator (toy-coco, a few thousand captions): at η_p = 7e-7 a cache of
-  N captions weighs N / 616,767 of theirs. The run's `preserve` prompts (settings.preserve, ours) add
-  their tokens beside it, with η_p once in both stages.
+  toy world's is its own caption generator (toy-coco, 2,000 captions of 16 tokens): at the same η_p a cache
+  of N captions of L tokens weighs N·L / (616,767 · 77) of theirs (the toy's: 1/1,484). The toy keeps λ 0.1
+  (config/config.yaml says what λ 0 with the cache measured: stage 1 numerically ill-posed there). The run's
+  `preserve` prompts (settings.preserve, ours) add their tokens beside it, with η_p once in both stages.
 - Model families (erasure.worlds.families): the token states of stages 1 and 3 are what the family's pipeline
   conditions the UNet on (`family_states`: ModelFamily.token_states), and stage 2 conditions the UNet as the
   family's pipeline does (`ModelFamily.encode`). SD 2.x: its one OpenCLIP-H encoder's last state; the
