@@ -221,15 +221,14 @@ def read_prior(path, dim: int, key: str = "settings.prior") -> torch.Tensor:
     the file) for a missing or unreadable file, or one made for keys of another width."""
     from pathlib import Path
 
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from erasure.loads import load_safetensors
 
     if not Path(path).is_file():
         raise ErasureError(f"{key}: caption statistics {path} do not exist (rule caption_stats makes them)")
-    try:
-        moment = load_file(str(path))[PRIOR_MOMENT]
-    except (SafetensorError, KeyError, OSError) as error:
-        raise ErasureError(f"{key}: {path} is not a MACE caption-statistics file ({error})") from None
+    fix = "delete it and rerun snakemake (rule caption_stats rebuilds it)"
+    moment = load_safetensors(path, what=f"caption statistics ({key})", fix=fix).get(PRIOR_MOMENT)
+    if moment is None:
+        raise ErasureError(f"{key}: {path} holds no {PRIOR_MOMENT!r} tensor: not a caption-statistics file; {fix}")
     if tuple(moment.shape) != (dim, dim):
         raise ErasureError(f"{key}: {path} holds a {tuple(moment.shape)} moment, but the UNet's attn2 keys take "
                            f"{dim}-dim token states (made with another base model? rebuild it)")

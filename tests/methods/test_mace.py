@@ -280,6 +280,10 @@ def test_prior_statistics_equal_a_hand_computation(pipe, tmp_path):
         mace.read_prior(path, 7)
     with pytest.raises(ErasureError, match=r"^settings.prior: caption statistics .*missing.safetensors do not exist"):
         mace.read_prior(tmp_path / "missing.safetensors", D)
+    torn = tmp_path / "torn.safetensors"
+    torn.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ErasureError, match=r"torn.safetensors: unreadable caption statistics \(settings.prior\)"):
+        mace.read_prior(torn, D)
 
 
 def test_caption_stats_job_writes_the_statistics(tiny_base, pipe, tmp_path):
