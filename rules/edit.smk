@@ -35,6 +35,7 @@ rule edit:
         # the results root, from the output path results/{world}/models/{run}/complete.json
         results=lambda wildcards, output: str(Path(output[0]).parents[3]),
         device=config["device"],
+        # {caption prompt set: statistics file}, {} for most: edit()'s caption_stats (through the shim's run_kwargs)
         caption_stats=run_caption_stats,
     log:
         log_path("edit", "{run}"),

@@ -6,8 +6,7 @@ Expects:
     log[0]      the log file (progress bar and messages go there)
     params      run, method, preset, concepts, iterations, checkpoint_every, settings, seed, base_model,
                 results, device (erasure.methods.trainer.train's / erasure.methods.edit.edit's arguments),
-                image_sets (fine-tuning only: {prompt set: manifest} a method trains on; {} for most),
-                caption_stats (closed-form only: {caption prompt set: statistics file} a method reads; {} for most)
+                image_sets (fine-tuning only: {prompt set: manifest} a method trains on; {} for most)
     threads     torch / OMP threads
 """
 
@@ -24,10 +23,7 @@ def main(out: Path, log_file: Path | None = None, *, threads: int = 1, run: str,
     # its one line instead of a traceback
     with job(log_file, threads):
         image_sets = dict(run_kwargs.pop("image_sets", None) or {})
-        caption_stats = dict(run_kwargs.pop("caption_stats", None) or {})
         if specs.get(run_kwargs["method"]).kind == specs.CLOSED_FORM:
-            if caption_stats:  # absent otherwise, so a run without caption statistics is called as before
-                run_kwargs["caption_stats"] = caption_stats
             from erasure.methods.edit import edit as make_run
         else:
             if image_sets:  # absent otherwise, so a run without image sets is called as before
