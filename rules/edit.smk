@@ -16,7 +16,8 @@ rule edit:
     input:
         base_model_input(),
         preflight=preflight_gate_input(),
-        # caption statistics a method reads (MACE's prior-preservation cache), none for the others
+        # caption statistics a method reads (MACE's prior-preservation cache), none for the others; the edit finds
+        # them at erasure.paths.caption_stats itself (no param: existing UCE / RECE jobs keep their params)
         caption_stats=lambda wildcards: list(run_caption_stats(wildcards).values()),
     output:
         pattern(paths.run_complete, "{run}"),
@@ -35,8 +36,6 @@ rule edit:
         # the results root, from the output path results/{world}/models/{run}/complete.json
         results=lambda wildcards, output: str(Path(output[0]).parents[3]),
         device=config["device"],
-        # {caption prompt set: statistics file}, {} for most: edit()'s caption_stats (through the shim's run_kwargs)
-        caption_stats=run_caption_stats,
     log:
         log_path("edit", "{run}"),
     benchmark:

@@ -96,7 +96,9 @@ def edit(
     Σ‖W'c' − Wc‖² of the round's c', empty for the UCE stage) and train_seconds.csv (one row, the last step:
     the whole edit's seconds, model loading excluded, as `rece` returns all rounds at once; a side file no
     digest covers, erasure.checkpoints). `caption_stats` {caption prompt set: statistics file} (rule
-    caption_stats; MACE's prior cache) rides along in the components, its files' sha256 in run.json. Returns
+    caption_stats; MACE's prior cache; default: erasure.paths.caption_stats under `results` for each set the
+    settings name, `erasure.methods.settings.caption_sets`) rides along in the components, its files' sha256 in
+    run.json. Returns
     the steps written. `seed` is recorded only (the edit is deterministic). Raises ErasureError for bad settings or concepts, or an edit of a component other than
     the UNet."""
     from erasure import checkpoints as ckpt
@@ -110,6 +112,12 @@ def edit(
     deliverable = spec.deliverable
     steps = edit_steps(method, int(iterations), int(checkpoint_every))
     resolved, preserve = resolve_edit(method, preset, settings, int(iterations))
+    if caption_stats is None:
+        from erasure import paths
+        from erasure.methods.settings import caption_sets
+
+        world = worlds.world_for(base_model).name
+        caption_stats = {name: paths.caption_stats(results, world, name) for name in caption_sets(resolved)}
     concept_list = resolve_concepts(concepts)
     pipe = load_base_pipeline(base_model, results_root=results, device=pick_device(device))
     identity = dict(method=method, preset=preset or spec.default_preset, concepts=concept_list,
@@ -119,7 +127,9 @@ def edit(
     if caption_stats:
         from erasure.io import cached_sha256
 
-        identity["caption_stats"] = {name: cached_sha256(path) for name, path in sorted(caption_stats.items())}
+        # a missing file is the method's one line (MACE: settings.prior), not a traceback here
+        identity["caption_stats"] = {name: cached_sha256(path) if Path(path).is_file() else None
+                                     for name, path in sorted(caption_stats.items())}
     fp = fingerprint(identity)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

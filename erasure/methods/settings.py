@@ -281,6 +281,12 @@ MACE_TEMPLATES = (
 MACE_MASKS = ("grounded-sam", "world", "none")
 
 
+def caption_sets(settings) -> list[str]:
+    """The caption prompt sets a run's settings name (the non-empty fields its class lists in CAPTION_SETS:
+    MACE's `prior`): rule caption_stats makes each one's statistics, the edit rule takes them as inputs."""
+    return [getattr(settings, f) for f in getattr(type(settings), "CAPTION_SETS", ()) if getattr(settings, f)]
+
+
 @dataclass(frozen=True)
 class MACESettings(MethodSettings):
     """MACE (Lu et al., CVPR 2024; erasure/methods/mace.py gives the three stages and the authors' files)."""

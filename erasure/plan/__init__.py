@@ -197,10 +197,9 @@ def training_image_sets(config: Mapping, runs) -> list[ImageSet]:
 def run_caption_sets(config: Mapping, run: str) -> list[str]:
     """The caption prompt sets whose text-encoder statistics run `run` reads (the non-empty fields its settings
     class lists in CAPTION_SETS: MACE's `prior`); the edit rule's inputs through rule caption_stats."""
-    from erasure.methods.settings import resolve_run
+    from erasure.methods.settings import caption_sets, resolve_run
 
-    _, settings = resolve_run(run, run_config(config, run))
-    return [getattr(settings, f) for f in getattr(type(settings), "CAPTION_SETS", ()) if getattr(settings, f)]
+    return caption_sets(resolve_run(run, run_config(config, run))[1])
 
 
 def required_scores(config: Mapping) -> list[tuple[str, str, str]]:
