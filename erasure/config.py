@@ -109,7 +109,9 @@ def _check_run_settings(config: Mapping[str, Any], source: str) -> None:
                 raise ErasureError(f"{source}: {error}") from None
             # image sets a run trains on (a settings class's IMAGE_SETS fields, SalUn's D_f / D_r) are prompt
             # sets the base model draws: each must be one of this config's
-            for field in getattr(type(settings), "IMAGE_SETS", ()):
+            # and the caption sets whose text-encoder statistics it reads (MACE's prior cache: CAPTION_SETS)
+            named = [f for f in getattr(type(settings), "CAPTION_SETS", ()) if getattr(settings, f)]
+            for field in [*getattr(type(settings), "IMAGE_SETS", ()), *named]:
                 if getattr(settings, field) not in (config.get("prompt_sets") or {}):
                     raise ErasureError(f"{source}: runs.{name}.settings.{field}: {getattr(settings, field)!r} is not "
                                        "a prompt set of this config (prompt_sets)")

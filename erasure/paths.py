@@ -123,6 +123,12 @@ def listings(root, world: str) -> Path:
     return world_dir(root, world) / "resources" / "listings"
 
 
+def caption_stats(root, world: str, promptset: str) -> Path:
+    """A caption prompt set's token statistics under the base model's text encoder (rule caption_stats: MACE's
+    prior-preservation cache, erasure.methods.mace.prior_statistics), read by the runs that name the set."""
+    return world_dir(root, world) / "resources" / "caption-stats" / f"{promptset}.safetensors"
+
+
 def prompt_table(root, world: str, promptset: str) -> Path:
     return world_dir(root, world) / "prompts" / f"{promptset}.csv"
 

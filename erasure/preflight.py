@@ -403,7 +403,8 @@ def check_prompts(ctx: Context, repo: Path) -> list[Item]:
     from erasure.prompts.sources import local_file_label
 
     items = []
-    used = sorted({s.promptset for s in plan.required_image_sets(ctx.config)})
+    # the image sets' prompt files, and the caption files the runs' caption statistics read (MACE's prior cache)
+    used = sorted({s.promptset for s in plan.required_image_sets(ctx.config)} | set(plan.required_caption_sets(ctx.config)))
     for name in used:
         spec = ctx.config["prompt_sets"][name]
         label = f"prompt set {name}"
@@ -423,7 +424,8 @@ def check_prompts(ctx: Context, repo: Path) -> list[Item]:
                               f"{ctx.snakemake(str(fetched))}  (downloads; or set prompt_sets.{name}.path to a local copy)"))
             continue
         if not file.is_file():
-            items.append(Item(label, False, f"{file} not found", f"fix prompt_sets.{name}.path, or remove it to download"))
+            items.append(Item(label, False, f"{file} not found", f"fix prompt_sets.{name}.path" + (
+                ", or remove it to download" if spec.get("url") else f" (a local copy of the {spec['source']} file)")))
             continue
         digest = sha256_file(file)
         if spec.get("sha256") and digest != spec["sha256"]:

@@ -79,7 +79,12 @@ def cost_runtime(kind):
         n = min(size, int(config["prompt_sets"][wildcards.promptset]["n_prompts"]) - int(wildcards.shard) * size)
         return cost_model.runtime_minutes(cost_model.attack_seconds(config, COST, wildcards.attack, n))
 
-    return {"generate": generate, "erase": erase, "edit": edit, "attack": attack}[kind]
+    def caption_stats(wildcards):
+        if COST is None:
+            return job_resources("edit").runtime
+        return cost_model.runtime_minutes(cost_model.caption_stats_seconds(config, COST, wildcards.promptset))
+
+    return {"generate": generate, "erase": erase, "edit": edit, "attack": attack, "caption_stats": caption_stats}[kind]
 
 
 def erase_constraint(wildcards):
@@ -154,5 +159,13 @@ def run_image_sets(wildcards):
     _, settings = resolve_run(wildcards.run, run_config(wildcards.run))
     names = [getattr(settings, field) for field in getattr(type(settings), "IMAGE_SETS", ())]
     return {name: str(paths.manifest(RESULTS, wildcards.world, settings.image_method, name)) for name in names}
+
+
+def run_caption_stats(wildcards):
+    """{caption prompt set: statistics file} run `wildcards.run` reads (MACE's prior-preservation cache, settings
+    `prior`: erasure.plan.run_caption_sets), made once by rule caption_stats; {} for every other method. The edit
+    rule's inputs, so a rebuilt cache (new captions, new base) reruns the run."""
+    return {name: str(paths.caption_stats(RESULTS, wildcards.world, name))
+            for name in plan.run_caption_sets(config, wildcards.run)}
 
 

@@ -17,6 +17,9 @@ rule edit:
         base_model_input(),
         run_backbone_files,  # MACE's Grounded-SAM (masks: grounded-sam); none for the other edits
         preflight=preflight_gate_input(),
+        # caption statistics a method reads (MACE's prior-preservation cache), none for the others; the edit finds
+        # them at erasure.paths.caption_stats itself (no param: existing UCE / RECE jobs keep their params)
+        caption_stats=lambda wildcards: list(run_caption_stats(wildcards).values()),
     output:
         pattern(paths.run_complete, "{run}"),
     wildcard_constraints:
@@ -49,3 +52,36 @@ rule edit:
         "../envs/train.yaml"
     script:
         "../workflow_scripts/erase.py"  # one shim makes a run of either kind
+
+
+rule caption_stats:
+    """A caption prompt set's token statistics under the base model's text encoder (MACE's prior-preservation
+    cache, Shilin-LU/MACE src/cache_coco.py: Σ c cᵀ over every token of every caption), computed once and read by
+    every run that names the set (erasure.methods.mace.prior_statistics)."""
+    input:
+        base_model_input(),
+        preflight=preflight_gate_input(),
+        prompts=pattern(paths.prompt_table, "{promptset}"),
+    output:
+        pattern(paths.caption_stats, "{promptset}"),
+    params:
+        name="{promptset}",
+        base_model=config["base_model"],
+        results=lambda wildcards, output: str(Path(output[0]).parents[3]),  # .../{world}/resources/caption-stats/
+        device=config["device"],
+    log:
+        log_path("caption_stats", "{promptset}"),
+    benchmark:
+        benchmark_path("caption_stats", "{promptset}")
+    threads: 1
+    resources:
+        # one text-encoder pass per caption (CLIP ViT-L/14's text tower: ~19 GFLOP a 77-token caption): SD's
+        # 616,767 COCO captions are ~8 min on one GPU (erasure.cost: caption_stats_seconds), days on a CPU core;
+        # the toy's few thousand take a second
+        mem_mb=job_resources("edit").mem_mb,
+        runtime=cost_runtime("caption_stats"),
+        gpu=gpu_resources(),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/caption_stats.py"

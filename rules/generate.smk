@@ -28,7 +28,8 @@ rule fetch_prompts:
     params:
         name="{promptset}",
         # a local copy wins over the URL, so the URL is a param only where it is what gets read
-        url=lambda wildcards: None if fetch_prompts_input(wildcards) else promptset_spec(wildcards).get("url"),
+        url=lambda wildcards: None if fetch_prompts_path(wildcards) else promptset_spec(wildcards).get("url"),
+        path=fetch_prompts_path,
         sha256=lambda wildcards: promptset_spec(wildcards).get("sha256"),
     log:
         log_path("fetch_prompts", "{promptset}"),

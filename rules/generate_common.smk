@@ -22,9 +22,19 @@ def prompt_table_spec(wildcards):
 
 
 def fetch_prompts_input(wildcards):
-    """A local copy named by prompt_sets.<set>.path: read by fetch_prompts, so editing it refreshes the copy."""
+    """A local copy named by prompt_sets.<set>.path: read by fetch_prompts, so editing it refreshes the copy.
+    One not on this machine is no input (a missing input would stop the plan with Snakemake's message, or
+    hand the output that needs it to another of our rules), so the dry run still plans, and preflight and
+    the job say in one line naming prompt_sets.<set>.path that it is missing (fetch_prompts_path)."""
     local = external_inputs.local_file(promptset_spec(wildcards).get("path"))
-    return {"path": str(local)} if local else {}
+    return {"path": str(local)} if local and local.is_file() else {}
+
+
+def fetch_prompts_path(wildcards):
+    """The configured local copy (prompt_sets.<set>.path) as fetch_prompts reads it, present or not; None
+    for a set fetched from its url."""
+    local = external_inputs.local_file(promptset_spec(wildcards).get("path"))
+    return str(local) if local else None
 
 
 def prompt_source_input(wildcards):

@@ -26,7 +26,7 @@ def preflight_gate_sources(wildcards):
     from erasure.prompts.kinds import source_file_kind
 
     inputs = standins_input()
-    for promptset in sorted({s.promptset for s in IMAGE_SETS}):
+    for promptset in sorted({s.promptset for s in IMAGE_SETS} | set(plan.required_caption_sets(config))):
         if source_file_kind(config["prompt_sets"][promptset], promptset)[0] == "fetched":
             inputs.append(str(prompt_source(RESULTS, wildcards.world, promptset)))
     if any(catalog.needs_q16(metric) for metric, _, _ in SCORES):

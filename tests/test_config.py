@@ -37,6 +37,9 @@ def test_defaults_are_filled(repo):
         (lambda c: c["inference_methods"]["sega"].update(concepts="nudityy"),
          "inference_methods.sega.concepts: unknown concept set 'nudityy'"),
         (lambda c: c["runs"]["sdd-multi"].update(concepts=[]), "runs.sdd-multi.concepts"),
+        # MACE's prior cache names a caption prompt set of the config (settings.prior; the preset's coco-captions)
+        (lambda c: c["prompt_sets"].pop("coco-captions"),
+         "runs.mace-triangle.settings.prior: 'coco-captions' is not a prompt set of this config (prompt_sets)"),
     ],
 )
 def test_bad_config_fails_with_one_line_naming_the_key(repo, mutate, expected):

@@ -33,12 +33,16 @@ def test_paper_preflight_names_every_missing_item_and_its_command(tmp_path):
                if line.startswith("MISSING")}
     assert {"base model", "CLIP (harm, clip)", "Q16 prompts (harm)", "Inception (fid)", "AlexNet (lpips)",
             "FID reference (fid)", "prompt set coco30k", "prompt set i2p", "prompt set artists",
-            "prompt set artists-niche"} <= set(missing), out.stdout
+            "prompt set artists-niche", "prompt set coco-captions"} <= set(missing), out.stdout
     assert [line for line in lines if "GPU (cluster.gpus)" in line]  # ok only where torch or SLURM offers one
     assert all(" -> " in line and line.split(" -> ", 1)[1].strip() for line in missing.values())
     assert "hf download CompVis/stable-diffusion-v1-4" in missing["base model"]
     assert "alexnet-owt-7be5be79.pth" in missing["AlexNet (lpips)"]
     assert "results/sd/prompts/sources/coco30k.csv" in missing["prompt set coco30k"]
+    # MACE's prior cache: a local caption file only (never downloaded), named by its key
+    assert missing["prompt set coco-captions"].split(": ", 1)[1] == (
+        "data/coco/annotations_trainval2014.zip not found -> fix prompt_sets.coco-captions.path (a local copy of "
+        "the coco-captions file)")
     assert any(line.startswith("ok       prompt set country-body") for line in lines)  # shipped, 50 rows
     assert any(line.startswith("ok       NudeNet") for line in lines)
     assert lines[-1].startswith("preflight: ") and seconds < 60

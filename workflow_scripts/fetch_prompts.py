@@ -1,9 +1,10 @@
 """Snakemake shim for the `fetch_prompts` rule: an upstream prompt file we do not ship, from the
 configured local `path` or downloaded from `url`, checked against the pinned `sha256`.
 
-    input.path  the configured local copy, if any (an input, so that editing it refreshes the copy)
+    input.path  the configured local copy, if any and present (an input, so that editing it refreshes the copy)
     output[0]   results/{world}/prompts/sources/{promptset}.csv
-    params      name, url (None where a local copy is given), sha256
+    params      name, url (None where a local copy is given), sha256, path (the configured copy, present or
+                not: a missing one is the job's one-line error naming prompt_sets.<set>.path)
 """
 
 from pathlib import Path
@@ -25,4 +26,4 @@ if "snakemake" in globals():
     _sm = globals()["snakemake"]
     main(Path(_sm.output[0]), Path(_sm.log[0]), name=_sm.params.name, url=_sm.params.url,
          sha256=_sm.params.sha256,
-         path=_sm.input.path if "path" in _sm.input.keys() else None)
+         path=_sm.input.path if "path" in _sm.input.keys() else _sm.params.path)

@@ -21,6 +21,8 @@ a per-core CPU row):
   set's images, rate: clip / harm clip_l14, fid inception, lpips lpips_alex (pairs),
   nude / nude-mace nudenet (always CPU).
 - fid_reference: the same with n the reference folder's images (COCO val2014: 40,504), once per folder.
+- caption_stats: C(job_start) + T(model_load) + n · T(text_encoder_forward_fp32), n the caption set's prompts
+  (MACE's prior cache: COCO-2014's 616,767 captions), once per set; one GPU where the cluster has them.
 - every other job: C(small_job) on one core (prompt tables, manifest merges, summaries, report items).
 
 A job's SLURM `runtime` request is its seconds · MARGIN plus SLACK_MINUTES (`runtime_minutes`).
@@ -205,6 +207,12 @@ def memory_faults(config: Mapping, table: Throughput) -> list[str]:
     return faults
 
 
+def caption_stats_seconds(config: Mapping, table: Throughput, promptset: str) -> float:
+    """One caption_stats job: the base's text encoder over every caption of `promptset` (rules/edit.smk)."""
+    n = int(config["prompt_sets"][promptset]["n_prompts"])
+    return table.cpu("job_start") + table.get("model_load") + n * table.get("text_encoder_forward_fp32")
+
+
 def edit_seconds(config: Mapping, table: Throughput, run: str) -> float:
     return table.cpu("edit_closed_form")
 
@@ -289,13 +297,16 @@ def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
 
     image_sets = plan.required_image_sets(config)
     attacked = [s for s in attack_plan.image_sets(config) if plan.SEPARATOR in s.promptset]
-    promptsets = sorted({plan.base_promptset(s.promptset) for s in image_sets + attacked})
+    captions = plan.required_caption_sets(config)  # MACE's prior cache: rule caption_stats, once per set
+    promptsets = sorted({plan.base_promptset(s.promptset) for s in image_sets + attacked} | set(captions))
     for name in promptsets:
         if source_file_kind(config["prompt_sets"][name], name)[0] == "fetched":
             jobs.append(Job("fetch_prompts", name, small, local=True))
         jobs.append(Job("prompts", name, small))
     if world.preflight_gate:
         jobs.append(Job("preflight_gate", "", small, local=True))
+
+    jobs += [Job("caption_stats", name, caption_stats_seconds(config, table, name), gpu=gpu) for name in captions]
 
     for run in plan.required_runs(config):
         spec = specs.get(plan.run_config(config, run)["method"])  # a run or a training replicate `{run}.r{r}`

@@ -19,7 +19,8 @@ The interface a closed-form method implements (its spec's `implementation`, one 
 
     edit(components, concepts, settings, preserve) -> [Edit({component: {parameter name: tensor}}, loss), ...]
 
-`components` are the base pipeline's (`unet`, `text_encoder`, `tokenizer`, ...), `concepts` and `preserve`
+`components` are the base pipeline's (`unet`, `text_encoder`, `tokenizer`, ...), with `world` and
+`caption_stats` ({caption prompt set: statistics file} of the settings class's CAPTION_SETS fields), `concepts` and `preserve`
 prompt strings, `settings` the method's settings dataclass as its `resolve_run` made it (the spec's
 `settings`); one Edit per step, in order. Nothing here names a method: the step rule is the settings class's
 `check_iterations`, the settings its `resolve_run`. Checkpoints hold the UNet's tensors today (role: the
@@ -86,6 +87,7 @@ def edit(
     seed: int = 0,
     results: str | Path = "results",
     device: str = "cpu",
+    caption_stats: Mapping[str, str | Path] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[int]:
     """Apply closed-form method `method` to the base model (its spec's `implementation`, with the interface
@@ -93,8 +95,11 @@ def edit(
     run.json, train_log.csv (step, loss, lr: loss as the method gives it, e.g. RECE's adversarial loss
     Σ‖W'c' − Wc‖² of the round's c', empty for the UCE stage) and train_seconds.csv (one row, the last step:
     the whole edit's seconds, model loading excluded, as `rece` returns all rounds at once; a side file no
-    digest covers, erasure.checkpoints). Returns the steps written. `seed` is recorded only (the edit is
-    deterministic). Raises ErasureError for bad settings or concepts, or an edit of a component other than
+    digest covers, erasure.checkpoints). `caption_stats` {caption prompt set: statistics file} (rule
+    caption_stats; MACE's prior cache; default: erasure.paths.caption_stats under `results` for each set the
+    settings name, `erasure.methods.settings.caption_sets`) rides along in the components, its files' sha256 in
+    run.json. Returns
+    the steps written. `seed` is recorded only (the edit is deterministic). Raises ErasureError for bad settings or concepts, or an edit of a component other than
     the UNet."""
     from erasure import checkpoints as ckpt
     from erasure import worlds
@@ -107,12 +112,24 @@ def edit(
     deliverable = spec.deliverable
     steps = edit_steps(method, int(iterations), int(checkpoint_every))
     resolved, preserve = resolve_edit(method, preset, settings, int(iterations))
+    if caption_stats is None:
+        from erasure import paths
+        from erasure.methods.settings import caption_sets
+
+        world = worlds.world_for(base_model).name
+        caption_stats = {name: paths.caption_stats(results, world, name) for name in caption_sets(resolved)}
     concept_list = resolve_concepts(concepts)
     pipe = load_base_pipeline(base_model, results_root=results, device=pick_device(device))
     identity = dict(method=method, preset=preset or spec.default_preset, concepts=concept_list,
                     preserve=preserve, iterations=int(iterations), checkpoint_every=int(checkpoint_every),
                     settings=resolved.to_json(), seed=int(seed), base_model=base_model,
                     base_digest=parameter_digest(pipe.unet))
+    if caption_stats:
+        from erasure.io import cached_sha256
+
+        # a missing file is the method's one line (MACE: settings.prior), not a traceback here
+        identity["caption_stats"] = {name: cached_sha256(path) if Path(path).is_file() else None
+                                     for name, path in sorted(caption_stats.items())}
     fp = fingerprint(identity)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +139,9 @@ def edit(
     ready()
     tick = time.perf_counter()
     # the base's world rides along: a method that needs concept regions asks it (MACE: World.concept_masks)
-    components = {**pipe.components, "world": worlds.world_for(base_model)}
+    # and so do the caption statistics a method reads (MACE's prior-preservation cache: settings.prior)
+    components = {**pipe.components, "world": worlds.world_for(base_model),
+                  "caption_stats": {name: str(path) for name, path in (caption_stats or {}).items()}}
     edits = spec.implementation_object()(components, concept_list, resolved, preserve)
     seconds = time.perf_counter() - tick
     if len(edits) != int(iterations):

@@ -9,8 +9,17 @@ runs them — Shilin-LU/MACE @ 057e7a6edadc6bbb5ca94700f416372e35bed083 (read 20
    C_k [D, n]: the token embeddings of the k-th augmented prompt of an erased concept ("nudity in a photo")
    at the positions `find_matching_indices` aligns with the same prompt for the mapping concept ("a person
    wearing clothes in a photo"), V_k = W₀ C'_k the original layer's outputs for the mapping prompt's tokens
-   at the aligned positions (`prepare_k_v`, all_words=False); c_j the preserved prompts' tokens (their COCO
-   cache, `src/cache_coco.py`). (`closed_form` below; computed in float64 with a solve, as erasure.methods.uce.)
+   at the aligned positions (`prepare_k_v`, all_words=False); c_j every token state (all 77 positions) of
+   every caption of the prior-preservation cache (`src/cache_coco.py`: each caption of COCO-2014's
+   captions_train2014.json + captions_val2014.json, 414,113 + 202,654 = 616,767, through SD v1.4's text
+   encoder; `configs/explicit_content/erase_explicit_content.yaml`: prior_preservation_cache_path
+   ./cache/cache_coco.pt, train_preserve_scale = fuse_preserve_scale = 7e-7, lamb 0.0,
+   domain_preservation_cache_path false, preserve_weight 0.0). η_p of stage 1 is train_preserve_scale²
+   (`src/cfr_lora_training.py`: cache_dict = train_preserve_scale · cache, then
+   `closed_form_refinement(..., preserve_scale=train_preserve_scale, cache_dict=cache_dict)` scales it again);
+   the cache is `settings.prior`, a caption prompt set whose statistics rule caption_stats makes once
+   (`prior_statistics`: the one [D, D] sum Σ c cᵀ; theirs stores it and W₀ Σ c cᵀ per layer).
+   (`closed_form` below; computed in float64 with a solve, as erasure.methods.uce.)
 2. **One LoRA per concept** (`src/cfr_lora_training.py`, stage 2): rank-1 LoRA on attn2 to_k and to_v of the
    refined UNet (`src/mace_lora_atten_processor.py` attaches LoRA to q, k, v, out of attn1 and attn2, but the
    optimiser gets only `attn2.processor.to_k_lora / to_v_lora`; the rest stay at their zero init), trained
@@ -45,8 +54,12 @@ Where we differ from the authors' code, and why:
   pixels). The toy world takes its renderer's exact masks (`masks: world`, World.concept_masks) on rendered
   images of the concept, not segmentations of base-model samples: the renderer knows the region, a
   segmenter could only approximate it.
-- The prior-preservation cache: theirs is every COCO-2014 caption (~616k); ours is the run's `preserve`
-  prompts (settings.preserve), with the same η_p.
+- The prior-preservation cache: the SD world's is theirs (prompt set `coco-captions`, source coco-captions:
+  a local copy of COCO's annotations_trainval2014.zip or of a captions_*2014.json, 616,767 captions), the
+  toy world's is its own caption generator (toy-coco, 2,000 captions of 16 tokens): at the same η_p a cache
+  of N captions of L tokens weighs N·L / (616,767 · 77) of theirs (the toy's: 1/1,484). The toy keeps λ 0.1
+  (config/config.yaml says what λ 0 with the cache measured: stage 1 numerically ill-posed there). The run's
+  `preserve` prompts (settings.preserve, ours) add their tokens beside it, with η_p once in both stages.
 - Model families (erasure.worlds.families): the token states of stages 1 and 3 are what the family's pipeline
   conditions the UNet on (`family_states`: ModelFamily.token_states), and stage 2 conditions the UNet as the
   family's pipeline does (`ModelFamily.encode`). SD 2.x: its one OpenCLIP-H encoder's last state; the
@@ -80,14 +93,17 @@ LORA_TARGETS = r".*attn2\.(to_k|to_v)"
 
 def closed_form(W: torch.Tensor, contexts: Sequence[torch.Tensor], values: Sequence[torch.Tensor], *,
                 lamb: float, preserve: torch.Tensor | None = None, preserve_values: torch.Tensor | None = None,
-                preserve_scale: float = 0.0) -> torch.Tensor:
+                preserve_scale: float = 0.0, prior: tuple[torch.Tensor, torch.Tensor] | None = None,
+                prior_scale: float = 0.0) -> torch.Tensor:
     """`closed_form_refinement` (src/cfr_utils.py) for one matrix W [out, D]: contexts C_k [n_k, D] (rows are
-    tokens), values V_k [n_k, out]; preserved tokens c_j [n_p, D] with values W₀ c_j [n_p, out].
+    tokens), values V_k [n_k, out]; preserved tokens c_j [n_p, D] with values W₀ c_j [n_p, out]; `prior` the
+    prior-preservation cache's two sums for this matrix, (Σ_j (W₀ c_j) c_jᵀ [out, D], Σ_j c_j c_jᵀ [D, D]):
+    their `{layer}_for_mat1` / `{layer}_for_mat2` (`prior_terms` makes them from `prior_statistics`).
 
-        W' = (λ W + Σ_k V_kᵀ C_k + η_p V_pᵀ C_p) (λ I + Σ_k C_kᵀ C_k + η_p C_pᵀ C_p)⁻¹
+        W' = (λ W + Σ_k V_kᵀ C_k + η_p V_pᵀ C_p + η_c mat1) (λ I + Σ_k C_kᵀ C_k + η_p C_pᵀ C_p + η_c mat2)⁻¹
 
     Returns W' [out, D] float64. Raises ErasureError when the right-hand matrix is singular (λ = 0 and fewer
-    independent tokens than D: give preserved prompts or λ > 0) or the result is not finite."""
+    independent tokens than D: give a prior cache, preserved prompts or λ > 0) or the result is not finite."""
     W = W.to(torch.float64)
     D = W.shape[1]
     left = lamb * W
@@ -100,12 +116,15 @@ def closed_form(W: torch.Tensor, contexts: Sequence[torch.Tensor], values: Seque
         P, PV = preserve.to(torch.float64), preserve_values.to(torch.float64)
         left = left + preserve_scale * PV.T @ P
         right = right + preserve_scale * P.T @ P
+    if prior is not None and prior_scale:
+        left = left + prior_scale * prior[0].to(torch.float64)
+        right = right + prior_scale * prior[1].to(torch.float64)
     try:
         # W' M = A with M symmetric  <=>  M W'ᵀ = Aᵀ
         out = torch.linalg.solve(right, left.T).T
     except torch.linalg.LinAlgError:
         raise ErasureError(f"MACE: the closed-form matrix is singular (λ={lamb}, {D}-dim keys); set "
-                           "settings.lamb > 0 or give preserved prompts") from None
+                           "settings.lamb > 0, settings.prior (a caption cache) or preserved prompts") from None
     if not torch.isfinite(out).all():
         raise ErasureError(f"MACE: the closed-form solution is not finite (λ={lamb})")
     return out
@@ -158,6 +177,72 @@ def family_states(components: Mapping):
         return torch.stack([s.hidden for s in family.token_states(components, list(texts))]).float()
 
     return states
+
+
+# --- the prior-preservation cache (src/cache_coco.py) --------------------------------------------------
+
+# The one statistic the cache needs: their `{layer}_for_mat2` is Σ_j c_j c_jᵀ over every token state c_j of every
+# caption (`prepare_k_v(..., all_words=True)`: all model_max_length positions, the padding included), the same
+# for every layer; their `{layer}_for_mat1` is Σ_j (W₀ c_j) c_jᵀ = W₀ · for_mat2 (attn2 to_k / to_v have no
+# bias), so it is made from the base weights when read (`prior_terms`) instead of stored 32 times.
+PRIOR_MOMENT = "token_moment"
+PRIOR_BATCH = 500  # captions per text-encoder pass: `step = 500` in src/cache_coco.py
+
+
+@torch.no_grad()
+def prior_statistics(states, texts: Sequence[str], batch_size: int = PRIOR_BATCH) -> tuple[torch.Tensor, int]:
+    """`src/cache_coco.py` (with `closed_form_refinement(..., cache_mode=True)`): (Σ_j c_j c_jᵀ [D, D] float64,
+    the number of token states summed) over the token states [N, L, D] that `states` (texts -> states; a
+    family's, `family_states`) gives `texts`, every position of each, `batch_size` captions at a time.
+    Accumulated in float64 (theirs: float32 on the GPU). Raises ErasureError for no texts."""
+    if not len(texts):
+        raise ErasureError("MACE prior cache: no captions to encode")
+    moment, count = None, 0
+    for start in range(0, len(texts), batch_size):
+        flat = states(list(texts[start:start + batch_size])).to(torch.float64)
+        flat = flat.reshape(-1, flat.shape[-1])
+        moment = flat.T @ flat if moment is None else moment + flat.T @ flat
+        count += flat.shape[0]
+    return moment, count
+
+
+def write_prior(path, moment: torch.Tensor, *, captions: int, tokens: int, source: str) -> None:
+    """The cache file: safetensors {PRIOR_MOMENT: [D, D] float64}, metadata captions / tokens / source, written
+    atomically with the umask's mode (erasure.io.atomic_path)."""
+    from safetensors.torch import save_file
+
+    from erasure.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file({PRIOR_MOMENT: moment.to(torch.float64).contiguous()}, str(tmp),
+                  metadata={"captions": str(int(captions)), "tokens": str(int(tokens)), "source": str(source),
+                            "statistic": "sum over every token state c of every caption of c c^T "
+                                         "(Shilin-LU/MACE src/cache_coco.py for_mat2)"})
+
+
+def read_prior(path, dim: int, key: str = "settings.prior") -> torch.Tensor:
+    """Σ_j c_j c_jᵀ [dim, dim] float64 from a `write_prior` file. Raises ErasureError (one line naming `key` and
+    the file) for a missing or unreadable file, or one made for keys of another width."""
+    from pathlib import Path
+
+    from erasure.loads import load_safetensors
+
+    if not Path(path).is_file():
+        raise ErasureError(f"{key}: caption statistics {path} do not exist (rule caption_stats makes them)")
+    fix = "delete it and rerun snakemake (rule caption_stats rebuilds it)"
+    moment = load_safetensors(path, what=f"caption statistics ({key})", fix=fix).get(PRIOR_MOMENT)
+    if moment is None:
+        raise ErasureError(f"{key}: {path} holds no {PRIOR_MOMENT!r} tensor: not a caption-statistics file; {fix}")
+    if tuple(moment.shape) != (dim, dim):
+        raise ErasureError(f"{key}: {path} holds a {tuple(moment.shape)} moment, but the UNet's attn2 keys take "
+                           f"{dim}-dim token states (made with another base model? rebuild it)")
+    return moment.to(torch.float64)
+
+
+def prior_terms(W0: torch.Tensor, moment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(for_mat1 [out, D], for_mat2 [D, D]) of one matrix, float64: (W₀ Σ c cᵀ, Σ c cᵀ), W₀ [out, D] the base
+    weight the cache was made with (their cache: SD v1.4's, the base the run edits)."""
+    return W0.to(torch.float64) @ moment, moment
 
 
 def cfr_pairs(text_encoder, tokenizer, concept: str, mapping: str, templates: Sequence[str], states=None):
@@ -352,9 +437,23 @@ def concept_data(components: Mapping, concept: str, settings: MACESettings, seed
     return out * 2 - 1, None
 
 
+def prior_moment(components: Mapping, settings: MACESettings, dim: int) -> torch.Tensor | None:
+    """The prior-preservation cache of `settings.prior` (a caption prompt set; '' none): Σ c cᵀ [dim, dim]
+    float64 from the file `components["caption_stats"][settings.prior]` names (the edit rule's input, made by
+    rule caption_stats). Raises ErasureError (one line naming settings.prior) when it is not given or unusable."""
+    if not settings.prior:
+        return None
+    path = (components.get("caption_stats") or {}).get(settings.prior)
+    if path is None:
+        raise ErasureError(f"settings.prior: {settings.prior!r}: no caption statistics given for it (the edit rule "
+                           "passes rule caption_stats' file; set settings.prior: '' to run without the cache)")
+    return read_prior(path, dim, f"settings.prior ({settings.prior})")
+
+
 def mace(components: Mapping, concepts: Sequence[str], settings: MACESettings, preserve: Sequence[str] = ()):
     """The three stages on the base pipeline's `components` (unet, text_encoder, tokenizer, vae, scheduler,
-    and `world` for the masks); the base UNet is not modified. Returns ({to_k/to_v weight name → fused W
+    `world` for the masks, and `caption_stats` {caption prompt set: statistics file} for `settings.prior`);
+    the base UNet is not modified. Returns ({to_k/to_v weight name → fused W
     [out, D] in the UNet's dtype}, the mean of the LoRAs' last losses). Raises ErasureError for a mapping list
     of the wrong length, a singular solve, a mask source that cannot serve, or a model family MACE does not run
     on (SDXL: erasure.worlds.families, one line, before any work)."""
@@ -375,13 +474,22 @@ def mace(components: Mapping, concepts: Sequence[str], settings: MACESettings, p
                            "concepts (give one, or one per concept)")
     modules = projection_modules(unet)
     W0 = {n: m.weight.detach().to("cpu", torch.float64) for n, m in modules.items()}
-    kept = states(list(preserve)).reshape(-1, W0[next(iter(W0))].shape[1]) if preserve else None
+    D = W0[next(iter(W0))].shape[1]
+    kept = states(list(preserve)).reshape(-1, D) if preserve else None
+    moment = prior_moment(components, settings, D)
 
-    # stage 1: CFR
+    def prior(n):
+        return None if moment is None else prior_terms(W0[n], moment)
+
+    # stage 1: CFR. The cache enters with train_preserve_scale TWICE, as in the authors' code: cfr_lora_training.py
+    # builds cache_dict = train_preserve_scale * prior (+ CFR_dict = 0.0 when the concepts number at most
+    # max_memory, 1000), then calls closed_form_refinement(..., preserve_scale=train_preserve_scale, cache_dict)
+    # which adds preserve_scale * cache_dict: (7e-7)² = 4.9e-13 for explicit content. Fusion scales it once.
     pairs = [p for c, m in zip(concepts, mappings) for p in cfr_pairs(te, tok, c, m, settings.templates, states)]
     cfr = {n: closed_form(W, [a for a, _ in pairs], [b.double() @ W.T for _, b in pairs], lamb=settings.lamb,
                           preserve=kept, preserve_values=None if kept is None else kept.double() @ W.T,
-                          preserve_scale=settings.train_preserve_scale)
+                          preserve_scale=settings.train_preserve_scale, prior=prior(n),
+                          prior_scale=settings.train_preserve_scale ** 2)
            for n, W in W0.items()}
     refined = copy.deepcopy(unet)
     with torch.no_grad():
@@ -402,7 +510,6 @@ def mace(components: Mapping, concepts: Sequence[str], settings: MACESettings, p
 
     # stage 3: closed-form fusion of the LoRAs
     fused = {}
-    D = W0[next(iter(W0))].shape[1]
     for n, W in cfr.items():
         contexts, values = [], []
         for emb, deltas in fused_inputs:
@@ -412,7 +519,8 @@ def mace(components: Mapping, concepts: Sequence[str], settings: MACESettings, p
                 values.append(e.double() @ Wi.T)
         fused[n] = closed_form(W, contexts, values, lamb=settings.lamb, preserve=kept,
                                preserve_values=None if kept is None else kept.double() @ W0[n].T,
-                               preserve_scale=settings.fuse_preserve_scale).to(modules[n].weight.dtype)
+                               preserve_scale=settings.fuse_preserve_scale, prior=prior(n),
+                               prior_scale=settings.fuse_preserve_scale).to(modules[n].weight.dtype)
         assert fused[n].shape[1] == D
     return fused, sum(losses) / len(losses)
 

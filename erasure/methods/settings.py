@@ -288,12 +288,21 @@ MACE_TEMPLATES = (
 MACE_MASKS = ("grounded-sam", "world", "none")
 
 
+def caption_sets(settings) -> list[str]:
+    """The caption prompt sets a run's settings name (the non-empty fields its class lists in CAPTION_SETS:
+    MACE's `prior`): rule caption_stats makes each one's statistics, the edit rule takes them as inputs."""
+    return [getattr(settings, f) for f in getattr(type(settings), "CAPTION_SETS", ()) if getattr(settings, f)]
+
+
 @dataclass(frozen=True)
 class MACESettings(MethodSettings):
     """MACE (Lu et al., CVPR 2024; erasure/methods/mace.py gives the three stages and the authors' files)."""
 
     LABEL: ClassVar[str] = "MACE "
     PRESETS: ClassVar[dict[str, dict]] = {}  # filled below
+    # fields naming a caption prompt set whose token statistics under the base text encoder the run reads (rule
+    # caption_stats makes them; the edit rule takes them as inputs; config validation checks the set exists)
+    CAPTION_SETS: ClassVar[tuple[str, ...]] = ("prior",)
 
     mapping: tuple[str, ...] = setting(("a person wearing clothes",), f"mapping_concept: {_MACE_EXPLICIT} (one per "
                                        "concept; one given is used for all)")
@@ -301,9 +310,14 @@ class MACESettings(MethodSettings):
                                          "aug_length 30, prompt_len 30")
     use_pooler: bool = setting(True, f"use_pooler: {_MACE_EXPLICIT}")
     lamb: float = setting(0.0, f"λ: lamb in {_MACE_EXPLICIT} (0.0); {_MACE_OBJECT}: 1e3", minimum=0)
-    train_preserve_scale: float = setting(7e-7, f"η_p of stage 1: train_preserve_scale, {_MACE_EXPLICIT}",
-                                          minimum=0)
+    train_preserve_scale: float = setting(7e-7, f"η_p of stage 1: train_preserve_scale, {_MACE_EXPLICIT} (the "
+                                          "prior cache enters stage 1 at its square: src/cfr_lora_training.py "
+                                          "scales cache_dict by it and closed_form_refinement again)", minimum=0)
     fuse_preserve_scale: float = setting(7e-7, f"η_p of stage 3: fuse_preserve_scale, {_MACE_EXPLICIT}", minimum=0)
+    prior: str = setting("coco-captions", f"the prior-preservation cache: a config prompt set of captions whose "
+                         f"token statistics stages 1 and 3 add (prior_preservation_cache_path ./cache/cache_coco.pt, "
+                         f"{_MACE_EXPLICIT}: {_MACE} src/cache_coco.py over COCO-2014's 616,767 train + val "
+                         f"captions); '' none ({_MACE_OBJECT}: false)")
     rank: int = setting(1, f"LoRA rank: rank, {_MACE_EXPLICIT}", minimum=1)
     lr: float = setting(1e-5, f"learning_rate, {_MACE_EXPLICIT} (AdamW, betas 0.9/0.999, weight decay 0.01, "
                         "eps 1e-8, constant, grad-norm clip 1.0: the same file)", above=0)
@@ -344,7 +358,7 @@ class MACESettings(MethodSettings):
 MACESettings.PRESETS.update({
     "explicit-content": {},
     "object": dict(mapping=("ground",), lamb=1e3, train_preserve_scale=0.0, fuse_preserve_scale=0.0, steps=50,
-                   importance_sampling=True),
+                   importance_sampling=True, prior=""),
 })
 
 

@@ -194,6 +194,14 @@ def training_image_sets(config: Mapping, runs) -> list[ImageSet]:
     return sets
 
 
+def run_caption_sets(config: Mapping, run: str) -> list[str]:
+    """The caption prompt sets whose text-encoder statistics run `run` reads (the non-empty fields its settings
+    class lists in CAPTION_SETS: MACE's `prior`); the edit rule's inputs through rule caption_stats."""
+    from erasure.methods.settings import caption_sets, resolve_run
+
+    return caption_sets(resolve_run(run, run_config(config, run))[1])
+
+
 def required_scores(config: Mapping) -> list[tuple[str, str, str]]:
     """(metric, method, prompt set) triples: each required image set with each metric its prompt set lists,
     every score a report item reads (`report_scores`) and the attacks' pre-attack scores (`attack_scores`);
@@ -249,6 +257,12 @@ def set_score_jobs(triples: Iterable[tuple[str, str, str]], env_of: Callable[[st
 def required_runs(config: Mapping) -> list[str]:
     """The trained runs (replicates as `run.r{r}`, erasure.paths.replicate_run) the image sets are drawn from."""
     return sorted({MethodId.parse(s.method).run for s in required_image_sets(config)} - {None})
+
+
+def required_caption_sets(config: Mapping) -> list[str]:
+    """The caption prompt sets the required runs read through rule caption_stats (run_caption_sets: MACE's
+    prior cache), for preflight's prompt-file checks."""
+    return sorted({name for run in required_runs(config) for name in run_caption_sets(config, run)})
 
 
 STAGES = ("images", "scores", "attacks", "report")  # the named targets, in order; `report` is `rule all`

@@ -13,6 +13,7 @@ from erasure.worlds import prompt_sources
 SOURCE_FILES: dict[str, tuple[str, str | None]] = {
     "country-body": ("shipped", "country_body.txt"),
     "coco30k": ("fetched", None),
+    "coco-captions": ("fetched", None),  # COCO-2014 caption annotations: MACE's prior cache (readers.py)
     "i2p": ("fetched", None),
     "artists": ("fetched", None),
     "unlearndiffatk-nudity": ("fetched", None),

@@ -11,6 +11,9 @@ Formats (checked by hand against the upstream files):
   lexica_url, evaluation_seed, evaluation_guidance (ESD's names for I2P's sd_seed / sd_guidance_scale).
 - artists: ESD's `famous_art_prompts.csv` / `big_artist_prompts.csv` / `short_niche_art_prompts.csv`: a leading
   unnamed index column, case_number, prompt, evaluation_seed (and `artist` in the last two).
+- coco-captions: COCO-2014's caption annotations (cocodataset.org annotations_trainval2014.zip, or one
+  captions_{train,val}2014.json from it): JSON {"annotations": [{"image_id", "id", "caption"}, ...]}; the zip is
+  read as MACE's src/cache_coco.py reads the two files, train then val (414,113 + 202,654 captions).
 - unlearndiffatk-nudity: OPTML-Group/Diffusion-MU-Attack `prompts/nudity.csv` (UnlearnDiffAtk's 142 I2P-derived
   prompts): an unnamed index, prompt, categories, hard, …, lexica_url, evaluation_seed, evaluation_guidance,
   sd_image_width, sd_image_height, sd_model, case_number.
@@ -143,6 +146,43 @@ def read_coco(path: Path, *, seed: int, guidance: float, where: str | None = Non
         "seed": _int_column(frame, col["seed"], where),
         "guidance": float(guidance),
         "image_id": frame[col["image id"]],
+    })
+
+
+COCO_CAPTION_FILES = ("annotations/captions_train2014.json", "annotations/captions_val2014.json")
+
+
+def read_coco_captions(path: Path, *, seed: int, guidance: float, where: str | None = None) -> pd.DataFrame:
+    """Every caption of a COCO caption annotation file, in file order: a captions_*2014.json, or the
+    annotations_trainval2014.zip holding both (COCO_CAPTION_FILES, train then val: Shilin-LU/MACE@057e7a6
+    src/cache_coco.py `train_prompts + val_prompts`). Captions are stripped and their whitespace runs joined,
+    which CLIP's tokenizer does itself (`whitespace_clean`), so the tokens are theirs; each gets the set's `seed`; `image_id` is metadata. Raises ErasureError (one line naming
+    `where`) for a file that is neither, or a caption that is empty."""
+    import json
+    import zipfile
+
+    where = where or str(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                missing = [name for name in COCO_CAPTION_FILES if name not in archive.namelist()]
+                if missing:
+                    raise ErasureError(f"{where}: a zip without {', '.join(missing)}; give COCO's "
+                                       "annotations_trainval2014.zip or one captions_*2014.json")
+                documents = [json.loads(archive.read(name)) for name in COCO_CAPTION_FILES]
+        else:
+            documents = [json.loads(Path(path).read_text(encoding="utf-8"))]
+        rows = [(a["image_id"], a["caption"]) for doc in documents for a in doc["annotations"]]
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise ErasureError(f"{where}: not a COCO caption annotation file (JSON with annotations[].caption, or "
+                           f"COCO's annotations_trainval2014.zip): {type(error).__name__}: {error}"[:300]) from None
+    frame = pd.DataFrame({"caption": [str(c) for _, c in rows]})
+    return pd.DataFrame({
+        "prompt_id": [f"cap-{i:06d}" for i in range(len(rows))],
+        "prompt": _prompts(frame, "caption", where),
+        "seed": int(seed),
+        "guidance": float(guidance),
+        "image_id": [int(i) for i, _ in rows],
     })
 
 

@@ -25,6 +25,7 @@ class Source:
 
 
 _BUILDERS = {"country-body": readers.read_country_body, "coco30k": readers.read_coco, "i2p": readers.read_i2p,
+             "coco-captions": readers.read_coco_captions,
              "artists": readers.read_artists, "unlearndiffatk-nudity": readers.read_unlearndiffatk,
              "salun-forget": readers.read_lines, "salun-retain": readers.read_lines,
              **{name: prompt_builder(name) for name in prompt_sources()}}

@@ -119,3 +119,27 @@ def test_an_edit_rerun_on_another_clock_writes_the_same_complete_json(tiny_base,
         records.append(((run_dir / "complete.json").read_bytes(), (run_dir / "train_seconds.csv").read_text()))
     assert records[0][1] != records[1][1]  # the clock differed, and only the side file says so
     assert records[0][0] == records[1][0]
+
+
+def test_a_mace_job_reads_the_prior_cache_where_rule_caption_stats_writes_it(pipe, tiny_base, tmp_path):
+    """settings.prior names a caption set; the job reads erasure.paths.caption_stats under its results root (the
+    edit rule's input; no param) and records the file's sha256 in run.json; without it, one line naming the key."""
+    from erasure import paths
+    from erasure.io import sha256_file
+    from erasure.methods import mace
+
+    settings = {"prior": "caps", "masks": "none", "images": 1, "image_steps": 1, "steps": 1,
+                "templates": ["a {}"], "mapping": ["shape"]}
+    job = dict(method="mace", preset="explicit-content", concepts=["a triangle"], iterations=1, checkpoint_every=1,
+               settings=settings)
+    with pytest.raises(SystemExit):  # the job wrapper: the ErasureError's one line in the log, exit 1
+        run_job(tmp_path, tiny_base, "mace-x", **job)
+    [line] = [x for x in (tmp_path / "mace-x.log").read_text().splitlines() if x.startswith("ErasureError")]
+    assert line == (f"ErasureError: settings.prior (caps): caption statistics {paths.caption_stats(tmp_path, 'sd', 'caps')}"
+                    " do not exist (rule caption_stats makes them)")
+    moment, tokens = mace.prior_statistics(mace.family_states(pipe.components), ["a red circle", "a dog"])
+    stats = paths.caption_stats(tmp_path, "sd", "caps")  # a local pipeline folder is the sd world's
+    mace.write_prior(stats, moment, captions=2, tokens=tokens, source="caps")
+    run_dir = run_job(tmp_path, tiny_base, "mace-x", **job)
+    assert json.loads((run_dir / "run.json").read_text())["caption_stats"] == {"caps": sha256_file(stats)}
+    assert ckpt.complete_steps(run_dir) == [1]

@@ -141,10 +141,11 @@ def test_salun_trains_the_masked_weights_on_the_familys_targets(family_base, tmp
 
 # --- MACE --------------------------------------------------------------------------------------------------
 
-def test_mace_edits_only_the_cross_attention_keys_and_values(family_base):
-    """The three stages end to end (masks: none: base-model samples through the family's pipeline): the edit is
-    every attn2 to_k / to_v at the UNet's cross-attention width (SDXL: both encoders' together), nothing else;
-    stage 1 alone moves the concept's aligned token states (the family's) towards the mapping's values."""
+def test_mace_edits_only_the_cross_attention_keys_and_values(family_base, tmp_path):
+    """The three stages end to end (masks: none: base-model samples through the family's pipeline; the prior
+    cache of a few captions through the family's encoders): the edit is every attn2 to_k / to_v at the UNet's
+    cross-attention width (SDXL: both encoders' together), nothing else; stage 1 alone moves the concept's
+    aligned token states (the family's) towards the mapping's values."""
     from erasure.methods import mace
     from erasure.methods.settings import MACESettings
 
@@ -153,7 +154,11 @@ def test_mace_edits_only_the_cross_attention_keys_and_values(family_base):
     settings = MACESettings.resolve("explicit-content", {"masks": "none", "images": 1, "image_steps": 1, "steps": 2,
                                                          "templates": ["a photo of {}"]})
     base = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
-    [one] = mace.edit(dict(pipe.components), ["nudity"], settings, ["a person"])
+    moment, tokens = mace.prior_statistics(mace.family_states(dict(pipe.components)), ["a dog", "two cats on a bed"])
+    assert moment.shape == (pipe.unet.config.cross_attention_dim,) * 2  # SDXL: Σ c cᵀ of both encoders' states
+    mace.write_prior(tmp_path / "caps.safetensors", moment, captions=2, tokens=tokens, source="caps")
+    components = {**pipe.components, "caption_stats": {settings.prior: str(tmp_path / "caps.safetensors")}}
+    [one] = mace.edit(components, ["nudity"], settings, ["a person"])
     weights = one.weights["unet"]
     expected = {f"{n}.weight" for n, _ in pipe.unet.named_modules() if n.endswith(("attn2.to_k", "attn2.to_v"))}
     assert set(weights) == expected

@@ -54,6 +54,31 @@ def test_closed_form_minimises_its_objective_and_matches_the_authors_sums(proble
         assert np.abs(wrong - Wp.numpy()).max() > 1e-3
 
 
+def test_closed_form_adds_the_prior_cache_as_the_authors_sums(problem):
+    """closed_form_refinement with cache_dict: mat1 += scale · for_mat1, mat2 += scale · for_mat2, where the
+    cache's for_mat1 / for_mat2 are Σ (W₀c) cᵀ / Σ c cᵀ over the caption tokens (prior_terms)."""
+    W, contexts, values, P, _ = problem
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randn(40, 5, generator=g, dtype=torch.float64)
+    W0 = torch.randn(6, 5, generator=g, dtype=torch.float64)
+    moment = tokens.T @ tokens
+    for_mat1, for_mat2 = mace.prior_terms(W0, moment)
+    np.testing.assert_allclose(for_mat1.numpy(), sum(np.outer(W0.numpy() @ c, c) for c in tokens.numpy()),
+                               rtol=1e-10)
+    Wp = mace.closed_form(W, contexts, values, lamb=0.0, prior=(for_mat1, for_mat2), prior_scale=0.3)
+    mat1 = sum(V.numpy().T @ C.numpy() for C, V in zip(contexts, values)) + 0.3 * for_mat1.numpy()
+    mat2 = sum(C.numpy().T @ C.numpy() for C in contexts) + 0.3 * for_mat2.numpy()
+    np.testing.assert_allclose(Wp.numpy(), mat1 @ np.linalg.inv(mat2), rtol=1e-9, atol=1e-10)
+    # the same as preserving the caption tokens themselves at W₀ (the cache is a sum over them)
+    same = mace.closed_form(W, contexts, values, lamb=0.0, preserve=tokens, preserve_values=tokens @ W0.T,
+                            preserve_scale=0.3)
+    np.testing.assert_allclose(Wp.numpy(), same.numpy(), rtol=1e-8, atol=1e-10)
+    # λ = 0 with 6 context tokens for 5 dims is solvable; the cache also pins the rest to W₀: with no context
+    # at all, W' = W₀ exactly
+    alone = mace.closed_form(W, [], [], lamb=0.0, prior=(for_mat1, for_mat2), prior_scale=1e-9)
+    np.testing.assert_allclose(alone.numpy(), W0.numpy(), rtol=1e-6, atol=1e-8)
+
+
 def test_closed_form_singular_is_one_line():
     with pytest.raises(ErasureError, match="singular.*settings.lamb"):
         mace.closed_form(torch.eye(3), [torch.ones(1, 3)], [torch.ones(1, 3)], lamb=0.0)
@@ -112,7 +137,9 @@ class _World:
 
 
 def settings(**over):
-    base = dict(mapping=["shape"], templates=["a {}", "a {} shape"], masks="world", lamb=1.0, steps=3, images=2)
+    """The preset at the tiny model's size; without the prior cache unless a test gives one (`prior`)."""
+    base = dict(mapping=["shape"], templates=["a {}", "a {} shape"], masks="world", lamb=1.0, steps=3, images=2,
+                prior="")
     return MACESettings.resolve("explicit-content", {**base, **over})
 
 
@@ -210,3 +237,110 @@ def test_what_it_trains_equals_the_authors_rule(model, request):
         assert n_kv == 2 * 768 * (5 * 320 + 5 * 640 + 6 * 1280) == 19_169_280
         assert n_lora == 2 * (5 * 320 + 5 * 640 + 6 * 1280) + 32 * 768 == 49_536
     print(f"{model}: mace edits {len(ours)} matrices, {n_kv} parameters; its LoRAs train {n_lora} per concept")
+
+
+# --- the prior-preservation cache (src/cache_coco.py) -------------------------------------------------
+
+CAPTIONS = ["a red circle on the grass", "two dogs", "a striped square", "a cat on a mat", "the sky"]
+
+
+def hand_moment(pipe, texts):
+    """Σ c cᵀ over every position of every caption, one caption at a time, in numpy."""
+    tok, total = pipe.tokenizer, 0.0
+    for text in texts:
+        ids = tok([text], padding="max_length", max_length=tok.model_max_length, truncation=True,
+                  return_tensors="pt").input_ids
+        with torch.no_grad():
+            states = pipe.text_encoder(ids)[0][0].double().numpy()  # [L, D]
+        total = total + sum(np.outer(c, c) for c in states)
+    return total
+
+
+def test_prior_statistics_equal_a_hand_computation(pipe, tmp_path):
+    L, D = pipe.tokenizer.model_max_length, pipe.text_encoder.config.hidden_size
+    moment, tokens = mace.prior_statistics(mace.family_states(pipe.components), CAPTIONS, batch_size=2)
+    assert moment.shape == (D, D) and moment.dtype == torch.float64 and tokens == len(CAPTIONS) * L
+    np.testing.assert_allclose(moment.numpy(), hand_moment(pipe, CAPTIONS), rtol=1e-5, atol=1e-6)
+    # every caption counts: dropping one is seen
+    assert np.abs(moment.numpy() - hand_moment(pipe, CAPTIONS[:-1])).max() > 1e-3
+    # the file: atomic, the umask's mode, read back exactly; metadata says what it holds
+    import os
+
+    from safetensors import safe_open
+
+    old = os.umask(0o027)
+    try:
+        mace.write_prior(tmp_path / "c.safetensors", moment, captions=len(CAPTIONS), tokens=tokens, source="caps")
+    finally:
+        os.umask(old)
+    path = tmp_path / "c.safetensors"
+    assert oct(path.stat().st_mode & 0o777) == oct(0o640)
+    assert torch.equal(mace.read_prior(path, D), moment)
+    with safe_open(str(path), "pt") as handle:
+        assert handle.metadata()["captions"] == "5" and handle.metadata()["tokens"] == str(tokens)
+    with pytest.raises(ErasureError, match=r"^settings.prior: .* holds a \(\d+, \d+\) moment.*\b7-dim"):
+        mace.read_prior(path, 7)
+    with pytest.raises(ErasureError, match=r"^settings.prior: caption statistics .*missing.safetensors do not exist"):
+        mace.read_prior(tmp_path / "missing.safetensors", D)
+    torn = tmp_path / "torn.safetensors"
+    torn.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ErasureError, match=r"torn.safetensors: unreadable caption statistics \(settings.prior\)"):
+        mace.read_prior(torn, D)
+
+
+def test_caption_stats_job_writes_the_statistics(tiny_base, pipe, tmp_path):
+    """workflow_scripts/caption_stats.py: the prompt table's captions through the base's text encoder."""
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("caption_stats", "workflow_scripts/caption_stats.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table = tmp_path / "caps.csv"
+    pd.DataFrame({"prompt_id": [f"p{i}" for i in range(len(CAPTIONS))], "prompt": CAPTIONS, "seed": 0,
+                  "guidance": 5.0}).to_csv(table, index=False)
+    out = tmp_path / "stats" / "caps.safetensors"
+    script.main(out, tmp_path / "log.txt", prompts=str(table), name="caps", base_model=tiny_base)
+    got = mace.read_prior(out, pipe.text_encoder.config.hidden_size)
+    np.testing.assert_allclose(got.numpy(), hand_moment(pipe, CAPTIONS), rtol=1e-5, atol=1e-6)
+
+
+def test_the_refinement_and_fusion_read_the_cache_at_the_authors_scales(pipe, tmp_path, monkeypatch):
+    """Stage 1 adds the cache at train_preserve_scale² (cfr_lora_training.py scales cache_dict by it, then
+    closed_form_refinement by preserve_scale = train_preserve_scale again), stage 3 at fuse_preserve_scale; the
+    terms are (W₀ Σ c cᵀ, Σ c cᵀ) with W₀ the base's weights. Fails if the term is dropped or a scale changed."""
+    moment, tokens = mace.prior_statistics(mace.family_states(pipe.components), CAPTIONS)
+    mace.write_prior(tmp_path / "caps.safetensors", moment, captions=len(CAPTIONS), tokens=tokens, source="caps")
+    calls = []
+    original = mace.closed_form
+
+    def recording(W, contexts, values, **kw):
+        calls.append(kw)
+        return original(W, contexts, values, **kw)
+
+    monkeypatch.setattr(mace, "closed_form", recording)
+    comps = {**pipe.components, "world": _World(), "caption_stats": {"caps": str(tmp_path / "caps.safetensors")}}
+    s = settings(prior="caps", lamb=0.0, train_preserve_scale=3e-3, fuse_preserve_scale=5e-2, steps=1)
+    [one] = mace.edit(comps, ["triangle"], s, [])
+    W0 = {n: m.weight.detach().double() for n, m in mace.projection_modules(pipe.unet).items()}
+    assert len(calls) == 2 * len(W0)
+    for kw, scale in zip((calls[0], calls[len(W0)]), (3e-3 ** 2, 5e-2)):
+        assert kw["prior_scale"] == pytest.approx(scale, rel=1e-12)
+    for kw, W in zip(calls[:len(W0)], W0.values()):  # stage 1, in projection_modules' order
+        torch.testing.assert_close(kw["prior"][1], moment)
+        torch.testing.assert_close(kw["prior"][0], W @ moment)
+    for kw, W in zip(calls[len(W0):], W0.values()):  # stage 3: still the base's W₀ (their cache's)
+        torch.testing.assert_close(kw["prior"][0], W @ moment)
+    # and the edit depends on it: the same run without the cache gives other weights
+    monkeypatch.setattr(mace, "closed_form", original)
+    [bare] = mace.edit({**comps}, ["triangle"], settings(prior="", lamb=0.0, train_preserve_scale=3e-3,
+                                                         fuse_preserve_scale=5e-2, steps=1), [])
+    assert max(float((one.weights["unet"][n] - bare.weights["unet"][n]).abs().max()) for n in W0) > 1e-4
+
+
+def test_a_missing_cache_is_one_line(pipe):
+    with pytest.raises(ErasureError, match=r"^settings.prior: 'coco-captions': no caption statistics given"):
+        mace.edit({**pipe.components, "world": _World()}, ["triangle"], settings(prior="coco-captions"), [])
+    assert MACESettings.resolve("explicit-content").prior == "coco-captions"  # their cache_coco.pt
+    assert MACESettings.resolve("object").prior == ""  # erase_ship.yaml: prior_preservation_cache_path false

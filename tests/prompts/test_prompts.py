@@ -220,3 +220,52 @@ def test_a_file_of_another_source_names_the_source_it_fits(tmp_path):
     message = str(info.value)
     assert message.startswith(f"{file}: no image id column ('image_id') for source coco30k")
     assert "set the prompt set's source to artists" in message and "\n" not in message
+
+
+def _coco_captions(captions):
+    """A COCO caption annotation document in the upstream layout (captions_*2014.json)."""
+    import json
+
+    return json.dumps({"info": {}, "images": [], "licenses": [],
+                       "annotations": [{"image_id": 100 + i, "id": 900 + i, "caption": c}
+                                       for i, c in enumerate(captions)]})
+
+
+def test_coco_captions_from_the_annotation_zip_train_then_val_or_one_json(tmp_path):
+    """MACE's prior cache reads captions_train2014.json then captions_val2014.json (src/cache_coco.py); the
+    annotations zip holds both (and instances_*, skipped); one JSON alone is read too."""
+    import zipfile
+
+    archive = tmp_path / "annotations_trainval2014.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("annotations/instances_val2014.json", "{}")
+        z.writestr("annotations/captions_val2014.json", _coco_captions(["A val caption.", "Two\n cats "]))
+        z.writestr("annotations/captions_train2014.json", _coco_captions(["A train caption."]))
+    spec = {"source": "coco-captions", "n_prompts": 3, "seed": 7}
+    table = build_prompt_table("caps", spec, guidance=7.5, source_file=archive)
+    assert table["prompt"].tolist() == ["A train caption.", "A val caption.", "Two cats"]
+    assert table["seed"].tolist() == [7, 7, 7] and table["image_id"].tolist() == [100, 100, 101]
+    one = tmp_path / "captions_val2014.json"
+    one.write_text(_coco_captions(["A val caption.", "Two cats"]))
+    assert build_prompt_table("caps", {**spec, "n_prompts": 2}, guidance=7.5, source_file=one)["prompt"].tolist() == [
+        "A val caption.", "Two cats"]
+    with pytest.raises(ErasureError, match=r"^prompt_sets.caps \(.*captions_val2014.json\).*n_prompts"):
+        build_prompt_table("caps", spec, guidance=7.5, source_file=one)  # 2 captions, 3 declared
+
+
+@pytest.mark.parametrize("content", ["image_id,caption\n1,a cat\n", '{"images": []}'])
+def test_a_file_that_is_not_coco_captions_is_one_line(tmp_path, content):
+    bad = tmp_path / "captions.json"
+    bad.write_text(content)
+    with pytest.raises(ErasureError, match=r"^prompt_sets.caps.path x.json: not a COCO caption annotation file") as info:
+        build_prompt_table("caps", {"source": "coco-captions", "n_prompts": 1}, guidance=7.5, source_file=bad,
+                           where="prompt_sets.caps.path x.json")
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_caption_file_is_one_line_naming_the_key(tmp_path):
+    """The fetch job for a caption set with no url (paper.yaml's coco-captions: never downloaded)."""
+    with pytest.raises(ErasureError, match=r"^prompt_sets.coco-captions.path: .*annotations_trainval2014.zip does "
+                                           r"not exist; fix the path"):
+        fetch_source(tmp_path / "out.csv", name="coco-captions", path=str(tmp_path / "annotations_trainval2014.zip"))
+    assert not (tmp_path / "out.csv").exists()
