@@ -191,7 +191,7 @@ def test_mace_lora_stage_gets_the_masks(tiny_base, monkeypatch):
     monkeypatch.setattr(mace, "train_lora", spy)
     s = MACESettings.resolve("explicit-content", dict(mapping=["shape"], templates=["a {}"], lamb=1.0, steps=1,
                                                       images=2, image_steps=1, box_threshold=0.4,
-                                                      gsam_detector="d", gsam_segmenter="s"))
+                                                      gsam_detector="d", gsam_segmenter="s", prior=""))
     mace.edit({**pipe.components}, ["triangle"], s, [])
     [(images, concept, detector, segmenter, threshold)] = calls
     assert (concept, detector, segmenter, threshold) == ("triangle", "d", "s", 0.4)
