@@ -26,7 +26,8 @@ prompt strings, `settings` the method's settings dataclass as its `resolve_run` 
 spec's deliverable); an edit of another component is refused with one line until checkpoints carry
 components.
 
-Nothing to resume: an edit takes seconds (toy) to a minute (SD v1.4 on a CPU), so every job starts fresh.
+Nothing to resume: an edit takes seconds (toy) to a minute (SD v1.4 on a CPU; MACE, whose spec says
+`edit_gpu`, minutes on the GPU its job asks for), so every job starts fresh.
 """
 
 from __future__ import annotations
