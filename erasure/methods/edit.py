@@ -94,11 +94,12 @@ def edit(
     run.json, train_log.csv (step, loss, lr: loss as the method gives it, e.g. RECE's adversarial loss
     Σ‖W'c' − Wc‖² of the round's c', empty for the UCE stage) and train_seconds.csv (one row, the last step:
     the whole edit's seconds, model loading excluded, as `rece` returns all rounds at once; a side file no
-    digest covers, erasure.checkpoints). Returns the steps written. `seed` is recorded only (the edit is
+    digest covers, erasure.checkpoints). run.json lists under `standins` the stand-in notes of what the edit
+    reads (erasure.standins.run_notes), where there are any. Returns the steps written. `seed` is recorded only (the edit is
     deterministic). Raises ErasureError for bad settings or concepts, or an edit of a component other than
     the UNet."""
     from erasure import checkpoints as ckpt
-    from erasure import worlds
+    from erasure import standins, worlds
     from erasure.methods.presets import fingerprint
     from erasure.methods.trainer import LOG_FIELDS, parameter_digest
     from erasure.models import load_base_pipeline
@@ -118,7 +119,10 @@ def edit(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.reset_run(run_dir)
-    ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": deliverable})
+    # the stand-ins it reads (its base, backbones as resolved, paths in its settings): lineage, not identity
+    notes = standins.run_notes(base_model=base_model, results=results, settings=resolved)
+    ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": deliverable,
+                                  **({standins.RUN_KEY: notes} if notes else {})})
 
     ready()
     tick = time.perf_counter()
