@@ -83,6 +83,12 @@ rule all:
 # A rule's resources start from default-resources (the profile's slurm_partition among them); a profile's
 # set-resources for the rule still wins.
 _SET_RESOURCES = workflow.resource_settings.overwrite_resources or {}
+# A rule whose GPU request is per job (edit: MethodSpec.edit_gpu) gets each job's partition from its request.
 for _rule in workflow.rules:
-    if not _rule.resources.get("gpu").raw and "slurm_partition" not in _SET_RESOURCES.get(_rule.name, {}):
+    _gpu = _rule.resources.get("gpu")
+    if "slurm_partition" in _SET_RESOURCES.get(_rule.name, {}):
+        continue
+    if _gpu.is_evaluable():  # a function of the job's wildcards
+        _rule.resources["slurm_partition"] = job_partition(lambda wildcards, _gpu=_gpu: _gpu.evaluate(wildcards).value)
+    elif not _gpu.raw:
         _rule.resources["slurm_partition"] = cpu_partition

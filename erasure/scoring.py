@@ -133,8 +133,10 @@ def score(name: str, images: ImageSet, *, reference: ImageSet | Path | None = No
     """`device` runs the torch backbones (CLIP, Q16, LPIPS, Inception); NudeNet and a world's oracle stay on CPU.
 
     Every error names the metric (`metric lpips: ...`). When the images' `base_model`, a backbone in
-    `settings` or the reference is a stand-in (erasure.standins), every row's `label` starts with
-    "stand-in:" and its `standin` column says why: such numbers must never pass for results."""
+    `settings` or the reference is a stand-in (erasure.standins), or the images' (or a paired reference set's)
+    manifest records one in their lineage (column `standin`: a run trained or edited with a stand-in backbone,
+    erasure.standins.image_notes), every row's `label` starts with "stand-in:" and its `standin` column says
+    why: such numbers must never pass for results."""
     try:
         scores = _score(name, images, reference=reference, settings=settings, threads=threads, device=device)
     except ErasureError as error:
@@ -143,6 +145,9 @@ def score(name: str, images: ImageSet, *, reference: ImageSet | Path | None = No
 
     notes = standins.any_standin([base_model, settings, str(reference.source) if isinstance(reference, ImageSet)
                                   else reference])
+    for image_set in (images, reference):
+        if isinstance(image_set, ImageSet):
+            notes += [n for n in standins.manifest_notes(image_set.table) if n not in notes]
     if notes or scores["label"].astype(str).str.startswith(f"{standins.LABEL}:").any():
         scores["label"] = [label if str(label).startswith(f"{standins.LABEL}:") else f"{standins.LABEL}:{label}"
                            for label in scores["label"]]

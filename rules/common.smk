@@ -105,6 +105,33 @@ def gpu_resources():
     return 1 if config["cluster"]["gpus"] else 0
 
 
+def edit_gpu_resources(wildcards):
+    """One GPU for the edit job of a closed-form method whose spec says its edit does GPU work (MethodSpec.edit_gpu:
+    MACE's image generation, Grounded-SAM and LoRA training), where the cluster has them; 0 for a closed-form
+    solve (UCE, RECE) and wherever cluster.gpus is false (the toy world's configs). The cost model reads the same
+    field (erasure.cost.model.edit_gpu)."""
+    return int(cost_model.edit_gpu(config, wildcards.run))
+
+
+def edit_device(wildcards):
+    """The device an edit job runs on: the config's (auto: the GPU the job got) where it asks a GPU or no job of
+    the config does (a workstation: whatever the machine has); "cpu" for a CPU edit on a GPU cluster, which was
+    given none (`device: cuda` would stop it)."""
+    if edit_gpu_resources(wildcards) or not config["cluster"]["gpus"]:
+        return config["device"]
+    return "cpu"
+
+
+def job_partition(gpu):
+    """A per-job slurm_partition for a rule whose GPU request depends on the job (`gpu` a function of its
+    wildcards): the GPU jobs' ($SLURM_PARTITION, as default-resources gives it) where it asks one, else
+    `cpu_partition`'s."""
+    def partition(wildcards):
+        return os.environ.get("SLURM_PARTITION", "") if gpu(wildcards) else cpu_partition(wildcards)
+
+    return partition
+
+
 def score_gpu_resources(metrics):
     """One GPU for a score job of SD's torch-backbone `metrics` where the cluster has GPUs (cluster.score_gpus,
     default cluster.gpus; erasure.cost.model.score_gpu, which the cost model reads too). On CPU, CLIP ViT-L/14

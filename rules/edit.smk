@@ -1,4 +1,4 @@
-# Edit: closed-form erasure methods (UCE, RECE), one job per run of config["runs"] whose method is one.
+# Edit: closed-form erasure methods (UCE, RECE, MACE), one job per run of config["runs"] whose method is one.
 # Same output as the erase rule (models/{run}/complete.json), so {run}@{step} is generated, scored and
 # reported exactly as a fine-tuning run's checkpoints are.
 
@@ -12,7 +12,8 @@ ruleorder: edit > erase
 
 
 rule edit:
-    """Edit the base model in closed form (UCE; RECE's rounds); write each checkpoint as a run's."""
+    """Edit the base model in closed form (UCE; RECE's rounds; MACE's three stages); write each checkpoint as a
+    run's."""
     input:
         base_model_input(),
         run_backbone_files,  # MACE's Grounded-SAM (masks: grounded-sam); none for the other edits
@@ -36,7 +37,7 @@ rule edit:
         base_model=config["base_model"],
         # the results root, from the output path results/{world}/models/{run}/complete.json
         results=lambda wildcards, output: str(Path(output[0]).parents[3]),
-        device=config["device"],
+        device=edit_device,  # the GPU the job got (auto), or the CPU for a CPU edit on a GPU cluster
     log:
         log_path("edit", "{run}"),
     benchmark:
@@ -44,10 +45,13 @@ rule edit:
     threads: 1
     priority: 10
     resources:
-        # the world's request (erasure.worlds): toy seconds, SD v1.4 about a minute on a CPU
+        # the world's memory; minutes from the cost model (erasure.cost: a CPU solve, or MACE's generation +
+        # LoRA training on the GPU), else the world's request (erasure.worlds)
         mem_mb=job_resources("edit").mem_mb,
         runtime=cost_runtime("edit"),
-        gpu=0,  # a closed-form solve (float64) after one text-encoder pass: the CPU's work, no GPU held
+        # UCE / RECE: a closed-form solve (float64) after one text-encoder pass, the CPU's work, no GPU held;
+        # a method whose spec says edit_gpu (MACE) asks for the cluster's GPU (erasure.methods.specs)
+        gpu=edit_gpu_resources,
     conda:
         "../envs/train.yaml"
     script:

@@ -12,7 +12,12 @@ a per-core CPU row):
   prompt and safety concept; sega: (2 + editing prompts) / 2, SemanticStableDiffusionPipeline, one editing
   prompt here: 1.5). PNG encoding runs on a thread pool beside the GPU (not on its path).
 - erase: C(job_start) + T(model_load) + iterations · T(train_iter_<method>).
-- edit: C(edit_closed_form) (a closed-form solve on the CPU, no GPU held).
+- edit: C(edit_closed_form) (a closed-form solve on the CPU, no GPU held: UCE, RECE). A method whose spec says
+  edit_gpu (MACE: erasure.methods.specs) holds the cluster's GPU and costs C(job_start) + T(model_load) +
+  per concept [images · (image_steps · T(denoise_step_fp32) + T(vae_decode_fp32)) (its base-model samples,
+  unless masks: world) + T(grounded_sam_load) + images · T(grounded_sam_image) (masks: grounded-sam) +
+  steps · T(lora_step_mace)] + 2 · C(edit_closed_form) (stage 1's refinement and stage 3's fusion), the
+  settings as the run resolves them (erasure.methods.settings.MACESettings: images, image_steps, steps, masks).
 - attack_shard (per method), attack_text_shard (Ring-A-Bell, per text encoder): C(job_start) + T(model_load) +
   prompts · (unlearndiffatk: T(unlearndiffatk_prompt_bf16) where the attack runs in bf16 (its GPU default) and
   the table has that row, else T(unlearndiffatk_prompt_fp32);
@@ -213,8 +218,39 @@ def caption_stats_seconds(config: Mapping, table: Throughput, promptset: str) ->
     return table.cpu("job_start") + table.get("model_load") + n * table.get("text_encoder_forward_fp32")
 
 
+def edit_gpu(config: Mapping, run: str) -> bool:
+    """Whether run `run`'s edit job asks for a GPU: its method's spec says its edit does GPU work
+    (MethodSpec.edit_gpu: MACE) and the cluster has GPUs (cluster.gpus). rules/edit.smk reads this too."""
+    from erasure import plan
+    from erasure.methods import specs
+
+    return gpus(config) and specs.get(plan.run_config(config, run)["method"]).edit_gpu
+
+
 def edit_seconds(config: Mapping, table: Throughput, run: str) -> float:
-    return table.cpu("edit_closed_form")
+    """Seconds of run `run`'s edit job: a CPU solve (UCE, RECE), or for a method whose spec says edit_gpu the GPU
+    work of the module docstring's formula, read from its resolved settings (MACESettings' images,
+    image_steps, steps, masks: a plug-in's settings class without them is priced for the parts it has)."""
+    from erasure import plan
+    from erasure.methods import specs
+    from erasure.methods.concepts import resolve_concepts
+    from erasure.methods.settings import resolve_run
+
+    spec_config = plan.run_config(config, run)
+    spec = specs.get(spec_config["method"])
+    if not spec.edit_gpu:
+        return table.cpu("edit_closed_form")
+    _, settings = resolve_run(run, spec_config)
+    images, masks = int(getattr(settings, "images", 0)), getattr(settings, "masks", "none")
+    per_concept = int(getattr(settings, "steps", 0)) * table.get("lora_step_mace")
+    if images and masks != "world":  # the world's renderer draws the toy's concept images, not the base model
+        per_concept += images * (int(getattr(settings, "image_steps", 0)) * table.get("denoise_step_fp32")
+                                 + table.get("vae_decode_fp32"))
+    if images and masks == "grounded-sam":  # both models loaded per concept (grounded_sam.concept_masks)
+        per_concept += table.get("grounded_sam_load") + images * table.get("grounded_sam_image")
+    concepts = len(resolve_concepts(spec_config["concepts"]))
+    return (table.cpu("job_start") + table.get("model_load") + concepts * per_concept
+            + 2 * table.cpu("edit_closed_form"))
 
 
 def attack_seconds(config: Mapping, table: Throughput, attack: str, n_prompts: int) -> float:
@@ -310,8 +346,8 @@ def plan_jobs(config: Mapping, table: Throughput) -> list[Job]:
 
     for run in plan.required_runs(config):
         spec = specs.get(plan.run_config(config, run)["method"])  # a run or a training replicate `{run}.r{r}`
-        if spec.kind == specs.CLOSED_FORM:
-            jobs.append(Job("edit", run, edit_seconds(config, table, run)))  # rules/edit.smk: no GPU
+        if spec.kind == specs.CLOSED_FORM:  # rules/edit.smk: a GPU only where the spec says edit_gpu (MACE)
+            jobs.append(Job("edit", run, edit_seconds(config, table, run), gpu=edit_gpu(config, run)))
         else:
             jobs.append(Job("erase", run, erase_seconds(config, table, run), world.resources["erase"].threads, gpu=gpu))
 

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from erasure import paths
+from erasure import paths, standins
 from erasure.errors import ErasureError
 from erasure.io import atomic_path, sha256_file, write_json_atomic
 from erasure.generate.pipelines import NonFinite
@@ -140,8 +140,10 @@ def hardware(device) -> dict:
 
 
 def _same(old: Mapping, new: Mapping) -> bool:
+    """Whether two fingerprints draw the same pixels. Their stand-in notes are lineage, not pixels (the weights'
+    digests already pin whatever the notes come from), so a note alone never redraws a shard."""
     def canonical(d):
-        return json.dumps(dict(d), sort_keys=True, default=str)
+        return json.dumps({k: v for k, v in dict(d).items() if k != standins.RUN_KEY}, sort_keys=True, default=str)
 
     return canonical(old) == canonical(new)
 
@@ -243,7 +245,9 @@ def non_finite_message(method_pipeline, spec: ImageSpec, exc) -> str:
 
 
 def write_shard_manifest(out: Path, images: Sequence[ImageSpec], image_dir: Path, *, method: str,
-                         batch_size: int) -> pd.DataFrame:
+                         batch_size: int, notes: Sequence[str] = ()) -> pd.DataFrame:
+    """The shard's manifest (MANIFEST_COLUMNS), and column erasure.standins.COLUMN ("; "-joined `notes`: the
+    stand-ins the images were drawn with) only where there are notes, so other manifests keep their bytes."""
     method_id = MethodId.parse(method)
     rows = []
     for spec in images:
@@ -255,6 +259,8 @@ def write_shard_manifest(out: Path, images: Sequence[ImageSpec], image_dir: Path
                      "sha256": sha256_file(file),
                      "path": Path(file).relative_to(image_dir).as_posix(), "batch_size": int(batch_size)})
     frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    if notes:
+        frame[standins.COLUMN] = "; ".join(notes)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
     return frame
@@ -316,6 +322,14 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
         weights=weights_fingerprint(base_model, results=results, world=world, method=method),
         sampling=sampling, batch_size=batch_size, device=torch_device, dtype=dtype, image_size=pipeline.image_size,
     )
+    # lineage: the stand-ins behind these weights (base, the run's record, the method's settings), carried into
+    # the fingerprint and every manifest row, so a score of these images says so (erasure.scoring.score)
+    method_id = MethodId.parse(method)
+    notes = standins.image_notes(
+        base_model=base_model, results=results, method_spec=method_spec,
+        run_complete=paths.run_complete(results, world, method_id.run) if method_id.finetuned else None)
+    if notes:
+        fingerprint[standins.RUN_KEY] = notes
     fp_file = fingerprint_path(out)
     removed = 0
     if fp_file.is_file():
@@ -335,7 +349,7 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
     loaded = time.perf_counter()
     drawn = run_images(pipeline, images, image_dir, steps=sampling["steps"], batch_size=batch_size)
     finished = time.perf_counter()
-    write_shard_manifest(out, images, image_dir, method=method, batch_size=batch_size)
+    write_shard_manifest(out, images, image_dir, method=method, batch_size=batch_size, notes=notes)
     stats = {"images": len(images), "drawn": drawn, "removed_stale": removed, "load_s": round(loaded - started, 3),
              "generate_s": round(finished - loaded, 3),
              "images_per_s": round(drawn / (finished - loaded), 3) if drawn else None,

@@ -27,7 +27,8 @@ prompt strings, `settings` the method's settings dataclass as its `resolve_run` 
 spec's deliverable); an edit of another component is refused with one line until checkpoints carry
 components.
 
-Nothing to resume: an edit takes seconds (toy) to a minute (SD v1.4 on a CPU), so every job starts fresh.
+Nothing to resume: an edit takes seconds (toy) to a minute (SD v1.4 on a CPU; MACE, whose spec says
+`edit_gpu`, minutes on the GPU its job asks for), so every job starts fresh.
 """
 
 from __future__ import annotations
@@ -98,11 +99,12 @@ def edit(
     digest covers, erasure.checkpoints). `caption_stats` {caption prompt set: statistics file} (rule
     caption_stats; MACE's prior cache; default: erasure.paths.caption_stats under `results` for each set the
     settings name, `erasure.methods.settings.caption_sets`) rides along in the components, its files' sha256 in
-    run.json. Returns
-    the steps written. `seed` is recorded only (the edit is deterministic). Raises ErasureError for bad settings or concepts, or an edit of a component other than
+    run.json. run.json lists under `standins` the stand-in notes of what the edit reads
+    (erasure.standins.run_notes), where there are any. Returns the steps written. `seed` is recorded only (the
+    edit is deterministic). Raises ErasureError for bad settings or concepts, or an edit of a component other than
     the UNet."""
     from erasure import checkpoints as ckpt
-    from erasure import worlds
+    from erasure import standins, worlds
     from erasure.methods.presets import fingerprint
     from erasure.methods.trainer import LOG_FIELDS, parameter_digest
     from erasure.models import load_base_pipeline
@@ -134,7 +136,10 @@ def edit(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.reset_run(run_dir)
-    ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": deliverable})
+    # the stand-ins it reads (its base, backbones as resolved, paths in its settings): lineage, not identity
+    notes = standins.run_notes(base_model=base_model, results=results, settings=resolved)
+    ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": deliverable,
+                                  **({standins.RUN_KEY: notes} if notes else {})})
 
     ready()
     tick = time.perf_counter()

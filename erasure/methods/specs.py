@@ -52,6 +52,12 @@ class MethodSpec:
                     fields, defaults and their sources, presets; config validation resolves every run with it.
                     "" = its kind's default: the trainer's Settings (fine-tuning), none (inference-time)
     needs_concepts  inference-time: True when `inference_methods.<name>.concepts` is required
+    edit_gpu        closed-form: True when its edit job does GPU-sized work besides the solve (MACE's stage 2
+                    draws images with the base model, segments them and trains a LoRA per concept: hours on a
+                    CPU, minutes on a GPU), so the edit rule asks for the cluster's GPU (cluster.gpus) and the
+                    job runs on it; False (UCE, RECE): a closed-form solve after one text-encoder pass, on the
+                    CPU, no GPU held. The cost model prices such an edit from the throughput table
+                    (erasure.cost.model.edit_seconds). Only for CLOSED_FORM (a fine-tuning job always asks one)
     """
 
     name: str
@@ -65,6 +71,7 @@ class MethodSpec:
     paper_row: str | None = None
     settings: str = ""
     needs_concepts: bool = False
+    edit_gpu: bool = False
     plugin: tuple[str, str, str] | None = None  # (package, version, entry point) of a plug-in; set on loading
 
     @property
@@ -135,7 +142,8 @@ SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (
                deliverables=("model",), settings=_S + "RECESettings"),
     # three stages whose result is a closed-form fusion of attn2 to_k / to_v (erasure/methods/mace.py)
     MethodSpec("mace", CLOSED_FORM, "erasure.methods.mace:edit", subsets=("attn2-kv",),
-               presets=("explicit-content", "object"), deliverables=("model",), settings=_S + "MACESettings"),
+               presets=("explicit-content", "object"), deliverables=("model",), settings=_S + "MACESettings",
+               edit_gpu=True),
     # inference-time rules on the base model, one module each (erasure/generate/inference/)
     MethodSpec("sd", INFERENCE, _INF + "sd:build", paper_row="SD", settings=_S + "SDSettings"),
     MethodSpec("sd-neg", INFERENCE, _INF + "sd_neg:build", paper_row="SD+NEG", settings=_S + "SDNegSettings",
@@ -168,6 +176,9 @@ def _check_plugin(spec, where: str) -> MethodSpec:
                            + ("a built-in method" if SPECS[spec.name].plugin is None else "another plug-in's"))
     if spec.kind not in KINDS:
         raise ErasureError(f"{where}: kind {spec.kind!r} is not one of {', '.join(KINDS)}")
+    if spec.edit_gpu and spec.kind != CLOSED_FORM:
+        raise ErasureError(f"{where}: edit_gpu is for closed-form methods; a {spec.kind} method's jobs "
+                           "ask for the cluster's GPU by their kind")
     return spec
 
 

@@ -140,7 +140,8 @@ def train(
     """Train (or resume) the run in `run_dir` up to `iterations`; return its checkpoint steps.
 
     Args:
-        run_dir: the run's folder (results/{world}/models/{run}/): run.json, train_log.csv (step, loss, lr),
+        run_dir: the run's folder (results/{world}/models/{run}/): run.json (with `standins`: the stand-in
+            notes of what it reads, erasure.standins.run_notes, where there are any), train_log.csv (step, loss, lr),
             train_seconds.csv (step, cumulative seconds: wall-clock, kept out of every file a digest covers)
             and step-{NNNNNN}/ checkpoints (erasure.checkpoints). A folder made with other settings
             or another base is emptied first; one with the same settings resumes from its last complete
@@ -210,7 +211,12 @@ def train(
     m = build_method(method, unet, scheduler_config, prompts, resolved, components)
     optimizer, lr_scheduler = make_optimizer(list(m.trainable.values()), resolved, iterations)
     generator = torch.Generator().manual_seed(int(seed))
-    ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": m.deliverable})
+    # the stand-ins it reads (its base, backbones, paths in its settings, image sets): lineage, not identity
+    from erasure import standins
+
+    notes = standins.run_notes(base_model=base_model, results=results, settings=resolved, image_sets=image_sets)
+    ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": m.deliverable,
+                                  **({standins.RUN_KEY: notes} if notes else {})})
     zt = f", z_t from the {resolved.zt_model} model" if resolved.zt_model else ""
     log(f"{method} ({preset}; subset {resolved.trainable}{zt}) on {concept_list}: training "
         f"{_trained_summary(m.trainable, components)} for {iterations} steps" + (f"; {m.describe()}" if m.describe() else ""))

@@ -58,6 +58,7 @@ WORLD = DiffusersWorld(
         # SD v1.4: ~1 h per 1000 iterations on a 24 GB GPU (Appendix B.1)
         "erase": JobResources(threads=1, mem_mb=48000, runtime=60, per_minute=10),
         # a closed-form edit (UCE, RECE): the text encoder and 32 matrices of 320-1280 x 768, ~a minute on a CPU
+        # (MACE's edit, a GPU job: its runtime comes from the cost model, erasure.cost.model.edit_seconds)
         "edit": JobResources(threads=1, mem_mb=24000, runtime=60),
         # an attack shard (UnlearnDiffAtk: ~5-8 min a prompt on one GPU, an estimate; config attacks.resources wins)
         "attack": JobResources(threads=4, mem_mb=32000, runtime=720),

@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from erasure.methods import specs
+
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "slurm" / "config.yaml"
-GPU_RULES = {"erase", "attack_shard", "attack_text_shard", "generate_shard", "generate_set", "toy_base"}  # train, attack, draw (edit: a CPU solve)
+GPU_RULES = {"erase", "attack_shard", "attack_text_shard", "generate_shard", "generate_set", "toy_base"}  # train, attack, draw
+# edit: per job, a GPU for a method whose spec says edit_gpu (MACE), none for a CPU solve (UCE, RECE)
 TORCH_SCORE_RULES = {"score_harm", "score_clip", "score_fid", "score_lpips", "fid_reference"}  # SD's torch scorers
+WILDCARDS = "(wildcards)"  # the job's wildcards line, kept beside its resources (not a resource)
 JOB_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\S+):$")
 
 needs_snakefile = pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="no Snakefile yet")
@@ -54,16 +58,20 @@ def dry_run(*args: str, env: dict | None = None) -> dict[str, list[dict[str, str
     )
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     jobs: dict[str, list[dict[str, str]]] = {}
-    rule = None
+    rule = wildcards = None
     for line in (proc.stdout + proc.stderr).splitlines():
         m = JOB_HEADER.match(line)
         if m:
-            rule = m[1]
+            rule, wildcards = m[1], None
             jobs.setdefault(rule, []).append({})
+        elif rule and line.startswith("    wildcards: "):
+            wildcards = line.split(": ", 1)[1]
         elif rule and line.startswith("    resources: "):
             # values never contain ", " except inside <TBD> markers; split on the top-level separator
             items = re.split(r", (?=[A-Za-z_][A-Za-z0-9_]*=)", line.split(": ", 1)[1])
             jobs[rule][-1] = dict(item.split("=", 1) for item in items)
+            if wildcards is not None:
+                jobs[rule][-1][WILDCARDS] = wildcards
         elif not line.strip():
             rule = None
     return jobs
@@ -84,7 +92,11 @@ def test_paper_config_requests_gpus_on_training_and_generation_only():
                                                              "SLURM_CPU_PARTITION": "cpu-part"})
     if set(jobs) <= {"all"}:
         pytest.skip("the paper DAG plans no jobs yet (rules not wired)")
-    with_gpu = {rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)}
+    edits = {re.search(r"run=([^,]+)", r[WILDCARDS])[1]: gpu_request(r) for r in jobs["edit"]}
+    gpu_edit = {run for run, spec in config["runs"].items() if specs.get(spec["method"]).edit_gpu}
+    assert gpu_edit and set(gpu_edit) < set(edits), (gpu_edit, edits)  # the plan has both kinds of edit
+    assert edits == {run: int(run in gpu_edit) for run in edits}, "an edit job asks a GPU iff its spec's edit_gpu"
+    with_gpu = {rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)} - {"edit"}
     # SD's torch scorers take the GPU the cluster has (cluster.score_gpus unset: as gpus); NudeNet stays on CPU
     assert with_gpu <= GPU_RULES | TORCH_SCORE_RULES, f"CPU rules asking for a GPU: {with_gpu - GPU_RULES}"
     assert TORCH_SCORE_RULES <= with_gpu and "score_nude" not in with_gpu
@@ -95,7 +107,7 @@ def test_paper_config_requests_gpus_on_training_and_generation_only():
     # the partition comes from the environment: SLURM_PARTITION for GPU jobs, SLURM_CPU_PARTITION for the rest
     assert all(r.get("slurm_partition") == ("gpu-part" if gpu_request(r) else "cpu-part")
                for js in jobs.values() for r in js if r)
-    assert {"score_nude", "edit", "prompts", "report_table"} <= {rule for rule, js in jobs.items()
+    assert {"score_nude", "prompts", "report_table"} <= {rule for rule, js in jobs.items()
                                                                 if all(r.get("slurm_partition") == "cpu-part" for r in js)}
 
 
@@ -115,7 +127,7 @@ def test_score_gpus_false_keeps_the_neural_sd_scorers_on_cpu(tmp_path):
     overlay.write_text("cluster:\n  gpus: true\n  score_gpus: false\n")
     jobs = dry_run("--configfile", "config/paper.yaml", str(overlay), env={"SLURM_PARTITION": ""})
     with_gpu = {rule for rule, js in jobs.items() if any(gpu_request(r) for r in js)}
-    assert with_gpu == GPU_RULES & set(jobs)
+    assert with_gpu == (GPU_RULES | {"edit"}) & set(jobs)  # edit: MACE's job (its spec's edit_gpu)
 
 
 @needs_snakefile
@@ -136,8 +148,10 @@ def test_cpu_jobs_never_default_to_the_gpu_partition():
     partition, not SLURM_PARTITION's GPU nodes; where it has none, SLURM_PARTITION is every job's, as before."""
     env = {"SLURM_PARTITION": "gpu-part", "SLURM_CPU_PARTITION": ""}
     paper = dry_run("--configfile", "config/paper.yaml", env=env)
-    for rule in ("score_nude", "edit", "prompts", "report_table"):
+    for rule in ("score_nude", "prompts", "report_table"):
         assert all(r.get("slurm_partition") == "" for r in paper[rule]), rule
     assert all(r.get("slurm_partition") == "gpu-part" for r in paper["generate_shard"])
+    # edit: per job (UCE / RECE on the CPU, MACE's GPU job on the GPU partition)
+    assert sorted(r.get("slurm_partition") for r in paper["edit"]) == ["", "", "", "gpu-part"]
     smoke = dry_run("--configfile", "config/smoke.yaml", env={"SLURM_PARTITION": "only", "SLURM_CPU_PARTITION": ""})
     assert all(r.get("slurm_partition") == "only" for js in smoke.values() for r in js if r)

@@ -163,13 +163,15 @@ def test_paper_jobs_and_runtimes_are_the_dags(tmp_path):
     for job in jobs:
         counts[job.rule] = counts.get(job.rule, 0) + 1
     assert counts == dag
-    requested = {}
+    requested, gpu = {}, {}
     for block in result.stdout.split("\nrule ")[1:]:
         rule = block.split(":", 1)[0]
         wildcards = re.search(r"wildcards: (.*)", block)
         runtime = re.search(r"runtime=(\d+)", block)
         if wildcards and runtime:
             requested[(rule, wildcards[1])] = int(runtime[1])
+            asked = re.search(r"gpu=(\d+)", block)
+            gpu[(rule, wildcards[1])] = int(asked[1]) if asked else 0
     from erasure import plan
 
     size = plan.shard_size(config, "coco30k")  # generation.shard_minutes: from the model
@@ -182,6 +184,13 @@ def test_paper_jobs_and_runtimes_are_the_dags(tmp_path):
     assert full <= 60 * config["generation"]["shard_minutes"] < full + 60 * config["generation"]["batch_size"]
     erase = requested[("erase", "world=sd, run=esd-u-nudity")]
     assert erase == model.runtime_minutes(model.erase_seconds(config, throughput, "esd-u-nudity"))
+    # the edit rule asks a GPU for MACE's job alone (its spec's edit_gpu), and its runtime is the model's
+    edits = {w.removeprefix("world=sd, run="): n for (rule, w), n in gpu.items() if rule == "edit"}
+    assert edits == {"mace-nudity": 1, "uce-nudity": 0, "uce-i2p": 0, "rece-nudity": 0}
+    assert [j.gpu for j in jobs if j.rule == "edit" and j.label == "mace-nudity"] == [True]
+    for run in edits:
+        assert requested[("edit", f"world=sd, run={run}")] == model.runtime_minutes(
+            model.edit_seconds(config, throughput, run))
 
 
 def test_shard_minutes_choose_each_sets_shard_size(tmp_path):
@@ -259,3 +268,41 @@ def test_white_box_in_bf16_is_costed_only_from_a_bf16_row(tmp_path):
     assert "WHAT-IF (rows given on the command line, not figures of the table): H100:unlearndiffatk_prompt_bf16=100" in text
     with pytest.raises(ErasureError, match="what-if H100:unlearndiffatk_prompt: not an operation"):
         shipped.what_if({("H100", "unlearndiffatk_prompt"): 1.0})
+
+
+def test_mace_edit_is_priced_as_its_gpu_work_not_a_cpu_minute(tmp_path):
+    """MACE's edit job draws images per concept, segments them and trains a LoRA per concept (its spec's edit_gpu):
+    its seconds are the module docstring's formula on the table's rows, worked out by hand here; UCE / RECE stay
+    the CPU solve. Another instance: masks: none draws the images but loads no Grounded-SAM; masks: world
+    (the toy's renderer) neither. Without cluster.gpus the job holds no GPU."""
+    config = validate_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()), REPO / "config" / "schema.yaml")
+    values = {("H100", "model_load"): 10, ("H100", "denoise_step_fp32"): 0.1, ("H100", "vae_decode_fp32"): 0.5,
+              ("H100", "lora_step_mace"): 0.2, ("H100", "grounded_sam_load"): 7, ("H100", "grounded_sam_image"): 0.3,
+              ("cpu", "job_start"): 1, ("cpu", "edit_closed_form"): 60}
+    throughput = table.load(write_table(tmp_path / "t.csv", values))
+    # mace-nudity: 4 concepts, explicit-content: 8 images x 30 steps, 120 LoRA steps, masks: grounded-sam
+    per_concept = 8 * (30 * 0.1 + 0.5) + (7 + 8 * 0.3) + 120 * 0.2
+    assert model.edit_seconds(config, throughput, "mace-nudity") == pytest.approx(1 + 10 + 4 * per_concept + 2 * 60)
+    assert model.edit_seconds(config, throughput, "uce-nudity") == model.edit_seconds(config, throughput, "rece-nudity") == 60
+    jobs = {j.label: j for j in model.plan_jobs(config, throughput) if j.rule == "edit"}
+    assert jobs["mace-nudity"].gpu and not jobs["uce-nudity"].gpu
+    assert jobs["mace-nudity"].gpu_hours == pytest.approx(model.edit_seconds(config, throughput, "mace-nudity") / 3600)
+    config["runs"]["mace-nudity"]["settings"] = {"masks": "none"}
+    assert model.edit_seconds(config, throughput, "mace-nudity") == pytest.approx(
+        1 + 10 + 4 * (8 * (30 * 0.1 + 0.5) + 120 * 0.2) + 2 * 60)
+    config["runs"]["mace-nudity"]["settings"] = {"masks": "world"}
+    assert model.edit_seconds(config, throughput, "mace-nudity") == pytest.approx(1 + 10 + 4 * 120 * 0.2 + 2 * 60)
+    config["cluster"]["gpus"] = False
+    assert not model.edit_gpu(config, "mace-nudity")
+    assert not [j for j in model.plan_jobs(config, throughput) if j.rule == "edit" and j.gpu]
+
+
+def test_edit_gpu_is_a_closed_form_spec_field():
+    """The spec says what an edit job needs: MACE asks a GPU, UCE / RECE none; a plug-in of another kind that sets
+    edit_gpu is refused with one line."""
+    from erasure.methods import specs
+
+    assert [name for name in specs.names(specs.CLOSED_FORM) if specs.get(name).edit_gpu] == ["mace"]
+    bad = specs.MethodSpec("x", specs.FINE_TUNING, "m:X", edit_gpu=True)
+    with pytest.raises(ErasureError, match=r"^here: edit_gpu is for closed-form methods"):
+        specs._check_plugin(bad, "here")
