@@ -17,7 +17,8 @@ from erasure.methods import specs
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "slurm" / "config.yaml"
-GPU_RULES = {"erase", "attack_shard", "attack_text_shard", "generate_shard", "generate_set", "toy_base"}  # train, attack, draw
+GPU_RULES = {"erase", "attack_shard", "attack_text_shard", "generate_shard", "generate_set", "toy_base",
+             "caption_stats"}  # train, attack, draw; encode the prior cache's captions (MACE)
 # edit: per job, a GPU for a method whose spec says edit_gpu (MACE), none for a CPU solve (UCE, RECE)
 TORCH_SCORE_RULES = {"score_harm", "score_clip", "score_fid", "score_lpips", "fid_reference"}  # SD's torch scorers
 WILDCARDS = "(wildcards)"  # the job's wildcards line, kept beside its resources (not a resource)

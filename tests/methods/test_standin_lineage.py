@@ -90,7 +90,7 @@ def test_mace_run_with_a_standin_backbone_labels_its_images_scores(tiny_base, gs
     complete = run_shim(tmp_path, tiny_base, "mace-x", method="mace", preset="explicit-content",
                         concepts=["triangle"], iterations=1, checkpoint_every=1,
                         settings={"masks": "grounded-sam", "steps": 1, "images": 1, "image_steps": 1,
-                                  "mapping": ["shape"], "templates": ["a {}"], "lamb": 1.0})
+                                  "mapping": ["shape"], "templates": ["a {}"], "lamb": 1.0, "prior": ""})
     meta = json.loads(complete.read_text())["run_meta"]
     assert meta["settings"]["gsam_detector"] == "" and meta["settings"]["gsam_segmenter"] == ""  # resolved, not said
     assert meta[standins.RUN_KEY] == [NOTE]
