@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from erasure import paths, standins
+from erasure import lineage, paths, standins
 from erasure.errors import ErasureError
 from erasure.io import atomic_path, sha256_file, write_json_atomic
 from erasure.generate.pipelines import NonFinite
@@ -325,7 +325,7 @@ def generate_shard(table: str | Path, out: str | Path, *, image_dir: str | Path,
     # lineage: the stand-ins behind these weights (base, the run's record, the method's settings), carried into
     # the fingerprint and every manifest row, so a score of these images says so (erasure.scoring.score)
     method_id = MethodId.parse(method)
-    notes = standins.image_notes(
+    notes = lineage.image_notes(
         base_model=base_model, results=results, method_spec=method_spec,
         run_complete=paths.run_complete(results, world, method_id.run) if method_id.finetuned else None)
     if notes:

@@ -100,11 +100,11 @@ def edit(
     caption_stats; MACE's prior cache; default: erasure.paths.caption_stats under `results` for each set the
     settings name, `erasure.methods.settings.caption_sets`) rides along in the components, its files' sha256 in
     run.json. run.json lists under `standins` the stand-in notes of what the edit reads
-    (erasure.standins.run_notes), where there are any. Returns the steps written. `seed` is recorded only (the
+    (erasure.lineage.run_notes), where there are any. Returns the steps written. `seed` is recorded only (the
     edit is deterministic). Raises ErasureError for bad settings or concepts, or an edit of a component other than
     the UNet."""
     from erasure import checkpoints as ckpt
-    from erasure import standins, worlds
+    from erasure import lineage, standins, worlds
     from erasure.methods.presets import fingerprint
     from erasure.methods.trainer import LOG_FIELDS, parameter_digest
     from erasure.models import load_base_pipeline
@@ -137,7 +137,7 @@ def edit(
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.reset_run(run_dir)
     # the stand-ins it reads (its base, backbones as resolved, paths in its settings): lineage, not identity
-    notes = standins.run_notes(base_model=base_model, results=results, settings=resolved)
+    notes = lineage.run_notes(base_model=base_model, results=results, settings=resolved)
     ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": deliverable,
                                   **({standins.RUN_KEY: notes} if notes else {})})
 

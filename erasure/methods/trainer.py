@@ -141,7 +141,7 @@ def train(
 
     Args:
         run_dir: the run's folder (results/{world}/models/{run}/): run.json (with `standins`: the stand-in
-            notes of what it reads, erasure.standins.run_notes, where there are any), train_log.csv (step, loss, lr),
+            notes of what it reads, erasure.lineage.run_notes, where there are any), train_log.csv (step, loss, lr),
             train_seconds.csv (step, cumulative seconds: wall-clock, kept out of every file a digest covers)
             and step-{NNNNNN}/ checkpoints (erasure.checkpoints). A folder made with other settings
             or another base is emptied first; one with the same settings resumes from its last complete
@@ -212,9 +212,9 @@ def train(
     optimizer, lr_scheduler = make_optimizer(list(m.trainable.values()), resolved, iterations)
     generator = torch.Generator().manual_seed(int(seed))
     # the stand-ins it reads (its base, backbones, paths in its settings, image sets): lineage, not identity
-    from erasure import standins
+    from erasure import lineage, standins
 
-    notes = standins.run_notes(base_model=base_model, results=results, settings=resolved, image_sets=image_sets)
+    notes = lineage.run_notes(base_model=base_model, results=results, settings=resolved, image_sets=image_sets)
     ckpt.write_run_meta(run_dir, {**identity, "fingerprint": fp, "deliverable": m.deliverable,
                                   **({standins.RUN_KEY: notes} if notes else {})})
     zt = f", z_t from the {resolved.zt_model} model" if resolved.zt_model else ""

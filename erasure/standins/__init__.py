@@ -7,10 +7,11 @@ place of the pinned upstream file only when that record lists it with its curren
 whatever scores with it is labelled `stand-in` (erasure.scoring).
 
 Lineage: a number is a stand-in's when anything upstream of it read one, not only its scorer. A run records
-the notes of everything it read (`run_notes`: the base as loaded, every path its settings name, the folders
-its backbones resolve to — settings, else environment, else pinned hub snapshot — and the image sets it
+the notes of everything it read (erasure.lineage.run_notes: the base as loaded, every path its settings name, the
+folders its backbones resolve to — settings, else environment, else pinned hub snapshot — and the image sets it
 trained on) in run.json under `standins` (so in complete.json's `run_meta`); generation carries the notes of
-the weights it draws with (`image_notes`: the base, the run's record, an inference method's settings) into
+the weights it draws with (erasure.lineage.image_notes: the base, the run's record, an inference method's
+settings) into
 each image's manifest row (column `standin`, present only where there is one) and the shard's fingerprint;
 scoring labels from the manifest (`manifest_notes`).
 
@@ -86,45 +87,12 @@ def any_standin(values) -> list[str]:
     return found
 
 
-def _unique(notes) -> list[str]:
+def unique(notes) -> list[str]:
     out: list[str] = []
     for note in notes:
         if note and note not in out:
             out.append(note)
     return out
-
-
-def base_notes(base_model: str | None, results: str | os.PathLike = "results") -> list[str]:
-    """The stand-in notes of base model `base_model` as it loads: the config's value where it is a path, and the
-    directory `erasure.models.base_directory` resolves it to (a local folder, a hub id's cached snapshot)."""
-    if not base_model:
-        return []
-    from erasure.errors import ErasureError
-
-    try:
-        from erasure.models import base_directory
-
-        directory = base_directory(str(base_model), results)
-    except ErasureError:  # not loadable: the job that loads it has said so
-        directory = None
-    return any_standin([str(base_model), str(directory) if directory else None])
-
-
-def run_notes(*, base_model: str | None, results: str | os.PathLike = "results", settings=None,
-              image_sets: dict | None = None) -> list[str]:
-    """The stand-in notes of everything a training or editing run reads: its base (`base_notes`), every path
-    its resolved `settings` name (a MethodSettings' `to_json()`), the files each of its settings' `backbones()`
-    resolves to (Backbone.files: settings key, else environment variable, else the pinned hub snapshot — the
-    folder actually loaded, not what the config said), and the notes recorded in the manifests of the image
-    sets it trains on ({prompt set: manifest}). [] for a run that read no stand-in."""
-    notes = base_notes(base_model, results)
-    if settings is not None:
-        notes += any_standin(settings.to_json() if hasattr(settings, "to_json") else settings)
-        backbones = settings.backbones() if hasattr(settings, "backbones") else ()
-        notes += any_standin([str(f) for backbone in backbones for f in backbone.files(settings)])
-    for manifest in (image_sets or {}).values():
-        notes += manifest_notes(manifest)
-    return _unique(notes)
 
 
 def recorded_run_notes(complete: str | os.PathLike) -> list[str]:
@@ -134,19 +102,6 @@ def recorded_run_notes(complete: str | os.PathLike) -> list[str]:
     except (OSError, ValueError):
         return []
     return list((record.get("run_meta") or {}).get(RUN_KEY) or [])
-
-
-def image_notes(*, base_model: str | None, results: str | os.PathLike = "results", run_complete=None,
-                method_spec=None) -> list[str]:
-    """The stand-in notes of the weights an image set is drawn with: the base (`base_notes`), the run's
-    recorded notes (its complete.json, for `{run}@{step}`), every path an inference-time method's config
-    entry (`method_spec`) names."""
-    notes = base_notes(base_model, results)
-    if run_complete is not None:
-        notes += recorded_run_notes(run_complete)
-    if method_spec:
-        notes += any_standin(dict(method_spec))
-    return _unique(notes)
 
 
 def manifest_notes(manifest) -> list[str]:
@@ -160,4 +115,4 @@ def manifest_notes(manifest) -> list[str]:
             return []
     if COLUMN not in manifest.columns:
         return []
-    return _unique(str(v) for v in manifest[COLUMN] if isinstance(v, str) and v)
+    return unique(str(v) for v in manifest[COLUMN] if isinstance(v, str) and v)

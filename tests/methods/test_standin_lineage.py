@@ -1,4 +1,4 @@
-"""Stand-in lineage (erasure.standins): a run that read a stand-in — a backbone resolved from the environment, a
+"""Stand-in lineage (erasure.lineage, erasure.standins): a run that read a stand-in — a backbone resolved from the environment, a
 path its settings name — records it, generation carries it into the image set's manifest, and every score of
 those images is labelled stand-in, though the base model is real. Stand-ins at toy widths; the tiny pipeline
 stands for a real base (no STAND-IN.json above it)."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from erasure import paths, scoring, standins
+from erasure import lineage, paths, scoring, standins
 from erasure.metrics.images import ImageSet
 from erasure.prompts import build_prompt_table, write_table
 from erasure.worlds import grounded_sam as G
@@ -80,7 +80,7 @@ def test_mace_run_with_a_standin_backbone_labels_its_images_scores(tiny_base, gs
     image set's manifest carries it, its score is labelled stand-in; the base's own images are not."""
     import torch
 
-    assert standins.base_notes(tiny_base, tmp_path) == []
+    assert lineage.base_notes(tiny_base, tmp_path) == []
     # the tiny pipeline's 8 px samples are below GroundingDINO's feature pyramid: the masks are stubbed (their
     # code is tests/methods/test_grounded_sam.py's), the backbones' resolution is the real one
     monkeypatch.setattr(G, "concept_masks", lambda images, *a, **k: torch.ones(images.shape[0], 1, *images.shape[2:],
@@ -115,20 +115,20 @@ def test_settings_or_image_sets_naming_a_standin_reach_the_record(tiny_base, gsa
     from erasure.methods.settings import MACESettings
 
     named = MACESettings.resolve("explicit-content", {"gsam_segmenter": gsam[1]})
-    assert standins.run_notes(base_model=tiny_base, results=tmp_path, settings=named) == [NOTE]
+    assert lineage.run_notes(base_model=tiny_base, results=tmp_path, settings=named) == [NOTE]
     plain = MACESettings.resolve("explicit-content", {"masks": "none", "gsam_segmenter": gsam[1]})
-    assert standins.run_notes(base_model=tiny_base, results=tmp_path, settings=plain) == [NOTE]  # a path it names
+    assert lineage.run_notes(base_model=tiny_base, results=tmp_path, settings=plain) == [NOTE]  # a path it names
     unused = MACESettings.resolve("explicit-content", {"masks": "none"})
-    assert standins.run_notes(base_model=tiny_base, results=tmp_path, settings=unused) == []
+    assert lineage.run_notes(base_model=tiny_base, results=tmp_path, settings=unused) == []
 
     forget = tmp_path / "forget.csv"
     pd.DataFrame({"prompt_id": ["a"], "seed": [0], standins.COLUMN: [NOTE]}).to_csv(forget, index=False)
     clean = tmp_path / "retain.csv"
     pd.DataFrame({"prompt_id": ["a"], "seed": [0]}).to_csv(clean, index=False)
-    assert standins.run_notes(base_model=tiny_base, results=tmp_path, image_sets={"retain": str(clean)}) == []
-    assert standins.run_notes(base_model=tiny_base, results=tmp_path,
+    assert lineage.run_notes(base_model=tiny_base, results=tmp_path, image_sets={"retain": str(clean)}) == []
+    assert lineage.run_notes(base_model=tiny_base, results=tmp_path,
                               image_sets={"forget": str(forget), "retain": str(clean)}) == [NOTE]
 
-    assert standins.image_notes(base_model=tiny_base, results=tmp_path,
+    assert lineage.image_notes(base_model=tiny_base, results=tmp_path,
                                 method_spec={"kind": "my-plugin", "backbone": gsam[0]}) == [NOTE]
-    assert standins.image_notes(base_model=tiny_base, results=tmp_path, method_spec={"kind": "sd"}) == []
+    assert lineage.image_notes(base_model=tiny_base, results=tmp_path, method_spec={"kind": "sd"}) == []
