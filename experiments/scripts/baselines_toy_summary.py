@@ -182,8 +182,9 @@ def markdown(body, retention, heldout, asr, cpu, missing, results: Path) -> str:
         lines.append("")
     if not asr.empty:
         lines += ["## White-box (UnlearnDiffAtk) and Ring-A-Bell ASR (↓), toy attack set", "",
-                  "tables/table3.csv, the %TARGET oracle's detector; settings cut down as config/toy-attacks.yaml says. "
-                  "n = 9 attack prompts (one image each): fewer than 40, intervals wide.", "",
+                  "tables/table3.csv, the %TARGET oracle's detector; settings cut down as config/toy-attacks.yaml says; "
+                  "n attack prompts, one image each (the overlay's attack set: 35 naming the triangle, then the "
+                  "five implicit beach prompts).", "",
                   "| method | attack | n | pre-attack ASR % | adversarial-prompt ASR % | cumulative ASR % | s / attack |",
                   "|---|---|---:|---:|---:|---:|---:|"]
         for r in asr.itertuples(index=False):
