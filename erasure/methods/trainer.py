@@ -32,6 +32,25 @@ from erasure.methods.presets import Settings, fingerprint
 LOG_FIELDS, SECONDS_FIELDS = ckpt.LOG_FIELDS, ckpt.SECONDS_FIELDS  # train_log.csv, train_seconds.csv
 
 
+def code_digest(spec: specs.MethodSpec) -> str:
+    """sha256 (first 16 hex digits) of the source that decides what a run of `spec` trains: its implementing
+    module (`spec.implementation`, a plug-in's included) and this training loop. Part of a run's identity, so
+    a checkpoint made by other code is never resumed: after a fix to a method's loss, a rerun of its erase job
+    trains afresh instead of continuing (or, at its last step, reusing) the old weights, which nothing else
+    would catch (the erase rule's script is unchanged, so Snakemake's code trigger does not fire). Helpers
+    those modules import are not covered."""
+    import hashlib
+    import importlib.util
+
+    digest = hashlib.sha256()
+    for module in (spec.implementation.split(":")[0], __name__):
+        found = importlib.util.find_spec(module)
+        if found is None or not found.origin or not Path(found.origin).is_file():
+            raise ErasureError(f"method {spec.name}: its implementation module {module!r} has no source file")
+        digest.update(module.encode() + b"\0" + Path(found.origin).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def build_method(method: str, unet, scheduler_config: dict, prompts, settings: Settings,
                  components: dict | None = None) -> FineTuningMethod:
     """The fine-tuning method `method` (its spec's implementation class) on `unet`.
@@ -183,7 +202,7 @@ def train(
     # weights) must not resume checkpoints trained on the old one
     identity = dict(method=method, preset=preset, concepts=concept_list, iterations=int(iterations),
                     checkpoint_every=int(checkpoint_every), settings=resolved.to_json(), seed=int(seed),
-                    base_model=base_model, base_digest=parameter_digest(pipe.unet))
+                    base_model=base_model, base_digest=parameter_digest(pipe.unet), code=code_digest(spec))
     if image_sets:  # absent otherwise: every other run's fingerprint stays as it was
         from erasure.io import sha256_file
 
@@ -195,7 +214,7 @@ def train(
     ckpt.remove_temporaries(run_dir)
     previous = ckpt.read_run_meta(run_dir)
     if previous is not None and previous.get("fingerprint") != fp:
-        log(f"{run_dir}: settings or base model changed (fingerprint {previous.get('fingerprint')} -> {fp}); "
+        log(f"{run_dir}: settings or base model changed, or the training code (fingerprint {previous.get('fingerprint')} -> {fp}); "
             f"discarding checkpoints {ckpt.complete_steps(run_dir)} and starting fresh")
         ckpt.reset_run(run_dir)
     elif previous is None and ckpt.complete_steps(run_dir):

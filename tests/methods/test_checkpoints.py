@@ -90,6 +90,37 @@ def test_changed_settings_start_fresh(tiny_base, tmp_path):
     assert json.loads((run / "run.json").read_text())["settings"]["lr"] == 2e-3
 
 
+def test_changed_training_code_starts_fresh(tiny_base, tmp_path, monkeypatch):
+    """A fix to a method's loss must not resume (or, at the last step, reuse) the old code's checkpoints: the
+    erase job reruns with the same settings, and only the code differs."""
+    from erasure.methods import trainer
+
+    run = tmp_path / "run"
+    train(run, **run_kwargs(tiny_base, iterations=2))
+    monkeypatch.setattr(trainer, "code_digest", lambda spec: "0" * 16)  # as if sdd.py or the loop were edited
+    messages = []
+    train(run, **run_kwargs(tiny_base, iterations=2, log=messages.append))
+    assert any("training code" in m and "starting fresh" in m for m in messages)
+    assert not any("resuming" in m for m in messages)
+
+
+def test_code_digest_follows_the_implementing_module(tmp_path, monkeypatch):
+    from erasure.methods import specs
+    from erasure.methods.trainer import code_digest
+
+    module = tmp_path / "my_erasure_method.py"
+    module.write_text("class Method:\n    scale = 1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = specs.MethodSpec("mine", specs.FINE_TUNING, "my_erasure_method:Method")
+    before = code_digest(spec)
+    module.write_text("class Method:\n    scale = 2.0\n")
+    assert code_digest(spec) != before
+    module.write_text("class Method:\n    scale = 1.0\n")
+    assert code_digest(spec) == before and code_digest(specs.get("sdd")) != before
+    with pytest.raises(ErasureError, match="mine.*'nowhere_module'"):
+        code_digest(specs.MethodSpec("mine", specs.FINE_TUNING, "nowhere_module:Method"))
+
+
 def test_non_finite_loss_stops_with_step(tiny_base, tmp_path, monkeypatch):
     from erasure.methods.sdd import SDD
 
