@@ -44,10 +44,20 @@ def code_digest(spec: specs.MethodSpec) -> str:
 
     digest = hashlib.sha256()
     for module in (spec.implementation.split(":")[0], __name__):
-        found = importlib.util.find_spec(module)
-        if found is None or not found.origin or not Path(found.origin).is_file():
-            raise ErasureError(f"method {spec.name}: its implementation module {module!r} has no source file")
-        digest.update(module.encode() + b"\0" + Path(found.origin).read_bytes() + b"\0")
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            origin = getattr(loaded, "__file__", None)
+        else:
+            try:
+                found = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                found = None
+            if found is None:
+                raise ErasureError(f"method {spec.name}: its implementation module {module!r} cannot be found")
+            origin = found.origin
+        # a module built in memory (no file: a test's) has no source to follow; its name still counts
+        source = Path(origin).read_bytes() if origin and Path(origin).is_file() else b""
+        digest.update(module.encode() + b"\0" + source + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -44,4 +44,5 @@ def test_paper_images_dry_run_plans_every_shard(tmp_path):
     assert counts["generate_shard"] == expected_shards
     assert counts["merge_manifest"] == sum(n > 1 for n in shards)
     assert counts["generate_set"] == shards.count(1) > 0
-    assert counts["prompts"] == 8 and counts["fetch_prompts"] == 5  # country-body ships in config/prompts/
+    # country-body ships in config/prompts/; coco-captions (MACE's prior cache, read by its edit) is fetched too
+    assert counts["prompts"] == 9 and counts["fetch_prompts"] == 6
