@@ -3,7 +3,10 @@
 # (%TARGET on the body set, retention per shape, held-out wordings, white-box and Ring-A-Bell ASR, CPU seconds
 # per run), from one Snakemake run of the workflow in a scratch working directory, then the summary figures.
 #
-#   experiments/scripts/baselines_toy.sh [WORKDIR] [OUT]     # defaults: /work/scratch/h39run, experiments/results/baselines-39
+#   experiments/scripts/baselines_toy.sh [WORKDIR] [OUT] [RUN_BENCHMARKS]   # defaults: /work/scratch/h39run, experiments/results/baselines-39
+#
+# RUN_BENCHMARKS: a results/toy folder of a fresh run of the training jobs alone, whose erase / edit benchmarks
+# give the CPU s per run (a resumed erase job's benchmark is the resume's, not the training's).
 #
 # WORKDIR gets a `config` link to this checkout's config/ (the SalUn prompt files are read relative to it).
 # Runs at the lowest CPU priority on 2 cores, --keep-going: a failed job leaves the others' figures.
@@ -20,4 +23,5 @@ cd "$repo"
 PYTHONPATH="$repo" nice -n 19 snakemake -s "$repo/Snakefile" -d "$work" --cores 2 --keep-going --rerun-incomplete \
     --prioritize results/toy/tables/table1.csv results/toy/tables/frontier.csv \
     --configfile "${configs[@]}" || echo "snakemake: some jobs failed (see $work/.snakemake/log); summarising what exists"
-PYTHONPATH="$repo" nice -n 19 python experiments/scripts/baselines_toy_summary.py --results "$work/results/toy" --out "$out"
+PYTHONPATH="$repo" nice -n 19 python experiments/scripts/baselines_toy_summary.py --results "$work/results/toy" --out "$out" \
+    ${3:+--run-benchmarks "$3"}

@@ -99,7 +99,10 @@ def attack_asr(results: Path, missing: list[str]) -> pd.DataFrame:
     return table[["method", "attack", "n", "pre_asr", "adversarial_asr", "cumulative_asr", "seconds_per_prompt"]]
 
 
-def cpu_seconds(results: Path, missing: list[str]) -> pd.DataFrame:
+def cpu_seconds(results: Path, missing: list[str], run_benchmarks: Path | None = None) -> pd.DataFrame:
+    """Per method: its run's training / editing job (benchmarks/{erase,edit}/{run}.tsv, from `run_benchmarks`
+    where that folder has the run's file: a fresh run of the training jobs alone, for when the main run's
+    erase jobs only resumed finished checkpoints and their benchmark is the resume's) and its body set's."""
     from erasure.paths import MethodId
 
     rows = []
@@ -107,11 +110,13 @@ def cpu_seconds(results: Path, missing: list[str]) -> pd.DataFrame:
         parsed = MethodId.parse(method)
         row = {"method": method}
         if parsed.finetuned:
-            found = [results / "benchmarks" / kind / f"{parsed.run}.tsv" for kind in ("erase", "edit")]
+            roots = [r for r in (run_benchmarks, results) if r is not None]
+            found = [root / "benchmarks" / kind / f"{parsed.run}.tsv" for root in roots for kind in ("erase", "edit")]
             found = [f for f in found if f.is_file()]
             if found:
                 bench = pd.read_csv(found[0], sep="\t").iloc[0]
-                row.update(run_job=found[0].parent.name, run_cpu_s=float(bench["cpu_time"]), run_wall_s=float(bench["s"]))
+                row.update(run_job=found[0].parent.name, run_cpu_s=float(bench["cpu_time"]), run_wall_s=float(bench["s"]),
+                           run_benchmark=str(found[0]))
             else:
                 missing.append(str(results / "benchmarks" / "{erase,edit}" / f"{parsed.run}.tsv"))
         body = results / "benchmarks" / "generate_set" / method / "body.tsv"
@@ -147,8 +152,9 @@ def markdown(body, retention, heldout, asr, cpu, missing, results: Path) -> str:
                      f"{_fmt(getattr(r, 'run_cpu_s', None))} | {_fmt(getattr(r, 'run_wall_s', None))} | "
                      f"{_fmt(getattr(r, 'body_cpu_s', None))} | {_fmt(getattr(r, 'body_wall_s', None))} |")
     lines += ["", "CPU s: Snakemake's benchmark `cpu_time` of the job (training / editing; drawing the 40 body "
-              "images), on 2 cores shared with other sessions at nice 19: wall time is load-dependent, CPU time less so.",
-              ""]
+              "images), on 2 cores shared with other sessions at nice 19: wall time is load-dependent, CPU time less so. "
+              "Run columns: " + ", ".join(sorted({str(Path(b).parents[2]) for b in cpu.get("run_benchmark", pd.Series(dtype=str)).dropna()}))
+              + " (benchmarks/{erase,edit}/{run}.tsv).", ""]
     for promptset, title in (("coco", "coco (config wording)"), ("heldout-coco", "held-out coco wording")):
         part = retention[retention["promptset"] == promptset]
         if part.empty:
@@ -241,7 +247,8 @@ def figure(body, retention, heldout, asr, cpu, out: Path, partial: bool = False)
         cells = asr[asr["attack"] == attack]
         ax.barh([pos[m] - 0.4 + (k + 0.5) * width for m in cells["method"] if m in pos],
                 [v for m, v in zip(cells["method"], cells["cumulative_asr"]) if m in pos], height=width, label=attack)
-    ax.set_title("cumulative ASR (↓), n = 9 prompts")
+    counts = sorted({int(n) for n in asr["n"]}) if not asr.empty else []
+    ax.set_title(f"cumulative ASR (↓), n = {', '.join(map(str, counts)) or '-'} prompts")
     ax.set_xlim(0, 100)
     if attacks:
         ax.legend(fontsize=7, loc="lower right")
@@ -270,6 +277,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, required=True, help="the run's results/toy folder")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--run-benchmarks", type=Path, default=None,
+                        help="a results/toy folder of a fresh run of the same config's training jobs: its erase / edit "
+                             "benchmarks give the run columns (the main run's may be a resume's)")
     args = parser.parse_args()
     missing: list[str] = []
     body = body_target(args.results, missing)
@@ -277,7 +287,7 @@ def main() -> None:
                           ignore_index=True)
     heldout = heldout_wordings(args.results, missing)
     asr = attack_asr(args.results, missing)
-    cpu = cpu_seconds(args.results, missing)
+    cpu = cpu_seconds(args.results, missing, args.run_benchmarks)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "baselines-toy.md").write_text(markdown(body, retention, heldout, asr, cpu, missing, args.results))
     long = pd.concat([body.assign(item="body-target"), retention.assign(item="retention-per-shape"),
