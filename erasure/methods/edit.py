@@ -114,12 +114,12 @@ def edit(
     deliverable = spec.deliverable
     steps = edit_steps(method, int(iterations), int(checkpoint_every))
     resolved, preserve = resolve_edit(method, preset, settings, int(iterations))
+    world = worlds.world_for(base_model)
     if caption_stats is None:
         from erasure import paths
         from erasure.methods.settings import caption_sets
 
-        world = worlds.world_for(base_model).name
-        caption_stats = {name: paths.caption_stats(results, world, name) for name in caption_sets(resolved)}
+        caption_stats = {name: paths.caption_stats(results, world.name, name) for name in caption_sets(resolved)}
     concept_list = resolve_concepts(concepts)
     pipe = load_base_pipeline(base_model, results_root=results, device=pick_device(device))
     identity = dict(method=method, preset=preset or spec.default_preset, concepts=concept_list,
@@ -145,7 +145,7 @@ def edit(
     tick = time.perf_counter()
     # the base's world rides along: a method that needs concept regions asks it (MACE: World.concept_masks)
     # and so do the caption statistics a method reads (MACE's prior-preservation cache: settings.prior)
-    components = {**pipe.components, "world": worlds.world_for(base_model),
+    components = {**pipe.components, "world": world,
                   "caption_stats": {name: str(path) for name, path in (caption_stats or {}).items()}}
     edits = spec.implementation_object()(components, concept_list, resolved, preserve)
     seconds = time.perf_counter() - tick
